@@ -1,0 +1,245 @@
+// Package flow defines what the engine, the protocol detectors, the policy and the reporters
+// share: the flow Record (the output of classification, with the protocol facts the detectors
+// read from the payload), the Flow a detector works on, and the Detector contract.
+//
+// The package has no behaviour beyond small helpers, so every other package can depend on it
+// without pulling in the engine or the policy: detectors import flow, the engine (package
+// classify) imports flow and the detectors, the policy (package rules) imports flow only.
+package flow
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Label is the protocol a flow was classified as.
+type Label uint8
+
+// The labels, in the order the summary lists them.
+const (
+	Unknown Label = iota
+	NTP
+	SIP
+	SIPTLS
+	LDAP
+	LDAPS
+	NumLabels
+)
+
+var labelNames = [NumLabels]string{"unknown", "ntp", "sip", "sip-tls", "ldap", "ldaps"}
+
+// String returns the label as it appears in every output ("sip-tls", "unknown", ...).
+func (l Label) String() string {
+	if l < NumLabels {
+		return labelNames[l]
+	}
+	return "unknown"
+}
+
+// ParseLabel turns a label name back into a Label. ok is false for a name that is not a label.
+func ParseLabel(s string) (l Label, ok bool) {
+	for i, n := range labelNames {
+		if n == s {
+			return Label(i), true
+		}
+	}
+	return Unknown, false
+}
+
+// Transport is the layer-4 protocol of a flow.
+type Transport uint8
+
+// Transports the engine follows.
+const (
+	TCP Transport = 6
+	UDP Transport = 17
+)
+
+// String returns "tcp" or "udp" (ECS network.transport).
+func (t Transport) String() string {
+	switch t {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return "other"
+}
+
+// Dir is the direction of a payload within a flow.
+type Dir uint8
+
+// Directions. The client is the side that opened the flow (see Record).
+const (
+	FromClient Dir = 0
+	FromServer Dir = 1
+)
+
+// End says why a flow record was emitted.
+type End uint8
+
+// Reasons a flow ends.
+const (
+	EndEOF     End = iota // end of input: the flow was still open
+	EndFIN                // TCP FIN seen from both sides
+	EndRST                // TCP RST
+	EndIdle               // idle timeout (packet time, or wall clock on a live sensor)
+	EndEvicted            // evicted from a full flow table
+)
+
+var endNames = [...]string{"eof", "fin", "rst", "idle", "evicted"}
+
+// String returns the reason as it appears in the output (pcapaudit.flow.end_reason).
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return "eof"
+}
+
+// Record is everything known about one flow when it ends: where it came from, what it carried
+// and what the detector read from its payload. Reporters and the policy see only Records.
+//
+// The json tags are the output schema (the NDJSON writer maps the top level to ECS itself and
+// marshals the protocol facts as they are); the expr tags are the names the policy's conditions
+// use. The two agree for every protocol fact.
+type Record struct {
+	File       string    // the capture file the first packet came from ("-" for standard input)
+	FirstFrame uint64    // frame number (as Wireshark counts them, from 1 per file) of the first packet
+	Start, End time.Time // packet time of the first and of the last packet
+
+	Transport Transport
+	// Client is the side that opened the flow: the sender of the SYN when it was captured,
+	// otherwise the side the detector recognised as sending requests, otherwise the first sender.
+	Client, Server netip.AddrPort
+	// ClientKnown is true when the client was fixed by a captured TCP SYN (or by the detector).
+	ClientKnown bool
+
+	Label Label
+	// ProtoFrame is the frame number of the first packet whose payload the detector recognised.
+	ProtoFrame uint64
+	ProtoTime  time.Time
+
+	Packets [2]uint64 // by Dir
+	Bytes   [2]uint64 // IP bytes (IP header onward) by Dir
+	Payload [2]uint64 // transport payload bytes by Dir
+
+	EndReason End
+
+	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
+	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
+	ParseError  string // the first parse error, for the evidence
+	Gaps        uint32 // TCP sequence gaps skipped (bytes missing from the capture)
+	Cut         bool   // inspection stopped at the per-flow inspection window
+
+	// Protocol facts, set by the detector that claimed the flow (nil otherwise).
+	// TLS is set for sip-tls and ldaps flows and for LDAP after StartTLS.
+	NTP  *NTPFacts  `json:"ntp,omitempty" expr:"ntp"`
+	SIP  *SIPFacts  `json:"sip,omitempty" expr:"sip"`
+	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`
+	TLS  *TLSFacts  `json:"tls,omitempty" expr:"tls"`
+}
+
+// Event marks where in the capture a fact was seen: the frame number and the packet time of
+// the packet that completed the message. Facts that a finding may point at embed it.
+type Event struct {
+	Frame uint64    `json:"frame" expr:"frame"`
+	Time  time.Time `json:"time" expr:"time"`
+}
+
+// Flow is what a detector works on: the Record it fills in plus the packet being inspected.
+// The engine owns it; a detector may keep per-flow state in State.
+type Flow struct {
+	Record
+
+	// Frame and Time identify the packet whose payload is being inspected (for a TCP message
+	// that spans segments, the segment that completed it). Detectors copy them into Event.
+	Frame uint64
+	Time  time.Time
+
+	// State is the claiming detector's private per-flow state. The engine clears it when the
+	// flow ends; a detector sets it once, when it claims the flow.
+	State any
+
+	reverse bool
+}
+
+// Now returns the Event of the packet being inspected.
+func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time} }
+
+// Claim labels the flow. A detector calls it once, from the Inspect call that recognised the
+// protocol, before it writes any fact; until then it must leave the Flow untouched.
+func (f *Flow) Claim(l Label) {
+	f.Label = l
+	if f.ProtoFrame == 0 {
+		f.ProtoFrame, f.ProtoTime = f.Frame, f.Time
+	}
+}
+
+// Relabel changes the label of a claimed flow (for example a TLS flow whose port says LDAPS).
+func (f *Flow) Relabel(l Label) { f.Label = l }
+
+// Reverse tells the engine, from within the claiming Inspect call, that the sender of the
+// payload being inspected is the server (a response seen before its request, for example a
+// capture that started mid-flow). The engine swaps client and server unless a captured SYN
+// already fixed them; later calls see directions as swapped.
+func (f *Flow) Reverse() { f.reverse = true }
+
+// TakeReverse reports and clears a pending Reverse request. Only the engine calls it.
+func (f *Flow) TakeReverse() bool {
+	r := f.reverse
+	f.reverse = false
+	return r
+}
+
+// Fail counts a parse error on the flow and keeps the first one as evidence. err should be a
+// package-level sentinel: Fail is called on the per-packet path and must not allocate.
+func (f *Flow) Fail(err error) {
+	if f.ParseErrors == 0 && err != nil {
+		f.ParseError = err.Error()
+	}
+	f.ParseErrors++
+}
+
+// Reset clears the flow for reuse by the engine's pool.
+func (f *Flow) Reset() { *f = Flow{} }
+
+// Verdict is a detector's answer to one Inspect call.
+type Verdict uint8
+
+// Verdicts.
+const (
+	// Reject: not this protocol, or nothing more can be parsed. The detector is not called
+	// again for the flow. If it had claimed the flow, the label stays.
+	Reject Verdict = iota
+	// More: call again with the next payload. Before the flow is claimed this means "cannot
+	// tell yet": the engine presents the whole undecided prefix of the direction again with the
+	// next bytes (the detector must not have changed the Flow). After the claim, the bytes past
+	// the returned count n are kept and presented again in front of the next bytes of the same
+	// direction (an incomplete message), within the per-flow inspection window.
+	More
+	// Done: every fact the policy needs is known. The flow's payload is not inspected again;
+	// its packets are still counted.
+	Done
+)
+
+// Detector recognises one protocol (or a family, such as TLS) and reads its facts.
+//
+// Inspect is called with payload bytes of a flow, one direction at a time and in order (TCP is
+// reassembled first), until it returns Reject or Done. data aliases the capture buffer or the
+// engine's reassembly buffer and is valid only during the call: copy what you keep. n is the
+// number of bytes consumed (only meaningful with More after the flow is claimed).
+//
+// Inspect must not panic on any input (the engine recovers and counts it as a parse error, but
+// that is a bug), must not allocate when it rejects, and must check every length it reads
+// from the wire against the data and against a limit before using it.
+type Detector interface {
+	// Name is a short lower-case name ("ntp", "sip", "ldap", "tls").
+	Name() string
+	// Hint reports whether port (either end of a flow) is one where this detector's protocol
+	// usually lives over transport t. Hinted detectors are tried first; a port never decides.
+	Hint(t Transport, port uint16) bool
+	// Accepts reports whether the detector can work on transport t at all.
+	Accepts(t Transport) bool
+	Inspect(f *Flow, dir Dir, data []byte) (v Verdict, n int)
+}
