@@ -182,7 +182,8 @@ func (f *Flow) Relabel(l Label) { f.Label = l }
 // Reverse tells the engine, from within the claiming Inspect call, that the sender of the
 // payload being inspected is the server (a response seen before its request, for example a
 // capture that started mid-flow). The engine swaps client and server unless a captured SYN
-// already fixed them; later calls see directions as swapped.
+// already fixed them. The dir of the current call keeps the old orientation (the detector
+// knows this payload came from the server); later calls see directions as swapped.
 func (f *Flow) Reverse() { f.reverse = true }
 
 // TakeReverse reports and clears a pending Reverse request. Only the engine calls it.

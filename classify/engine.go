@@ -1,0 +1,448 @@
+// Package classify follows flows and labels them. The Engine takes decoded packets, keeps a
+// bounded bidirectional flow table with idle expiry on packet time, reassembles each direction
+// of a TCP flow, offers the payload to the protocol detectors (ports only order the attempts;
+// content decides) and emits one flow.Record per flow when it ends.
+//
+// An Engine is used by one goroutine. To use several cores, run one Engine per worker and
+// send each flow to a worker by the symmetric Shard hash of its packets.
+package classify
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// Config bounds and tunes the engine. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// MaxFlows bounds the flow table; when it is full the least recently active flow is
+	// evicted (emitted with reason "evicted") and counted.
+	MaxFlows int
+	// Idle timeouts, in packet time: an established or half-open TCP flow, a TCP flow closed
+	// by FIN or RST (kept briefly to absorb late packets), a UDP flow.
+	TCPTimeout, TCPClosedTimeout, UDPTimeout time.Duration
+	// InspectWindow bounds, per direction, the bytes kept for a detector (an undecided prefix
+	// or an incomplete message). A flow that needs more is cut: inspection stops, counted.
+	InspectWindow int
+	// MaxUndecided is the number of payloads a flow may show before, with no detector
+	// claiming it, it is labelled unknown and no longer inspected.
+	MaxUndecided int
+	// Out-of-order TCP segments kept per direction (count and bytes) and in total.
+	MaxOutOfOrder, MaxOutOfOrderBytes, MaxBufferedBytes int
+	// EmergencyAt is the fill ratio of the flow table (0–1) above which timeouts are divided by
+	// EmergencyDivisor until the table drains below three quarters of that ratio.
+	EmergencyAt      float64
+	EmergencyDivisor int
+	// Detectors in the order they are tried when no port hints otherwise.
+	Detectors []flow.Detector
+}
+
+// DefaultConfig returns the defaults; the policy file overrides the timeouts.
+func DefaultConfig() Config {
+	return Config{
+		MaxFlows:           1_000_000,
+		TCPTimeout:         10 * time.Minute,
+		TCPClosedTimeout:   5 * time.Second,
+		UDPTimeout:         2 * time.Minute,
+		InspectWindow:      64 << 10,
+		MaxUndecided:       8,
+		MaxOutOfOrder:      32,
+		MaxOutOfOrderBytes: 256 << 10,
+		MaxBufferedBytes:   64 << 20,
+		EmergencyAt:        0.9,
+		EmergencyDivisor:   20,
+	}
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = d.MaxFlows
+	}
+	if c.TCPTimeout <= 0 {
+		c.TCPTimeout = d.TCPTimeout
+	}
+	if c.TCPClosedTimeout <= 0 {
+		c.TCPClosedTimeout = d.TCPClosedTimeout
+	}
+	if c.UDPTimeout <= 0 {
+		c.UDPTimeout = d.UDPTimeout
+	}
+	if c.InspectWindow <= 0 {
+		c.InspectWindow = d.InspectWindow
+	}
+	if c.MaxUndecided <= 0 {
+		c.MaxUndecided = d.MaxUndecided
+	}
+	if c.MaxOutOfOrder <= 0 {
+		c.MaxOutOfOrder = d.MaxOutOfOrder
+	}
+	if c.MaxOutOfOrderBytes <= 0 {
+		c.MaxOutOfOrderBytes = d.MaxOutOfOrderBytes
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = d.MaxBufferedBytes
+	}
+	if c.EmergencyAt <= 0 || c.EmergencyAt > 1 {
+		c.EmergencyAt = d.EmergencyAt
+	}
+	if c.EmergencyDivisor <= 1 {
+		c.EmergencyDivisor = d.EmergencyDivisor
+	}
+}
+
+// Stats counts what the engine saw, and every bound it enforced.
+type Stats struct {
+	Packets      uint64 // packets given to the engine
+	Bytes        uint64 // their captured bytes
+	Decode       decode.Stats
+	Flows        uint64                 // flows created
+	FlowsByLabel [flow.NumLabels]uint64 // flows emitted, by label
+	EndReasons   [numEndReasons]uint64  // flows emitted, by end reason
+	Evicted      uint64                 // flows evicted from a full table
+	Emergencies  uint64                 // times the table entered emergency mode
+	Cut          uint64                 // flows whose inspection stopped at the inspection window
+	ParseErrors  uint64                 // payloads a detector could not parse
+	Panics       uint64                 // detector panics recovered (a bug: please report)
+	// TCP reassembly.
+	TCPOutOfOrder, TCPRetransmits, TCPOverlaps, TCPGaps, TCPGapBytes, TCPDroppedSegments uint64
+}
+
+const numEndReasons = int(flow.EndEvicted) + 1
+
+// Add adds o to s (to sum the statistics of several workers).
+func (s *Stats) Add(o *Stats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.Decode.Add(&o.Decode)
+	s.Flows += o.Flows
+	for i := range s.FlowsByLabel {
+		s.FlowsByLabel[i] += o.FlowsByLabel[i]
+	}
+	for i := range s.EndReasons {
+		s.EndReasons[i] += o.EndReasons[i]
+	}
+	s.Evicted += o.Evicted
+	s.Emergencies += o.Emergencies
+	s.Cut += o.Cut
+	s.ParseErrors += o.ParseErrors
+	s.Panics += o.Panics
+	s.TCPOutOfOrder += o.TCPOutOfOrder
+	s.TCPRetransmits += o.TCPRetransmits
+	s.TCPOverlaps += o.TCPOverlaps
+	s.TCPGaps += o.TCPGaps
+	s.TCPGapBytes += o.TCPGapBytes
+	s.TCPDroppedSegments += o.TCPDroppedSegments
+}
+
+// errDetectorPanic is recorded on a flow whose detector panicked.
+var errDetectorPanic = errors.New("classify: detector failed on this payload (recovered)")
+
+// Engine follows flows. See the package documentation.
+type Engine struct {
+	cfg      Config
+	dets     []flow.Detector
+	emit     func(*flow.Record)
+	flows    map[key]*entry
+	lists    [numClasses]list
+	timeouts [numClasses]time.Duration
+	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
+	free     []*entry  // released entries, reused
+	oooTotal int       // bytes held in out-of-order segments, all flows
+
+	emergency bool
+	stats     Stats
+	dec       *decode.Decoder
+	dp        decode.Packet
+}
+
+// New returns an engine that calls emit with each flow's Record when the flow ends. The Record
+// is valid only during the call: copy what you keep (the protocol facts it points to are not
+// reused and may be kept).
+func New(cfg Config, emit func(*flow.Record)) *Engine {
+	cfg.fill()
+	e := &Engine{
+		cfg:   cfg,
+		dets:  cfg.Detectors,
+		emit:  emit,
+		flows: make(map[key]*entry, min(cfg.MaxFlows, 1<<16)),
+		dec:   decode.New(decode.Config{}),
+	}
+	if len(e.dets) > len(entry{}.cands) {
+		e.dets = e.dets[:len(entry{}.cands)]
+	}
+	e.setTimeouts(1)
+	return e
+}
+
+func (e *Engine) setTimeouts(div int) {
+	e.timeouts[classTCP] = e.cfg.TCPTimeout / time.Duration(div)
+	e.timeouts[classTCPClosed] = e.cfg.TCPClosedTimeout / time.Duration(div)
+	e.timeouts[classUDP] = e.cfg.UDPTimeout / time.Duration(div)
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Decode = *e.dec.Stats()
+	return s
+}
+
+// Flows returns the number of flows in the table.
+func (e *Engine) Flows() int { return len(e.flows) }
+
+// Handle follows one decoded packet captured at ts, frame number frame of file.
+func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
+	if ts.After(e.now) {
+		e.now = ts
+	}
+	e.expire()
+	k, srcIsA := makeKey(p)
+	en := e.flows[k]
+	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
+	if en != nil && syn && en.class == classTCPClosed {
+		// The port pair is reused for a new connection.
+		e.finish(en, en.f.EndReason)
+		en = nil
+	}
+	if en == nil {
+		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
+	}
+	d := flow.FromServer
+	if srcIsA == en.clientIsA {
+		d = flow.FromClient
+	}
+	f := &en.f
+	f.Frame, f.Time = frame, ts
+	f.Packets[d]++
+	f.Bytes[d] += uint64(p.IPLen)
+	f.Payload[d] += uint64(len(p.Payload))
+	if ts.After(f.End) {
+		f.End = ts
+	}
+	en.last = e.now
+	l := &e.lists[en.class]
+	if l.tail != en {
+		l.remove(en)
+		l.pushBack(en)
+	}
+
+	if p.Proto != decode.ProtoTCP {
+		if !en.skip && len(p.Payload) > 0 {
+			e.inspect(en, d, p.Payload, false)
+		}
+		return
+	}
+	if !en.skip && (len(p.Payload) > 0 || p.Flags&decode.FlagSYN != 0 || en.tcp != nil) {
+		e.tcpSegment(en, d, p)
+		// tcpSegment may reverse the flow's orientation (a detector saw a response first).
+		if srcIsA == en.clientIsA {
+			d = flow.FromClient
+		} else {
+			d = flow.FromServer
+		}
+	}
+	switch {
+	case p.Flags&decode.FlagRST != 0:
+		e.close(en, flow.EndRST)
+	case p.Flags&decode.FlagFIN != 0:
+		en.finSeen[d] = true
+		if en.finSeen[0] && en.finSeen[1] {
+			e.close(en, flow.EndFIN)
+		}
+	}
+}
+
+// close moves a TCP flow to the closed class: it is emitted after the short closed timeout,
+// so that late packets of the same connection do not start a new flow.
+func (e *Engine) close(en *entry, why flow.End) {
+	if en.class == classTCPClosed {
+		return
+	}
+	en.f.EndReason = why
+	e.lists[en.class].remove(en)
+	en.class = classTCPClosed
+	e.lists[classTCPClosed].pushBack(en)
+	e.stopInspecting(en)
+	e.releaseTCP(en)
+}
+
+func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {
+	if len(e.flows) >= e.cfg.MaxFlows {
+		e.evictOldest()
+	}
+	e.checkPressure()
+	var en *entry
+	if n := len(e.free); n > 0 {
+		en = e.free[n-1]
+		e.free = e.free[:n-1]
+	} else {
+		en = &entry{}
+	}
+	en.key = *k
+	en.clientIsA = srcIsA
+	f := &en.f
+	if p.Proto == decode.ProtoTCP && p.Flags&decode.FlagSYN != 0 {
+		f.ClientKnown = true
+		if p.Flags&decode.FlagACK != 0 {
+			en.clientIsA = !srcIsA // a SYN-ACK comes from the server
+		}
+	}
+	f.Client = k.addrPort(!en.clientIsA)
+	f.Server = k.addrPort(en.clientIsA)
+	f.File, f.FirstFrame, f.Start, f.End = file, frame, ts, ts
+	en.claimant = -1
+	en.class = classUDP
+	f.Transport = flow.UDP
+	if p.Proto == decode.ProtoTCP {
+		en.class = classTCP
+		f.Transport = flow.TCP
+	}
+	e.order(en, f.Transport, p.SrcPort, p.DstPort)
+	e.flows[*k] = en
+	en.last = e.now
+	e.lists[en.class].pushBack(en)
+	e.stats.Flows++
+	return en
+}
+
+// order puts the detectors a port hints at first, the others after them.
+func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
+	n := 0
+	for pass := 0; pass < 2; pass++ {
+		for i, d := range e.dets {
+			if !d.Accepts(t) {
+				continue
+			}
+			hinted := d.Hint(t, p1) || d.Hint(t, p2)
+			if hinted == (pass == 0) {
+				en.cands[n] = uint8(i)
+				n++
+			}
+		}
+	}
+	en.ncands = uint8(n)
+	if n == 0 {
+		en.skip = true
+	}
+}
+
+// checkPressure enters or leaves emergency mode, in which every timeout is shortened so the
+// table drains under a flood of new flows (the idea of Suricata's emergency mode).
+func (e *Engine) checkPressure() {
+	n, hi := float64(len(e.flows)), e.cfg.EmergencyAt*float64(e.cfg.MaxFlows)
+	switch {
+	case !e.emergency && n >= hi:
+		e.emergency = true
+		e.stats.Emergencies++
+		e.setTimeouts(e.cfg.EmergencyDivisor)
+	case e.emergency && n < hi*0.75:
+		e.emergency = false
+		e.setTimeouts(1)
+	}
+}
+
+// expire emits the flows idle for longer than their class's timeout. Each list is ordered by
+// last activity, so only the fronts are looked at.
+func (e *Engine) expire() {
+	for c := range e.lists {
+		l := &e.lists[c]
+		for l.head != nil && e.now.Sub(l.head.last) > e.timeouts[c] {
+			en := l.head
+			why := flow.EndIdle
+			if c == classTCPClosed {
+				why = en.f.EndReason
+			}
+			e.finish(en, why)
+		}
+	}
+}
+
+// Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
+// calls it with the wall clock so flows end when traffic stops; files never need it.
+func (e *Engine) Advance(now time.Time) {
+	if now.After(e.now) {
+		e.now = now
+	}
+	e.expire()
+}
+
+func (e *Engine) evictOldest() {
+	var oldest *entry
+	for c := range e.lists {
+		if h := e.lists[c].head; h != nil && (oldest == nil || h.last.Before(oldest.last)) {
+			oldest = h
+		}
+	}
+	if oldest != nil {
+		e.stats.Evicted++
+		e.finish(oldest, flow.EndEvicted)
+	}
+}
+
+// finish emits a flow and releases its entry.
+func (e *Engine) finish(en *entry, why flow.End) {
+	delete(e.flows, en.key)
+	e.lists[en.class].remove(en)
+	f := &en.f
+	f.EndReason = why
+	e.stats.FlowsByLabel[f.Label]++
+	e.stats.EndReasons[why]++
+	e.stats.ParseErrors += uint64(f.ParseErrors)
+	e.emit(&f.Record)
+	e.release(en)
+}
+
+// release resets an entry and keeps it for reuse, dropping large buffers so a burst does not
+// pin memory.
+func (e *Engine) release(en *entry) {
+	e.releaseTCP(en)
+	p0, p1 := en.pend[0][:0], en.pend[1][:0]
+	if cap(p0) > 4<<10 {
+		p0 = nil
+	}
+	if cap(p1) > 4<<10 {
+		p1 = nil
+	}
+	*en = entry{}
+	en.pend[0], en.pend[1] = p0, p1
+	if len(e.free) < 4096 {
+		e.free = append(e.free, en)
+	}
+}
+
+// Flush emits every open flow (end of input), in the order of their first frame, so the
+// output of a file is the same on every run.
+func (e *Engine) Flush() {
+	all := make([]*entry, 0, len(e.flows))
+	for _, en := range e.flows {
+		all = append(all, en)
+	}
+	slices.SortFunc(all, func(a, b *entry) int {
+		if a.f.File != b.f.File {
+			if a.f.Start.Before(b.f.Start) {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.f.FirstFrame < b.f.FirstFrame:
+			return -1
+		case a.f.FirstFrame > b.f.FirstFrame:
+			return 1
+		}
+		return 0
+	})
+	for _, en := range all {
+		why := flow.EndEOF
+		if en.class == classTCPClosed {
+			why = en.f.EndReason
+		}
+		e.finish(en, why)
+	}
+	e.emergency = false
+	e.setTimeouts(1)
+}

@@ -1,0 +1,401 @@
+package classify
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// lineDet is a test protocol: a flow whose first client bytes are "HELLO" is claimed as SIP,
+// and every complete line is recorded; a line "BYE" means Done, "PANIC" panics. A first
+// payload of "WELCOME" from the server also claims (and reverses) the flow.
+type lineDet struct {
+	name   string
+	prefix string
+	port   uint16
+	lines  map[*flow.Flow][]string
+	calls  int
+}
+
+func newLineDet() *lineDet { return &lineDet{name: "line", prefix: "HELLO", port: 7, lines: map[*flow.Flow][]string{}} }
+
+func (d *lineDet) Name() string                            { return d.name }
+func (d *lineDet) Accepts(flow.Transport) bool             { return true }
+func (d *lineDet) Hint(_ flow.Transport, port uint16) bool { return port == d.port }
+func (d *lineDet) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	d.calls++
+	if f.Label == flow.Unknown {
+		switch {
+		case len(data) < 5:
+			if bytes.HasPrefix([]byte(d.prefix), data) {
+				return flow.More, 0 // cannot tell yet
+			}
+			return flow.Reject, 0
+		case bytes.HasPrefix(data, []byte(d.prefix)):
+			f.Claim(flow.SIP)
+		case bytes.HasPrefix(data, []byte("WELCOME")):
+			f.Claim(flow.SIP)
+			f.Reverse()
+		default:
+			return flow.Reject, 0
+		}
+	}
+	n := 0
+	for {
+		i := bytes.IndexByte(data[n:], '\n')
+		if i < 0 {
+			return flow.More, n
+		}
+		line := string(data[n : n+i])
+		if dir == flow.FromServer {
+			line = "S:" + line
+		}
+		d.lines[f] = append(d.lines[f], line)
+		n += i + 1
+		switch line {
+		case "BYE":
+			return flow.Done, n
+		case "PANIC":
+			panic("hostile")
+		}
+	}
+}
+
+var (
+	cli = netip.MustParseAddrPort("127.0.0.1:40000")
+	srv = netip.MustParseAddrPort("127.0.0.2:7")
+	t0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+type harness struct {
+	t     *testing.T
+	e     *Engine
+	det   *lineDet
+	recs  []flow.Record
+	frame uint64
+	now   time.Time
+}
+
+func newHarness(t *testing.T, cfg Config) *harness {
+	h := &harness{t: t, det: newLineDet(), now: t0}
+	cfg.Detectors = []flow.Detector{h.det}
+	h.e = New(cfg, func(r *flow.Record) {
+		h.recs = append(h.recs, *r)
+	})
+	return h
+}
+
+func pkt(from, to netip.AddrPort, proto uint8, flags uint8, seq, ack uint32, payload string) *decode.Packet {
+	p := &decode.Packet{Proto: proto, SrcPort: from.Port(), DstPort: to.Port(), Flags: flags, Seq: seq, Ack: ack,
+		Payload: []byte(payload), IPLen: 40 + len(payload)}
+	p.Src, p.Dst = from.Addr().As16(), to.Addr().As16()
+	p.IPv4 = from.Addr().Is4()
+	if p.IPv4 {
+		p.Src, p.Dst = netip.AddrFrom4(from.Addr().As4()).As16(), netip.AddrFrom4(to.Addr().As4()).As16()
+	}
+	return p
+}
+
+func (h *harness) send(p *decode.Packet, after time.Duration) {
+	h.frame++
+	h.now = h.now.Add(after)
+	h.e.Handle(p, h.now, h.frame, "test.pcap")
+}
+
+// allLines returns the lines the detector recorded (the tests follow one flow with lines).
+func (h *harness) allLines() []string {
+	var out []string
+	for _, l := range h.det.lines {
+		out = append(out, l...)
+	}
+	return out
+}
+
+const (
+	syn    = decode.FlagSYN
+	synack = decode.FlagSYN | decode.FlagACK
+	ack    = decode.FlagACK
+	fin    = decode.FlagFIN | decode.FlagACK
+	rst    = decode.FlagRST
+)
+
+func TestTCPReassemblyDeliversInOrder(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 500, 101, ""), time.Millisecond)
+	h.send(pkt(cli, srv, T, ack, 101, 501, ""), time.Millisecond)
+	// "HELLO\nfirst line\nsecond line\n" in four segments: one out of order, one
+	// retransmitted, one overlapping its predecessor.
+	msg := "HELLO\nfirst line\nsecond line\n"
+	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:8]), time.Millisecond)      // "HELLO\nfi"
+	h.send(pkt(cli, srv, T, ack, 101+16, 501, msg[16:]), time.Millisecond) // out of order
+	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:8]), time.Millisecond)     // retransmission
+	h.send(pkt(cli, srv, T, ack, 101+5, 501, msg[5:16]), time.Millisecond) // overlaps by 3
+	h.send(pkt(srv, cli, T, ack, 501, 101+uint32(len(msg)), "ok\n"), time.Millisecond)
+	h.e.Flush()
+
+	if len(h.recs) != 1 {
+		t.Fatalf("got %d records, want 1", len(h.recs))
+	}
+	r := h.recs[0]
+	if r.Label != flow.SIP || r.Client != cli || r.Server != srv || !r.ClientKnown {
+		t.Errorf("record: label %v client %v server %v known %v", r.Label, r.Client, r.Server, r.ClientKnown)
+	}
+	want := []string{"HELLO", "first line", "second line", "S:ok"}
+	if got := h.allLines(); !equal(got, want) {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+	st := h.e.Stats()
+	if st.TCPOutOfOrder != 1 || st.TCPRetransmits != 1 || st.TCPOverlaps != 1 || st.TCPGaps != 0 {
+		t.Errorf("stats: ooo %d retrans %d overlaps %d gaps %d", st.TCPOutOfOrder, st.TCPRetransmits, st.TCPOverlaps, st.TCPGaps)
+	}
+	if r.Packets != [2]uint64{6, 2} || r.FirstFrame != 1 || r.EndReason != flow.EndEOF {
+		t.Errorf("packets %v first frame %d end %v", r.Packets, r.FirstFrame, r.EndReason)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTCPGapAckedButNotCapturedStopsInspection(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 500, 101, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 101, 501, "HELLO\n"), 0)
+	// 10 bytes at 107 were never captured, but the server acknowledges them.
+	h.send(pkt(srv, cli, T, ack, 501, 117, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 117, 501, "after gap\n"), 0)
+	h.e.Flush()
+	r := h.recs[0]
+	if r.Gaps != 1 || h.e.Stats().TCPGapBytes != 10 {
+		t.Errorf("gaps %d gap bytes %d, want 1 and 10", r.Gaps, h.e.Stats().TCPGapBytes)
+	}
+	if got := h.allLines(); !equal(got, []string{"HELLO"}) {
+		t.Errorf("lines after a gap = %q: a claimed flow must stop being inspected", got)
+	}
+}
+
+func TestMessageAcrossSegmentsAndSeveralInOne(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	seq := uint32(1)
+	for _, s := range []string{"HEL", "LO\nab", "c\nd\ne\n", "f"} {
+		h.send(pkt(cli, srv, T, ack, seq, 1, s), 0)
+		seq += uint32(len(s))
+	}
+	h.e.Flush()
+	if got := h.allLines(); !equal(got, []string{"HELLO", "abc", "d", "e"}) {
+		t.Errorf("lines = %q", got)
+	}
+	if h.recs[0].ClientKnown {
+		t.Error("client known without a SYN")
+	}
+}
+
+func TestSynAckFirstFixesClient(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.send(pkt(srv, cli, decode.ProtoTCP, synack, 500, 101, ""), 0)
+	h.e.Flush()
+	if r := h.recs[0]; r.Client != cli || r.Server != srv || !r.ClientKnown {
+		t.Errorf("client %v server %v known %v", r.Client, r.Server, r.ClientKnown)
+	}
+}
+
+func TestDetectorReverseOnResponseFirst(t *testing.T) {
+	h := newHarness(t, Config{})
+	// UDP: the server's "WELCOME" is the first packet seen.
+	h.send(pkt(srv, cli, decode.ProtoUDP, 0, 0, 0, "WELCOME\n"), 0)
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "req\n"), 0)
+	h.e.Flush()
+	r := h.recs[0]
+	if r.Client != cli || r.Server != srv {
+		t.Errorf("after Reverse: client %v server %v, want %v %v", r.Client, r.Server, cli, srv)
+	}
+	if r.Packets != [2]uint64{1, 1} || r.Payload != [2]uint64{4, 8} {
+		t.Errorf("counters not swapped with the endpoints: packets %v payload %v", r.Packets, r.Payload)
+	}
+	// Within the claiming call dir is still the old orientation; later calls see the new one.
+	if got := h.allLines(); !equal(got, []string{"WELCOME", "req"}) {
+		t.Errorf("lines = %q", got)
+	}
+}
+
+func TestUndecidedBecomesUnknown(t *testing.T) {
+	h := newHarness(t, Config{MaxUndecided: 3})
+	for i := 0; i < 10; i++ {
+		h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HEL"), 0) // never decides
+	}
+	h.e.Flush()
+	if h.recs[0].Label != flow.Unknown || h.det.calls != 3 {
+		t.Errorf("label %v after %d calls; want unknown after 3", h.recs[0].Label, h.det.calls)
+	}
+}
+
+func TestRejectedFlowIsNotInspectedAgain(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "GET / HTTP/1.1\r\n"), 0)
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), 0)
+	h.e.Flush()
+	if h.recs[0].Label != flow.Unknown || h.det.calls != 1 {
+		t.Errorf("label %v calls %d", h.recs[0].Label, h.det.calls)
+	}
+}
+
+func TestDetectorPanicIsRecovered(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\nPANIC\n"), 0)
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "more\n"), 0)
+	h.e.Flush()
+	r := h.recs[0]
+	if h.e.Stats().Panics != 1 || r.ParseErrors != 1 || r.Label != flow.SIP || r.Packets[0] != 2 {
+		t.Errorf("panics %d parse errors %d label %v packets %v", h.e.Stats().Panics, r.ParseErrors, r.Label, r.Packets)
+	}
+}
+
+func TestIdleExpiryOnPacketTime(t *testing.T) {
+	h := newHarness(t, Config{UDPTimeout: time.Minute})
+	other := netip.MustParseAddrPort("127.0.0.3:9")
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "x"), 0)
+	h.send(pkt(cli, other, decode.ProtoUDP, 0, 0, 0, "x"), 30*time.Second)
+	if len(h.recs) != 0 {
+		t.Fatal("flow expired too early")
+	}
+	h.send(pkt(cli, other, decode.ProtoUDP, 0, 0, 0, "x"), 31*time.Second)
+	if len(h.recs) != 1 || h.recs[0].Server != srv || h.recs[0].EndReason != flow.EndIdle {
+		t.Fatalf("want the idle flow to %v expired, got %+v", srv, h.recs)
+	}
+	// Packet time, not the wall clock: a burst replayed much later expires the same way.
+	h.e.Flush()
+	if len(h.recs) != 2 || h.recs[1].EndReason != flow.EndEOF {
+		t.Errorf("flush: %d records", len(h.recs))
+	}
+}
+
+func TestFinBothSidesThenClosedTimeout(t *testing.T) {
+	h := newHarness(t, Config{TCPClosedTimeout: time.Second})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 1, 0, ""), 0)
+	h.send(pkt(cli, srv, T, fin, 2, 1, ""), 0)
+	h.send(pkt(srv, cli, T, fin, 1, 3, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 3, 2, ""), 100*time.Millisecond) // late ACK: same flow
+	if len(h.recs) != 0 {
+		t.Fatal("closed flow emitted before the closed timeout")
+	}
+	h.send(pkt(cli, netip.MustParseAddrPort("127.0.0.9:1"), decode.ProtoUDP, 0, 0, 0, "x"), 2*time.Second)
+	if len(h.recs) != 1 || h.recs[0].EndReason != flow.EndFIN || h.recs[0].Packets[0] != 3 {
+		t.Fatalf("records %+v", h.recs)
+	}
+}
+
+func TestRstAndPortReuse(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 1, 0, ""), 0)
+	h.send(pkt(srv, cli, T, rst, 0, 2, ""), 0)
+	h.send(pkt(cli, srv, T, syn, 1000, 0, ""), 0) // a new connection on the same ports
+	if len(h.recs) != 1 || h.recs[0].EndReason != flow.EndRST {
+		t.Fatalf("records %+v", h.recs)
+	}
+	h.e.Flush()
+	if len(h.recs) != 2 || h.recs[1].FirstFrame != 3 {
+		t.Errorf("second connection: %+v", h.recs)
+	}
+}
+
+func TestEvictionWhenFull(t *testing.T) {
+	h := newHarness(t, Config{MaxFlows: 10})
+	for i := 0; i < 25; i++ {
+		c := netip.AddrPortFrom(cli.Addr(), uint16(1000+i))
+		h.send(pkt(c, srv, decode.ProtoUDP, 0, 0, 0, "x"), time.Millisecond)
+	}
+	st := h.e.Stats()
+	if h.e.Flows() > 10 || st.Evicted != 15 || len(h.recs) != 15 {
+		t.Errorf("flows %d evicted %d emitted %d", h.e.Flows(), st.Evicted, len(h.recs))
+	}
+	if h.recs[0].Client.Port() != 1000 || h.recs[0].EndReason != flow.EndEvicted {
+		t.Errorf("first evicted %v (%v), want the oldest", h.recs[0].Client, h.recs[0].EndReason)
+	}
+	if st.Emergencies == 0 {
+		t.Error("a full table should enter emergency mode")
+	}
+}
+
+func TestFlushOrderIsByFirstFrame(t *testing.T) {
+	for run := 0; run < 3; run++ {
+		h := newHarness(t, Config{})
+		for i := 0; i < 200; i++ {
+			c := netip.AddrPortFrom(cli.Addr(), uint16(5000-i))
+			h.send(pkt(c, srv, decode.ProtoUDP, 0, 0, 0, "x"), 0)
+		}
+		h.e.Flush()
+		for i := range h.recs {
+			if h.recs[i].FirstFrame != uint64(i+1) {
+				t.Fatalf("record %d has first frame %d", i, h.recs[i].FirstFrame)
+			}
+		}
+	}
+}
+
+func TestPortHintOrdersCandidates(t *testing.T) {
+	a, b := newLineDet(), newLineDet()
+	a.port, b.port = 1, 7
+	a.prefix, b.prefix = "HELLO", "HELLO"
+	var got []flow.Label
+	e := New(Config{Detectors: []flow.Detector{a, b}}, func(r *flow.Record) { got = append(got, r.Label) })
+	e.Handle(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), t0, 1, "x")
+	e.Flush()
+	if a.calls != 0 || b.calls != 1 {
+		t.Errorf("calls: unhinted %d, hinted %d; the detector hinted by port 7 must go first", a.calls, b.calls)
+	}
+}
+
+func TestZeroAllocsPerPacketOnEstablishedFlows(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 1, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 1, 2, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 2, 2, "HELLO\nBYE\n"), 0) // Done: bulk bytes follow
+	bulk := pkt(cli, srv, T, ack, 12, 2, string(make([]byte, 1400)))
+	udp := pkt(cli, netip.MustParseAddrPort("127.0.0.5:7"), decode.ProtoUDP, 0, 0, 0, "HELLO\n")
+	h.send(udp, 0)
+	udpMore := pkt(cli, netip.MustParseAddrPort("127.0.0.5:7"), decode.ProtoUDP, 0, 0, 0, "another line\n")
+	ts := t0.Add(time.Second)
+	n := h.e.Flows()
+	allocs := testing.AllocsPerRun(1000, func() {
+		ts = ts.Add(time.Microsecond)
+		bulk.Seq += 1400
+		h.e.Handle(bulk, ts, 10, "test.pcap")
+		h.e.Handle(udpMore, ts, 11, "test.pcap")
+	})
+	// The line detector itself allocates a string per line; measure the engine alone on the
+	// Done flow, and allow the detector's own allocation on the UDP flow.
+	if allocs > 2 {
+		t.Errorf("%.1f allocations per packet pair, want at most the detector's own 2", allocs)
+	}
+	allocs = testing.AllocsPerRun(1000, func() {
+		ts = ts.Add(time.Microsecond)
+		bulk.Seq += 1400
+		h.e.Handle(bulk, ts, 10, "test.pcap")
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per packet on an established flow, want 0", allocs)
+	}
+	if h.e.Flows() != n {
+		t.Errorf("flows changed: %d → %d", n, h.e.Flows())
+	}
+}

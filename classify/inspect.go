@@ -1,0 +1,131 @@
+package classify
+
+import "github.com/pcapaudit/pcapaudit/classify/flow"
+
+// inspect offers bytes of direction d to the claiming detector, or to the candidates in order
+// while the flow is undecided. For TCP (stream true) the bytes are contiguous stream data and
+// an incomplete message is kept for the next call; a UDP datagram is always presented alone.
+func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
+	if en.skip || len(data) == 0 {
+		return
+	}
+	buf := data
+	buffered := stream && len(en.pend[d]) > 0
+	if buffered {
+		if len(en.pend[d])+len(data) > e.cfg.InspectWindow {
+			e.cut(en)
+			return
+		}
+		en.pend[d] = append(en.pend[d], data...)
+		buf = en.pend[d]
+	}
+
+	if en.claimant >= 0 {
+		v, n := e.call(en, uint8(en.claimant), d, buf)
+		e.after(en, d, v, n, buf, stream)
+		return
+	}
+
+	en.undecided++
+	for i := 0; i < int(en.ncands); {
+		idx := en.cands[i]
+		v, n := e.call(en, idx, d, buf)
+		if en.f.Label != flow.Unknown {
+			en.claimant = int8(idx)
+			en.ncands = 0
+			if en.f.TakeReverse() && !en.f.ClientKnown {
+				e.reverse(en)
+				d = 1 - d
+			}
+			e.after(en, d, v, n, buf, stream)
+			return
+		}
+		en.f.TakeReverse()
+		if v == flow.Reject {
+			copy(en.cands[i:], en.cands[i+1:en.ncands])
+			en.ncands--
+			continue
+		}
+		i++
+	}
+	if en.ncands == 0 || int(en.undecided) >= e.cfg.MaxUndecided {
+		e.stopInspecting(en)
+		return
+	}
+	if stream && !buffered {
+		if len(buf) > e.cfg.InspectWindow {
+			e.stopInspecting(en)
+			return
+		}
+		en.pend[d] = append(en.pend[d][:0], buf...)
+	}
+}
+
+// after applies the claiming detector's verdict.
+func (e *Engine) after(en *entry, d flow.Dir, v flow.Verdict, n int, buf []byte, stream bool) {
+	if v != flow.More {
+		e.stopInspecting(en)
+		return
+	}
+	if !stream {
+		return
+	}
+	if n < 0 || n > len(buf) {
+		n = len(buf)
+	}
+	rest := buf[n:]
+	if len(rest) > e.cfg.InspectWindow {
+		e.cut(en)
+		return
+	}
+	// rest may alias pend[d] itself: append copies with memmove semantics.
+	en.pend[d] = append(en.pend[d][:0], rest...)
+}
+
+// call runs one detector, turning a panic into a parse error on the flow: a hostile packet
+// must never stop the audit.
+func (e *Engine) call(en *entry, idx uint8, d flow.Dir, b []byte) (v flow.Verdict, n int) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.stats.Panics++
+			en.f.Fail(errDetectorPanic)
+			v, n = flow.Reject, 0
+		}
+	}()
+	return e.dets[idx].Inspect(&en.f, d, b)
+}
+
+// cut stops inspecting a flow that needs more than the inspection window.
+func (e *Engine) cut(en *entry) {
+	en.f.Cut = true
+	e.stats.Cut++
+	e.stopInspecting(en)
+}
+
+// stopInspecting ends payload inspection: from now on the flow's packets are only counted.
+func (e *Engine) stopInspecting(en *entry) {
+	en.skip = true
+	en.ncands = 0
+	en.pend[0] = en.pend[0][:0]
+	en.pend[1] = en.pend[1][:0]
+	if en.tcp != nil {
+		e.releaseTCP(en)
+	}
+}
+
+// reverse swaps client and server of a flow whose first payload came from the server.
+func (e *Engine) reverse(en *entry) {
+	en.clientIsA = !en.clientIsA
+	f := &en.f
+	f.Client, f.Server = f.Server, f.Client
+	f.Packets[0], f.Packets[1] = f.Packets[1], f.Packets[0]
+	f.Bytes[0], f.Bytes[1] = f.Bytes[1], f.Bytes[0]
+	f.Payload[0], f.Payload[1] = f.Payload[1], f.Payload[0]
+	en.pend[0], en.pend[1] = en.pend[1], en.pend[0]
+	en.finSeen[0], en.finSeen[1] = en.finSeen[1], en.finSeen[0]
+	en.isn[0], en.isn[1] = en.isn[1], en.isn[0]
+	en.isnSet[0], en.isnSet[1] = en.isnSet[1], en.isnSet[0]
+	if en.tcp != nil {
+		en.tcp.s[0], en.tcp.s[1] = en.tcp.s[1], en.tcp.s[0]
+	}
+}

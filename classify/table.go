@@ -1,0 +1,131 @@
+package classify
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// key identifies a flow in both directions: the two endpoints in canonical order (lower
+// address/port first) and the transport. It is a plain byte array so the map hashes it as
+// memory, with no pointers for the garbage collector to follow.
+//
+// Layout: [0:16] address A, [16:32] address B, [32:34] port A, [34:36] port B, [36] proto,
+// [37] IPv4 flag.
+type key [38]byte
+
+// makeKey builds the canonical key of p and reports whether p's source is endpoint A.
+func makeKey(p *decode.Packet) (k key, srcIsA bool) {
+	c := bytes.Compare(p.Src[:], p.Dst[:])
+	srcIsA = c < 0 || (c == 0 && p.SrcPort <= p.DstPort)
+	a, b := &p.Src, &p.Dst
+	pa, pb := p.SrcPort, p.DstPort
+	if !srcIsA {
+		a, b = b, a
+		pa, pb = pb, pa
+	}
+	copy(k[0:16], a[:])
+	copy(k[16:32], b[:])
+	k[32], k[33] = byte(pa>>8), byte(pa)
+	k[34], k[35] = byte(pb>>8), byte(pb)
+	k[36] = p.Proto
+	if p.IPv4 {
+		k[37] = 1
+	}
+	return k, srcIsA
+}
+
+// hash is a symmetric hash of the flow (both directions give the same value), used to shard
+// flows over workers.
+func (k *key) hash() uint64 {
+	// FNV-1a over the canonical key: canonical order makes it symmetric.
+	h := uint64(14695981039346656037)
+	for _, b := range k {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (k *key) addrPort(b bool) netip.AddrPort {
+	off, poff := 0, 32
+	if b {
+		off, poff = 16, 34
+	}
+	var a16 [16]byte
+	copy(a16[:], k[off:off+16])
+	addr := netip.AddrFrom16(a16)
+	if k[37] == 1 {
+		addr = addr.Unmap()
+	}
+	return netip.AddrPortFrom(addr, uint16(k[poff])<<8|uint16(k[poff+1]))
+}
+
+// timeout classes: each has its own idle timeout and its own list ordered by last activity,
+// so expiry only ever looks at list fronts.
+const (
+	classTCP = iota
+	classTCPClosed
+	classUDP
+	numClasses
+)
+
+// entry is one tracked flow: the Flow the detectors see plus the engine's own state.
+type entry struct {
+	f   flow.Flow
+	key key
+	// clientIsA: the client is endpoint A of the key.
+	clientIsA bool
+
+	class      uint8
+	prev, next *entry // in the list of class, oldest first
+	last       time.Time
+
+	// inspection state
+	skip      bool     // no more inspection (done, rejected, unknown, cut)
+	claimant  int8     // index of the claiming detector, -1 while undecided
+	cands     [8]uint8 // candidate detectors in the order to try
+	ncands    uint8
+	undecided uint8 // payloads presented while undecided
+
+	finSeen [2]bool
+	isn     [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
+	isnSet  [2]bool
+	tcp     *tcpState // nil until the first TCP payload that needs reassembly
+	pend    [2][]byte // bytes kept for the detector, by Dir (undecided prefix or partial message)
+}
+
+// list is an intrusive doubly linked list of entries, oldest activity first.
+type list struct {
+	head, tail *entry
+	n          int
+}
+
+func (l *list) pushBack(e *entry) {
+	e.prev, e.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+	l.n++
+}
+
+func (l *list) remove(e *entry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+	l.n--
+}

@@ -1,0 +1,220 @@
+package classify
+
+import (
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// segment is an out-of-order TCP segment waiting for the bytes before it.
+type segment struct {
+	seq  uint32
+	data []byte // a copy: the capture buffer is reused
+}
+
+// stream is the reassembly state of one direction of a TCP flow.
+type stream struct {
+	next     uint32 // next expected sequence number
+	init     bool   // next is known
+	peerAck  uint32 // highest ACK the receiver sent for this direction
+	ackValid bool
+	ooo      []segment // out-of-order segments, sorted by seq
+	oooBytes int
+}
+
+// tcpState is allocated for a TCP flow on its first payload that needs inspection.
+type tcpState struct {
+	s [2]stream
+}
+
+// seqLT reports a < b in sequence-number space (RFC 1982 arithmetic).
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+
+// tcpSegment runs one TCP packet through the reassembly of direction d and hands the bytes
+// that became contiguous to the detectors, in order. Retransmitted bytes are dropped, overlaps
+// are trimmed (the first copy seen wins), out-of-order segments wait within bounds, and a gap
+// that can no longer be filled is skipped and counted.
+func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
+	seq := p.Seq
+	if p.Flags&decode.FlagSYN != 0 {
+		seq++ // the SYN takes one sequence number; data on a SYN (TCP Fast Open) follows it
+		if en.tcp == nil {
+			// Remember the initial sequence number without allocating reassembly state: most
+			// flows of a SYN flood never carry a byte.
+			en.isn[d], en.isnSet[d] = seq, true
+			if len(p.Payload) == 0 {
+				return
+			}
+		} else {
+			s := &en.tcp.s[d]
+			s.next, s.init = seq, true
+		}
+	}
+	if en.tcp == nil {
+		en.tcp = &tcpState{}
+		for i := range en.isn {
+			if en.isnSet[i] {
+				en.tcp.s[i].next, en.tcp.s[i].init = en.isn[i], true
+			}
+		}
+	}
+	st := en.tcp
+	if p.Flags&decode.FlagACK != 0 {
+		o := &st.s[1-d]
+		if !o.ackValid || seqLT(o.peerAck, p.Ack) {
+			o.peerAck, o.ackValid = p.Ack, true
+		}
+	}
+	s := &st.s[d]
+	data := p.Payload
+	if len(data) == 0 {
+		return
+	}
+	if !s.init {
+		// Picked up mid-stream: start from this segment.
+		s.next, s.init = seq, true
+	}
+	if diff := int32(seq - s.next); diff < 0 {
+		if int(-diff) >= len(data) {
+			e.stats.TCPRetransmits++
+			return
+		}
+		e.stats.TCPOverlaps++
+		data = data[-diff:]
+		seq = s.next
+	} else if diff > 0 {
+		e.outOfOrder(en, d, s, seq, data)
+		return
+	}
+	s.next += uint32(len(data))
+	if d, ok := e.deliver(en, d, data); ok {
+		e.drain(en, d, &st.s[d])
+	}
+}
+
+// deliver hands contiguous bytes to the detectors. It returns the direction of those bytes
+// afterwards (a detector may have reversed the flow) and whether reassembly should go on.
+func (e *Engine) deliver(en *entry, d flow.Dir, data []byte) (flow.Dir, bool) {
+	wasA := en.clientIsA
+	e.inspect(en, d, data, true)
+	if en.skip || en.tcp == nil {
+		return d, false
+	}
+	if en.clientIsA != wasA {
+		d = 1 - d
+	}
+	return d, true
+}
+
+// outOfOrder keeps a segment that arrived before the bytes that precede it. When the
+// receiver has already acknowledged the missing bytes (they were lost by the capture, not by
+// the network) or the per-direction bounds are reached, the gap is skipped.
+func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data []byte) {
+	e.stats.TCPOutOfOrder++
+	if s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq) {
+		// The receiver acknowledged bytes up to this segment that we never saw.
+		e.gap(en, d, s, seq)
+		s.next += uint32(len(data))
+		if d, ok := e.deliver(en, d, data); ok {
+			e.drain(en, d, &en.tcp.s[d])
+		}
+		return
+	}
+	if len(s.ooo) >= e.cfg.MaxOutOfOrder || s.oooBytes+len(data) > e.cfg.MaxOutOfOrderBytes ||
+		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes {
+		if len(s.ooo) == 0 {
+			e.gap(en, d, s, seq)
+			s.next += uint32(len(data))
+			e.deliver(en, d, data)
+			return
+		}
+		// Give up waiting for the hole before the oldest queued segment.
+		e.gap(en, d, s, s.ooo[0].seq)
+		if !e.drain(en, d, s) {
+			return
+		}
+		if !seqLT(seq, s.next) && len(s.ooo) < e.cfg.MaxOutOfOrder {
+			e.queue(s, seq, data)
+		} else {
+			e.stats.TCPDroppedSegments++
+		}
+		return
+	}
+	e.queue(s, seq, data)
+}
+
+// queue inserts a copy of data, sorted by sequence number.
+func (e *Engine) queue(s *stream, seq uint32, data []byte) {
+	c := make([]byte, len(data))
+	copy(c, data)
+	i := len(s.ooo)
+	for i > 0 && seqLT(seq, s.ooo[i-1].seq) {
+		i--
+	}
+	s.ooo = append(s.ooo, segment{})
+	copy(s.ooo[i+1:], s.ooo[i:])
+	s.ooo[i] = segment{seq: seq, data: c}
+	s.oooBytes += len(c)
+	e.oooTotal += len(c)
+}
+
+// drain hands queued segments that became contiguous to the detectors. It reports false
+// when reassembly of the flow stopped meanwhile.
+func (e *Engine) drain(en *entry, d flow.Dir, s *stream) bool {
+	for len(s.ooo) > 0 {
+		if en.skip || en.tcp == nil {
+			return false
+		}
+		sg := s.ooo[0]
+		diff := int32(sg.seq - s.next)
+		if diff > 0 {
+			return true
+		}
+		s.ooo = s.ooo[1:]
+		s.oooBytes -= len(sg.data)
+		e.oooTotal -= len(sg.data)
+		data := sg.data
+		if int(-diff) >= len(data) {
+			e.stats.TCPRetransmits++
+			continue
+		}
+		if diff < 0 {
+			e.stats.TCPOverlaps++
+			data = data[-diff:]
+		}
+		s.next += uint32(len(data))
+		var ok bool
+		if d, ok = e.deliver(en, d, data); !ok {
+			return false
+		}
+		s = &en.tcp.s[d]
+	}
+	if cap(s.ooo) > 0 {
+		s.ooo = nil // let the backing array go
+	}
+	return true
+}
+
+// gap skips the missing bytes of direction d up to seq. A detector cannot find message
+// boundaries again after a hole, so a claimed flow stops being inspected; an undecided one
+// starts afresh from the bytes after the hole.
+func (e *Engine) gap(en *entry, d flow.Dir, s *stream, seq uint32) {
+	e.stats.TCPGaps++
+	e.stats.TCPGapBytes += uint64(seq - s.next)
+	en.f.Gaps++
+	s.next = seq
+	en.pend[d] = en.pend[d][:0]
+	if en.claimant >= 0 {
+		e.stopInspecting(en)
+	}
+}
+
+// releaseTCP frees the reassembly state of a flow.
+func (e *Engine) releaseTCP(en *entry) {
+	if en.tcp == nil {
+		return
+	}
+	for i := range en.tcp.s {
+		e.oooTotal -= en.tcp.s[i].oooBytes
+	}
+	en.tcp = nil
+}
