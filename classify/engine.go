@@ -203,9 +203,14 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	k, srcIsA := makeKey(p)
 	en := e.flows[k]
 	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
+	if en != nil && en.last.Add(e.timeouts[en.class]).Before(e.now) {
+		// Expired between two expiry passes (a worker sees the clock in batches).
+		e.expireOne(en)
+		en = nil
+	}
 	if en != nil && syn && en.class == classTCPClosed {
 		// The port pair is reused for a new connection.
-		e.finish(en, en.f.EndReason)
+		e.finishAt(en, en.f.EndReason, e.now)
 		en = nil
 	}
 	if en == nil {
@@ -351,14 +356,18 @@ func (e *Engine) expire() {
 	for c := range e.lists {
 		l := &e.lists[c]
 		for l.head != nil && e.now.Sub(l.head.last) > e.timeouts[c] {
-			en := l.head
-			why := flow.EndIdle
-			if c == classTCPClosed {
-				why = en.f.EndReason
-			}
-			e.finish(en, why)
+			e.expireOne(l.head)
 		}
 	}
+}
+
+// expireOne emits a flow whose idle (or closed) timeout has passed.
+func (e *Engine) expireOne(en *entry) {
+	why := flow.EndIdle
+	if en.class == classTCPClosed {
+		why = en.f.EndReason
+	}
+	e.finishAt(en, why, en.last.Add(e.timeouts[en.class]))
 }
 
 // Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
@@ -379,16 +388,18 @@ func (e *Engine) evictOldest() {
 	}
 	if oldest != nil {
 		e.stats.Evicted++
-		e.finish(oldest, flow.EndEvicted)
+		e.finishAt(oldest, flow.EndEvicted, e.now)
 	}
 }
 
-// finish emits a flow and releases its entry.
-func (e *Engine) finish(en *entry, why flow.End) {
+// finishAt emits a flow that ended at packet time at (zero: end of input) and releases its
+// entry.
+func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 	delete(e.flows, en.key)
 	e.lists[en.class].remove(en)
 	f := &en.f
 	f.EndReason = why
+	f.EmitAt = at
 	e.stats.FlowsByLabel[f.Label]++
 	e.stats.EndReasons[why]++
 	e.stats.ParseErrors += uint64(f.ParseErrors)
@@ -441,7 +452,7 @@ func (e *Engine) Flush() {
 		if en.class == classTCPClosed {
 			why = en.f.EndReason
 		}
-		e.finish(en, why)
+		e.finishAt(en, why, time.Time{})
 	}
 	e.emergency = false
 	e.setTimeouts(1)

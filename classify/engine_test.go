@@ -2,6 +2,7 @@ package classify
 
 import (
 	"bytes"
+	"sync"
 	"net/netip"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 // and every complete line is recorded; a line "BYE" means Done, "PANIC" panics. A first
 // payload of "WELCOME" from the server also claims (and reverses) the flow.
 type lineDet struct {
+	mu     sync.Mutex // a detector is shared by every worker
 	name   string
 	prefix string
 	port   uint16
@@ -21,12 +23,16 @@ type lineDet struct {
 	calls  int
 }
 
-func newLineDet() *lineDet { return &lineDet{name: "line", prefix: "HELLO", port: 7, lines: map[*flow.Flow][]string{}} }
+func newLineDet() *lineDet {
+	return &lineDet{name: "line", prefix: "HELLO", port: 7, lines: map[*flow.Flow][]string{}}
+}
 
 func (d *lineDet) Name() string                            { return d.name }
 func (d *lineDet) Accepts(flow.Transport) bool             { return true }
 func (d *lineDet) Hint(_ flow.Transport, port uint16) bool { return port == d.port }
 func (d *lineDet) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.calls++
 	if f.Label == flow.Unknown {
 		switch {
@@ -132,7 +138,7 @@ func TestTCPReassemblyDeliversInOrder(t *testing.T) {
 	// "HELLO\nfirst line\nsecond line\n" in four segments: one out of order, one
 	// retransmitted, one overlapping its predecessor.
 	msg := "HELLO\nfirst line\nsecond line\n"
-	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:8]), time.Millisecond)      // "HELLO\nfi"
+	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:8]), time.Millisecond)     // "HELLO\nfi"
 	h.send(pkt(cli, srv, T, ack, 101+16, 501, msg[16:]), time.Millisecond) // out of order
 	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:8]), time.Millisecond)     // retransmission
 	h.send(pkt(cli, srv, T, ack, 101+5, 501, msg[5:16]), time.Millisecond) // overlaps by 3

@@ -125,6 +125,11 @@ type Record struct {
 	Payload [2]uint64 // transport payload bytes by Dir
 
 	EndReason End
+	// EmitAt is the packet time at which the flow ended by the engine's rules: its last
+	// activity plus the idle timeout, or the moment it was evicted or its ports were reused.
+	// It is zero for flows still open at the end of input. Records are reported in
+	// (EmitAt, FirstFrame) order, with the open flows last, whatever the number of workers.
+	EmitAt time.Time
 
 	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
 	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
@@ -225,6 +230,10 @@ const (
 )
 
 // Detector recognises one protocol (or a family, such as TLS) and reads its facts.
+//
+// One Detector value serves every flow and every worker: it must be safe for concurrent use,
+// which in practice means it keeps no mutable state of its own (per-flow state goes in
+// Flow.State).
 //
 // Inspect is called with payload bytes of a flow, one direction at a time and in order (TCP is
 // reassembled first), until it returns Reject or Done. data aliases the capture buffer or the

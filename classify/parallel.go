@@ -1,0 +1,286 @@
+package classify
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// Parallel spreads flows over several Engines, one per worker goroutine, and reports their
+// records in one canonical order.
+//
+// The goroutine that calls Packet reads and decodes (IPv4 fragments of a datagram therefore
+// meet in one decoder), picks the worker by the symmetric hash of the flow — both directions
+// land on the same worker — and copies the packet into that worker's batch; batches, not
+// packets, cross goroutines. Every packet carries the global packet clock, so a flow expires
+// at the same packet time whatever worker holds it. A merging stage orders the records by
+// (EmitAt, FirstFrame), open flows last, and calls emit from a single goroutine: the output
+// for a file is the same for any number of workers (unless the flow table fills: each worker
+// holds MaxFlows/workers flows).
+type Parallel struct {
+	workers []*worker
+	dec     *decode.Decoder
+	dp      decode.Packet
+	now     time.Time
+	sinceTk int
+	free    chan *batch
+	sink    chan output
+	done    chan struct{}
+	emit    func(*flow.Record)
+	stats   Stats
+	mu      sync.Mutex // guards stats read after Flush
+}
+
+const (
+	batchPackets = 256
+	batchBytes   = 256 << 10
+	tickPackets  = 8192 // every this many packets, every worker hears the clock
+)
+
+type batch struct {
+	pkts  []decode.Packet
+	meta  []meta
+	buf   []byte
+	clock time.Time
+	flush bool // end of input: flush the engine after this batch
+}
+
+type meta struct {
+	ts, now time.Time
+	frame   uint64
+	file    string
+}
+
+type output struct {
+	w     int
+	recs  []flow.Record
+	clock time.Time
+	final bool
+}
+
+type worker struct {
+	id   int
+	e    *Engine
+	in   chan *batch
+	cur  *batch
+	recs []flow.Record
+}
+
+// NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
+// called from one goroutine, never concurrently, with records that may be kept.
+func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
+	if n < 1 {
+		n = 1
+	}
+	cfg.fill()
+	per := cfg
+	per.MaxFlows = max(cfg.MaxFlows/n, 1)
+	p := &Parallel{
+		dec:  decode.New(decode.Config{}),
+		free: make(chan *batch, 4*n+4),
+		sink: make(chan output, 4*n),
+		done: make(chan struct{}),
+		emit: emit,
+	}
+	for i := 0; i < n; i++ {
+		w := &worker{id: i, in: make(chan *batch, 4)}
+		w.e = New(per, func(r *flow.Record) { w.recs = append(w.recs, *r) })
+		p.workers = append(p.workers, w)
+		go p.work(w)
+	}
+	go p.merge()
+	return p
+}
+
+func (p *Parallel) getBatch() *batch {
+	select {
+	case b := <-p.free:
+		b.pkts, b.meta, b.buf, b.flush = b.pkts[:0], b.meta[:0], b.buf[:0], false
+		return b
+	default:
+		return &batch{pkts: make([]decode.Packet, 0, batchPackets), meta: make([]meta, 0, batchPackets),
+			buf: make([]byte, 0, batchBytes)}
+	}
+}
+
+// Packet decodes one captured packet and hands it to its flow's worker.
+func (p *Parallel) Packet(c *capture.Packet) {
+	p.stats.Packets++
+	p.stats.Bytes += uint64(len(c.Data))
+	if c.Timestamp.After(p.now) {
+		p.now = c.Timestamp
+	}
+	if !p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp) {
+		return
+	}
+	p.dispatch(&p.dp, c.Timestamp, c.Frame, c.File)
+}
+
+// dispatch copies a decoded packet into its worker's batch.
+func (p *Parallel) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file string) {
+	if ts.After(p.now) {
+		p.now = ts
+	}
+	k, _ := makeKey(dp)
+	w := p.workers[k.hash()%uint64(len(p.workers))]
+	if w.cur == nil {
+		w.cur = p.getBatch()
+	}
+	b := w.cur
+	if len(b.buf)+len(dp.Payload) > cap(b.buf) && len(b.pkts) > 0 {
+		p.send(w)
+		b = p.getBatch()
+		w.cur = b
+	}
+	cp := *dp
+	start := len(b.buf)
+	b.buf = append(b.buf, dp.Payload...) // may grow past cap for one huge payload: fine
+	cp.Payload = b.buf[start:len(b.buf):len(b.buf)]
+	b.pkts = append(b.pkts, cp)
+	b.meta = append(b.meta, meta{ts: ts, now: p.now, frame: frame, file: file})
+	if len(b.pkts) == batchPackets {
+		p.send(w)
+	}
+	if p.sinceTk++; p.sinceTk >= tickPackets {
+		p.tick(false)
+	}
+}
+
+// send hands w's current batch to it.
+func (p *Parallel) send(w *worker) {
+	b := w.cur
+	w.cur = nil
+	if b == nil {
+		b = p.getBatch()
+	}
+	b.clock = p.now
+	w.in <- b
+}
+
+// tick sends every worker its batch (possibly empty) so all clocks advance together.
+func (p *Parallel) tick(flush bool) {
+	p.sinceTk = 0
+	for _, w := range p.workers {
+		if w.cur == nil {
+			w.cur = p.getBatch()
+		}
+		w.cur.flush = flush
+		p.send(w)
+	}
+}
+
+func (p *Parallel) work(w *worker) {
+	// Payloads in a batch alias the batch's buffer, which is recycled only after the
+	// engine has handled the batch; detectors copy what they keep.
+	for b := range w.in {
+		for i := range b.pkts {
+			m := &b.meta[i]
+			w.e.Advance(m.now)
+			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
+		}
+		w.e.Advance(b.clock)
+		if b.flush {
+			w.e.Flush()
+		}
+		recs := w.recs
+		w.recs = nil
+		p.sink <- output{w: w.id, recs: recs, clock: b.clock, final: b.flush}
+		select {
+		case p.free <- b:
+		default:
+		}
+	}
+}
+
+// Flush ends the input: every worker emits its open flows, and Flush returns once every
+// record has been passed to emit. Packet may be called again afterwards (the next file).
+func (p *Parallel) Flush() {
+	p.tick(true)
+	<-p.done
+}
+
+// merge orders the workers' records and calls emit.
+func (p *Parallel) merge() {
+	clocks := make([]time.Time, len(p.workers))
+	finals := 0
+	var h recHeap
+	for {
+		o := <-p.sink
+		for i := range o.recs {
+			heap.Push(&h, &o.recs[i])
+		}
+		clocks[o.w] = o.clock
+		if o.final {
+			finals++
+		}
+		if finals == len(p.workers) {
+			for h.Len() > 0 {
+				p.emit(heap.Pop(&h).(*flow.Record))
+			}
+			finals = 0
+			p.done <- struct{}{}
+			continue
+		}
+		wm := clocks[0]
+		for _, c := range clocks[1:] {
+			if c.Before(wm) {
+				wm = c
+			}
+		}
+		// Everything a worker will still emit ends at or after its clock.
+		for h.Len() > 0 && !h[0].EmitAt.IsZero() && h[0].EmitAt.Before(wm) {
+			p.emit(heap.Pop(&h).(*flow.Record))
+		}
+	}
+}
+
+// Close stops the workers. Call Flush first.
+func (p *Parallel) Close() {
+	for _, w := range p.workers {
+		close(w.in)
+	}
+}
+
+// Stats sums the workers' counters. Call it after Flush.
+func (p *Parallel) Stats() Stats {
+	s := Stats{Packets: p.stats.Packets, Bytes: p.stats.Bytes}
+	s.Decode = *p.dec.Stats()
+	for _, w := range p.workers {
+		ws := w.e.stats // read after Flush: the worker is idle
+		ws.Packets, ws.Bytes = 0, 0
+		s.Add(&ws)
+	}
+	return s
+}
+
+// recHeap orders records canonically: by EmitAt (open flows, with a zero EmitAt, last), then
+// by file and first frame.
+type recHeap []*flow.Record
+
+func (h recHeap) Len() int { return len(h) }
+func (h recHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	az, bz := a.EmitAt.IsZero(), b.EmitAt.IsZero()
+	if az != bz {
+		return bz
+	}
+	if !a.EmitAt.Equal(b.EmitAt) {
+		return a.EmitAt.Before(b.EmitAt)
+	}
+	if a.File != b.File {
+		return a.Start.Before(b.Start)
+	}
+	return a.FirstFrame < b.FirstFrame
+}
+func (h recHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *recHeap) Push(x any)   { *h = append(*h, x.(*flow.Record)) }
+func (h *recHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,125 @@
+package classify
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+type tracePkt struct {
+	p  *decode.Packet
+	ts time.Time
+}
+
+// trace makes interleaved UDP and TCP conversations of the line protocol, some idle long
+// enough to expire mid-trace, some closed, some open at the end.
+func trace(seed uint64, flows int) []tracePkt {
+	r := rand.New(rand.NewPCG(seed, 1))
+	var out []tracePkt
+	ts := t0
+	type conv struct {
+		c, s     netip.AddrPort
+		tcp      bool
+		seq, ack uint32
+		left     int
+	}
+	var active []*conv
+	for made := 0; made < flows || len(active) > 0; {
+		if made < flows && (len(active) < 50 || r.IntN(4) == 0) {
+			c := &conv{c: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(made >> 8), byte(made)}), uint16(1024+r.IntN(60000))),
+				s: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 0, byte(r.IntN(4))}), 7), tcp: r.IntN(2) == 0, seq: 1, ack: 1, left: 2 + r.IntN(8)}
+			made++
+			active = append(active, c)
+			if c.tcp {
+				out = append(out, tracePkt{pkt(c.c, c.s, decode.ProtoTCP, syn, 0, 0, ""), ts})
+			}
+		}
+		i := r.IntN(len(active))
+		c := active[i]
+		ts = ts.Add(time.Duration(r.IntN(3000)) * time.Millisecond)
+		if c.left == 0 {
+			if c.tcp && r.IntN(2) == 0 {
+				out = append(out, tracePkt{pkt(c.c, c.s, decode.ProtoTCP, fin, c.seq, c.ack, ""), ts})
+				out = append(out, tracePkt{pkt(c.s, c.c, decode.ProtoTCP, fin, c.ack, c.seq+1, ""), ts})
+			}
+			active = append(active[:i], active[i+1:]...)
+			continue
+		}
+		c.left--
+		msg := "HELLO\n"
+		if c.left%3 == 1 {
+			msg = fmt.Sprintf("line %d\n", c.left)
+		}
+		if c.tcp {
+			out = append(out, tracePkt{pkt(c.c, c.s, decode.ProtoTCP, ack, c.seq, c.ack, msg), ts})
+			c.seq += uint32(len(msg))
+		} else {
+			out = append(out, tracePkt{pkt(c.c, c.s, decode.ProtoUDP, 0, 0, 0, msg), ts})
+		}
+	}
+	return out
+}
+
+func key4(r *flow.Record) string {
+	return fmt.Sprintf("%v %v>%v %v %v pk%v by%v %v", r.Transport, r.Client, r.Server, r.Label, r.EndReason, r.Packets, r.Bytes, r.FirstFrame)
+}
+
+// TestParallelMatchesSingleEngine: whatever the number of workers, the records and their
+// order are those of one engine.
+func TestParallelMatchesSingleEngine(t *testing.T) {
+	tr := trace(7, 400)
+	cfg := Config{UDPTimeout: 20 * time.Second, TCPTimeout: 40 * time.Second, TCPClosedTimeout: time.Second}
+	var want []string
+	single := newHarness(t, cfg)
+	for i, tp := range tr {
+		single.e.Handle(tp.p, tp.ts, uint64(i+1), "t")
+	}
+	single.e.Flush()
+	// Reference order: canonical (EmitAt, FirstFrame), open flows last.
+	h := recHeap{}
+	for i := range single.recs {
+		h = append(h, &single.recs[i])
+	}
+	sortRecs(h)
+	for _, r := range h {
+		want = append(want, key4(r))
+	}
+	if len(want) < 400 {
+		t.Fatalf("only %d records", len(want))
+	}
+	for _, n := range []int{1, 2, 4} {
+		var got []string
+		cfg := cfg
+		cfg.Detectors = []flow.Detector{newLineDet()}
+		p := NewParallel(cfg, n, func(r *flow.Record) { got = append(got, key4(r)) })
+		for i, tp := range tr {
+			p.dispatch(tp.p, tp.ts, uint64(i+1), "t")
+		}
+		p.Flush()
+		p.Close()
+		if len(got) != len(want) {
+			t.Fatalf("%d workers: %d records, want %d", n, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%d workers: record %d = %s, want %s", n, i, got[i], want[i])
+			}
+		}
+		if st := p.Stats(); st.Flows != uint64(len(want)) {
+			t.Errorf("%d workers: stats count %d flows, want %d", n, st.Flows, len(want))
+		}
+	}
+}
+
+func sortRecs(h recHeap) {
+	for i := 1; i < len(h); i++ {
+		for j := i; j > 0 && h.Less(j, j-1); j-- {
+			h.Swap(j, j-1)
+		}
+	}
+}
