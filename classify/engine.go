@@ -168,7 +168,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		cfg:   cfg,
 		dets:  cfg.Detectors,
 		emit:  emit,
-		flows: make(map[key]*entry, min(cfg.MaxFlows, 1<<16)),
+		flows: make(map[key]*entry, min(cfg.MaxFlows, 1024)),
 		dec:   decode.New(decode.Config{}),
 	}
 	if len(e.dets) > len(entry{}.cands) {
