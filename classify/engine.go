@@ -48,7 +48,7 @@ func DefaultConfig() Config {
 		TCPClosedTimeout:   5 * time.Second,
 		UDPTimeout:         2 * time.Minute,
 		InspectWindow:      64 << 10,
-		MaxUndecided:       8,
+		MaxUndecided:       16,
 		MaxOutOfOrder:      32,
 		MaxOutOfOrderBytes: 256 << 10,
 		MaxBufferedBytes:   64 << 20,

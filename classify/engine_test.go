@@ -252,13 +252,34 @@ func TestUndecidedBecomesUnknown(t *testing.T) {
 	}
 }
 
-func TestRejectedFlowIsNotInspectedAgain(t *testing.T) {
+func TestRejectedStreamIsNotInspectedAgain(t *testing.T) {
 	h := newHarness(t, Config{})
-	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "GET / HTTP/1.1\r\n"), 0)
-	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), 0)
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 1, 0, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 2, 1, "GET / HTTP/1.1\r\n"), 0)
+	h.send(pkt(cli, srv, T, ack, 18, 1, "HELLO\n"), 0)
 	h.e.Flush()
 	if h.recs[0].Label != flow.Unknown || h.det.calls != 1 {
-		t.Errorf("label %v calls %d", h.recs[0].Label, h.det.calls)
+		t.Errorf("label %v calls %d: a rejection of a stream's first bytes is final", h.recs[0].Label, h.det.calls)
+	}
+}
+
+func TestKeepAlivesAndMidStreamDoNotHideTheProtocol(t *testing.T) {
+	// UDP: keep-alive datagrams before the first message.
+	h := newHarness(t, Config{})
+	for i := 0; i < 8; i++ {
+		h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "hello"), 0)
+	}
+	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), 0)
+	// TCP picked up mid-stream: the first bytes are the tail of a message.
+	c2 := netip.MustParseAddrPort("127.0.0.1:40001")
+	h.send(pkt(c2, srv, decode.ProtoTCP, ack, 100, 1, "tail of something\n"), 0)
+	h.send(pkt(c2, srv, decode.ProtoTCP, ack, 118, 1, "HELLO\n"), 0)
+	h.e.Flush()
+	for _, r := range h.recs {
+		if r.Label != flow.SIP {
+			t.Errorf("%v: label %v, want the protocol found after the noise", r.Client, r.Label)
+		}
 	}
 }
 

@@ -27,6 +27,11 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 	}
 
 	en.undecided++
+	// A rejection is conclusive only for bytes known to start a stream: a TCP flow whose SYN
+	// was captured. A UDP datagram may be a keep-alive before the first request, and a flow
+	// picked up mid-stream starts inside a message: there a rejection only drops these bytes.
+	soft := !stream || !en.f.ClientKnown
+	maybe := false
 	for i := 0; i < int(en.ncands); {
 		idx := en.cands[i]
 		v, n := e.call(en, idx, d, buf)
@@ -41,18 +46,26 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 			return
 		}
 		en.f.TakeReverse()
-		if v == flow.Reject {
+		if v == flow.Reject && !soft {
 			copy(en.cands[i:], en.cands[i+1:en.ncands])
 			en.ncands--
 			continue
 		}
+		maybe = maybe || v != flow.Reject
 		i++
 	}
 	if en.ncands == 0 || int(en.undecided) >= e.cfg.MaxUndecided {
 		e.stopInspecting(en)
 		return
 	}
-	if stream && !buffered {
+	if !stream {
+		return
+	}
+	if !maybe {
+		en.pend[d] = en.pend[d][:0] // every candidate rejected these bytes: start afresh
+		return
+	}
+	if !buffered {
 		if len(buf) > e.cfg.InspectWindow {
 			e.stopInspecting(en)
 			return
