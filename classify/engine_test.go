@@ -2,8 +2,8 @@ package classify
 
 import (
 	"bytes"
-	"sync"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
