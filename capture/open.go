@@ -1,0 +1,327 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// MaxRecord is the largest captured length a record may claim (libpcap's MAXIMUM_SNAPLEN,
+// 256 KiB). A longer record ends the Source with a *TruncatedError wrapping ErrRecordTooLarge.
+const MaxRecord = 262144
+
+// bufSize is the read buffer under the format readers. pcapgo reuses a *bufio.Reader handed to
+// it when it is at least 4 KiB, so this is the only buffer between the file and the packet copy.
+const bufSize = 256 << 10
+
+// Stdin is the name that opens standard input.
+const Stdin = "-"
+
+// Open opens a capture file by name ("-" for standard input). The format is decided by the
+// first bytes, never by the name: pcap (either byte order, micro- or nanosecond timestamps),
+// pcapng, or either of them gzip-compressed.
+func Open(name string) (Source, error) {
+	if name == Stdin {
+		return OpenReader(name, os.Stdin)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err // *fs.PathError already names the file
+	}
+	s, err := open(name, f, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenReader reads a capture from r, reporting name in packets and errors. Closing the Source
+// does not close r.
+func OpenReader(name string, r io.Reader) (Source, error) {
+	return open(name, r, nil)
+}
+
+// reader is the Source for both formats. The layers below the format reader are
+//
+//	file ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo
+//	file ─▶ bufio ─▶ gzip ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo
+//
+// so the counting reader sees uncompressed bytes, and the read position is cr.n - br.Buffered().
+type reader struct {
+	name   string
+	closer io.Closer
+	gz     *gzip.Reader
+	cr     *countingReader
+	br     *bufio.Reader
+
+	pcap      *pcapgo.Reader
+	bigEndian bool // pcap record headers
+	linkType  layers.LinkType
+
+	ng *pcapgo.NgReader
+
+	frame uint64
+	err   error // sticky: once set, Next returns it
+}
+
+// countingReader counts the bytes read through it and remembers the last error other than EOF,
+// so a failure deep inside pcapgo can be told apart (I/O error, damaged gzip, short file).
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+func (r *reader) pos() int64 { return r.cr.n - int64(r.br.Buffered()) }
+
+const (
+	magicPcapMicro   = 0xa1b2c3d4
+	magicPcapNano    = 0xa1b23c4d
+	magicPcapModifed = 0xa1b2cd34 // Alexey Kuznetzov's patched libpcap: longer record headers
+	magicPcapng      = 0x0a0d0d0a
+)
+
+func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
+	r := &reader{name: name, closer: closer}
+	r.cr = &countingReader{r: src}
+	r.br = bufio.NewReaderSize(r.cr, bufSize)
+
+	head, err := r.br.Peek(4)
+	if len(head) == 0 {
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return nil, &FormatError{File: name, Err: ErrEmpty}
+	}
+	gzipped := false
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gzipped = true
+		gz, err := gzip.NewReader(r.br)
+		if err != nil {
+			return nil, &FormatError{File: name, Err: ErrCorruptGzip, Detail: err.Error()}
+		}
+		r.gz = gz
+		r.cr = &countingReader{r: gz}
+		r.br = bufio.NewReaderSize(r.cr, bufSize)
+		head, err = r.br.Peek(4)
+		if len(head) == 0 {
+			if r.cr.err != nil {
+				return nil, &FormatError{File: name, Err: ErrCorruptGzip, Detail: r.cr.err.Error()}
+			}
+			if err != nil && err != io.EOF {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return nil, &FormatError{File: name, Err: ErrEmpty, Detail: "nothing after gzip decompression"}
+		}
+	}
+	if len(head) < 4 {
+		if r.cr.err != nil && gzipped {
+			return nil, &FormatError{File: name, Err: ErrCorruptGzip, Detail: r.cr.err.Error()}
+		}
+		return nil, &FormatError{File: name, Err: ErrNotCapture, Detail: firstBytes(head, gzipped)}
+	}
+
+	le := binary.LittleEndian.Uint32(head)
+	be := binary.BigEndian.Uint32(head)
+	switch {
+	case le == magicPcapMicro || le == magicPcapNano:
+		r.bigEndian = false
+	case be == magicPcapMicro || be == magicPcapNano:
+		r.bigEndian = true
+	case le == magicPcapng: // the same bytes in both orders
+		ng, err := pcapgo.NewNgReader(r.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		if err != nil {
+			return nil, r.headerError("pcapng", err)
+		}
+		r.ng = ng
+		return r, nil
+	case le == magicPcapModifed || be == magicPcapModifed:
+		return nil, &FormatError{File: name, Err: ErrUnsupported, Detail: "modified pcap (Kuznetzov) format"}
+	default:
+		return nil, &FormatError{File: name, Err: ErrNotCapture, Detail: firstBytes(head, gzipped)}
+	}
+	pr, err := pcapgo.NewReader(r.br)
+	if err != nil {
+		return nil, r.headerError("pcap", err)
+	}
+	r.pcap = pr
+	r.linkType = pr.LinkType()
+	return r, nil
+}
+
+// headerError turns a failure to read the file (and first section) header into a FormatError.
+func (r *reader) headerError(format string, err error) error {
+	switch {
+	case r.gz != nil && r.cr.err != nil && r.cr.err != io.ErrUnexpectedEOF:
+		return &FormatError{File: r.name, Err: ErrCorruptGzip, Detail: r.cr.err.Error()}
+	case r.gz == nil && r.cr.err != nil:
+		return fmt.Errorf("%s: %w", r.name, r.cr.err)
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return &FormatError{File: r.name, Err: ErrTruncated, Detail: format + " file header cut short at byte " + strconv.FormatInt(r.pos(), 10)}
+	case errors.Is(err, pcapgo.ErrNgVersionMismatch):
+		return &FormatError{File: r.name, Err: ErrUnsupported, Detail: format + ": " + err.Error()}
+	}
+	// pcapgo reports unknown versions and malformed section headers with plain errors.
+	return &FormatError{File: r.name, Err: ErrUnsupported, Detail: format + ": " + err.Error()}
+}
+
+func firstBytes(b []byte, gzipped bool) string {
+	const hex = "0123456789abcdef"
+	buf := make([]byte, 0, 64)
+	if gzipped {
+		buf = append(buf, "gzip-compressed; "...)
+	}
+	buf = append(buf, "first bytes"...)
+	for _, c := range b {
+		buf = append(buf, ' ', hex[c>>4], hex[c&15])
+	}
+	return string(buf)
+}
+
+// Next fills p with the next packet. See Source.
+func (r *reader) Next(p *Packet) error {
+	if r.err != nil {
+		return r.err
+	}
+	start := r.pos()
+	var (
+		data []byte
+		ci   gopacket.CaptureInfo
+		err  error
+		lt   layers.LinkType
+	)
+	if r.pcap != nil {
+		hdr, perr := r.br.Peek(16)
+		if len(hdr) < 16 {
+			if len(hdr) == 0 && (perr == io.EOF) && r.cr.err == nil {
+				r.err = io.EOF
+				return r.err
+			}
+			r.err = r.fail(start, "record header cut short: "+strconv.Itoa(len(hdr))+" of 16 bytes", perr)
+			return r.err
+		}
+		var caplen, wirelen uint32
+		if r.bigEndian {
+			caplen, wirelen = binary.BigEndian.Uint32(hdr[8:]), binary.BigEndian.Uint32(hdr[12:])
+		} else {
+			caplen, wirelen = binary.LittleEndian.Uint32(hdr[8:]), binary.LittleEndian.Uint32(hdr[12:])
+		}
+		if caplen > MaxRecord {
+			r.err = r.tooLarge(start, uint64(caplen))
+			return r.err
+		}
+		if caplen > wirelen {
+			r.err = &TruncatedError{File: r.name, Offset: start, Frame: r.frame + 1,
+				Reason: "record header claims " + strconv.FormatUint(uint64(caplen), 10) +
+					" captured bytes of a " + strconv.FormatUint(uint64(wirelen), 10) + "-byte packet"}
+			return r.err
+		}
+		data, ci, err = r.pcap.ZeroCopyReadPacketData()
+		if err != nil {
+			got := r.pos() - start - 16
+			if got < 0 {
+				got = 0
+			}
+			r.err = r.fail(start, "record data cut short: "+strconv.FormatInt(got, 10)+" of "+
+				strconv.FormatUint(uint64(caplen), 10)+" bytes", err)
+			return r.err
+		}
+		lt = r.linkType
+	} else {
+		data, ci, err = r.ng.ZeroCopyReadPacketData()
+		if err != nil {
+			if err == io.EOF && r.cr.err == nil {
+				r.err = io.EOF
+				return r.err
+			}
+			reason := "block cut short"
+			if err != io.ErrUnexpectedEOF {
+				reason = "damaged block: " + err.Error()
+			}
+			r.err = r.fail(start, reason, err)
+			return r.err
+		}
+		if ci.CaptureLength > MaxRecord {
+			r.err = r.tooLarge(start, uint64(ci.CaptureLength))
+			return r.err
+		}
+		iface, ierr := r.ng.Interface(ci.InterfaceIndex)
+		if ierr != nil { // pcapgo checks the index; keep the guard anyway
+			r.err = r.fail(start, "packet names an unknown interface", ierr)
+			return r.err
+		}
+		lt = iface.LinkType
+	}
+	r.frame++
+	p.Data = data
+	p.Timestamp = ci.Timestamp
+	p.Length = ci.Length
+	p.LinkType = lt
+	p.Frame = r.frame
+	p.File = r.name
+	return nil
+}
+
+func (r *reader) tooLarge(start int64, n uint64) error {
+	return &TruncatedError{File: r.name, Offset: start, Frame: r.frame + 1, Err: ErrRecordTooLarge,
+		Reason: "record claims " + strconv.FormatUint(n, 10) + " captured bytes (limit " +
+			strconv.Itoa(MaxRecord) + ")"}
+}
+
+// fail builds the error that ends the source after a failed read of the record at start.
+func (r *reader) fail(start int64, reason string, err error) error {
+	if c := r.cr.err; c != nil {
+		if r.gz == nil {
+			return fmt.Errorf("%s: read error at byte %d: %w", r.name, r.pos(), c)
+		}
+		if c != io.ErrUnexpectedEOF {
+			return &TruncatedError{File: r.name, Offset: start, Frame: r.frame + 1, Err: ErrCorruptGzip,
+				Reason: "corrupt gzip stream: " + c.Error()}
+		}
+		reason = "gzip stream cut short; " + reason
+		err = io.ErrUnexpectedEOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return &TruncatedError{File: r.name, Offset: start, Frame: r.frame + 1, Reason: reason, Err: err}
+}
+
+// Close releases the file (not standard input, nor a reader given to OpenReader).
+func (r *reader) Close() error {
+	if r.err == nil {
+		r.err = errClosed
+	}
+	var err error
+	if r.gz != nil {
+		err = r.gz.Close()
+	}
+	if r.closer != nil {
+		if cerr := r.closer.Close(); cerr != nil {
+			err = cerr
+		}
+		r.closer = nil
+	}
+	return err
+}
+
+var errClosed = errors.New("capture: source closed")
