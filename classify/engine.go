@@ -38,6 +38,10 @@ type Config struct {
 	EmergencyDivisor int
 	// Detectors in the order they are tried when no port hints otherwise.
 	Detectors []flow.Detector
+	// SkipUnknown: flows no detector claimed are counted in Stats but not emitted (the policy
+	// has nothing to say about them and a report lists them only on request). It keeps a flood
+	// of unknown flows from costing output and memory.
+	SkipUnknown bool
 }
 
 // DefaultConfig returns the defaults; the policy file overrides the timeouts.
@@ -153,6 +157,13 @@ type Engine struct {
 	free     []*entry  // released entries, reused
 	oooTotal int       // bytes held in out-of-order segments, all flows
 
+	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
+	half    map[key]halfOpen
+	hoQueue []hoItem
+	hoHead  int
+	files   []string
+	scratch flow.Record
+
 	emergency bool
 	stats     Stats
 	dec       *decode.Decoder
@@ -169,6 +180,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		dets:  cfg.Detectors,
 		emit:  emit,
 		flows: make(map[key]*entry, min(cfg.MaxFlows, 1024)),
+		half:  make(map[key]halfOpen),
 		dec:   decode.New(decode.Config{}),
 	}
 	if len(e.dets) > len(entry{}.cands) {
@@ -191,8 +203,8 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
-// Flows returns the number of flows in the table.
-func (e *Engine) Flows() int { return len(e.flows) }
+// Flows returns the number of flows in the table (half-open ones included).
+func (e *Engine) Flows() int { return len(e.flows) + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
@@ -212,6 +224,12 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		// The port pair is reused for a new connection.
 		e.finishAt(en, en.f.EndReason, e.now)
 		en = nil
+	}
+	if en == nil && p.Proto == decode.ProtoTCP {
+		if e.trackHalfOpen(&k, srcIsA, p, ts, frame, file) {
+			return
+		}
+		en = e.flows[k] // promoted from the half-open table, or nil
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
@@ -276,10 +294,29 @@ func (e *Engine) close(en *entry, why flow.End) {
 }
 
 func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {
-	if len(e.flows) >= e.cfg.MaxFlows {
+	if e.Flows() >= e.cfg.MaxFlows {
 		e.evictOldest()
 	}
 	e.checkPressure()
+	clientIsA := srcIsA
+	known := false
+	if p.Proto == decode.ProtoTCP && p.Flags&decode.FlagSYN != 0 {
+		known = true
+		if p.Flags&decode.FlagACK != 0 {
+			clientIsA = !srcIsA // a SYN-ACK comes from the server
+		}
+	}
+	t := flow.UDP
+	if p.Proto == decode.ProtoTCP {
+		t = flow.TCP
+	}
+	en := e.alloc(k, clientIsA, t, ts, frame, file)
+	en.f.ClientKnown = known
+	return en
+}
+
+// alloc inserts a new entry for key k.
+func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts time.Time, frame uint64, file string) *entry {
 	var en *entry
 	if n := len(e.free); n > 0 {
 		en = e.free[n-1]
@@ -288,25 +325,18 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 		en = &entry{}
 	}
 	en.key = *k
-	en.clientIsA = srcIsA
+	en.clientIsA = clientIsA
 	f := &en.f
-	if p.Proto == decode.ProtoTCP && p.Flags&decode.FlagSYN != 0 {
-		f.ClientKnown = true
-		if p.Flags&decode.FlagACK != 0 {
-			en.clientIsA = !srcIsA // a SYN-ACK comes from the server
-		}
-	}
-	f.Client = k.addrPort(!en.clientIsA)
-	f.Server = k.addrPort(en.clientIsA)
+	f.Client = k.addrPort(!clientIsA)
+	f.Server = k.addrPort(clientIsA)
 	f.File, f.FirstFrame, f.Start, f.End = file, frame, ts, ts
+	f.Transport = t
 	en.claimant = -1
 	en.class = classUDP
-	f.Transport = flow.UDP
-	if p.Proto == decode.ProtoTCP {
+	if t == flow.TCP {
 		en.class = classTCP
-		f.Transport = flow.TCP
 	}
-	e.order(en, f.Transport, p.SrcPort, p.DstPort)
+	e.order(en, t, f.Client.Port(), f.Server.Port())
 	e.flows[*k] = en
 	en.last = e.now
 	e.lists[en.class].pushBack(en)
@@ -338,7 +368,7 @@ func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
 // checkPressure enters or leaves emergency mode, in which every timeout is shortened so the
 // table drains under a flood of new flows (the idea of Suricata's emergency mode).
 func (e *Engine) checkPressure() {
-	n, hi := float64(len(e.flows)), e.cfg.EmergencyAt*float64(e.cfg.MaxFlows)
+	n, hi := float64(e.Flows()), e.cfg.EmergencyAt*float64(e.cfg.MaxFlows)
 	switch {
 	case !e.emergency && n >= hi:
 		e.emergency = true
@@ -359,6 +389,7 @@ func (e *Engine) expire() {
 			e.expireOne(l.head)
 		}
 	}
+	e.expireHalf()
 }
 
 // expireOne emits a flow whose idle (or closed) timeout has passed.
@@ -386,6 +417,15 @@ func (e *Engine) evictOldest() {
 			oldest = h
 		}
 	}
+	if it, ho, ok := e.frontHalf(); ok && (oldest == nil || ho.last <= oldest.last.UnixNano()) {
+		// Half-open flows go first when as old: they are the cheapest to lose.
+		k := it.k
+		e.hoHead++
+		e.stats.Evicted++
+		e.finishHalf(&k, &ho, flow.EndEvicted, e.now)
+		e.compactQueue()
+		return
+	}
 	if oldest != nil {
 		e.stats.Evicted++
 		e.finishAt(oldest, flow.EndEvicted, e.now)
@@ -403,7 +443,9 @@ func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 	e.stats.FlowsByLabel[f.Label]++
 	e.stats.EndReasons[why]++
 	e.stats.ParseErrors += uint64(f.ParseErrors)
-	e.emit(&f.Record)
+	if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
+		e.emit(&f.Record)
+	}
 	e.release(en)
 }
 
@@ -428,32 +470,46 @@ func (e *Engine) release(en *entry) {
 // Flush emits every open flow (end of input), in the order of their first frame, so the
 // output of a file is the same on every run.
 func (e *Engine) Flush() {
-	all := make([]*entry, 0, len(e.flows))
-	for _, en := range e.flows {
-		all = append(all, en)
+	type open struct {
+		en    *entry
+		k     key
+		ho    halfOpen
+		file  string
+		start time.Time
+		frame uint64
 	}
-	slices.SortFunc(all, func(a, b *entry) int {
-		if a.f.File != b.f.File {
-			if a.f.Start.Before(b.f.Start) {
-				return -1
-			}
-			return 1
+	all := make([]open, 0, len(e.flows)+len(e.half))
+	for _, en := range e.flows {
+		all = append(all, open{en: en, file: en.f.File, start: en.f.Start, frame: en.f.FirstFrame})
+	}
+	for k, ho := range e.half {
+		all = append(all, open{k: k, ho: ho, file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
+	}
+	slices.SortFunc(all, func(a, b open) int {
+		if a.file != b.file {
+			return a.start.Compare(b.start)
 		}
 		switch {
-		case a.f.FirstFrame < b.f.FirstFrame:
+		case a.frame < b.frame:
 			return -1
-		case a.f.FirstFrame > b.f.FirstFrame:
+		case a.frame > b.frame:
 			return 1
 		}
 		return 0
 	})
-	for _, en := range all {
-		why := flow.EndEOF
-		if en.class == classTCPClosed {
-			why = en.f.EndReason
+	for i := range all {
+		o := &all[i]
+		if o.en == nil {
+			e.finishHalf(&o.k, &o.ho, flow.EndEOF, time.Time{})
+			continue
 		}
-		e.finishAt(en, why, time.Time{})
+		why := flow.EndEOF
+		if o.en.class == classTCPClosed {
+			why = o.en.f.EndReason
+		}
+		e.finishAt(o.en, why, time.Time{})
 	}
+	e.hoQueue, e.hoHead = e.hoQueue[:0], 0
 	e.emergency = false
 	e.setTimeouts(1)
 }

@@ -426,3 +426,56 @@ func TestZeroAllocsPerPacketOnEstablishedFlows(t *testing.T) {
 		t.Errorf("flows changed: %d → %d", n, h.e.Flows())
 	}
 }
+
+func TestHalfOpenFlows(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	scan := netip.MustParseAddrPort("127.0.0.9:5555")
+	// A SYN, its retransmission, then nothing: one unknown flow of two packets, expired after
+	// the half-open timeout.
+	h.send(pkt(scan, srv, T, syn, 10, 0, ""), 0)
+	h.send(pkt(scan, srv, T, syn, 10, 0, ""), time.Second)
+	// A SYN answered: promoted to a full flow with the SYN's packets counted.
+	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 500, 101, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 101, 501, "HELLO\n"), 0)
+	if n := len(h.e.half); n != 1 {
+		t.Fatalf("%d half-open flows, want 1", n)
+	}
+	h.send(pkt(cli, srv, T, ack, 107, 501, "x\n"), 31*time.Second)
+	if len(h.recs) != 1 {
+		t.Fatalf("%d records after the half-open timeout, want 1", len(h.recs))
+	}
+	r := h.recs[0]
+	if r.Client != scan || r.Label != flow.Unknown || r.Packets[0] != 2 || r.EndReason != flow.EndIdle || !r.ClientKnown {
+		t.Errorf("half-open record: %+v", r)
+	}
+	h.e.Flush()
+	r = h.recs[1]
+	if r.Client != cli || r.Label != flow.SIP || r.Packets != [2]uint64{3, 1} || r.FirstFrame != 3 {
+		t.Errorf("promoted flow: client %v label %v packets %v first frame %d", r.Client, r.Label, r.Packets, r.FirstFrame)
+	}
+}
+
+func TestSynFloodStaysBounded(t *testing.T) {
+	h := newHarness(t, Config{MaxFlows: 1000, SkipUnknown: true})
+	T := uint8(decode.ProtoTCP)
+	for i := 0; i < 20000; i++ {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 2, byte(i >> 8), byte(i)}), uint16(1024+i%50000))
+		h.send(pkt(src, srv, T, syn, uint32(i), 0, ""), time.Microsecond)
+	}
+	st := h.e.Stats()
+	if h.e.Flows() > 1000 || st.Evicted < 19000 || st.Emergencies == 0 {
+		t.Errorf("flows %d evicted %d emergencies %d", h.e.Flows(), st.Evicted, st.Emergencies)
+	}
+	if len(h.recs) != 0 {
+		t.Errorf("%d records emitted for unknown flows with SkipUnknown", len(h.recs))
+	}
+	if len(h.e.hoQueue)-h.e.hoHead > 2*1000+4096 {
+		t.Errorf("half-open queue holds %d items for 1000 flows", len(h.e.hoQueue)-h.e.hoHead)
+	}
+	h.e.Flush()
+	if got := h.e.Stats().FlowsByLabel[flow.Unknown]; got != 20000 {
+		t.Errorf("%d unknown flows counted, want 20000", got)
+	}
+}

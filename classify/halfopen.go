@@ -1,0 +1,160 @@
+package classify
+
+import (
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// halfOpen is a TCP flow of which only SYNs from one side have been seen: the shape of a
+// port scan or a SYN flood. It costs about a tenth of a full entry and is promoted to one on
+// the flow's first other packet, so a flood of new flows does not exhaust memory.
+type halfOpen struct {
+	start, last int64 // packet times (Unix ns) of the first and latest SYN
+	first       uint64
+	isn         uint32
+	packets     uint32
+	bytes       uint32
+	file        uint16 // index in Engine.files
+	srcIsA      bool   // the SYN's sender is endpoint A of the key
+}
+
+// hoItem is an entry of the half-open queue, oldest first. Stale items (the flow was promoted,
+// ended, or saw a later SYN) are skipped when they reach the front.
+type hoItem struct {
+	k  key
+	at int64
+}
+
+// halfOpenTimeout is how long a SYN waits for any other packet of its flow.
+const halfOpenTimeout = 30 * time.Second
+
+func (e *Engine) fileIndex(file string) uint16 {
+	if n := len(e.files); n > 0 && e.files[n-1] == file {
+		return uint16(n - 1)
+	}
+	for i, f := range e.files {
+		if f == file {
+			return uint16(i)
+		}
+	}
+	if len(e.files) == 1<<16-1 {
+		return uint16(len(e.files) - 1)
+	}
+	e.files = append(e.files, file)
+	return uint16(len(e.files) - 1)
+}
+
+// trackHalfOpen handles a packet of a flow not in the full table. It reports true when the
+// packet was absorbed by the half-open table; otherwise the caller creates (or, after a
+// promotion, finds) the full entry.
+func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) bool {
+	now := ts.UnixNano()
+	ho, ok := e.half[*k]
+	if ok && time.Duration(e.now.UnixNano()-ho.last) > e.hoTimeout() {
+		e.finishHalf(k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()))
+		ok = false
+	}
+	pureSyn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK|decode.FlagRST|decode.FlagFIN) == decode.FlagSYN &&
+		len(p.Payload) == 0
+	switch {
+	case ok && pureSyn && srcIsA == ho.srcIsA:
+		// A retransmitted SYN.
+		ho.packets++
+		ho.bytes += uint32(p.IPLen)
+		ho.last = now
+		e.half[*k] = ho
+		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
+		return true
+	case ok:
+		e.promote(k, &ho)
+		return false
+	case pureSyn:
+		if len(e.flows)+len(e.half) >= e.cfg.MaxFlows {
+			e.evictOldest()
+		}
+		e.checkPressure()
+		e.half[*k] = halfOpen{start: now, last: now, first: frame, isn: p.Seq + 1, packets: 1,
+			bytes: uint32(p.IPLen), file: e.fileIndex(file), srcIsA: srcIsA}
+		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
+		e.stats.Flows++
+		return true
+	}
+	return false
+}
+
+// promote turns a half-open flow into a full entry, with what its SYNs already counted.
+func (e *Engine) promote(k *key, ho *halfOpen) {
+	delete(e.half, *k)
+	en := e.alloc(k, ho.srcIsA, flow.TCP, time.Unix(0, ho.start).UTC(), ho.first, e.files[ho.file])
+	f := &en.f
+	f.ClientKnown = true
+	f.End = time.Unix(0, ho.last).UTC()
+	f.Packets[flow.FromClient] = uint64(ho.packets)
+	f.Bytes[flow.FromClient] = uint64(ho.bytes)
+	en.isn[flow.FromClient], en.isnSet[flow.FromClient] = ho.isn, true
+	e.stats.Flows-- // counted when it was created
+}
+
+// finishHalf emits a half-open flow (always labelled unknown).
+func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
+	delete(e.half, *k)
+	e.stats.FlowsByLabel[flow.Unknown]++
+	e.stats.EndReasons[why]++
+	if e.cfg.SkipUnknown {
+		return
+	}
+	r := &e.scratch
+	*r = flow.Record{
+		File: e.files[ho.file], FirstFrame: ho.first, Start: time.Unix(0, ho.start).UTC(), End: time.Unix(0, ho.last).UTC(),
+		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
+		EndReason: why, EmitAt: at,
+	}
+	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
+	e.emit(r)
+}
+
+func (e *Engine) hoTimeout() time.Duration {
+	if e.emergency {
+		return halfOpenTimeout / time.Duration(e.cfg.EmergencyDivisor)
+	}
+	return halfOpenTimeout
+}
+
+// frontHalf returns the oldest live half-open flow, dropping stale queue items.
+func (e *Engine) frontHalf() (*hoItem, halfOpen, bool) {
+	for e.hoHead < len(e.hoQueue) {
+		it := &e.hoQueue[e.hoHead]
+		if ho, ok := e.half[it.k]; ok && ho.last == it.at {
+			return it, ho, true
+		}
+		e.hoHead++
+		e.compactQueue()
+	}
+	return nil, halfOpen{}, false
+}
+
+func (e *Engine) compactQueue() {
+	if e.hoHead == len(e.hoQueue) {
+		e.hoQueue, e.hoHead = e.hoQueue[:0], 0
+	} else if e.hoHead > 4096 && e.hoHead > len(e.hoQueue)/2 {
+		n := copy(e.hoQueue, e.hoQueue[e.hoHead:])
+		e.hoQueue, e.hoHead = e.hoQueue[:n], 0
+	}
+}
+
+// expireHalf emits the half-open flows whose SYN got no answer within the timeout.
+func (e *Engine) expireHalf() {
+	limit := e.now.UnixNano() - int64(e.hoTimeout())
+	for {
+		it, ho, ok := e.frontHalf()
+		if !ok || ho.last >= limit {
+			return
+		}
+		k := it.k
+		e.hoHead++
+		e.finishHalf(&k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()).UTC())
+		e.compactQueue()
+	}
+}
