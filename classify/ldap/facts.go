@@ -1,0 +1,334 @@
+package ldap
+
+import (
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/classify/ldap/ber"
+)
+
+// count does the bookkeeping every framed message gets, parsed or not.
+func (d *Detector) count(f *flow.Flow, st *state, m *message) {
+	l := f.LDAP
+	l.Messages++
+	countOp(&l.Ops, m.op)
+	if isResponse(m.op) {
+		l.ResponseBytes += uint64(m.total)
+	} else {
+		l.RequestBytes += uint64(m.total)
+	}
+	if l.RequestBytes > 0 {
+		l.Amplification = float64(l.ResponseBytes) / float64(l.RequestBytes)
+	}
+	if l.StartTLSFailed && l.StartTLS != nil {
+		l.StartTLS.ClearAfter++
+	}
+}
+
+// message records the facts of one valid message.
+func (d *Detector) message(f *flow.Flow, st *state, m *message) {
+	d.count(f, st, m)
+	l := f.LDAP
+	clear := true
+	switch m.op {
+	case opBindRequest:
+		d.bind(f, st, m)
+	case opBindResponse:
+		d.bindResponse(f, st, m)
+	case opSearchRequest:
+		d.search(f, st, m)
+	case opSearchResultEntry:
+		if p, ok := st.take(m.id, opSearchRequest, false); ok && p.idx >= 0 {
+			l.Searches[p.idx].Entries++
+		}
+	case opSearchResultDone:
+		if res, ok := parseResult(m.op, m.body); ok {
+			if p, ok := st.take(m.id, opSearchRequest, true); ok && p.idx >= 0 {
+				s := &l.Searches[p.idx]
+				s.Answered, s.Result = true, res.code
+			}
+		}
+	case opExtendedRequest:
+		clear = !d.extended(f, st, m)
+	case opExtendedResponse:
+		clear = !d.extendedResponse(f, st, m)
+	}
+	if clear {
+		st.clearOps++
+		l.Cleartext = true
+	}
+}
+
+func countOp(o *flow.LDAPOps, op byte) {
+	switch op {
+	case opBindRequest:
+		o.BindRequest++
+	case opBindResponse:
+		o.BindResponse++
+	case opUnbindRequest:
+		o.UnbindRequest++
+	case opSearchRequest:
+		o.SearchRequest++
+	case opSearchResultEntry:
+		o.SearchResultEntry++
+	case opSearchResultDone:
+		o.SearchResultDone++
+	case opSearchResultReference:
+		o.SearchResultReference++
+	case opModifyRequest:
+		o.ModifyRequest++
+	case opModifyResponse:
+		o.ModifyResponse++
+	case opAddRequest:
+		o.AddRequest++
+	case opAddResponse:
+		o.AddResponse++
+	case opDelRequest:
+		o.DelRequest++
+	case opDelResponse:
+		o.DelResponse++
+	case opModifyDNRequest:
+		o.ModifyDNRequest++
+	case opModifyDNResponse:
+		o.ModifyDNResponse++
+	case opCompareRequest:
+		o.CompareRequest++
+	case opCompareResponse:
+		o.CompareResponse++
+	case opAbandonRequest:
+		o.AbandonRequest++
+	case opExtendedRequest:
+		o.ExtendedRequest++
+	case opExtendedResponse:
+		o.ExtendedResponse++
+	case opIntermediateResponse:
+		o.IntermediateResponse++
+	}
+}
+
+// Values of LDAPBind.Auth and LDAPBind.Kind.
+const (
+	authNameSimple  = "simple"
+	authNameSASL    = "sasl"
+	authNameSicily  = "sicily"
+	kindAnonymous   = "anonymous"
+	kindUnauthentic = "unauthenticated"
+)
+
+func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
+	l := f.LDAP
+	l.BindCount++
+	b, ok := parseBind(m.body)
+	if !ok {
+		return
+	}
+	e := flow.LDAPBind{Event: f.Now(), MessageID: m.id, Version: uint8(b.version), Result: -1}
+	wrap := false
+	switch b.auth {
+	case authSimple:
+		e.Auth = authNameSimple
+		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len(b.password)
+		switch {
+		case len(b.password) > 0:
+			e.Kind = authNameSimple
+			l.CleartextPassword = true
+		case len(b.name) == 0:
+			e.Kind = kindAnonymous
+			l.AnonymousBind = true
+		default:
+			e.Kind = kindUnauthentic
+			l.UnauthenticatedBind = true
+		}
+	case authSASL:
+		e.Auth, e.Kind = authNameSASL, authNameSASL
+		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len(b.creds)
+		mech, known := mechanism(b.mech)
+		switch mech {
+		case "PLAIN":
+			e.ReusablePassword = plainHasPassword(b.creds)
+		case "LOGIN":
+			e.ReusablePassword = len(b.creds) > 0
+		case "DIGEST-MD5", "CRAM-MD5":
+			l.DeprecatedSASL = true
+		}
+		if e.ReusablePassword {
+			l.CleartextPassword = true
+		}
+		wrap = mech == "GSSAPI" || mech == "GSS-SPNEGO" || mech == "DIGEST-MD5"
+		if known {
+			e.Mechanism = mech
+		} else if len(l.Binds) < maxBinds {
+			e.Mechanism = bounded(b.mech, maxMech)
+		}
+	default: // sicily
+		e.Auth, e.Kind, e.Mechanism = authNameSicily, authNameSicily, "NTLM"
+		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len(b.creds)
+		wrap = true
+	}
+	idx := int16(-1)
+	if len(l.Binds) < maxBinds {
+		e.DN = bounded(b.name, maxDN)
+		idx = int16(len(l.Binds))
+		l.Binds = append(l.Binds, e)
+	}
+	st.push(pending{id: m.id, op: opBindRequest, idx: idx, wrap: wrap})
+}
+
+// plainHasPassword reports whether SASL PLAIN credentials ([authzid] NUL authcid NUL passwd,
+// RFC 4616) carry a password. Credentials that do not have that shape are counted as carrying
+// one: the server may still take them, and a false alarm is better than a missed password.
+func plainHasPassword(c []byte) bool {
+	if len(c) == 0 {
+		return false
+	}
+	nul := 0
+	last := -1
+	for i, b := range c {
+		if b == 0 {
+			nul++
+			last = i
+		}
+	}
+	if nul != 2 {
+		return true
+	}
+	return last < len(c)-1
+}
+
+func (d *Detector) bindResponse(f *flow.Flow, st *state, m *message) {
+	l := f.LDAP
+	res, ok := parseResult(m.op, m.body)
+	if !ok {
+		return
+	}
+	if res.code == resultInvalidCredentials {
+		l.FailedBinds++
+	}
+	p, ok := st.take(m.id, opBindRequest, true)
+	if !ok {
+		return
+	}
+	if p.wrap {
+		switch res.code {
+		case resultSuccess:
+			st.wrapOK = true
+		case resultSASLBindInProgress:
+		default:
+			st.wrapOK = false
+		}
+	}
+	if p.idx < 0 {
+		return
+	}
+	b := &l.Binds[p.idx]
+	b.Answered, b.Result, b.ResultName, b.Response = true, res.code, resultName(res.code), f.Now()
+	if len(res.diagnostic) > 0 {
+		b.Diagnostic = bounded(res.diagnostic, maxDiag)
+	}
+}
+
+func (d *Detector) search(f *flow.Flow, st *state, m *message) {
+	l := f.LDAP
+	l.SearchCount++
+	var sink filterSink
+	q, ok := parseSearch(m.body, &sink)
+	if !ok {
+		return
+	}
+	if sink.spn {
+		l.SPNSearch = true
+	}
+	idx := int16(-1)
+	if len(l.Searches) < maxSearches {
+		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: bounded(q.base, maxDN),
+			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
+		a := ber.Reader(q.attrs)
+		for !a.Empty() {
+			v, _ := a.Read(ber.TagOctetString)
+			if s.AttributeCount < maxAttrs {
+				s.Attributes = append(s.Attributes, bounded(v, maxAttrLen))
+			}
+			s.AttributeCount++
+		}
+		for _, v := range sink.attrs[:sink.n] {
+			s.FilterAttributes = append(s.FilterAttributes, bounded(v, maxAttrLen))
+		}
+		idx = int16(len(l.Searches))
+		l.Searches = append(l.Searches, s)
+	}
+	st.push(pending{id: m.id, op: opSearchRequest, idx: idx})
+}
+
+// extended records an extended request; it reports whether it was a StartTLS.
+func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
+	l := f.LDAP
+	e, ok := parseExtended(m.body)
+	if !ok {
+		return false
+	}
+	name, oid := extendedName(e.name)
+	if oid == oidStartTLS {
+		if l.StartTLS == nil {
+			l.StartTLS = &flow.LDAPStartTLS{Event: f.Now(), MessageID: m.id, Result: -1}
+		}
+		st.push(pending{id: m.id, op: opExtendedRequest, idx: -1, tls: true})
+		return true
+	}
+	l.ExtendedCount++
+	carries := oid == oidPasswordModify && e.hasValue && passwordModifyCarries(e.value)
+	if carries {
+		l.PasswordModify = true
+	}
+	idx := int16(-1)
+	if len(l.Extended) < maxExtended {
+		if oid == "" {
+			oid = bounded(e.name, maxOID)
+		}
+		idx = int16(len(l.Extended))
+		l.Extended = append(l.Extended, flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
+			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
+	}
+	st.push(pending{id: m.id, op: opExtendedRequest, idx: idx})
+	return false
+}
+
+// extendedResponse records an extended response; it reports whether it answered a StartTLS.
+func (d *Detector) extendedResponse(f *flow.Flow, st *state, m *message) bool {
+	l := f.LDAP
+	res, ok := parseResult(m.op, m.body)
+	if !ok {
+		return false
+	}
+	p, ok := st.take(m.id, opExtendedRequest, true)
+	if !ok {
+		// A response whose request was not seen: a StartTLS one still names itself.
+		if string(res.name) != oidStartTLS {
+			return false
+		}
+		p.tls = true
+		if l.StartTLS == nil {
+			l.StartTLS = &flow.LDAPStartTLS{MessageID: m.id, Result: -1}
+		}
+	}
+	if !p.tls {
+		if p.idx >= 0 {
+			x := &l.Extended[p.idx]
+			x.Answered, x.Result = true, res.code
+		}
+		return false
+	}
+	s := l.StartTLS
+	s.Answered, s.Result, s.ResultName, s.Response = true, res.code, resultName(res.code), f.Now()
+	if res.code == resultSuccess {
+		d.upgrade(f, st)
+	} else {
+		l.StartTLSFailed = true
+	}
+	return true
+}
+
+// bounded returns the first max bytes of b as a string (the one allocation of a kept fact).
+func bounded(b []byte, max int) string {
+	if len(b) > max {
+		b = b[:max]
+	}
+	return string(b)
+}

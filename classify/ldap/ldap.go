@@ -1,0 +1,225 @@
+// Package ldap detects LDAP (RFC 4511) over TCP and connectionless LDAP (CLDAP) over UDP by
+// the content of the payload, whatever the port, and reads the facts the policy needs:
+// binds (mechanism, whether a password travelled in cleartext — never the password), their
+// results, StartTLS and its outcome, extended operations, searches (with a summary of the
+// filter) and the request/response volume of CLDAP.
+//
+// Messages are framed and read with the bounds-checked BER reader of package ber. Several
+// messages in one segment are parsed in one call; a message split across segments is left to
+// the engine (More with the count of bytes consumed) and read when complete. After a
+// successful StartTLS the bytes that follow are TLS and go to the shared TLS parser; after a
+// SASL bind that negotiated a security layer the stream is SASL-wrapped and inspection stops.
+package ldap
+
+import (
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// Bounds on the facts kept per flow.
+const (
+	maxBinds    = 16
+	maxSearches = 16
+	maxExtended = 8
+	maxAttrs    = 8   // requested attributes kept per search
+	maxDN       = 256 // bytes of a bind name or search base kept
+	maxAttrLen  = 64  // bytes of an attribute description kept
+	maxDiag     = 128 // bytes of a diagnostic message kept
+	maxOID      = 64  // bytes of an unknown extended request name kept
+	maxMech     = 32  // bytes of an unknown SASL mechanism kept
+	maxPending  = 16  // outstanding requests matched with their responses
+)
+
+// claimPartialAt is the size of an incomplete first message from which its envelope, message
+// ID and operation header alone are enough to claim the flow: a large first message (a search
+// result picked up mid-flow) would otherwise outlast the engine's patience for undecided flows.
+const claimPartialAt = 4096
+
+// Detector recognises LDAP and CLDAP. It keeps no state of its own: per-flow state lives in
+// Flow.State.
+type Detector struct{}
+
+// New returns the LDAP detector.
+func New() *Detector { return &Detector{} }
+
+// Name implements flow.Detector.
+func (*Detector) Name() string { return "ldap" }
+
+// Accepts implements flow.Detector: LDAP over TCP, CLDAP over UDP.
+func (*Detector) Accepts(t flow.Transport) bool { return t == flow.TCP || t == flow.UDP }
+
+// Hint implements flow.Detector. 389 and 3268 (Global Catalog) carry LDAP and CLDAP; 636 and
+// 3269 are the TLS ports, hinted so that cleartext LDAP there is found by its content.
+func (*Detector) Hint(t flow.Transport, port uint16) bool {
+	switch port {
+	case 389, 3268:
+		return true
+	case 636, 3269:
+		return t == flow.TCP
+	}
+	return false
+}
+
+// pending is an outstanding request waiting for its response.
+type pending struct {
+	id   int32
+	op   byte  // opBindRequest, opSearchRequest or opExtendedRequest
+	idx  int16 // index in the facts list, -1 when past its bound
+	wrap bool  // a SASL bind whose mechanism can negotiate a security layer
+	tls  bool  // a StartTLS request
+}
+
+// state is the per-flow state, allocated once when the flow is claimed.
+type state struct {
+	pend  [maxPending]pending
+	npend int
+	next  int // ring position for the next request when pend is full
+
+	clearOps uint32 // messages other than the StartTLS exchange
+	upgraded bool   // bytes are TLS from here on
+	wrapOK   bool   // a SASL bind that may negotiate a security layer succeeded
+
+	tls tlsHandoff
+}
+
+func (st *state) push(p pending) {
+	if st.npend < maxPending {
+		st.pend[st.npend] = p
+		st.npend++
+		return
+	}
+	st.pend[st.next] = p
+	st.next = (st.next + 1) % maxPending
+}
+
+// take finds the outstanding request id of operation op; remove drops it.
+func (st *state) take(id int32, op byte, remove bool) (pending, bool) {
+	for i := 0; i < st.npend; i++ {
+		if p := st.pend[i]; p.id == id && p.op == op {
+			if remove {
+				st.npend--
+				st.pend[i] = st.pend[st.npend]
+				if st.next > st.npend {
+					st.next = 0
+				}
+			}
+			return p, true
+		}
+	}
+	return pending{}, false
+}
+
+// Inspect implements flow.Detector.
+func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	if st, ok := f.State.(*state); ok && f.LDAP != nil {
+		return d.parse(f, st, dir, data)
+	}
+	if len(data) == 0 {
+		return flow.More, 0
+	}
+	m, err := envelope(data)
+	switch {
+	case err == nil:
+	case err == errShort && f.Transport == flow.TCP:
+		if !m.opSeen || len(data) < claimPartialAt {
+			return flow.More, 0
+		}
+	default:
+		return flow.Reject, 0
+	}
+
+	f.Claim(flow.LDAP)
+	st := &state{}
+	f.State = st
+	facts := &flow.LDAPFacts{First: f.Now(), CLDAP: f.Transport == flow.UDP, Cleartext: true}
+	f.LDAP = facts
+	server := f.Server.Port()
+	if isResponse(m.op) {
+		f.Reverse()
+		if !f.ClientKnown {
+			server = f.Client.Port()
+		}
+	}
+	facts.TLSPort = server == 636 || server == 3269
+	return d.parse(f, st, dir, data)
+}
+
+// parse reads every complete message in data. It returns More with the bytes consumed, or
+// Done/Reject when inspection ends.
+func (d *Detector) parse(f *flow.Flow, st *state, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	n := 0
+	for n < len(data) && !st.upgraded {
+		b := data[n:]
+		if b[0] != 0x30 {
+			switch {
+			case st.wrapOK && saslWrapped(b):
+				f.LDAP.SASLLayer = true
+				return flow.Done, len(data)
+			case st.startTLSPending() && looksTLS(b):
+				// The StartTLS response was not captured but the handshake follows.
+				d.upgrade(f, st)
+				continue
+			}
+			f.Fail(ErrNotLDAP)
+			return flow.Reject, n
+		}
+		m, err := envelope(b)
+		switch err {
+		case nil:
+			d.message(f, st, &m)
+		case errShort:
+			if f.Transport == flow.UDP {
+				f.Fail(ErrDatagram)
+				return flow.More, len(data)
+			}
+			return flow.More, n
+		case ErrMalformed:
+			f.Fail(ErrMalformed)
+			d.count(f, st, &m)
+		default:
+			f.Fail(err)
+			return flow.Reject, n
+		}
+		n += m.total
+	}
+	if st.upgraded {
+		v, k := st.tls.inspect(f, dir, data[n:])
+		return v, n + k
+	}
+	return flow.More, n
+}
+
+// startTLSPending reports whether a StartTLS request awaits its response.
+func (st *state) startTLSPending() bool {
+	for i := 0; i < st.npend; i++ {
+		if st.pend[i].tls {
+			return true
+		}
+	}
+	return false
+}
+
+// saslWrapped reports whether b starts like a SASL security-layer buffer (RFC 4422 §3.7,
+// RFC 4513 §5.2.1.8): a 4-octet big-endian length, then at least that many octets (or the
+// rest of the segment). The largest buffer a SASL peer may announce is 2^24-1 octets.
+func saslWrapped(b []byte) bool {
+	if len(b) < 4 {
+		return b[0] == 0
+	}
+	l := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return l >= 8 && l < 1<<24
+}
+
+// looksTLS reports whether b starts with a TLS handshake record header.
+func looksTLS(b []byte) bool {
+	return len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+}
+
+// upgrade switches the flow to TLS: what follows in both directions is the TLS handshake.
+func (d *Detector) upgrade(f *flow.Flow, st *state) {
+	st.upgraded = true
+	f.LDAP.Upgraded = true
+	if f.LDAP.StartTLS != nil {
+		f.LDAP.StartTLS.Upgraded = true
+	}
+	f.LDAP.Cleartext = st.clearOps > 0
+}
