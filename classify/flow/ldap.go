@@ -129,12 +129,12 @@ type LDAPBind struct {
 
 // LDAPStartTLS is a StartTLS extended operation and its outcome.
 type LDAPStartTLS struct {
-	Event              // the request
-	MessageID int32    `json:"message_id" expr:"message_id"`
-	Answered  bool     `json:"answered" expr:"answered"`
-	Result    int32    `json:"result" expr:"result"` // LDAP result code of the ExtendedResponse (-1 until answered)
-	ResultName string  `json:"result_name,omitempty" expr:"result_name"`
-	Response  Event    `json:"response" expr:"response"`
+	Event             // the request
+	MessageID  int32  `json:"message_id" expr:"message_id"`
+	Answered   bool   `json:"answered" expr:"answered"`
+	Result     int32  `json:"result" expr:"result"` // LDAP result code of the ExtendedResponse (-1 until answered)
+	ResultName string `json:"result_name,omitempty" expr:"result_name"`
+	Response   Event  `json:"response" expr:"response"`
 	// Upgraded is true when the result was 0: TLS starts right after the response.
 	Upgraded bool `json:"upgraded" expr:"upgraded"`
 	// ClearAfter counts the LDAP messages seen in cleartext after a failed StartTLS.
