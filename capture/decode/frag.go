@@ -115,6 +115,10 @@ func (r *reassembler) add(s *Stats, k *fragKey, ts time.Time, off int, more bool
 	i, ok := r.index[*k]
 	if !ok {
 		if len(r.free) == 0 {
+			if r.head < 0 { // every slot is held by a datagram delivered in this call
+				s.FragRejected++
+				return nil, 0, Malformed
+			}
 			s.FragEvicted++
 			r.drop(s, r.head)
 		}
@@ -185,6 +189,11 @@ func (r *reassembler) add(s *Stats, k *fragKey, ts time.Time, off int, more bool
 	// Complete: the spans do not overlap and add up to the total, so they cover it.
 	s.FragReassembled++
 	r.unlink(i)
+	if r.pending >= 0 {
+		// A datagram completed earlier in this call (an outer packet, once tunnels are
+		// followed) has been copied out by now: its slot can go back.
+		r.release()
+	}
 	r.pending = i
 	return dg.buf[:dg.total], dg.hdr, OK
 }
