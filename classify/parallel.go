@@ -114,7 +114,7 @@ func (p *Parallel) Packet(c *capture.Packet) {
 	if c.Timestamp.After(p.now) {
 		p.now = c.Timestamp
 	}
-	if !p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp) {
+	if p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp) != decode.OK {
 		return
 	}
 	p.dispatch(&p.dp, c.Timestamp, c.Frame, c.File)

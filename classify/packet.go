@@ -1,0 +1,17 @@
+package classify
+
+import (
+	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+)
+
+// Packet decodes one captured packet and follows it. Packets that are not TCP or UDP over IP
+// (or do not decode) are counted in Stats().Decode and otherwise ignored.
+func (e *Engine) Packet(c *capture.Packet) {
+	e.stats.Packets++
+	e.stats.Bytes += uint64(len(c.Data))
+	if e.dec.Decode(c.Data, c.LinkType, c.Timestamp, &e.dp) != decode.OK {
+		return
+	}
+	e.Handle(&e.dp, c.Timestamp, c.Frame, c.File)
+}
