@@ -152,7 +152,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		if e.ReusablePassword {
 			l.CleartextPassword = true
 		}
-		wrap = mech == "GSSAPI" || mech == "GSS-SPNEGO" || mech == "DIGEST-MD5"
+		wrap = securityLayer(mech, known)
 		if known {
 			e.Mechanism = mech
 		} else if len(l.Binds) < maxBinds {
@@ -331,4 +331,20 @@ func bounded(b []byte, max int) string {
 		b = b[:max]
 	}
 	return string(b)
+}
+
+// securityLayer reports whether a SASL mechanism may negotiate a security layer (RFC 4422
+// §3.7), after which the stream is wrapped: GSSAPI, GSS-SPNEGO, DIGEST-MD5, SRP, NTLM and any
+// mechanism not known to have none.
+func securityLayer(mech string, known bool) bool {
+	if !known {
+		return true
+	}
+	switch mech {
+	case "PLAIN", "LOGIN", "EXTERNAL", "ANONYMOUS", "CRAM-MD5", "OTP", "OAUTHBEARER", "XOAUTH2",
+		"GS2-KRB5", "GS2-KRB5-PLUS", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256",
+		"SCRAM-SHA-256-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-512-PLUS", "GSS-SPNEGO-PLUS":
+		return false
+	}
+	return true
 }

@@ -113,6 +113,10 @@ type session struct {
 	swapped bool
 	stopped bool
 	last    flow.Verdict
+	// hard makes a rejection before the claim final, as for a TCP flow whose SYN was seen.
+	hard bool
+	// frame, when set, is the frame number of the next packet (corpus captures).
+	frame uint64
 }
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -131,8 +135,12 @@ func (s *session) send(fromServer bool, data []byte) flow.Verdict {
 	if s.stopped {
 		return s.last
 	}
-	s.f.Frame++
-	s.f.Time = t0.Add(time.Duration(s.f.Frame) * time.Millisecond)
+	if s.frame != 0 {
+		s.f.Frame = s.frame
+	} else {
+		s.f.Frame++
+		s.f.Time = t0.Add(time.Duration(s.f.Frame) * time.Millisecond)
+	}
 	dir := flow.FromClient
 	if fromServer != s.swapped {
 		dir = flow.FromServer
@@ -146,6 +154,9 @@ func (s *session) send(fromServer bool, data []byte) flow.Verdict {
 	v, n := s.d.Inspect(s.f, dir, buf)
 	s.last = v
 	if !claimed && s.f.Label == flow.Unknown {
+		if v == flow.Reject && s.hard {
+			s.stopped = true
+		}
 		if v == flow.More && stream {
 			s.pend[dir] = buf
 		} else {

@@ -133,7 +133,9 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	facts := &flow.LDAPFacts{First: f.Now(), CLDAP: f.Transport == flow.UDP, Cleartext: true}
 	f.LDAP = facts
 	server := f.Server.Port()
-	if isResponse(m.op) {
+	// Requests come from the client. The first message says who is who when the engine could
+	// not tell (no SYN captured).
+	if isResponse(m.op) != (dir == flow.FromServer) {
 		f.Reverse()
 		if !f.ClientKnown {
 			server = f.Client.Port()

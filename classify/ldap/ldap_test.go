@@ -318,14 +318,30 @@ func boolInt(b bool) uint64 {
 
 func TestResponseFirstReverses(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.server(bindOK) // capture starts with the server's answer
+	// The capture starts with the server's answer: the engine takes its sender for the client.
+	s.client(bindOK)
 	if !s.swapped {
 		t.Fatal("a response first did not reverse the flow")
 	}
-	s.client(simpleBind(2, "cn=x", "pw"))
+	s.server(simpleBind(2, "cn=x", "pw")) // the real client, on the side first taken for the server
 	l := s.facts()
 	if l.Messages != 2 || len(l.Binds) != 1 {
 		t.Errorf("messages %d binds %d", l.Messages, len(l.Binds))
+	}
+}
+
+func TestResponseFromServerSideKeepsOrientation(t *testing.T) {
+	s := newSession(t, flow.TCP, 389)
+	s.client([]byte("\xf1\x36\x5c\xd0 not LDAP")) // the client's request arrived garbled
+	s.server(bindOK)
+	if s.swapped || s.facts().Ops.BindResponse != 1 {
+		t.Errorf("swapped %v ops %+v", s.swapped, s.f.LDAP.Ops)
+	}
+	// A request sent by the side taken for the server turns the flow round.
+	s = newSession(t, flow.TCP, 389)
+	s.server(anonBind)
+	if !s.swapped {
+		t.Error("a request from the server side did not reverse the flow")
 	}
 }
 

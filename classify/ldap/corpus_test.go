@@ -1,0 +1,449 @@
+package ldap
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// corpusFlow is one transport flow of a capture, fed to the detector as the engine would.
+type corpusFlow struct {
+	s        *session
+	a        netip.AddrPort // the side that sent the first packet, or the SYN
+	next     [2]uint32      // next expected TCP sequence number per side (0: a, 1: the other)
+	seqKnown [2]bool
+}
+
+type flowKey struct {
+	lo, hi netip.AddrPort
+	proto  flow.Transport
+}
+
+// repoRoot walks up from the package directory to the folder holding go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// packetSource reads a pcap or pcapng file.
+type packetSource interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// runCapture feeds every TCP and UDP payload of a capture to a fresh detector per flow and
+// returns the flows, in the order they started.
+func runCapture(t *testing.T, path string) []*corpusFlow {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	var src packetSource
+	linkType := func(gopacket.CaptureInfo) layers.LinkType { return layers.LinkTypeEthernet }
+	if r, err := pcapgo.NewReader(fh); err == nil {
+		src = r
+		lt := r.LinkType()
+		linkType = func(gopacket.CaptureInfo) layers.LinkType { return lt }
+	} else {
+		if _, err := fh.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			t.Fatalf("%s: neither pcap nor pcapng: %v", path, err)
+		}
+		src = r
+		linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
+			if intf, err := r.Interface(ci.InterfaceIndex); err == nil {
+				return intf.LinkType
+			}
+			return layers.LinkTypeEthernet
+		}
+	}
+	flows := map[flowKey]*corpusFlow{}
+	var order []*corpusFlow
+	for frame := uint64(1); ; frame++ {
+		data, ci, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s frame %d: %v", path, frame, err)
+		}
+		pkt := gopacket.NewPacket(data, linkType(ci), gopacket.Default)
+		var src, dst netip.Addr
+		switch ip := pkt.NetworkLayer().(type) {
+		case *layers.IPv4:
+			src, _ = netip.AddrFromSlice(ip.SrcIP)
+			dst, _ = netip.AddrFromSlice(ip.DstIP)
+		case *layers.IPv6:
+			src, _ = netip.AddrFromSlice(ip.SrcIP)
+			dst, _ = netip.AddrFromSlice(ip.DstIP)
+		default:
+			continue
+		}
+		var (
+			proto    flow.Transport
+			sp, dp   uint16
+			payload  []byte
+			syn, ack bool
+			seq      uint32
+		)
+		switch l4 := pkt.TransportLayer().(type) {
+		case *layers.TCP:
+			proto, sp, dp, payload, syn, ack, seq = flow.TCP, uint16(l4.SrcPort), uint16(l4.DstPort), l4.Payload, l4.SYN, l4.ACK, l4.Seq
+		case *layers.UDP:
+			proto, sp, dp, payload = flow.UDP, uint16(l4.SrcPort), uint16(l4.DstPort), l4.Payload
+		default:
+			continue
+		}
+		from, to := netip.AddrPortFrom(src.Unmap(), sp), netip.AddrPortFrom(dst.Unmap(), dp)
+		k := flowKey{from, to, proto}
+		if k.hi.Addr().Less(k.lo.Addr()) || k.hi.Addr() == k.lo.Addr() && k.hi.Port() < k.lo.Port() {
+			k.lo, k.hi = k.hi, k.lo
+		}
+		cf := flows[k]
+		if cf == nil {
+			a, b := from, to
+			if syn && ack { // a SYN-ACK first: its receiver is the client
+				a, b = to, from
+			}
+			s := newSession(t, proto, b.Port())
+			s.f.Client, s.f.Server = a, b
+			s.f.ClientKnown = syn
+			s.hard = syn
+			cf = &corpusFlow{s: s, a: a}
+			flows[k] = cf
+			order = append(order, cf)
+		}
+		side := 0
+		if from != cf.a {
+			side = 1
+		}
+		if proto == flow.TCP {
+			if syn {
+				cf.next[side], cf.seqKnown[side] = seq+1, true
+				continue
+			}
+			if cf.seqKnown[side] {
+				if d := int32(seq - cf.next[side]); d < 0 {
+					if -int(d) >= len(payload) {
+						continue // retransmission
+					}
+					payload = payload[-d:]
+				}
+			}
+			if len(payload) > 0 {
+				cf.next[side], cf.seqKnown[side] = seq+uint32(len(payload)), true
+			}
+		}
+		if len(payload) == 0 {
+			continue
+		}
+		cf.s.frame = frame
+		cf.s.f.Time = ci.Timestamp
+		cf.s.send(side == 1, payload)
+	}
+	return order
+}
+
+// ldapFlows returns the facts of the flows claimed as LDAP.
+func ldapFlows(flows []*corpusFlow) []*flow.Flow {
+	var out []*flow.Flow
+	for _, cf := range flows {
+		if cf.s.f.Label == flow.LDAP {
+			out = append(out, cf.s.f)
+		}
+	}
+	return out
+}
+
+func allBinds(fs []*flow.Flow) []flow.LDAPBind {
+	var out []flow.LDAPBind
+	for _, f := range fs {
+		out = append(out, f.LDAP.Binds...)
+	}
+	return out
+}
+
+// secrets are the passwords carried by the captures; no fact may hold them.
+var secrets = []string{"passwor8d1", "/dev/rdsk/c0t0d0s0", "cloudshark123!", "Secret123", "adminpass", "alicepass", "wrongpass"}
+
+type corpusCase struct {
+	file  string
+	flows int // least number of LDAP flows
+	check func(t *testing.T, fs []*flow.Flow)
+}
+
+func wantBind(t *testing.T, fs []*flow.Flow, n int, pred func(b flow.LDAPBind) bool, what string) {
+	t.Helper()
+	got := 0
+	for _, b := range allBinds(fs) {
+		if pred(b) {
+			got++
+		}
+	}
+	if got < n {
+		t.Errorf("want at least %d %s binds, got %d: %+v", n, what, got, allBinds(fs))
+	}
+}
+
+func wantFact(t *testing.T, fs []*flow.Flow, pred func(l *flow.LDAPFacts) bool, what string) {
+	t.Helper()
+	for _, f := range fs {
+		if pred(f.LDAP) {
+			return
+		}
+	}
+	t.Errorf("no flow with %s", what)
+}
+
+func noFlow(t *testing.T, fs []*flow.Flow, pred func(l *flow.LDAPFacts) bool, what string) {
+	t.Helper()
+	for _, f := range fs {
+		if pred(f.LDAP) {
+			t.Errorf("a flow has %s", what)
+		}
+	}
+}
+
+func cleartextPassword(l *flow.LDAPFacts) bool { return l.CleartextPassword }
+
+var corpusCases = []corpusCase{
+	{"shared:zeek/Traces/ldap/simpleauth.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 2, func(b flow.LDAPBind) bool {
+			return b.Kind == "simple" && b.PasswordPresent && b.Result == 0
+		}, "successful simple")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.CleartextPassword && l.Cleartext }, "a cleartext password")
+	}},
+	{"shared:zeek/Traces/ldap/ldap-starttls.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.StartTLS != nil && l.StartTLS.Answered && l.StartTLS.Result == 0 && l.Upgraded && !l.Cleartext
+		}, "a successful StartTLS")
+		noFlow(t, fs, cleartextPassword, "a cleartext password")
+	}},
+	{"shared:zeek/Traces/ldap/ldap-who-am-i.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.DN == "cn=admin,dc=example,dc=com" && b.PasswordPresent && b.Result == 0 }, "admin")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return len(l.Extended) == 1 && l.Extended[0].Name == "whoami" && l.Extended[0].Answered && l.Ops.UnbindRequest == 1
+		}, "a WhoAmI and an unbind")
+	}},
+	{"shared:zeek/Traces/ldap/ldap-add.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.Ops.AddRequest == 2 && l.Ops.AddResponse == 2 && l.CleartextPassword }, "two adds")
+	}},
+	{"shared:zeek/Traces/ldap/sasl-ntlm.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Auth == "sasl" && b.Mechanism == "NTLM" && b.Result == 14 }, "NTLM in progress")
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "NTLM" && b.Result == 0 }, "NTLM success")
+		noFlow(t, fs, cleartextPassword, "a cleartext password")
+	}},
+	{"shared:zeek/Traces/ldap/sasl-srp-who-am-i.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "SRP" && b.Result == 14 }, "SRP in progress")
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "SRP" && b.Result == 0 }, "SRP success")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.SASLLayer }, "a SASL security layer")
+	}},
+	{"shared:zeek/Traces/ldap/aduser1.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "GSS-SPNEGO" && b.Result == 0 }, "GSS-SPNEGO success")
+		noFlow(t, fs, cleartextPassword, "a cleartext password")
+	}},
+	{"shared:zeek/Traces/ldap/ldap_invalid_credentials.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool {
+			return b.Mechanism == "GSS-SPNEGO" && b.Result == 49 && b.ResultName == "invalidCredentials" && contains(b.Diagnostic, "data 52e")
+		}, "failed GSS-SPNEGO")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.FailedBinds >= 1 }, "failed binds")
+		noFlow(t, fs, cleartextPassword, "a cleartext password")
+	}},
+	{"shared:zeek/Traces/ldap/ctu-sme-11-win7ad-1-ldap-tcp-50041.pcap", 2, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 2, func(b flow.LDAPBind) bool { return b.Mechanism == "GSS-SPNEGO" }, "GSS-SPNEGO")
+	}},
+	{"shared:suricata-verify/ldap-bind/ldap.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "CRAM-MD5" && b.MessageID == 1 }, "CRAM-MD5")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.DeprecatedSASL && !l.CleartextPassword }, "a deprecated mechanism")
+	}},
+	{"shared:suricata-verify/ldap-search/ldap.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return len(l.Searches) == 1 && l.Searches[0].Base == "dc=example,dc=com" && l.Searches[0].Scope == "sub" &&
+				slices.Equal(l.Searches[0].Attributes, []string{"*", "+"}) && l.Searches[0].Entries == 1 && l.Searches[0].Result == 0
+		}, "the search")
+	}},
+	{"shared:suricata-verify/ldap-unbind/ldap.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.Ops.UnbindRequest == 1 && l.Messages == 1 }, "the unbind")
+	}},
+	{"shared:suricata-verify/ldap-udp/cldap.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.CLDAP && len(l.Searches) == 1 && l.Searches[0].Base == "" && slices.Equal(l.Searches[0].Attributes, []string{"Netlogon"}) &&
+				l.Searches[0].Entries == 1 && l.Searches[0].Result == 0 && l.ResponseBytes > l.RequestBytes && l.Amplification > 1
+		}, "the CLDAP netlogon search")
+	}},
+	{"shared:suricata-verify/krb5-request-frag-log/krb5-frag.pcap", 1, nil},
+	{"shared:arkime/ldap-and-search.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Kind == "anonymous" }, "anonymous")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.AnonymousBind && l.SearchCount >= 1 }, "an anonymous bind and a search")
+	}},
+	{"shared:pcapplusplus/ldap.pcapng", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 2, func(b flow.LDAPBind) bool { return b.Kind == "simple" && b.PasswordPresent }, "simple with a password")
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Mechanism == "GSS-SPNEGO" }, "GSS-SPNEGO")
+	}},
+	{"shared:ndpi/kerberos.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		noFlow(t, fs, cleartextPassword, "a cleartext password")
+	}},
+	{"shared:ndpi/log4j-webapp-exploit.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		for _, f := range fs {
+			if f.Server.Port() != 1389 && f.Client.Port() != 1389 {
+				t.Errorf("LDAP flow %v-%v off port 1389", f.Client, f.Server)
+			}
+		}
+	}},
+	// Captures of real servers made by the project (testdata/real/README.md).
+	{"real:ldap-simple-bind.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool {
+			return b.Kind == "simple" && b.DN == "cn=admin,dc=example,dc=org" && b.PasswordLen == 9 && b.Result == 0
+		}, "admin")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.CleartextPassword && l.Cleartext && l.StartTLS == nil && !l.AnonymousBind && l.FailedBinds == 0 &&
+				len(l.Searches) == 1 && l.Searches[0].Base == "dc=example,dc=org"
+		}, "the simple bind session")
+	}},
+	{"real:ldap-anonymous-search.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.AnonymousBind && !l.CleartextPassword && l.Cleartext && l.SearchCount == 1 && l.Binds[0].Result == 0
+		}, "the anonymous session")
+	}},
+	{"real:ldap-unauthenticated-bind.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.UnauthenticatedBind && !l.AnonymousBind && !l.CleartextPassword && l.FailedBinds == 0 &&
+				l.Binds[0].Result == 53 && l.Binds[0].ResultName == "unwillingToPerform"
+		}, "the unauthenticated bind")
+	}},
+	{"real:ldap-sasl-plain.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			b := l.Binds[0]
+			return b.Mechanism == "PLAIN" && b.CredentialsLen == 16 && b.ReusablePassword && b.Result == 0 &&
+				l.CleartextPassword && !l.DeprecatedSASL && l.SearchCount == 1
+		}, "the SASL PLAIN bind")
+	}},
+	{"real:ldap-sasl-digest-md5.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return len(l.Binds) == 2 && l.Binds[0].Mechanism == "DIGEST-MD5" && l.Binds[0].Result == 14 && l.Binds[1].Result == 0 &&
+				l.DeprecatedSASL && !l.CleartextPassword && l.SASLLayer && l.Cleartext
+		}, "the DIGEST-MD5 binds and the security layer")
+		for _, f := range fs {
+			if f.ParseErrors != 0 {
+				t.Errorf("parse errors on the wrapped tail: %s", f.ParseError)
+			}
+		}
+	}},
+	{"real:ldap-starttls.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.Upgraded && !l.Cleartext && len(l.Binds) == 0 && !l.StartTLSFailed && l.StartTLS.Result == 0
+		}, "the upgraded session")
+	}},
+	{"real:ldap-starttls-failed.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.StartTLSFailed && l.StartTLS.Result == 2 && l.StartTLS.ClearAfter > 0 && !l.Upgraded && l.Cleartext &&
+				l.AnonymousBind && l.SearchCount == 1 && !l.CleartextPassword
+		}, "the failed StartTLS")
+	}},
+	{"real:ldap-bind-failures.pcap", 5, func(t *testing.T, fs []*flow.Flow) {
+		for _, f := range fs {
+			l := f.LDAP
+			if len(l.Binds) != 1 || l.Binds[0].PasswordLen != 10 || l.Binds[0].Result != 49 || l.FailedBinds != 1 || !l.CleartextPassword || l.AnonymousBind {
+				t.Errorf("flow %v: %+v", f.Client, l.Binds)
+			}
+		}
+	}},
+	{"real:ldap-port-10389.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.AnonymousBind && l.SearchCount == 1 && !l.TLSPort }, "the anonymous session")
+	}},
+	{"real:ldaps-tls13.pcap", 0, nil},
+	{"real:ldaps-tls12.pcap", 0, nil},
+	{"real:sip-options-tcp.pcap", 0, nil},
+	{"real:ntp-client.pcap", 0, nil},
+	{"shared:ndpi/synscan.pcap", 0, nil},
+	{"shared:ndpi/http_on_sip_port.pcap", 0, nil},
+	{"shared:arkime/openssl-ssl3.pcap", 0, nil},
+	{"shared:nts-ke-dissector/ntske-sample-dsb.pcapng", 0, nil},
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCorpus runs the detector over public LDAP captures (when the shared corpus is present
+// beside the repository) and over the project's own recordings, asserting what the projects
+// that published them say they hold. Captures listed with 0 flows must yield no LDAP flow.
+func TestCorpus(t *testing.T) {
+	root := repoRoot(t)
+	shared := filepath.Join(root, "..", "shared", "corpus")
+	real := filepath.Join(root, "testdata", "real")
+	for _, c := range corpusCases {
+		dir, name := shared, c.file[len("shared:"):]
+		if c.file[:5] == "real:" {
+			dir, name = real, c.file[len("real:"):]
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("capture absent: %v", err)
+			}
+			fs := ldapFlows(runCapture(t, path))
+			for _, f := range fs {
+				if f.ParseErrors != 0 {
+					t.Errorf("%v→%v: %d parse errors: %s", f.Client, f.Server, f.ParseErrors, f.ParseError)
+				}
+			}
+			if c.flows == 0 && len(fs) != 0 {
+				t.Fatalf("%d LDAP flows, want none", len(fs))
+			}
+			if len(fs) < c.flows {
+				t.Fatalf("%d LDAP flows, want at least %d", len(fs), c.flows)
+			}
+			for _, f := range fs {
+				out, err := json.Marshal(f.LDAP)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range secrets {
+					if contains(string(out), s) {
+						t.Errorf("facts hold the password %q", s)
+					}
+				}
+				if testing.Verbose() {
+					t.Logf("%v→%v errors %d %s\n%s", f.Client, f.Server, f.ParseErrors, f.ParseError, out)
+				}
+			}
+			if c.check != nil {
+				c.check(t, fs)
+			}
+		})
+	}
+}
