@@ -248,13 +248,17 @@ var corpusCases = []corpusCase{
 		noFlow(t, fs, cleartextPassword, "a cleartext password")
 	}},
 	{"shared:zeek/Traces/ldap/ldap-who-am-i.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
-		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.DN == "cn=admin,dc=example,dc=com" && b.PasswordPresent && b.Result == 0 }, "admin")
+		wantBind(t, fs, 1, func(b flow.LDAPBind) bool {
+			return b.DN == "cn=admin,dc=example,dc=com" && b.PasswordPresent && b.Result == 0
+		}, "admin")
 		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
 			return len(l.Extended) == 1 && l.Extended[0].Name == "whoami" && l.Extended[0].Answered && l.Ops.UnbindRequest == 1
 		}, "a WhoAmI and an unbind")
 	}},
 	{"shared:zeek/Traces/ldap/ldap-add.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
-		wantFact(t, fs, func(l *flow.LDAPFacts) bool { return l.Ops.AddRequest == 2 && l.Ops.AddResponse == 2 && l.CleartextPassword }, "two adds")
+		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
+			return l.Ops.AddRequest == 2 && l.Ops.AddResponse == 2 && l.CleartextPassword
+		}, "two adds")
 	}},
 	{"shared:zeek/Traces/ldap/sasl-ntlm.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
 		wantBind(t, fs, 1, func(b flow.LDAPBind) bool { return b.Auth == "sasl" && b.Mechanism == "NTLM" && b.Result == 14 }, "NTLM in progress")
