@@ -393,6 +393,20 @@ var corpusCases = []corpusCase{
 	{"shared:nts-ke-dissector/ntske-sample-dsb.pcapng", 0, nil},
 }
 
+// realFindings are the LDAP findings testdata/real/README.md expects of each recording, as
+// the rules proposed in README.md raise them (per flow, merged over the file's flows).
+var realFindings = map[string][]string{
+	"ldap-simple-bind.pcap":          {"ldap.cleartext-password", "ldap.cleartext-session"},
+	"ldap-anonymous-search.pcap":     {"ldap.anonymous-bind", "ldap.cleartext-session"},
+	"ldap-unauthenticated-bind.pcap": {"ldap.anonymous-bind", "ldap.cleartext-session"},
+	"ldap-sasl-plain.pcap":           {"ldap.sasl-plain-cleartext", "ldap.cleartext-session"},
+	"ldap-sasl-digest-md5.pcap":      {"ldap.deprecated-sasl", "ldap.cleartext-session"},
+	"ldap-starttls.pcap":             nil,
+	"ldap-starttls-failed.pcap":      {"ldap.starttls-failed", "ldap.anonymous-bind", "ldap.cleartext-session"},
+	"ldap-bind-failures.pcap":        {"ldap.cleartext-password", "ldap.cleartext-session"},
+	"ldap-port-10389.pcap":           {"ldap.anonymous-bind", "ldap.cleartext-session"},
+}
+
 func contains(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {
@@ -447,6 +461,21 @@ func TestCorpus(t *testing.T) {
 			}
 			if c.check != nil {
 				c.check(t, fs)
+			}
+			if want, ok := realFindings[name]; ok && c.file[:5] == "real:" {
+				var got []string
+				for _, f := range fs {
+					for _, id := range findings(t, f.Record) {
+						if !slices.Contains(got, id) {
+							got = append(got, id)
+						}
+					}
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("proposed rules raise %v, want %v", got, want)
+				}
 			}
 		})
 	}

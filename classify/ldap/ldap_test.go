@@ -629,3 +629,19 @@ func BenchmarkReject(b *testing.B) {
 		d.Inspect(f, flow.FromClient, data)
 	}
 }
+
+func TestLargeFirstMessageClaimsEarly(t *testing.T) {
+	big := entry(4, "CN=Big,DC=corp", "member", bytes.Repeat([]byte("CN=Someone,OU=Users,DC=corp;"), 400))
+	s := newSession(t, flow.TCP, 389)
+	s.f.ClientKnown = true // no reversal: the test looks at the claim only
+	for i := 0; i < len(big); i += 1460 {
+		s.server(big[i:min(i+1460, len(big))])
+		claimed := s.f.Label == flow.LDAP
+		if buffered := min(i+1460, len(big)); claimed != (buffered >= claimPartialAt) {
+			t.Fatalf("after %d bytes claimed %v", buffered, claimed)
+		}
+	}
+	if l := s.facts(); l.Messages != 1 || l.Ops.SearchResultEntry != 1 || s.f.ParseErrors != 0 {
+		t.Errorf("messages %d ops %+v errors %d", l.Messages, l.Ops, s.f.ParseErrors)
+	}
+}
