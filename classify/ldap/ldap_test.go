@@ -645,3 +645,18 @@ func TestLargeFirstMessageClaimsEarly(t *testing.T) {
 		t.Errorf("messages %d ops %+v errors %d", l.Messages, l.Ops, s.f.ParseErrors)
 	}
 }
+
+// BenchmarkSession claims a fresh flow per iteration: bind with password, search, answers.
+func BenchmarkSession(b *testing.B) {
+	req := cat(pwBind, search(2, "DC=corp,DC=example,DC=com", 2, spnFilter(), "cn", "servicePrincipalName"), unbind(3))
+	resp := cat(bindOK, entry(2, "CN=svc,DC=corp", "servicePrincipalName", []byte("MSSQLSvc/db:1433")), searchDone(2, 0))
+	d := New()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(req) + len(resp)))
+	for i := 0; i < b.N; i++ {
+		f := &flow.Flow{}
+		f.Transport = flow.TCP
+		d.Inspect(f, flow.FromClient, req)
+		d.Inspect(f, flow.FromServer, resp)
+	}
+}
