@@ -1,0 +1,351 @@
+// Package ntp detects NTP (RFC 5905) over UDP by the content of the datagram, whatever the
+// port, and reads the facts the policy needs: version and modes, the header of the first
+// request and of the first response (stratum, poll, precision, root delay and dispersion,
+// reference id, kiss code, timestamps), authentication (symmetric key MAC, crypto-NAK or NTS
+// extension fields, RFC 7822 and RFC 8915), mode 6 control messages (RFC 9327), mode 7
+// private messages with monlist (CVE-2013-5211), and request/response volumes.
+//
+// A datagram is claimed only when its header is sane for its mode: modes 1–5 need 48 bytes
+// and a stratum, poll and precision in range, mode 6 a known opcode, consistent R/E/M bits and
+// a count within the datagram, mode 7 a known implementation, request code and item layout.
+// Off port 123 the checks are stricter (plausible timestamps and root delay, zero status and
+// offset in control requests, exact item sizes), so that DNS, RTP and random datagrams are
+// rejected. Every message is parsed (the verdict stays More) so that counters keep running;
+// after the claim nothing is allocated per message, only facts that are kept once.
+package ntp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// Bounds on the facts kept per flow.
+const (
+	maxControl = 16 // mode 6 messages listed
+	maxPrivate = 16 // mode 7 messages listed
+	maxEFTypes = 8  // distinct extension field types listed
+)
+
+// Port is where NTP lives.
+const Port = 123
+
+// Detector recognises NTP. It keeps no state of its own; all it learns goes in Flow.NTP.
+type Detector struct{}
+
+// New returns the NTP detector.
+func New() *Detector { return &Detector{} }
+
+// Name implements flow.Detector.
+func (*Detector) Name() string { return "ntp" }
+
+// Accepts implements flow.Detector: NTP runs over UDP only.
+func (*Detector) Accepts(t flow.Transport) bool { return t == flow.UDP }
+
+// Hint implements flow.Detector.
+func (*Detector) Hint(t flow.Transport, port uint16) bool { return t == flow.UDP && port == Port }
+
+// Inspect implements flow.Detector. Each call is one UDP datagram.
+func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	lenient := f.Client.Port() == Port || f.Server.Port() == Port
+	var m msg
+	err := parse(&m, data, lenient)
+	if x := f.NTP; x != nil {
+		if err != nil {
+			x.Malformed++
+			f.Fail(err)
+			return flow.More, len(data)
+		}
+		record(f, x, &m, dir == flow.FromServer, len(data))
+		return flow.More, len(data)
+	}
+	if err != nil {
+		return flow.Reject, 0
+	}
+
+	f.Claim(flow.NTP)
+	fromServer := dir == flow.FromServer
+	// The requester is the client: a response seen first turns the flow round.
+	if m.isResponse() != fromServer {
+		f.Reverse()
+		if !f.ClientKnown {
+			fromServer = !fromServer
+		}
+	}
+	x := &flow.NTPFacts{
+		First:        f.Now(),
+		Version:      m.version,
+		Mode:         m.mode,
+		Modes:        make([]int, 0, 7),
+		StandardPort: lenient,
+		Auth:         authNone,
+	}
+	f.NTP = x
+	record(f, x, &m, fromServer, len(data))
+	return flow.More, len(data)
+}
+
+// record adds one parsed message to the facts. It allocates only for facts kept once per
+// flow (the first request and response, the first kiss code, the lists' backing arrays).
+func record(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool, size int) {
+	x.Messages++
+	if fromServer {
+		x.ServerMessages++
+		x.ResponseBytes += uint64(size)
+	} else {
+		x.ClientMessages++
+		x.RequestBytes += uint64(size)
+	}
+	if x.RequestBytes > 0 {
+		x.Amplification = float64(x.ResponseBytes) / float64(x.RequestBytes)
+	}
+	if bit := uint8(1) << m.mode; x.ModeMask&bit == 0 {
+		x.ModeMask |= bit
+		x.Modes = append(x.Modes, int(m.mode))
+	}
+	switch m.mode {
+	case 6:
+		recordControl(f, x, m)
+	case 7:
+		recordPrivate(f, x, m, size)
+	default:
+		recordTime(f, x, m, fromServer)
+	}
+}
+
+func recordTime(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool) {
+	if m.version < 4 {
+		x.OldVersion = true
+	}
+	if x.TimeVersion == 0 || m.version < x.TimeVersion {
+		x.TimeVersion = m.version
+	}
+	if m.badTrailer {
+		f.Fail(ErrTrailer)
+	}
+	for _, t := range m.ef[:m.nef] {
+		addEF(x, t)
+	}
+	// A server reply, a broadcast or a symmetric passive message gives time; so does a
+	// symmetric active message from the server side of the flow.
+	server := m.isResponse() || m.mode == 1 && fromServer
+	authed := m.trailer == trMAC || m.trailer == trNTS
+	switch m.trailer {
+	case trNTS:
+		x.Auth = authNTS
+	case trMAC:
+		if x.Auth == authNone {
+			x.Auth = authSymmetric
+		}
+		if x.MACLength == 0 {
+			x.KeyID, x.MACLength, x.MACType = m.keyID, m.digest, macTypeName(m.digest)
+		}
+	case trNAK:
+		x.CryptoNAK = true
+	}
+	if server {
+		if authed {
+			x.ServerAuthenticated = true
+			x.AuthenticatedResponses++
+		} else {
+			x.UnauthenticatedResponses++
+		}
+		if m.stratum == 0 && x.KissCode == "" && upperASCII(m.refID) {
+			x.KissCode = refText(m.refID)
+		}
+		if !x.Response.Seen {
+			fillTime(&x.Response, f, m)
+		}
+		return
+	}
+	if authed {
+		x.ClientAuthenticated = true
+	}
+	if !x.Request.Seen {
+		fillTime(&x.Request, f, m)
+	}
+}
+
+func addEF(x *flow.NTPFacts, t uint16) {
+	for _, v := range x.ExtensionFields {
+		if v == int(t) {
+			return
+		}
+	}
+	if len(x.ExtensionFields) >= maxEFTypes {
+		return
+	}
+	if x.ExtensionFields == nil {
+		x.ExtensionFields = make([]int, 0, maxEFTypes)
+	}
+	x.ExtensionFields = append(x.ExtensionFields, int(t))
+}
+
+func fillTime(t *flow.NTPTime, f *flow.Flow, m *msg) {
+	*t = flow.NTPTime{
+		Seen:           true,
+		At:             f.Now(),
+		Version:        m.version,
+		Mode:           m.mode,
+		Leap:           m.leap,
+		Stratum:        m.stratum,
+		Poll:           m.poll,
+		Precision:      m.precision,
+		RootDelay:      float64(m.rootDelay) / 65536,
+		RootDispersion: float64(m.rootDisp) / 65536,
+		ReferenceID:    refID(m.stratum, m.refID),
+		Reference:      ntpTime(m.ts[0]),
+		Origin:         ntpTime(m.ts[1]),
+		Receive:        ntpTime(m.ts[2]),
+		Transmit:       ntpTime(m.ts[3]),
+		Auth:           authNone,
+	}
+	switch m.trailer {
+	case trMAC:
+		t.Auth = authSymmetric
+	case trNAK:
+		t.Auth = authNAK
+	case trNTS:
+		t.Auth = authNTS
+	}
+}
+
+// refID renders the reference id: text for stratum 0 and 1 (kiss code, reference clock) and
+// for four upper-case letters, else an IPv4 address.
+func refID(stratum uint8, id [4]byte) string {
+	if id == [4]byte{} {
+		return ""
+	}
+	if stratum <= 1 || stratum == 16 || upperASCII(id) {
+		if printable(id) {
+			return refText(id)
+		}
+		if stratum <= 1 {
+			return "" // an unprintable kiss code or clock id: nothing to say
+		}
+	}
+	return netip.AddrFrom4(id).String()
+}
+
+func printable(id [4]byte) bool {
+	end := false
+	for i, c := range id {
+		switch {
+		case c == 0 && i > 0:
+			end = true
+		case end || c < 0x20 || c > 0x7e:
+			return false
+		}
+	}
+	return true
+}
+
+// refText returns the reference id as text without its NUL padding, using the constant
+// kiss codes when it is one.
+func refText(id [4]byte) string {
+	n := 4
+	for n > 0 && id[n-1] == 0 {
+		n--
+	}
+	for _, k := range kissCodes {
+		if n == 4 && k[0] == id[0] && k[1] == id[1] && k[2] == id[2] && k[3] == id[3] {
+			return k
+		}
+	}
+	return string(id[:n])
+}
+
+// ntpUnix is the NTP era 0 epoch (1900-01-01) in Unix seconds.
+const ntpUnix = 2208988800
+
+// ntpTime converts an NTP timestamp. 0 stays the zero time; seconds below 2^31 are era 1.
+func ntpTime(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	sec := int64(v >> 32)
+	if sec < 1<<31 {
+		sec += 1 << 32
+	}
+	ns := int64((v & 0xffffffff) * 1e9 >> 32)
+	return time.Unix(sec-ntpUnix, ns).UTC()
+}
+
+func recordControl(f *flow.Flow, x *flow.NTPFacts, m *msg) {
+	if m.response {
+		x.Mode6Responses++
+		if !m.errBit {
+			x.Mode6Answered = true
+		}
+	} else {
+		x.Mode6Requests++
+	}
+	if len(x.Mode6) >= maxControl {
+		return
+	}
+	if x.Mode6 == nil {
+		x.Mode6 = make([]flow.NTPControl, 0, maxControl)
+	}
+	x.Mode6 = append(x.Mode6, flow.NTPControl{
+		At:            f.Now(),
+		Opcode:        m.opcode,
+		Name:          controlName(m.opcode),
+		Response:      m.response,
+		Error:         m.errBit,
+		More:          m.more,
+		Sequence:      m.seq,
+		AssocID:       m.assoc,
+		Count:         m.count,
+		Authenticated: m.auth,
+	})
+}
+
+func recordPrivate(f *flow.Flow, x *flow.NTPFacts, m *msg, size int) {
+	monlist := m.code == reqMonGetlist || m.code == reqMonGetlist1
+	if m.response {
+		x.Mode7Responses++
+		if m.errCode == 0 {
+			x.Mode7Answered = true
+		}
+	} else {
+		x.Mode7Requests++
+	}
+	if monlist {
+		ml := &x.Monlist
+		ml.Seen = true
+		if m.response {
+			ml.Responses++
+			ml.ResponseBytes += uint64(size)
+			if m.errCode == 0 {
+				ml.Answered = true
+			}
+			if ml.Response.Frame == 0 && ml.Response.Time.IsZero() {
+				ml.Response = f.Now()
+			}
+		} else {
+			ml.Requests++
+			if ml.Request.Frame == 0 && ml.Request.Time.IsZero() {
+				ml.Request = f.Now()
+			}
+		}
+	}
+	if len(x.Mode7) >= maxPrivate {
+		return
+	}
+	if x.Mode7 == nil {
+		x.Mode7 = make([]flow.NTPPrivate, 0, maxPrivate)
+	}
+	x.Mode7 = append(x.Mode7, flow.NTPPrivate{
+		At:                 f.Now(),
+		Implementation:     m.impl,
+		ImplementationName: implName(m.impl),
+		RequestCode:        m.code,
+		Name:               privateName(m.code),
+		Response:           m.response,
+		Error:              m.errCode,
+		Items:              m.items,
+		ItemSize:           m.itemSize,
+		Authenticated:      m.auth,
+	})
+}
