@@ -457,3 +457,24 @@ func BenchmarkInspect(b *testing.B) {
 		}
 	})
 }
+
+// TestDataMinimisedClient: NTS clients such as ntpd-rs write precision 32 and a random
+// transmit timestamp (NTP data minimisation); that is still a client request.
+func TestDataMinimisedClient(t *testing.T) {
+	req := slices.Clone(clientRequest)
+	req[3] = 0x20                                                          // precision 32
+	copy(req[40:], []byte{0x3a, 0x9c, 0x11, 0x07, 0x5e, 0x21, 0x90, 0x0c}) // random transmit
+	for _, onPort := range []bool{false, true} {
+		f := newFlow(onPort)
+		feed(New(), f, step{flow.FromClient, cat(req, ntsUID, ntsCookie, ntsAuthReq)})
+		if f.NTP == nil || f.NTP.Request.Precision != 32 || f.NTP.Auth != "nts" {
+			t.Errorf("port 123 %v: data-minimised NTS request not read: %+v", onPort, f.NTP)
+		}
+	}
+	// Precision 32 from a server is not plausible.
+	rep := slices.Clone(serverReply)
+	rep[3] = 0x20
+	if v, _ := New().Inspect(newFlow(true), flow.FromServer, rep); v != flow.Reject {
+		t.Errorf("server reply with precision 32 claimed")
+	}
+}

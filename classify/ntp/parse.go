@@ -137,7 +137,10 @@ func parseTime(m *msg, b []byte, lenient bool) error {
 	for i := range m.ts {
 		m.ts[i] = be64(b[16+8*i:])
 	}
-	if m.stratum > 16 || m.precision > 0 {
+	// A client following the NTP data minimisation draft (NTS clients such as ntpd-rs do)
+	// writes precision 32 and a random transmit timestamp.
+	minimal := m.mode == 3 && m.precision == 32
+	if m.stratum > 16 || m.precision > 0 && !minimal {
 		return ErrHeader
 	}
 	if lenient {
@@ -151,7 +154,11 @@ func parseTime(m *msg, b []byte, lenient bool) error {
 		if m.rootDelay >= 0x01000000 || m.rootDisp >= 0x01000000 { // 256 s
 			return ErrHeader
 		}
-		for _, t := range m.ts {
+		last := len(m.ts)
+		if m.mode == 3 {
+			last-- // a client's transmit timestamp may be random (data minimisation)
+		}
+		for _, t := range m.ts[:last] {
 			if !plausibleTS(t) {
 				return ErrHeader
 			}
