@@ -1,14 +1,16 @@
 package ldap
 
-import "github.com/pcapaudit/pcapaudit/classify/flow"
+import (
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/classify/tls"
+)
 
-// tlsHandoff receives the bytes that follow a successful StartTLS, in both directions.
-//
-// It is where the shared TLS parser plugs in (a tls.Session kept in the per-flow state,
-// filling f.TLS). Until then the upgrade itself is the fact the policy needs, so inspection
-// ends there.
-type tlsHandoff struct{}
+// tlsHandoff receives the bytes that follow a successful StartTLS, in both directions, and
+// gives them to the shared TLS parser, which fills f.TLS.
+type tlsHandoff struct {
+	s tls.Session
+}
 
-func (*tlsHandoff) inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
-	return flow.Done, len(data)
+func (h *tlsHandoff) inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	return h.s.Inspect(f, dir, data)
 }
