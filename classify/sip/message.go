@@ -1,0 +1,497 @@
+package sip
+
+import (
+	"bytes"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/classify/sip/sdp"
+)
+
+// message records one complete message: its start line sl and its header block h (the bytes
+// between the start line and the end of the blank line). It prepares st.msg for the body.
+func (st *state) message(h []byte, sl *startLine) {
+	f := st.f
+	s := f.SIP
+	st.msg = message{request: sl.request, code: uint16(sl.code), method: sl.method, methodB: sl.methodB}
+	s.Messages++
+	if sl.request {
+		s.Requests++
+		countMethod(&s.Methods, sl.method)
+		if s.Method == "" {
+			if sl.method < methodOther {
+				s.Method = methodNames[sl.method]
+			} else {
+				s.Method = string(sl.methodB)
+			}
+			s.RequestURI = redactURI(sl.uri, maxURI)
+		}
+	} else {
+		s.Responses++
+		countStatus(s, uint16(sl.code))
+	}
+	st.headers(h)
+}
+
+// headers dispatches every header field of the block h, joining folded lines.
+func (st *state) headers(h []byte) {
+	start := -1 // start of the current field
+	end := 0    // end of the current field (its last line, without CR LF)
+	pos := 0
+	for pos < len(h) {
+		lf := bytes.IndexByte(h[pos:], '\n')
+		next := len(h)
+		if lf >= 0 {
+			next = pos + lf + 1
+		}
+		line := trimCR(h[pos:min(next, len(h))])
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = trimCR(line[:len(line)-1])
+		}
+		if len(line) == 0 {
+			pos = next
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if start >= 0 { // a folded continuation of the current field
+				end = pos + len(line)
+			}
+			pos = next
+			continue
+		}
+		if start >= 0 && !st.field(h[start:end]) {
+			return
+		}
+		start, end = pos, pos+len(line)
+		pos = next
+	}
+	if start >= 0 {
+		st.field(h[start:end])
+	}
+}
+
+// field reads one header field. It returns false when no more fields should be read.
+func (st *state) field(line []byte) bool {
+	f := st.f
+	st.msg.headers++
+	if st.msg.headers > maxHeaders {
+		if !st.msg.failed {
+			st.msg.failed = true
+			f.Fail(ErrTooManyHeaders)
+		}
+		return false
+	}
+	name, v, ok := bytes.Cut(line, []byte{':'})
+	if !ok {
+		if !st.msg.failed {
+			st.msg.failed = true
+			f.Fail(ErrMalformedHeader)
+		}
+		return true
+	}
+	name = trimWS(name)
+	v = trimWS(v)
+	s := f.SIP
+	if len(name) == 1 {
+		switch lower(name[0]) {
+		case 'v':
+			st.via(v)
+		case 'f':
+			setURIOnce(&s.From, v)
+		case 't':
+			setURIOnce(&s.To, v)
+		case 'i':
+			st.callID(v)
+		case 'c':
+			st.contentType(v)
+		case 'm':
+			setURIOnce(&s.Contact, v)
+		case 'e':
+			st.contentEncoding(v)
+		}
+		return true
+	}
+	switch lower(name[0]) {
+	case 'v':
+		if eqFold(name, "via") {
+			st.via(v)
+		}
+	case 'f':
+		if eqFold(name, "from") {
+			setURIOnce(&s.From, v)
+		}
+	case 't':
+		if eqFold(name, "to") {
+			setURIOnce(&s.To, v)
+		}
+	case 'c':
+		switch {
+		case eqFold(name, "call-id"):
+			st.callID(v)
+		case eqFold(name, "cseq"):
+			setOnce(&s.CSeq, v, maxShort)
+		case eqFold(name, "contact"):
+			setURIOnce(&s.Contact, v)
+		case eqFold(name, "content-type"):
+			st.contentType(v)
+		case eqFold(name, "content-encoding"):
+			st.contentEncoding(v)
+		}
+	case 'u':
+		if eqFold(name, "user-agent") {
+			setOnce(&s.UserAgent, v, maxValue)
+			if !s.Scanner {
+				if name := scannerName(v); name != "" {
+					s.Scanner, s.ScannerName = true, name
+				}
+			}
+		}
+	case 's':
+		if eqFold(name, "server") {
+			setOnce(&s.Server, v, maxValue)
+		}
+	case 'a':
+		if eqFold(name, "authorization") {
+			st.credentials("authorization", v)
+		}
+	case 'p':
+		switch {
+		case eqFold(name, "proxy-authorization"):
+			st.credentials("proxy-authorization", v)
+		case eqFold(name, "proxy-authenticate"):
+			st.challenge("proxy-authenticate", v)
+		}
+	case 'w':
+		if eqFold(name, "www-authenticate") {
+			st.challenge("www-authenticate", v)
+		}
+	}
+	return true
+}
+
+func countMethod(m *flow.SIPMethods, i int) {
+	counters := [...]*uint32{&m.Invite, &m.Ack, &m.Bye, &m.Cancel, &m.Options, &m.Register,
+		&m.Prack, &m.Subscribe, &m.Notify, &m.Publish, &m.Info, &m.Refer, &m.Message, &m.Update}
+	if i >= 0 && i < len(counters) {
+		*counters[i]++
+		return
+	}
+	m.Other++
+}
+
+func countStatus(s *flow.SIPFacts, code uint16) {
+	switch code / 100 {
+	case 1:
+		s.Status.Provisional++
+	case 2:
+		s.Status.Success++
+	case 3:
+		s.Status.Redirection++
+	case 4:
+		s.Status.ClientError++
+	case 5:
+		s.Status.ServerError++
+	case 6:
+		s.Status.GlobalFailure++
+	}
+	for i := range s.Codes {
+		if s.Codes[i].Code == code {
+			s.Codes[i].Count++
+			return
+		}
+	}
+	if len(s.Codes) < maxCodes {
+		s.Codes = append(s.Codes, flow.SIPCode{Code: code, Count: 1})
+	}
+}
+
+// callID keeps the first Call-ID and counts the changes from one message to the next.
+func (st *state) callID(v []byte) {
+	s := st.f.SIP
+	setOnce(&s.CallID, v, maxValue)
+	sum := uint64(14695981039346656037) // FNV-1a
+	for _, c := range v {
+		sum ^= uint64(c)
+		sum *= 1099511628211
+	}
+	if !st.haveCallID || sum != st.callHash {
+		s.CallIDs++
+	}
+	st.callHash, st.haveCallID = sum, true
+}
+
+// Via transports, as stored in the facts.
+var transports = [...]string{"UDP", "TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"}
+
+// via reads every via-parm of a Via header: `SIP / 2.0 / transport sent-by *(; param)`.
+func (st *state) via(v []byte) {
+	s := st.f.SIP
+	for len(v) > 0 {
+		var elem []byte
+		elem, v, _ = cut(v, ',')
+		_, rest, ok := bytes.Cut(elem, []byte{'/'})
+		if !ok {
+			continue
+		}
+		if _, rest, ok = bytes.Cut(rest, []byte{'/'}); !ok {
+			continue
+		}
+		tr, rest := token(trimLeftWS(rest), ";")
+		st.transport(tr)
+		// sent-by, then the parameters.
+		_, ps, _ := cut(rest, ';')
+		if s.ViaReceived != "" {
+			continue
+		}
+		p := params{b: ps, sep: ';'}
+		for {
+			name, val, ok := p.next()
+			if !ok {
+				break
+			}
+			if eqFold(name, "received") {
+				setOnce(&s.ViaReceived, val, maxShort)
+				break
+			}
+		}
+	}
+}
+
+func (st *state) transport(tr []byte) {
+	s := st.f.SIP
+	name := "OTHER"
+	for _, t := range transports {
+		if eqFoldUpper(tr, t) {
+			name = t
+			break
+		}
+	}
+	for _, t := range s.ViaTransports {
+		if t == name {
+			return
+		}
+	}
+	if len(s.ViaTransports) < len(transports)+1 {
+		s.ViaTransports = append(s.ViaTransports, name)
+	}
+}
+
+// eqFoldUpper reports whether b equals the upper-case ASCII string s, ignoring case.
+func eqFoldUpper(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// contentType notes an SDP or multipart body.
+func (st *state) contentType(v []byte) {
+	mt, ps, _ := cut(v, ';')
+	mt = trimWS(mt)
+	switch {
+	case eqFold(mt, "application/sdp"):
+		st.msg.kind = bodySDP
+	case hasPrefixFold(mt, "multipart/"):
+		p := params{b: ps, sep: ';'}
+		for {
+			name, val, ok := p.next()
+			if !ok {
+				break
+			}
+			if eqFold(name, "boundary") && len(val) > 0 && len(val) <= 70 {
+				st.msg.kind, st.msg.boundary = bodyMultipart, val
+				break
+			}
+		}
+	}
+}
+
+func (st *state) contentEncoding(v []byte) {
+	if len(v) > 0 && !eqFold(v, "identity") {
+		st.msg.encoded = true
+	}
+}
+
+// wholeBody reads a complete body.
+func (st *state) wholeBody(b []byte) {
+	if len(b) == 0 || st.msg.kind == bodyNone {
+		return
+	}
+	if st.msg.encoded {
+		st.f.SIP.EncodedBodies++
+		return
+	}
+	switch st.msg.kind {
+	case bodySDP:
+		st.sdp.Reset(st)
+		st.sdp.Write(b)
+		st.endSDP()
+	case bodyMultipart:
+		st.multipart(b, st.msg.boundary)
+	}
+}
+
+// startBody begins a large TCP body of n bytes, read piecewise.
+func (st *state) startBody(n uint64) {
+	st.bodyLeft, st.bodyKind = n, bodyNone
+	if n == 0 {
+		return
+	}
+	switch {
+	case st.msg.kind == bodyNone:
+	case st.msg.encoded:
+		st.f.SIP.EncodedBodies++
+	case st.msg.kind == bodySDP:
+		st.bodyKind = bodySDP
+		st.sdp.Reset(st)
+	}
+}
+
+// endBody ends a large body.
+func (st *state) endBody() {
+	if st.bodyKind == bodySDP {
+		st.endSDP()
+	}
+	st.bodyKind = bodyNone
+}
+
+func (st *state) endSDP() {
+	st.sdp.Close()
+	s := st.f.SIP
+	s.SDPBodies++
+	if st.sdp.SessionCrypto > 0 || st.sdp.SessionKey {
+		st.sdes()
+	}
+}
+
+// multipart reads the SDP parts of a multipart body (RFC 2046 §5.1; one level, no nesting).
+func (st *state) multipart(b, boundary []byte) {
+	for {
+		i := bytes.Index(b, boundary)
+		if i < 2 || b[i-1] != '-' || b[i-2] != '-' {
+			if i < 0 {
+				return
+			}
+			b = b[i+len(boundary):]
+			continue
+		}
+		b = b[i+len(boundary):]
+		if len(b) >= 2 && b[0] == '-' && b[1] == '-' {
+			return // the close delimiter
+		}
+		// The rest of the delimiter line, then the part's headers up to a blank line.
+		lf := bytes.IndexByte(b, '\n')
+		if lf < 0 {
+			return
+		}
+		b = b[lf+1:]
+		isSDP := false
+		for {
+			lf = bytes.IndexByte(b, '\n')
+			if lf < 0 {
+				return
+			}
+			line := trimCR(b[:lf])
+			b = b[lf+1:]
+			if len(line) == 0 {
+				break
+			}
+			name, v, ok := bytes.Cut(line, []byte{':'})
+			if name = trimWS(name); ok && (eqFold(name, "content-type") || eqFold(name, "c")) {
+				mt, _, _ := cut(trimWS(v), ';')
+				isSDP = eqFold(trimWS(mt), "application/sdp")
+			}
+		}
+		// The part ends at CR LF "--" boundary.
+		end := len(b)
+		if j := bytes.Index(b, boundary); j >= 2 {
+			end = j - 2
+			if end > 0 && b[end-1] == '\n' {
+				end--
+				if end > 0 && b[end-1] == '\r' {
+					end--
+				}
+			}
+		}
+		if isSDP {
+			st.sdp.Reset(st)
+			st.sdp.Write(b[:end])
+			st.endSDP()
+		}
+		b = b[end:]
+	}
+}
+
+// Media implements sdp.Handler: one media description of the SDP being read.
+func (st *state) Media(m *sdp.Media) {
+	f := st.f
+	s := f.SIP
+	s.MediaCount++
+	proto := m.Proto.Bytes()
+	secure := containsFold(proto, "savp")
+	unencrypted := (eqFold(proto, "rtp/avp") || eqFold(proto, "rtp/avpf")) && m.Port != 0 && m.Crypto == 0
+	dtls := m.Fingerprint.Len() > 0 || hasPrefixFold(proto, "udp/tls/") || hasPrefixFold(proto, "tcp/tls/")
+	if secure {
+		s.SRTP = true
+	}
+	if dtls {
+		s.DTLSSRTP = true
+	}
+	if m.Crypto > 0 || m.Key {
+		st.sdes()
+	}
+	if unencrypted && !s.UnencryptedMedia {
+		s.UnencryptedMedia, s.UnencryptedMediaAt = true, f.Now()
+	}
+	for i := 0; i < m.NSuites; i++ {
+		st.suite(m.Suites[i].Bytes())
+	}
+	if len(s.Media) >= maxMedia {
+		return
+	}
+	fm := flow.SIPMedia{
+		Event:       f.Now(),
+		Response:    !st.msg.request,
+		Type:        string(m.Type.Bytes()),
+		Port:        m.Port,
+		Proto:       string(proto),
+		Connection:  string(m.Conn.Bytes()),
+		Crypto:      m.Crypto,
+		Key:         m.Key,
+		Fingerprint: string(m.Fingerprint.Bytes()),
+		Secure:      secure,
+		Unencrypted: unencrypted,
+	}
+	for i := 0; i < m.NSuites && i < maxSuites; i++ {
+		fm.Suites = append(fm.Suites, string(m.Suites[i].Bytes()))
+	}
+	s.Media = append(s.Media, fm)
+}
+
+// sdes notes SRTP keying material in cleartext SDP.
+func (st *state) sdes() {
+	s := st.f.SIP
+	if !s.SDESKeys {
+		s.SDESKeys, s.SDESKeysAt = true, st.f.Now()
+	}
+}
+
+// suite adds a crypto suite name to the flow's distinct list.
+func (st *state) suite(b []byte) {
+	s := st.f.SIP
+	if len(b) == 0 {
+		return
+	}
+	for _, x := range s.CryptoSuites {
+		if x == string(b) {
+			return
+		}
+	}
+	if len(s.CryptoSuites) < maxAllSuites {
+		s.CryptoSuites = append(s.CryptoSuites, string(clip(b, maxShort)))
+	}
+}

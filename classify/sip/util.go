@@ -1,0 +1,161 @@
+package sip
+
+import "strings"
+
+// lower returns c in lower case if it is an ASCII upper-case letter.
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// eqFold reports whether b equals the lower-case ASCII string s, ignoring case.
+func eqFold(b []byte, s string) bool {
+	return len(b) == len(s) && hasPrefixFold(b, s)
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII string s, ignoring case.
+func hasPrefixFold(b []byte, s string) bool {
+	if len(b) < len(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lower(b[i]) != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// prefixOfFold reports whether b is a prefix of the lower-case ASCII string s, ignoring case.
+func prefixOfFold(b []byte, s string) bool {
+	return len(b) <= len(s) && hasPrefixFold(b, s[:len(b)])
+}
+
+// containsFold reports whether b contains the lower-case ASCII string s, ignoring case.
+func containsFold(b []byte, s string) bool {
+	if len(s) == 0 {
+		return true
+	}
+	first := s[0]
+	for i := 0; i+len(s) <= len(b); i++ {
+		if lower(b[i]) == first && hasPrefixFold(b[i:], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isWS reports whether c is white space inside a header value (a folded value keeps its
+// CR LF, which counts as white space).
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}
+
+func trimWS(b []byte) []byte {
+	for len(b) > 0 && isWS(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isWS(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// clip returns the first max bytes of b.
+func clip(b []byte, max int) []byte {
+	if len(b) > max {
+		return b[:max]
+	}
+	return b
+}
+
+// setOnce stores the first max bytes of b in *dst unless *dst is already set. It allocates
+// only the first time.
+func setOnce(dst *string, b []byte, max int) {
+	if *dst == "" && len(b) > 0 {
+		*dst = string(clip(b, max))
+	}
+}
+
+// cut splits b at the first sep outside a quoted string.
+func cut(b []byte, sep byte) (before, after []byte, found bool) {
+	q := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			q = !q
+		case c == '\\' && q:
+			i++
+		case c == sep && !q:
+			return b[:i], b[i+1:], true
+		}
+	}
+	return b, nil, false
+}
+
+// token returns the leading run of b up to white space or one of the stop bytes.
+func token(b []byte, stop string) (tok, rest []byte) {
+	i := 0
+	for i < len(b) && !isWS(b[i]) && strings.IndexByte(stop, b[i]) < 0 {
+		i++
+	}
+	return b[:i], b[i:]
+}
+
+func trimLeftWS(b []byte) []byte {
+	for len(b) > 0 && isWS(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+// params iterates over `name[=value]` items separated by sep (',' for auth-params, ';' for
+// header parameters), with quoted-string values (returned without their quotes).
+type params struct {
+	b   []byte
+	sep byte
+}
+
+func (p *params) next() (name, val []byte, ok bool) {
+	for len(p.b) > 0 && (isWS(p.b[0]) || p.b[0] == p.sep) {
+		p.b = p.b[1:]
+	}
+	if len(p.b) == 0 {
+		return nil, nil, false
+	}
+	i := 0
+	for i < len(p.b) && p.b[i] != '=' && p.b[i] != p.sep && !isWS(p.b[i]) {
+		i++
+	}
+	name, p.b = p.b[:i], trimLeftWS(p.b[i:])
+	if len(p.b) == 0 || p.b[0] != '=' {
+		return name, nil, true
+	}
+	p.b = trimLeftWS(p.b[1:])
+	if len(p.b) > 0 && p.b[0] == '"' {
+		j := 1
+		for j < len(p.b) && p.b[j] != '"' {
+			if p.b[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		end := min(j, len(p.b))
+		val = p.b[1:end]
+		p.b = p.b[min(j+1, len(p.b)):]
+		return name, val, true
+	}
+	j := 0
+	for j < len(p.b) && p.b[j] != p.sep && !isWS(p.b[j]) {
+		j++
+	}
+	val, p.b = p.b[:j], p.b[j:]
+	return name, val, true
+}
