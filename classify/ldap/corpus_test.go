@@ -232,6 +232,17 @@ func noFlow(t *testing.T, fs []*flow.Flow, pred func(l *flow.LDAPFacts) bool, wh
 	}
 }
 
+// wantTLS13 checks the TLS handshake read after StartTLS by the shared TLS parser.
+func wantTLS13(t *testing.T, fs []*flow.Flow, sni string) {
+	t.Helper()
+	for _, f := range fs {
+		if f.TLS != nil && f.TLS.Version == "1.3" && f.TLS.Cipher == "TLS_AES_256_GCM_SHA384" && f.TLS.Client.ServerName == sni {
+			return
+		}
+	}
+	t.Errorf("no TLS 1.3 handshake (SNI %q) after StartTLS", sni)
+}
+
 func cleartextPassword(l *flow.LDAPFacts) bool { return l.CleartextPassword }
 
 var corpusCases = []corpusCase{
@@ -246,6 +257,7 @@ var corpusCases = []corpusCase{
 			return l.StartTLS != nil && l.StartTLS.Answered && l.StartTLS.Result == 0 && l.Upgraded && !l.Cleartext
 		}, "a successful StartTLS")
 		noFlow(t, fs, cleartextPassword, "a cleartext password")
+		wantTLS13(t, fs, "ubuntu-01.example.com")
 	}},
 	{"shared:zeek/Traces/ldap/ldap-who-am-i.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
 		wantBind(t, fs, 1, func(b flow.LDAPBind) bool {
@@ -365,6 +377,7 @@ var corpusCases = []corpusCase{
 		wantFact(t, fs, func(l *flow.LDAPFacts) bool {
 			return l.Upgraded && !l.Cleartext && len(l.Binds) == 0 && !l.StartTLSFailed && l.StartTLS.Result == 0
 		}, "the upgraded session")
+		wantTLS13(t, fs, "")
 	}},
 	{"real:ldap-starttls-failed.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
 		wantFact(t, fs, func(l *flow.LDAPFacts) bool {

@@ -183,12 +183,12 @@ func TestWrappedWithoutSASLIsAnError(t *testing.T) {
 func TestStartTLS(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
 	s.client(startTLS)
-	if v := s.server(extendedResponse(1, 0, "", oidStartTLS)); v != flow.Done {
-		// Without the TLS parser wired the upgrade ends inspection.
-		if v != flow.More {
-			t.Fatalf("verdict %v", v)
-		}
-		s.client(clientHello)
+	if v := s.server(extendedResponse(1, 0, "", oidStartTLS)); v != flow.More {
+		t.Fatalf("verdict %v after the StartTLS response, want More (the TLS handshake follows)", v)
+	}
+	s.client(clientHello)
+	if s.f.TLS == nil || s.f.ParseErrors != 0 {
+		t.Fatalf("the bytes after StartTLS did not reach the TLS parser (errors %d %s)", s.f.ParseErrors, s.f.ParseError)
 	}
 	l := s.facts()
 	if l.StartTLS == nil || !l.StartTLS.Answered || l.StartTLS.Result != 0 || !l.StartTLS.Upgraded || l.StartTLS.Frame != 1 || l.StartTLS.Response.Frame != 2 {

@@ -6,7 +6,8 @@ import (
 )
 
 // tlsHandoff receives the bytes that follow a successful StartTLS, in both directions, and
-// gives them to the shared TLS parser, which fills f.TLS.
+// gives them to the shared TLS parser, which fills f.TLS. The flow keeps its ldap label; the
+// parser answers Done once the handshake facts are known.
 type tlsHandoff struct {
 	s tls.Session
 }
