@@ -130,6 +130,13 @@ func uriOf(v []byte) []byte {
 			return trimWS(rest)
 		}
 	}
+	// An unbalanced quote in the display name: take the first '<' anyway.
+	if i := bytes.IndexByte(v, '<'); i >= 0 {
+		rest := v[i+1:]
+		if j := bytes.IndexByte(rest, '>'); j >= 0 {
+			return trimWS(rest[:j])
+		}
+	}
 	u, _, _ := cut(v, ';')
 	if c, _, ok := cut(u, ','); ok { // Contact: several values
 		u = c

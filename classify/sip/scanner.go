@@ -18,6 +18,7 @@ var scanners = [...]struct {
 	{"vaxsipuseragent", false, "VaxSIPUserAgent"},
 	{"sipcli", false, "sipcli"},
 	{"pplsip", false, "pplsip"},
+	{"sipbomber", false, "sipbomber"},
 	{"smap", true, "smap"},
 }
 

@@ -50,6 +50,7 @@ const (
 	maxWhole       = 16 << 10 // a message up to this size is read whole
 	maxBody        = 1 << 20  // a larger Content-Length stops inspection
 	maxJunk        = 64       // padding tolerated before a UDP message
+	maxKeepalive   = 32       // a shorter non-SIP datagram after the claim is a keep-alive
 
 	maxURI       = 256
 	maxValue     = 128
@@ -232,7 +233,12 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 				return flow.More, n
 			}
 			if udp {
-				f.Fail(ErrNotSIP)
+				// Short application keep-alives ("hello", "ping") are not errors.
+				if len(b) <= maxKeepalive {
+					f.SIP.Keepalives++
+				} else {
+					f.Fail(ErrNotSIP)
+				}
 				return flow.More, len(data)
 			}
 			f.Fail(ErrNotSIP)

@@ -376,10 +376,10 @@ func TestHostile(t *testing.T) {
 		if f := s.facts(); f.Messages != 1 {
 			t.Errorf("facts %+v", f)
 		}
-		s.client(make([]byte, 1000)) // a datagram of NULs after the claim: padding
-		s.client(random)             // garbage: counted, the next datagram is still read
+		s.client(make([]byte, 1000))      // a datagram of NULs after the claim: padding
+		s.client(bytes.Repeat(random, 4)) // garbage: counted, the next datagram is still read
 		s.client(options2)
-		if f := s.facts(); s.f.ParseErrors != 1 || f.Keepalives != 1 || f.Messages != 2 {
+		if f := s.facts(); s.f.ParseErrors != 1 || f.Keepalives != 1 || f.Messages != 2 || s.client(random) != flow.More || f.Keepalives != 2 {
 			t.Errorf("parse errors %d keepalives %d messages %d", s.f.ParseErrors, f.Keepalives, f.Messages)
 		}
 	})
