@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -76,6 +75,7 @@ type Stats struct {
 // Checker runs a policy over flow records. It keeps the state of aggregate (threshold) rules,
 // so one Checker is used by one goroutine, over the flows of one audit.
 type Checker struct {
+	vm    vm.VM // reused: expr.Run would make a new one per evaluation
 	p     *Policy
 	env   map[string]any
 	agg   map[aggKey]*aggState
@@ -154,7 +154,7 @@ func (c *Checker) Check(r *flow.Record, emit func(*Finding)) {
 func (c *Checker) Flush(func(*Finding)) { clear(c.agg) }
 
 func (c *Checker) run(rule *Rule, p *vm.Program) (any, bool) {
-	v, err := expr.Run(p, c.env)
+	v, err := c.vm.Run(p, c.env)
 	if err != nil {
 		c.stats.EvalErrors[rule.ID]++
 		return nil, false
