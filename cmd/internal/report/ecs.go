@@ -1,0 +1,249 @@
+package report
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/rules"
+)
+
+// TimeFormat is RFC 3339 with nanoseconds, always nine digits, in UTC.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func ts(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// The ECS documents. Field order is fixed by the structs, so output is reproducible.
+type (
+	ecsEvent struct {
+		Kind     string   `json:"kind"`
+		Category []string `json:"category"`
+		Type     []string `json:"type"`
+		Module   string   `json:"module"`
+		Dataset  string   `json:"dataset"`
+		Start    string   `json:"start"`
+		End      string   `json:"end"`
+		Duration int64    `json:"duration"`
+		Reason   string   `json:"reason,omitempty"`
+		Severity int      `json:"severity,omitempty"`
+	}
+	ecsEndpoint struct {
+		IP      string `json:"ip"`
+		Port    uint16 `json:"port"`
+		Packets uint64 `json:"packets"`
+		Bytes   uint64 `json:"bytes"`
+	}
+	ecsNetwork struct {
+		Transport   string `json:"transport"`
+		Type        string `json:"type"`
+		Protocol    string `json:"protocol"`
+		CommunityID string `json:"community_id"`
+		Packets     uint64 `json:"packets"`
+		Bytes       uint64 `json:"bytes"`
+	}
+	ecsRule struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Category    string `json:"category,omitempty"`
+		Reference   string `json:"reference,omitempty"`
+		Ruleset     string `json:"ruleset"`
+	}
+	// pcapaudit.* holds what ECS has no field for.
+	ecsFlowInfo struct {
+		File         string `json:"file"`
+		Frame        uint64 `json:"frame"`
+		EndReason    string `json:"end_reason"`
+		ClientKnown  bool   `json:"client_known"`
+		PayloadBytes struct {
+			Client uint64 `json:"client"`
+			Server uint64 `json:"server"`
+		} `json:"payload_bytes"`
+		ParseErrors uint32 `json:"parse_errors,omitempty"`
+		ParseError  string `json:"parse_error,omitempty"`
+		Gaps        uint32 `json:"gaps,omitempty"`
+		Cut         bool   `json:"cut,omitempty"`
+	}
+	ecsFindingInfo struct {
+		File      string            `json:"file"`
+		Frame     uint64            `json:"frame"`
+		FlowFrame uint64            `json:"flow_frame"`
+		Severity  string            `json:"severity"`
+		Remedy    string            `json:"remedy,omitempty"`
+		Count     int               `json:"count"`
+		Observed  map[string]string `json:"observed,omitempty"`
+	}
+	flowDoc struct {
+		Timestamp   string          `json:"@timestamp"`
+		Event       ecsEvent        `json:"event"`
+		Source      ecsEndpoint     `json:"source"`
+		Destination ecsEndpoint     `json:"destination"`
+		Network     ecsNetwork      `json:"network"`
+		NTP         *flow.NTPFacts  `json:"ntp,omitempty"`
+		SIP         *flow.SIPFacts  `json:"sip,omitempty"`
+		LDAP        *flow.LDAPFacts `json:"ldap,omitempty"`
+		TLS         *flow.TLSFacts  `json:"tls,omitempty"`
+		PcapAudit   ecsFlowInfo     `json:"pcapaudit"`
+	}
+	findingDoc struct {
+		Timestamp   string         `json:"@timestamp"`
+		Event       ecsEvent       `json:"event"`
+		Rule        ecsRule        `json:"rule"`
+		Message     string         `json:"message"`
+		Source      ecsEndpoint    `json:"source"`
+		Destination ecsEndpoint    `json:"destination"`
+		Network     ecsNetwork     `json:"network"`
+		PcapAudit   ecsFindingInfo `json:"pcapaudit"`
+	}
+)
+
+func network(r *flow.Record) ecsNetwork {
+	typ := "ipv6"
+	if r.Client.Addr().Is4() {
+		typ = "ipv4"
+	}
+	return ecsNetwork{
+		Transport:   r.Transport.String(),
+		Type:        typ,
+		Protocol:    r.Label.String(),
+		CommunityID: CommunityID(r.Client, r.Server, r.Transport),
+		Packets:     r.Packets[0] + r.Packets[1],
+		Bytes:       r.Bytes[0] + r.Bytes[1],
+	}
+}
+
+func endpoints(r *flow.Record) (src, dst ecsEndpoint) {
+	src = ecsEndpoint{IP: r.Client.Addr().String(), Port: r.Client.Port(), Packets: r.Packets[0], Bytes: r.Bytes[0]}
+	dst = ecsEndpoint{IP: r.Server.Addr().String(), Port: r.Server.Port(), Packets: r.Packets[1], Bytes: r.Bytes[1]}
+	return src, dst
+}
+
+// FlowDoc returns the ECS document of a flow record.
+func FlowDoc(r *flow.Record) any {
+	d := &flowDoc{
+		Timestamp: ts(r.Start),
+		Event: ecsEvent{
+			Kind: "event", Category: []string{"network"}, Type: []string{"connection"},
+			Module: "pcapaudit", Dataset: "pcapaudit.flow",
+			Start: ts(r.Start), End: ts(r.End), Duration: int64(r.End.Sub(r.Start)),
+			Reason: r.EndReason.String(),
+		},
+		Network: network(r),
+		NTP:     r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
+	}
+	d.Source, d.Destination = endpoints(r)
+	d.PcapAudit = ecsFlowInfo{
+		File: r.File, Frame: r.FirstFrame, EndReason: r.EndReason.String(), ClientKnown: r.ClientKnown,
+		ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut,
+	}
+	d.PcapAudit.PayloadBytes.Client = r.Payload[0]
+	d.PcapAudit.PayloadBytes.Server = r.Payload[1]
+	return d
+}
+
+// FindingDoc returns the ECS document of a finding raised on flow r.
+func FindingDoc(r *flow.Record, f *rules.Finding, ruleset string) any {
+	d := &findingDoc{
+		Timestamp: ts(f.Evidence.Time),
+		Event: ecsEvent{
+			Kind: "alert", Category: []string{"network"}, Type: []string{"info"},
+			Module: "pcapaudit", Dataset: "pcapaudit.finding",
+			Start: ts(r.Start), End: ts(r.End), Duration: int64(r.End.Sub(r.Start)),
+			Severity: f.Rule.Severity.Score(),
+		},
+		Rule: ecsRule{
+			ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description,
+			Category: r.Label.String(), Reference: joinRefs(f.Rule.References), Ruleset: ruleset,
+		},
+		Message: f.Message,
+		Network: network(r),
+	}
+	d.Source, d.Destination = endpoints(r)
+	d.PcapAudit = ecsFindingInfo{
+		File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
+		Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count,
+	}
+	if len(f.Observed) > 0 {
+		d.PcapAudit.Observed = make(map[string]string, len(f.Observed))
+		for _, kv := range f.Observed {
+			d.PcapAudit.Observed[kv.Key] = kv.Value
+		}
+	}
+	return d
+}
+
+func joinRefs(refs []string) string {
+	s := ""
+	for i, r := range refs {
+		if i > 0 {
+			s += "; "
+		}
+		s += r
+	}
+	return s
+}
+
+// CommunityID returns the Community ID v1 flow hash (seed 0) of a flow, the ECS
+// network.community_id that lets records of pcapaudit, Zeek and Suricata be joined.
+func CommunityID(a, b netip.AddrPort, t flow.Transport) string {
+	aa, ba := a.Addr().Unmap(), b.Addr().Unmap()
+	pa, pb := a.Port(), b.Port()
+	// Order the endpoints: the smaller address (then port) first.
+	if c := aa.Compare(ba); c > 0 || (c == 0 && pa > pb) {
+		aa, ba, pa, pb = ba, aa, pb, pa
+	}
+	buf := make([]byte, 0, 2+16+16+4+4)
+	buf = append(buf, 0, 0) // seed
+	buf = append(buf, aa.AsSlice()...)
+	buf = append(buf, ba.AsSlice()...)
+	buf = append(buf, byte(t), 0)
+	buf = binary.BigEndian.AppendUint16(buf, pa)
+	buf = binary.BigEndian.AppendUint16(buf, pb)
+	sum := sha1.Sum(buf)
+	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// JSON writes NDJSON: one ECS document per flow (event.kind "event") and one per finding
+// (event.kind "alert"), each finding right after the flow it was raised on.
+type JSON struct {
+	w       *bufio.Writer
+	enc     *json.Encoder
+	all     bool
+	ruleset string
+	err     error
+}
+
+// NewJSON writes to w. Unknown flows are written only when all is set.
+func NewJSON(w io.Writer, all bool, ruleset string) *JSON {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &JSON{w: bw, enc: enc, all: all, ruleset: ruleset}
+}
+
+// Flow implements Reporter.
+func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
+	if j.err != nil || (r.Label == flow.Unknown && !j.all && len(findings) == 0) {
+		return
+	}
+	j.err = j.enc.Encode(FlowDoc(r))
+	for _, f := range findings {
+		if j.err == nil {
+			j.err = j.enc.Encode(FindingDoc(r, f, j.ruleset))
+		}
+	}
+}
+
+// Close implements Reporter.
+func (j *JSON) Close(*Summary) error {
+	if err := j.w.Flush(); j.err == nil {
+		j.err = err
+	}
+	return j.err
+}

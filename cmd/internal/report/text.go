@@ -1,0 +1,274 @@
+// Package report turns flow records and findings into output: NDJSON in Elastic Common Schema
+// for machines, and a report grouped by severity for people. Reporters see only records,
+// findings and the final summary — never packets.
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/classify"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/rules"
+)
+
+// Reporter receives every flow that ended, with the findings raised on it, and the summary.
+type Reporter interface {
+	// Flow is called once per flow. r and findings are valid only during the call.
+	Flow(r *flow.Record, findings []*rules.Finding)
+	// Close writes whatever is left and flushes.
+	Close(s *Summary) error
+}
+
+// FileSummary is what was read from one input.
+type FileSummary struct {
+	Name        string
+	Packets     uint64
+	Bytes       uint64
+	First, Last time.Time
+	// Warning is set when the input was cut short (the packets before the cut were audited).
+	Warning string
+	// Err is set when the input could not be read at all.
+	Err string
+}
+
+// Summary is what the audit read and how it went.
+type Summary struct {
+	Files  []FileSummary
+	Stats  classify.Stats
+	Policy string
+}
+
+// Text writes the report for a person: what was read, the classified flows, then the
+// findings grouped by severity, most severe first.
+type Text struct {
+	w        *bufio.Writer
+	all      bool
+	color    bool
+	perLabel int
+	flows    [flow.NumLabels][]string
+	more     [flow.NumLabels]int
+	findings []textFinding
+}
+
+type textFinding struct {
+	sev               rules.Severity
+	id, name, message string
+	remedy            string
+	where, evidence   string
+	count             int
+}
+
+// NewText writes to w; color adds ANSI colours (only for a terminal without NO_COLOR).
+// Up to perLabel flows of each label are listed; unknown flows only when all is set.
+func NewText(w io.Writer, all, color bool, perLabel int) *Text {
+	return &Text{w: bufio.NewWriter(w), all: all, color: color, perLabel: perLabel}
+}
+
+func endpoint(r *flow.Record) string {
+	return fmt.Sprintf("%s → %s (%s)", r.Client, r.Server, r.Transport)
+}
+
+// Flow implements Reporter.
+func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
+	if r.Label != flow.Unknown || t.all {
+		if len(t.flows[r.Label]) < t.perLabel {
+			line := fmt.Sprintf("%s  %d pkts %s  frame %d of %s", endpoint(r),
+				r.Packets[0]+r.Packets[1], human(r.Bytes[0]+r.Bytes[1]), r.FirstFrame, r.File)
+			if x := flowExtra(r); x != "" {
+				line += "  " + x
+			}
+			t.flows[r.Label] = append(t.flows[r.Label], line)
+		} else {
+			t.more[r.Label]++
+		}
+	}
+	for _, f := range findings {
+		t.findings = append(t.findings, textFinding{
+			sev: f.Rule.Severity, id: f.Rule.ID, name: f.Rule.Name, message: f.Message,
+			remedy: f.Rule.Remedy, where: endpoint(r) + ", " + r.Label.String(),
+			evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, r.File,
+				f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
+			count: f.Count,
+		})
+	}
+}
+
+// flowExtra is a short note on what the detector found, for the flow list.
+func flowExtra(r *flow.Record) string {
+	var parts []string
+	if r.TLS != nil && r.TLS.Version != "" {
+		parts = append(parts, r.TLS.VersionProtocol+" "+r.TLS.Version)
+	}
+	if r.ParseErrors > 0 {
+		parts = append(parts, fmt.Sprintf("%d parse errors", r.ParseErrors))
+	}
+	if r.Gaps > 0 {
+		parts = append(parts, fmt.Sprintf("%d gaps", r.Gaps))
+	}
+	if r.Cut {
+		parts = append(parts, "inspection cut")
+	}
+	return strings.Join(parts, ", ")
+}
+
+var sevColor = map[rules.Severity]string{
+	rules.Low: "\x1b[36m", rules.Medium: "\x1b[33m", rules.High: "\x1b[31m", rules.Critical: "\x1b[1;37;41m",
+}
+
+func (t *Text) paint(s rules.Severity, text string) string {
+	if !t.color {
+		return text
+	}
+	return sevColor[s] + text + "\x1b[0m"
+}
+
+func (t *Text) bold(text string) string {
+	if !t.color {
+		return text
+	}
+	return "\x1b[1m" + text + "\x1b[0m"
+}
+
+// Close implements Reporter: it writes the whole report.
+func (t *Text) Close(s *Summary) error {
+	w := t.w
+	st := &s.Stats
+	var pk, by uint64
+	var first, last time.Time
+	read := 0
+	for _, f := range s.Files {
+		pk += f.Packets
+		by += f.Bytes
+		if f.Err == "" {
+			read++
+		}
+		if !f.First.IsZero() && (first.IsZero() || f.First.Before(first)) {
+			first = f.First
+		}
+		if f.Last.After(last) {
+			last = f.Last
+		}
+	}
+	fmt.Fprintln(w, t.bold("pcapaudit report"))
+	fmt.Fprintf(w, "  read     %d of %d file(s), %d packets, %s", read, len(s.Files), pk, human(by))
+	if !first.IsZero() {
+		fmt.Fprintf(w, ", %s → %s (%s)", first.UTC().Format("2006-01-02 15:04:05"),
+			last.UTC().Format("2006-01-02 15:04:05"), last.Sub(first).Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	for _, f := range s.Files {
+		switch {
+		case f.Err != "":
+			fmt.Fprintf(w, "  error    %s\n", f.Err)
+		case f.Warning != "":
+			fmt.Fprintf(w, "  warning  %s\n", f.Warning)
+		}
+	}
+	var total uint64
+	var labels []string
+	for l := flow.Label(0); l < flow.NumLabels; l++ {
+		n := st.FlowsByLabel[l]
+		total += n
+		if n > 0 && l != flow.Unknown {
+			labels = append(labels, fmt.Sprintf("%s %d", l, n))
+		}
+	}
+	if n := st.FlowsByLabel[flow.Unknown]; n > 0 {
+		note := "unknown %d"
+		if !t.all {
+			note += " (listed with --all)"
+		}
+		labels = append(labels, fmt.Sprintf(note, n))
+	}
+	fmt.Fprintf(w, "  flows    %d: %s\n", total, strings.Join(labels, ", "))
+	if x := boundsNote(st); x != "" {
+		fmt.Fprintf(w, "  bounds   %s\n", x)
+	}
+	fmt.Fprintf(w, "  policy   %s\n", s.Policy)
+
+	for l := flow.Label(1); l <= flow.NumLabels; l++ {
+		lab := l % flow.NumLabels // unknown last
+		if len(t.flows[lab]) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", t.bold(strings.ToUpper(lab.String())+" flows"))
+		for _, line := range t.flows[lab] {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+		if m := t.more[lab]; m > 0 {
+			fmt.Fprintf(w, "  … and %d more (all of them with --format json)\n", m)
+		}
+	}
+
+	slices.SortStableFunc(t.findings, func(a, b textFinding) int { return int(b.sev) - int(a.sev) })
+	counts := map[rules.Severity]int{}
+	for _, f := range t.findings {
+		counts[f.sev]++
+	}
+	fmt.Fprintf(w, "\n%s", t.bold("Findings"))
+	if len(t.findings) == 0 {
+		fmt.Fprintf(w, ": none\n")
+		return w.Flush()
+	}
+	var cs []string
+	for s := rules.Critical; s >= rules.Low; s-- {
+		if counts[s] > 0 {
+			cs = append(cs, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(w, ": %s\n", strings.Join(cs, ", "))
+	prev := rules.Severity(0)
+	for _, f := range t.findings {
+		if f.sev != prev {
+			fmt.Fprintf(w, "\n%s\n", t.paint(f.sev, strings.ToUpper(f.sev.String())))
+			prev = f.sev
+		}
+		fmt.Fprintf(w, "  %s  %s\n", t.bold(f.id), f.name)
+		fmt.Fprintf(w, "    flow      %s\n", f.where)
+		fmt.Fprintf(w, "    evidence  %s\n", f.evidence)
+		msg := f.message
+		if f.count > 1 {
+			msg += fmt.Sprintf(" (%d times)", f.count)
+		}
+		fmt.Fprintf(w, "    reason    %s\n", msg)
+		if f.remedy != "" {
+			fmt.Fprintf(w, "    remedy    %s\n", f.remedy)
+		}
+	}
+	return w.Flush()
+}
+
+// boundsNote lists the bounds that were hit, so a reader knows the audit saw less than all.
+func boundsNote(st *classify.Stats) string {
+	var p []string
+	add := func(n uint64, what string) {
+		if n > 0 {
+			p = append(p, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(st.Evicted, "flows evicted (table full)")
+	add(st.Cut, "flows cut at the inspection window")
+	add(st.TCPGaps, "TCP gaps skipped")
+	add(st.ParseErrors, "parse errors")
+	add(st.Panics, "detector failures recovered")
+	add(st.Decode.Undecodable(), "packets not decodable")
+	add(st.Decode.FragmentsDropped(), "IP fragments dropped")
+	return strings.Join(p, ", ")
+}
+
+func human(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
