@@ -81,14 +81,14 @@ func (st *state) field(line []byte) bool {
 		return false
 	}
 	name, v, ok := bytes.Cut(line, []byte{':'})
-	if !ok {
+	name = trimWS(name)
+	if !ok || len(name) == 0 {
 		if !st.msg.failed {
 			st.msg.failed = true
 			f.Fail(ErrMalformedHeader)
 		}
 		return true
 	}
-	name = trimWS(name)
 	v = trimWS(v)
 	s := f.SIP
 	if len(name) == 1 {
@@ -317,7 +317,8 @@ func (st *state) contentEncoding(v []byte) {
 }
 
 // wholeBody reads a complete body.
-func (st *state) wholeBody(b []byte) {
+func (ds *dirState) wholeBody(b []byte) {
+	st := ds.st
 	if len(b) == 0 || st.msg.kind == bodyNone {
 		return
 	}
@@ -327,17 +328,20 @@ func (st *state) wholeBody(b []byte) {
 	}
 	switch st.msg.kind {
 	case bodySDP:
-		st.sdp.Reset(st)
-		st.sdp.Write(b)
-		st.endSDP()
+		ds.resp = !st.msg.request
+		ds.sdp.Reset(ds)
+		ds.sdp.Write(b)
+		ds.endSDP()
 	case bodyMultipart:
-		st.multipart(b, st.msg.boundary)
+		ds.resp = !st.msg.request
+		ds.multipart(b, st.msg.boundary)
 	}
 }
 
 // startBody begins a large TCP body of n bytes, read piecewise.
-func (st *state) startBody(n uint64) {
-	st.bodyLeft, st.bodyKind = n, bodyNone
+func (ds *dirState) startBody(n uint64) {
+	st := ds.st
+	ds.bodyLeft, ds.bodyKind, ds.resp = n, bodyNone, !st.msg.request
 	if n == 0 {
 		return
 	}
@@ -346,30 +350,31 @@ func (st *state) startBody(n uint64) {
 	case st.msg.encoded:
 		st.f.SIP.EncodedBodies++
 	case st.msg.kind == bodySDP:
-		st.bodyKind = bodySDP
-		st.sdp.Reset(st)
+		ds.bodyKind = bodySDP
+		ds.sdp.Reset(ds)
 	}
 }
 
 // endBody ends a large body.
-func (st *state) endBody() {
-	if st.bodyKind == bodySDP {
-		st.endSDP()
+func (ds *dirState) endBody() {
+	if ds.bodyKind == bodySDP {
+		ds.endSDP()
 	}
-	st.bodyKind = bodyNone
+	ds.bodyKind = bodyNone
 }
 
-func (st *state) endSDP() {
-	st.sdp.Close()
+func (ds *dirState) endSDP() {
+	st := ds.st
+	ds.sdp.Close()
 	s := st.f.SIP
 	s.SDPBodies++
-	if st.sdp.SessionCrypto > 0 || st.sdp.SessionKey {
+	if ds.sdp.SessionCrypto > 0 || ds.sdp.SessionKey {
 		st.sdes()
 	}
 }
 
 // multipart reads the SDP parts of a multipart body (RFC 2046 §5.1; one level, no nesting).
-func (st *state) multipart(b, boundary []byte) {
+func (ds *dirState) multipart(b, boundary []byte) {
 	for {
 		i := bytes.Index(b, boundary)
 		if i < 2 || b[i-1] != '-' || b[i-2] != '-' {
@@ -418,16 +423,19 @@ func (st *state) multipart(b, boundary []byte) {
 			}
 		}
 		if isSDP {
-			st.sdp.Reset(st)
-			st.sdp.Write(b[:end])
-			st.endSDP()
+			ds.sdp.Reset(ds)
+			ds.sdp.Write(b[:end])
+			ds.endSDP()
 		}
 		b = b[end:]
 	}
 }
 
 // Media implements sdp.Handler: one media description of the SDP being read.
-func (st *state) Media(m *sdp.Media) {
+func (ds *dirState) Media(m *sdp.Media) { ds.st.media(m, ds.resp) }
+
+// media records one media description; resp tells whether a response carried it.
+func (st *state) media(m *sdp.Media, resp bool) {
 	f := st.f
 	s := f.SIP
 	s.MediaCount++
@@ -455,7 +463,7 @@ func (st *state) Media(m *sdp.Media) {
 	}
 	fm := flow.SIPMedia{
 		Event:       f.Now(),
-		Response:    !st.msg.request,
+		Response:    resp,
 		Type:        string(m.Type.Bytes()),
 		Port:        m.Port,
 		Proto:       string(proto),

@@ -113,15 +113,22 @@ type frameScan struct {
 	startE int // end of the start line
 }
 
-// state is the per-flow state, allocated once when the flow is claimed.
-type state struct {
-	f    *flow.Flow // the flow being inspected, during a call
-	msg  message
-	scan frameScan
-
+// dirState is what one direction of a flow needs between calls: the framing of an
+// incomplete message and the reading of a large body. It reads that direction's SDP.
+type dirState struct {
+	st       *state
+	scan     frameScan
 	bodyLeft uint64 // body bytes of a large TCP message still to read
 	bodyKind uint8
+	resp     bool // the body being read belongs to a response
 	sdp      sdp.Parser
+}
+
+// state is the per-flow state, allocated once when the flow is claimed.
+type state struct {
+	f   *flow.Flow // the flow being inspected, during a call
+	msg message
+	dir [2]dirState
 
 	callHash   uint64 // hash of the last Call-ID
 	haveCallID bool
@@ -130,7 +137,7 @@ type state struct {
 // Inspect implements flow.Detector.
 func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
 	if st, ok := f.State.(*state); ok && f.SIP != nil {
-		return st.parse(f, data)
+		return st.parse(f, dir, data)
 	}
 	udp := f.Transport == flow.UDP
 	skip := padding(data, udp)
@@ -155,6 +162,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 
 	f.Claim(flow.SIP)
 	st := &state{}
+	st.dir[0].st, st.dir[1].st = st, st
 	f.State = st
 	facts := &flow.SIPFacts{First: f.Now()}
 	f.SIP = facts
@@ -164,11 +172,14 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	if !sl.request && dir == flow.FromClient || sl.request && dir == flow.FromServer {
 		f.Reverse()
 		if !f.ClientKnown {
+			// The engine swaps the directions: what is left of this payload comes back as the
+			// other direction.
 			server = f.Client.Port()
+			dir = 1 - dir
 		}
 	}
 	facts.TLSPort = server == 5061
-	return st.parse(f, data)
+	return st.parse(f, dir, data)
 }
 
 // padding returns the number of keep-alive or padding bytes at the start of b: CR and LF, and
@@ -192,24 +203,25 @@ func padding(b []byte, udp bool) int {
 
 // parse reads every complete message in data. It returns More with the bytes consumed, or
 // Reject when the stream cannot be followed any more.
-func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
+func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
 	st.f = f
+	ds := &st.dir[dir&1]
 	defer func() { st.f = nil }()
 	udp := f.Transport == flow.UDP
 	n := 0
 	for n < len(data) {
-		if st.bodyLeft > 0 {
+		if ds.bodyLeft > 0 {
 			k := len(data) - n
-			if uint64(k) > st.bodyLeft {
-				k = int(st.bodyLeft)
+			if uint64(k) > ds.bodyLeft {
+				k = int(ds.bodyLeft)
 			}
-			if st.bodyKind == bodySDP {
-				st.sdp.Write(data[n : n+k])
+			if ds.bodyKind == bodySDP {
+				ds.sdp.Write(data[n : n+k])
 			}
-			st.bodyLeft -= uint64(k)
+			ds.bodyLeft -= uint64(k)
 			n += k
-			if st.bodyLeft == 0 {
-				st.endBody()
+			if ds.bodyLeft == 0 {
+				ds.endBody()
 			}
 			continue
 		}
@@ -242,27 +254,27 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 				return flow.More, len(data)
 			}
 			f.Fail(ErrNotSIP)
-			st.scan.valid = false
+			ds.scan.valid = false
 			return flow.Reject, n
 		}
-		if !st.scan.valid {
-			st.scan = frameScan{valid: true, pos: sl.end, cl: -1, startE: sl.end}
+		if !ds.scan.valid {
+			ds.scan = frameScan{valid: true, pos: sl.end, cl: -1, startE: sl.end}
 		}
-		err = st.frame(b, udp)
+		err = ds.frame(b, udp)
 		switch err {
 		case nil:
 		case errShort:
 			return flow.More, n
 		default:
 			f.Fail(err)
-			st.scan.valid = false
+			ds.scan.valid = false
 			if udp {
 				return flow.More, len(data)
 			}
 			return flow.Reject, n
 		}
-		hdrEnd, cl := st.scan.end, st.scan.cl
-		if st.scan.badCL {
+		hdrEnd, cl := ds.scan.end, ds.scan.cl
+		if ds.scan.badCL {
 			f.Fail(ErrBadContentLength)
 		}
 		if udp {
@@ -275,8 +287,8 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 				f.Fail(ErrTruncated)
 			}
 			st.message(b[sl.end:hdrEnd], &sl)
-			st.wholeBody(body)
-			st.scan.valid = false
+			ds.wholeBody(body)
+			ds.scan.valid = false
 			return flow.More, len(data)
 		}
 		if cl < 0 {
@@ -285,7 +297,7 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 		if cl > maxBody {
 			st.message(b[sl.end:hdrEnd], &sl)
 			f.Fail(ErrBodyTooLarge)
-			st.scan.valid = false
+			ds.scan.valid = false
 			return flow.Reject, n + hdrEnd
 		}
 		if int64(hdrEnd)+cl <= maxWhole {
@@ -293,16 +305,16 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 				return flow.More, n
 			}
 			st.message(b[sl.end:hdrEnd], &sl)
-			st.wholeBody(b[hdrEnd : hdrEnd+int(cl)])
-			st.scan.valid = false
+			ds.wholeBody(b[hdrEnd : hdrEnd+int(cl)])
+			ds.scan.valid = false
 			n += hdrEnd + int(cl)
 			continue
 		}
 		// A large body: read the headers now and the body as it comes, without keeping it.
 		st.message(b[sl.end:hdrEnd], &sl)
-		st.scan.valid = false
+		ds.scan.valid = false
 		f.SIP.LargeBodies++
-		st.startBody(uint64(cl))
+		ds.startBody(uint64(cl))
 		n += hdrEnd
 	}
 	return flow.More, n
@@ -311,8 +323,8 @@ func (st *state) parse(f *flow.Flow, data []byte) (flow.Verdict, int) {
 // frame finds the end of the header block of the message at b and its Content-Length,
 // resuming where the last call stopped. Over UDP the end of the datagram ends the headers, and
 // the block is bounded by the datagram (nothing is buffered).
-func (st *state) frame(b []byte, udp bool) error {
-	sc := &st.scan
+func (ds *dirState) frame(b []byte, udp bool) error {
+	sc := &ds.scan
 	if sc.end > 0 {
 		return nil
 	}

@@ -1,0 +1,102 @@
+package sip
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// FuzzInspect feeds arbitrary bytes, split at a fuzzed offset, to the detector over UDP and
+// TCP. It must not panic, must keep its (More, n) answers in range, must not buffer beyond its
+// bounds, and its facts must marshal.
+func FuzzInspect(f *testing.F) {
+	for _, seed := range [][]byte{register1, challenge401, registerDigest, inviteAVP, inviteSAVP, inviteCompact,
+		optionsScanner, basicAuth, httpGet, rtspOptions, dnsQuery, append(append([]byte{}, options1...), options2...)} {
+		f.Add(seed, uint16(len(seed)/2))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
+		cut := int(split)
+		if cut > len(data) {
+			cut = len(data)
+		}
+		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
+			s := newSession(t, tr, 5060)
+			s.client(data[:cut], data[cut:], data)
+			s.server(data)
+			if len(s.pend[0]) > maxHeaderBlock+len(data) {
+				t.Fatalf("%d bytes pending", len(s.pend[0]))
+			}
+			if s.f.SIP != nil {
+				if _, err := json.Marshal(s.f.SIP); err != nil {
+					t.Fatal(err)
+				}
+				if s.f.SIP.Messages > 0 && s.f.SIP.Requests+s.f.SIP.Responses != s.f.SIP.Messages {
+					t.Fatalf("counts disagree: %+v", s.f.SIP)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkInspect(b *testing.B) {
+	msgs := [][]byte{register1, challenge401, registerDigest, ok200Register, inviteSAVP, inviteAVP, optionsScanner}
+	total := 0
+	for _, m := range msgs {
+		total += len(m)
+	}
+	b.Run("claimed-udp", func(b *testing.B) {
+		d := New()
+		f := &flow.Flow{}
+		f.Transport = flow.UDP
+		for _, m := range msgs {
+			d.Inspect(f, flow.FromClient, m)
+		}
+		b.ReportAllocs()
+		b.SetBytes(int64(total))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for _, m := range msgs {
+				d.Inspect(f, flow.FromClient, m)
+			}
+		}
+	})
+	b.Run("claimed-tcp-stream", func(b *testing.B) {
+		var stream []byte
+		for _, m := range msgs {
+			stream = append(stream, m...)
+		}
+		d := New()
+		f := &flow.Flow{}
+		f.Transport = flow.TCP
+		d.Inspect(f, flow.FromClient, stream)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(stream)))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if v, n := d.Inspect(f, flow.FromClient, stream); v != flow.More || n != len(stream) {
+				b.Fatal(v, n)
+			}
+		}
+	})
+	b.Run("reject-http", func(b *testing.B) {
+		d := New()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(httpGet)))
+		for i := 0; i < b.N; i++ {
+			f := flow.Flow{}
+			f.Transport = flow.TCP
+			d.Inspect(&f, flow.FromClient, httpGet)
+		}
+	})
+	b.Run("claim", func(b *testing.B) {
+		d := New()
+		b.ReportAllocs()
+		b.SetBytes(int64(len(registerDigest)))
+		for i := 0; i < b.N; i++ {
+			f := flow.Flow{}
+			f.Transport = flow.UDP
+			d.Inspect(&f, flow.FromClient, registerDigest)
+		}
+	})
+}
