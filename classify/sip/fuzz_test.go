@@ -83,10 +83,12 @@ func BenchmarkInspect(b *testing.B) {
 		d := New()
 		b.ReportAllocs()
 		b.SetBytes(int64(len(httpGet)))
+		f := &flow.Flow{}
+		f.Transport = flow.TCP
 		for i := 0; i < b.N; i++ {
-			f := flow.Flow{}
-			f.Transport = flow.TCP
-			d.Inspect(&f, flow.FromClient, httpGet)
+			if v, _ := d.Inspect(f, flow.FromClient, httpGet); v != flow.Reject {
+				b.Fatal(v)
+			}
 		}
 	})
 	b.Run("claim", func(b *testing.B) {

@@ -475,3 +475,16 @@ func TestFactTags(t *testing.T) {
 	}
 	check(reflect.TypeFor[flow.SIPFacts]())
 }
+
+// A partial message in one direction does not mix with the other direction's messages.
+func TestDirectionsFramedApart(t *testing.T) {
+	s := newSession(t, flow.TCP, 5060)
+	hdr := bytes.Index(inviteAVP, []byte("\r\n\r\n")) + 4
+	s.client(inviteAVP[:hdr+10])
+	s.server(crlf("SIP/2.0 100 Trying\nContent-Length: 0\n\n"))
+	s.client(inviteAVP[hdr+10:])
+	f := s.facts()
+	if f.Messages != 2 || f.Status.Provisional != 1 || f.MediaCount != 2 || s.f.ParseErrors != 0 || f.Media[0].Response {
+		t.Errorf("messages %d media %d errors %d (%s)", f.Messages, f.MediaCount, s.f.ParseErrors, s.f.ParseError)
+	}
+}
