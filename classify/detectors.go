@@ -15,6 +15,9 @@ import (
 // The order matters only for cost: every detector checks content, so none claims another's
 // protocol. The cheap, common ones come first.
 func Detectors(tlsPorts map[uint16]flow.Label) []flow.Detector {
+	if tlsPorts == nil {
+		tlsPorts = tls.DefaultPorts()
+	}
 	return []flow.Detector{
 		ntp.New(),
 		sip.New(),
