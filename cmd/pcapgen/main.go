@@ -282,6 +282,15 @@ func ber(tag byte, content ...[]byte) []byte {
 	return append(out, body...)
 }
 
+func searchRequest(id byte) []byte {
+	return ldapMsg(id, ber(0x63, ber(0x04, []byte("dc=example,dc=test")), ber(0x0a, []byte{2}), ber(0x0a, []byte{0}),
+		ber(0x02, []byte{0}), ber(0x02, []byte{0}), ber(0x01, []byte{0}), ber(0x87, []byte("objectClass")), ber(0x30)))
+}
+
+func searchDone(id byte) []byte {
+	return ldapMsg(id, ber(0x65, ber(0x0a, []byte{0}), ber(0x04), ber(0x04)))
+}
+
 func ldapMsg(id byte, op []byte) []byte { return ber(0x30, ber(0x02, []byte{id}), op) }
 
 func bindRequest(id byte, dn, password string) []byte {
@@ -492,6 +501,7 @@ func mixStep(w *writer, f *mixFlow) error {
 	if f.step == 0 {
 		return f.k.open()
 	}
+	fromClient = f.step%2 == 1 // after the handshake the client speaks first
 	var payload []byte
 	switch {
 	case f.kind == kSIPTCP:
@@ -509,6 +519,13 @@ func mixStep(w *writer, f *mixFlow) error {
 		payload = httpGet
 	case f.kind == kHTTP && f.step == 2:
 		payload = httpOK
+	case f.kind == kTLS636 || f.kind == kHTTPS:
+		n := 200 + f.step*37%1200
+		payload = append([]byte{23, 3, 3, byte(n >> 8), byte(n)}, bulk[:n]...)
+	case f.kind == kLDAP && fromClient:
+		payload = searchRequest(byte(f.step))
+	case f.kind == kLDAP:
+		payload = searchDone(byte(f.step - 1))
 	default:
 		payload = bulk[:200+f.step*37%1200]
 	}
