@@ -246,7 +246,9 @@ func cat(parts ...[]byte) []byte {
 
 func vec8(b []byte) []byte  { return append([]byte{byte(len(b))}, b...) }
 func vec16(b []byte) []byte { return append(u16(uint16(len(b))), b...) }
-func vec24(b []byte) []byte { return append([]byte{byte(len(b) >> 16), byte(len(b) >> 8), byte(len(b))}, b...) }
+func vec24(b []byte) []byte {
+	return append([]byte{byte(len(b) >> 16), byte(len(b) >> 8), byte(len(b))}, b...)
+}
 
 func ext(typ uint16, body []byte) []byte { return cat(u16(typ), vec16(body)) }
 
