@@ -3,312 +3,468 @@ package rules
 import (
 	"fmt"
 	"maps"
-	"net/netip"
+	"math"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
-// Endpoint is one side of a flow as conditions see it: client.ip, server.port, ...
-type Endpoint struct {
-	IP           string `expr:"ip"`
-	Port         int    `expr:"port"`
-	Packets      int    `expr:"packets"`
-	Bytes        int    `expr:"bytes"`
-	PayloadBytes int    `expr:"payload_bytes"`
-}
-
-// The names a condition can use. The protocol facts are the detectors' structs, read through
-// their expr tags; see rules/README.md for every field.
+// Bounds of the threshold state of one Checker.
 const (
-	envProtocol     = "protocol"
-	envTransport    = "transport"
-	envClient       = "client"
-	envServer       = "server"
-	envPackets      = "packets"
-	envBytes        = "bytes"
-	envFile         = "file"
-	envFirstFrame   = "first_frame"
-	envStart        = "start"
-	envEnd          = "end"
-	envDuration     = "duration"
-	envParseErrors  = "parse_errors"
-	envGaps         = "gaps"
-	envStandardPort = "standard_port"
-	envTLSPort      = "tls_port"
-	envLists        = "lists"
-	envIt           = "it"
+	maxAggKeys = 1 << 16 // (rule, by) keys tracked at once; more are counted in Stats.ThresholdDropped
+	sweepEvery = 1024    // threshold updates between sweeps of expired keys
+	maxValue   = 512     // bytes of one interpolated value in a message
 )
 
-type envTypes struct {
-	base map[string]any
-}
-
-func newEnvTypes(s *Settings) *envTypes {
-	return &envTypes{base: map[string]any{
-		envProtocol: "", envTransport: "", envClient: Endpoint{}, envServer: Endpoint{},
-		envPackets: 0, envBytes: 0, envFile: "", envFirstFrame: 0, envStart: time.Time{}, envEnd: time.Time{},
-		envDuration: 0.0, envParseErrors: 0, envGaps: 0, envStandardPort: false, envTLSPort: false,
-		envLists: s.Lists,
-		"ntp":    (*flow.NTPFacts)(nil), "sip": (*flow.SIPFacts)(nil), "ldap": (*flow.LDAPFacts)(nil), "tls": (*flow.TLSFacts)(nil),
-	}}
-}
-
-func (e *envTypes) withIt(v any) map[string]any {
-	m := maps.Clone(e.base)
-	m[envIt] = v
-	return m
-}
-
-// Stats counts the checker's work.
+// Stats counts a Checker's work. The maps are copies: the caller may keep them.
 type Stats struct {
+	// Flows is the number of records checked, Findings the number of findings emitted.
 	Flows, Findings uint64
-	// EvalErrors counts, per rule id, evaluations that failed at run time (for example a
-	// condition reading facts the flow does not have). They count as "no match".
-	EvalErrors map[string]uint64
+	// ByRule counts the findings per rule id.
+	ByRule map[string]uint64
+	// EvalErrors counts, per rule id, evaluations that failed at run time, such as a
+	// condition reading a field through a nil pointer (ldap.starttls.result on a flow without
+	// StartTLS: write `ldap.starttls?.result` or test for nil). A failed condition counts as
+	// no match; a failed message placeholder is written as "?". FirstEvalError keeps the
+	// first such error per rule, on one line.
+	EvalErrors     map[string]uint64
+	FirstEvalError map[string]string
+	// ThresholdDropped counts matches of threshold rules that were not counted because the
+	// checker already tracked its maximum number of keys.
+	ThresholdDropped uint64
 }
 
-// Checker runs a policy over flow records. It keeps the state of aggregate (threshold) rules,
-// so one Checker is used by one goroutine, over the flows of one audit.
+// Checker runs a policy over the records of one audit. It holds the state of the threshold
+// rules and reuses one expression VM and one Env, so a Checker must be used by one goroutine
+// at a time (the command runs it on the engine's merging goroutine). Any number of Checkers
+// may share a Policy.
 type Checker struct {
-	vm    vm.VM // reused: expr.Run would make a new one per evaluation
-	p     *Policy
-	env   map[string]any
-	agg   map[aggKey]*aggState
+	p       *Policy
+	vm      vm.VM
+	env     Env
+	each    []*eachEnv // by rule index; nil for flow-level rules
+	byLabel [flow.NumLabels][]*Rule
+
+	agg        map[aggKey]*aggState
+	latest     time.Time // latest packet time a threshold rule saw
+	sinceSweep int
+
 	stats Stats
+	msg   strings.Builder
 }
 
 type aggKey struct {
-	rule string
-	key  string
+	rule int
+	by   string
 }
 
+// aggState is the window of one (rule, by) key.
 type aggState struct {
-	start    time.Time
-	count    int
-	distinct map[string]bool
-	fired    bool
+	times  []time.Time          // without distinct: one per match, within the window
+	seen   map[string]time.Time // with distinct: latest time of each distinct value
+	latest time.Time
+	fired  bool // fired; quiet until a window passes without a match
 }
 
-// NewChecker returns a checker of p.
+// NewChecker returns a Checker of p with empty threshold state.
 func (p *Policy) NewChecker() *Checker {
-	return &Checker{p: p, env: map[string]any{}, agg: map[aggKey]*aggState{}, stats: Stats{EvalErrors: map[string]uint64{}}}
+	c := &Checker{
+		p:    p,
+		each: make([]*eachEnv, len(p.Rules)),
+		agg:  map[aggKey]*aggState{},
+		stats: Stats{ByRule: map[string]uint64{}, EvalErrors: map[string]uint64{},
+			FirstEvalError: map[string]string{}},
+	}
+	for i, r := range p.Rules {
+		if r.eachT != nil {
+			c.each[i] = r.eachT.newEnv(&c.env)
+		}
+		for _, l := range r.Protocols {
+			if l < flow.NumLabels {
+				c.byLabel[l] = append(c.byLabel[l], r)
+			}
+		}
+	}
+	return c
 }
 
 // Stats returns the counters so far.
-func (c *Checker) Stats() Stats { return c.stats }
-
-func endpoint(ap netip.AddrPort, pk, by, pl uint64) Endpoint {
-	return Endpoint{IP: ap.Addr().Unmap().String(), Port: int(ap.Port()), Packets: int(pk), Bytes: int(by), PayloadBytes: int(pl)}
+func (c *Checker) Stats() Stats {
+	s := c.stats
+	s.ByRule = maps.Clone(c.stats.ByRule)
+	s.EvalErrors = maps.Clone(c.stats.EvalErrors)
+	s.FirstEvalError = maps.Clone(c.stats.FirstEvalError)
+	return s
 }
 
-func (c *Checker) fill(r *flow.Record) {
-	e := c.env
-	s := &c.p.Settings
-	e[envProtocol] = r.Label.String()
-	e[envTransport] = r.Transport.String()
-	e[envClient] = endpoint(r.Client, r.Packets[0], r.Bytes[0], r.Payload[0])
-	e[envServer] = endpoint(r.Server, r.Packets[1], r.Bytes[1], r.Payload[1])
-	e[envPackets] = int(r.Packets[0] + r.Packets[1])
-	e[envBytes] = int(r.Bytes[0] + r.Bytes[1])
-	e[envFile] = r.File
-	e[envFirstFrame] = int(r.FirstFrame)
-	e[envStart], e[envEnd] = r.Start, r.End
-	e[envDuration] = r.End.Sub(r.Start).Seconds()
-	e[envParseErrors] = int(r.ParseErrors)
-	e[envGaps] = int(r.Gaps)
-	e[envStandardPort] = slices.Contains(s.StandardPorts[r.Label], r.Server.Port())
-	_, tlsPort := s.TLSPorts[r.Server.Port()]
-	e[envTLSPort] = tlsPort
-	e[envLists] = s.Lists
-	e["ntp"], e["sip"], e["ldap"], e["tls"] = r.NTP, r.SIP, r.LDAP, r.TLS
-	delete(e, envIt)
-}
-
-// Check evaluates every rule whose protocol is the record's label and calls emit with each
-// finding. The Finding is new for each call and may be kept.
-func (c *Checker) Check(r *flow.Record, emit func(*Finding)) {
+// Check evaluates, in policy order, every rule whose protocols include the record's label
+// and whose allow-list does not cover the flow, and calls emit with each finding. A threshold
+// rule counts the match and emits only when its threshold is crossed. Evaluation errors are
+// counted in Stats, never returned, and never panic. Check does not keep rec after it returns.
+func (c *Checker) Check(rec *flow.Record, emit func(*Finding)) {
 	c.stats.Flows++
+	if rec.Label >= flow.NumLabels {
+		return
+	}
 	filled := false
-	for _, rule := range c.p.Rules {
-		if !slices.Contains(rule.Protocols, r.Label) || rule.allowed(r) {
+	for _, r := range c.byLabel[rec.Label] {
+		if r.allow.covers(rec) {
 			continue
 		}
 		if !filled {
-			c.fill(r)
+			fillEnv(&c.env, rec, &c.p.Settings)
 			filled = true
 		}
-		if f := c.eval(rule, r); f != nil {
+		if f := c.eval(r, rec); f != nil {
 			c.stats.Findings++
+			c.stats.ByRule[r.ID]++
 			emit(f)
 		}
 	}
+	if filled {
+		c.env = Env{} // do not keep the record's facts alive
+	}
 }
 
-// Flush ends the audit: aggregate windows close. Nothing is pending between flows, so it
-// emits nothing today; it is the place for aggregates that fire at the end.
-func (c *Checker) Flush(func(*Finding)) { clear(c.agg) }
+// Flush ends the audit: every threshold window closes without firing (a threshold fires when
+// it is crossed, never at the end), so it emits nothing today; it is where an aggregate that
+// reports at the end would emit. The Checker can be used again afterwards.
+func (c *Checker) Flush(emit func(*Finding)) {
+	clear(c.agg)
+	c.latest = time.Time{}
+}
 
-func (c *Checker) run(rule *Rule, p *vm.Program) (any, bool) {
-	v, err := c.vm.Run(p, c.env)
+func (c *Checker) evalErr(r *Rule, err any) {
+	c.stats.EvalErrors[r.ID]++
+	if _, ok := c.stats.FirstEvalError[r.ID]; !ok {
+		s := fmt.Sprint(err)
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			s = s[:i]
+		}
+		c.stats.FirstEvalError[r.ID] = s
+	}
+}
+
+func (c *Checker) run(r *Rule, p *vm.Program, env any) (any, bool) {
+	v, err := c.vm.Run(p, env)
 	if err != nil {
-		c.stats.EvalErrors[rule.ID]++
+		c.evalErr(r, err)
 		return nil, false
 	}
 	return v, true
 }
 
-func (c *Checker) eval(rule *Rule, r *flow.Record) *Finding {
-	f := &Finding{Rule: rule, Evidence: flow.Event{Frame: r.ProtoFrame, Time: r.ProtoTime}}
-	if f.Evidence.Frame == 0 {
-		f.Evidence = flow.Event{Frame: r.FirstFrame, Time: r.Start}
+func (c *Checker) cond(r *Rule, env any) bool {
+	v, ok := c.run(r, r.when, env)
+	return ok && v == true
+}
+
+// eval runs one rule on the filled env and returns its finding, or nil.
+func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
+	defer func() {
+		if x := recover(); x != nil { // expr recovers its own panics; this is for ours
+			c.evalErr(r, x)
+			f = nil
+		}
+	}()
+	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime}
+	if ev.Frame == 0 {
+		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
 	}
-	if rule.each != nil {
-		list, ok := c.run(rule, rule.each)
-		if !ok {
+	var env any = &c.env
+	count := 1
+	if r.each != nil {
+		ee := c.each[r.index]
+		env = ee.env
+		list := r.each.list(&c.env)
+		if !list.IsValid() {
 			return nil
 		}
-		lv := reflect.ValueOf(list)
-		for lv.Kind() == reflect.Pointer && !lv.IsNil() {
-			lv = lv.Elem()
-		}
-		if lv.Kind() != reflect.Slice {
-			return nil
-		}
-		var first any
-		for i := 0; i < lv.Len(); i++ {
-			it := lv.Index(i).Interface()
-			c.env[envIt] = it
-			if v, ok := c.run(rule, rule.when); ok && v == true {
-				if f.Count == 0 {
-					first = it
+		first := -1
+		count = 0
+		for i := range list.Len() {
+			ee.it.Set(list.Index(i))
+			if c.cond(r, env) {
+				if first < 0 {
+					first = i
 				}
-				f.Count++
+				count++
 			}
 		}
-		if f.Count == 0 {
+		if first < 0 {
 			return nil
 		}
-		c.env[envIt] = first
-		if ev, ok := eventOf(first); ok {
-			f.Evidence = ev
+		el := list.Index(first)
+		ee.it.Set(el) // `it` is the first match for the message, evidence and threshold
+		if e, ok := eventIn(el, r.eachT.event); ok {
+			ev = e
 		}
-	} else {
-		if v, ok := c.run(rule, rule.when); !ok || v != true {
-			return nil
-		}
-		f.Count = 1
-	}
-	if rule.evidence != nil {
-		if v, ok := c.run(rule, rule.evidence); ok {
-			if ev, ok := eventOf(v); ok && ev.Frame != 0 {
-				f.Evidence = ev
-			}
-		}
-	}
-	if rule.thresh != nil && !c.threshold(rule, f) {
+	} else if !c.cond(r, env) {
 		return nil
 	}
-	for _, p := range rule.message {
-		if p.prog == nil {
-			f.Message += p.text
-			continue
+	if r.evidence != nil {
+		if v, ok := c.run(r, r.evidence.prog, env); ok {
+			if e, ok := eventIn(reflect.ValueOf(v), r.evidence.path); ok && e.Frame != 0 {
+				ev = e
+			}
 		}
-		v, _ := c.run(rule, p.prog)
-		s := format(v)
-		f.Message += s
-		f.Observed = append(f.Observed, KV{Key: p.text, Value: s})
 	}
+	if r.thresh != nil {
+		n, fire := c.threshold(r, env, ev, rec, count)
+		if !fire {
+			return nil
+		}
+		count = n
+	}
+	f = &Finding{
+		Rule: r, Evidence: ev, Count: count,
+		Client: rec.Client, Server: rec.Server, Transport: rec.Transport, Label: rec.Label,
+		File: rec.File, FlowFirstFrame: rec.FirstFrame,
+	}
+	c.message(r, env, f)
 	return f
 }
 
-// threshold counts a matching flow for an aggregate rule and reports whether it fires now.
-func (c *Checker) threshold(rule *Rule, f *Finding) bool {
-	t := rule.thresh
-	by, ok := c.run(rule, t.by)
-	if !ok {
-		return false
+// eventIn reads the flow.Event that v holds at path (v itself when path is nil), following
+// pointers. ok is false for a nil pointer or a value that is not an event.
+func eventIn(v reflect.Value, path []int) (flow.Event, bool) {
+	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) {
+		if v.IsNil() {
+			return flow.Event{}, false
+		}
+		v = v.Elem()
 	}
-	k := aggKey{rule.ID, format(by)}
+	if !v.IsValid() {
+		return flow.Event{}, false
+	}
+	if path != nil {
+		if v.Kind() != reflect.Struct {
+			return flow.Event{}, false
+		}
+		v = v.FieldByIndex(path)
+	}
+	if v.Type() != eventType {
+		return flow.Event{}, false
+	}
+	if v.CanAddr() {
+		return *(v.Addr().Interface().(*flow.Event)), true
+	}
+	return v.Interface().(flow.Event), true
+}
+
+// message fills in f.Message and f.Observed.
+func (c *Checker) message(r *Rule, env any, f *Finding) {
+	b := &c.msg
+	b.Reset()
+	for _, p := range r.message {
+		if p.prog == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		s := "?"
+		if v, ok := c.run(r, p.prog, env); ok {
+			s = clean(format(v))
+		}
+		b.WriteString(s)
+		if !slices.ContainsFunc(f.Observed, func(kv KV) bool { return kv.Key == p.text }) {
+			f.Observed = append(f.Observed, KV{Key: p.text, Value: s})
+		}
+	}
+	f.Message = b.String()
+}
+
+// threshold counts the matches of a flow for a threshold rule and reports whether the
+// threshold is crossed now, with the count in the window.
+//
+// The window slides in packet time: a (rule, by) key fires when count matches (flows, or
+// elements for a rule with each), or count distinct values of `distinct`, lie within window
+// of the latest match of that key. It then stays quiet until a full window passes without a
+// match for the key, and counts again from zero.
+func (c *Checker) threshold(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (int, bool) {
+	th := r.thresh
+	by, ok := c.run(r, th.by, env)
+	if !ok {
+		return 0, false
+	}
+	var distinct string
+	if th.distinct != nil {
+		d, ok := c.run(r, th.distinct, env)
+		if !ok {
+			return 0, false
+		}
+		distinct = format(d)
+	}
+	t := ev.Time
+	if t.IsZero() {
+		t = rec.End
+	}
+	if t.After(c.latest) {
+		c.latest = t
+	}
+	if c.sinceSweep++; c.sinceSweep >= sweepEvery {
+		c.sweep()
+	}
+	k := aggKey{r.index, format(by)}
 	st := c.agg[k]
-	now := f.Evidence.Time
-	if st == nil || now.Sub(st.start) > t.window {
-		st = &aggState{start: now}
+	if st == nil {
+		if len(c.agg) >= maxAggKeys {
+			c.sweep()
+			if len(c.agg) >= maxAggKeys {
+				c.stats.ThresholdDropped++
+				return 0, false
+			}
+		}
+		st = &aggState{}
 		c.agg[k] = st
 	}
 	if st.fired {
-		return false
-	}
-	if t.distinct != nil {
-		d, ok := c.run(rule, t.distinct)
-		if !ok {
-			return false
-		}
-		if st.distinct == nil {
-			st.distinct = map[string]bool{}
-		}
-		st.distinct[format(d)] = true
-		st.count = len(st.distinct)
-	} else {
-		st.count += f.Count
-	}
-	if st.count < t.count {
-		return false
-	}
-	st.fired = true
-	f.Count = st.count
-	return true
-}
-
-func eventOf(v any) (flow.Event, bool) {
-	switch x := v.(type) {
-	case flow.Event:
-		return x, true
-	case *flow.Event:
-		if x != nil {
-			return *x, true
-		}
-		return flow.Event{}, false
-	}
-	rv := reflect.ValueOf(v)
-	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		rv = rv.Elem()
-	}
-	if rv.Kind() == reflect.Struct {
-		for _, name := range []string{"Event", "At"} {
-			if fv := rv.FieldByName(name); fv.IsValid() && fv.Type() == reflect.TypeOf(flow.Event{}) {
-				return fv.Interface().(flow.Event), true
+		if t.Sub(st.latest) <= th.window {
+			if t.After(st.latest) {
+				st.latest = t
 			}
+			return 0, false
 		}
+		*st = aggState{} // a quiet window passed: count again
 	}
-	return flow.Event{}, false
+	if t.After(st.latest) {
+		st.latest = t
+	}
+	cutoff := st.latest.Add(-th.window)
+	var count int
+	if th.distinct != nil {
+		if st.seen == nil {
+			st.seen = map[string]time.Time{}
+		}
+		if old, ok := st.seen[distinct]; !ok || t.After(old) {
+			st.seen[distinct] = t
+		}
+		maps.DeleteFunc(st.seen, func(_ string, at time.Time) bool { return at.Before(cutoff) })
+		count = len(st.seen)
+	} else {
+		for range min(n, th.count) {
+			st.times = append(st.times, t)
+		}
+		st.times = slices.DeleteFunc(st.times, func(at time.Time) bool { return at.Before(cutoff) })
+		count = len(st.times)
+	}
+	if count < th.count {
+		return count, false
+	}
+	st.fired, st.times, st.seen = true, nil, nil
+	return count, true
 }
 
+// sweep forgets the threshold keys whose last match is more than their window before the
+// latest packet time seen.
+func (c *Checker) sweep() {
+	c.sinceSweep = 0
+	maps.DeleteFunc(c.agg, func(k aggKey, st *aggState) bool {
+		return c.latest.Sub(st.latest) > c.p.Rules[k.rule].thresh.window
+	})
+}
+
+// format writes a value for a message or a threshold key.
 func format(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return x
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
 	case float64:
-		return fmt.Sprintf("%.4g", x)
+		return formatFloat(x)
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return x.UTC().Format(time.RFC3339Nano)
+	case time.Duration:
+		return x.String()
+	case []string:
+		return strings.Join(x, ", ")
+	case flow.Event:
+		return "frame " + strconv.FormatUint(x.Frame, 10)
+	case fmt.Stringer:
+		return x.String()
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return ""
+		}
+		return format(rv.Elem().Interface())
+	case reflect.Float32:
+		return formatFloat(rv.Float())
+	case reflect.Slice, reflect.Array:
+		parts := make([]string, rv.Len())
+		for i := range parts {
+			parts[i] = format(rv.Index(i).Interface())
+		}
+		return strings.Join(parts, ", ")
 	}
 	return fmt.Sprint(v)
 }
 
-// allowed reports whether the allow-list of the rule covers the flow.
-func (r *Rule) allowed(rec *flow.Record) bool {
-	a := &r.allow
-	if len(a.prefixes)+len(a.hosts)+len(a.ports) == 0 {
+// formatFloat writes at most two decimals and no exponent: 12.35, 1000000, 0.5.
+func formatFloat(x float64) string {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64)
+}
+
+// clean makes a value that may come off the wire safe to print: control characters and
+// invalid UTF-8 are escaped (no terminal escape sequence or line break reaches a report),
+// and it is cut to maxValue bytes.
+func clean(s string) string {
+	ok := len(s) <= maxValue
+	for i := 0; ok && i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == 0x7f || b >= 0x80 {
+			ok = false
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if b.Len() >= maxValue {
+			b.WriteString("…")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// covers reports whether the allow-list covers the flow: the client or the server is in one
+// of the CIDRs or is one of the hosts, or uses one of the ports.
+func (a *allowList) covers(rec *flow.Record) bool {
+	if a.empty() {
 		return false
 	}
-	cl, sv := rec.Client.Addr().Unmap(), rec.Server.Addr().Unmap()
+	cl, sv := rec.Client.Addr().Unmap().WithZone(""), rec.Server.Addr().Unmap().WithZone("")
 	for _, p := range a.prefixes {
 		if p.Contains(cl) || p.Contains(sv) {
 			return true
