@@ -183,7 +183,9 @@ func defaultRuleCases() []ruleCase {
 			}),
 			ignore: []string{"sip.cleartext"}, frame: 9, msg: []string{`user "alice"`, `realm "example.org"`, "MD5"}},
 		{id: "sip.basic-credentials",
-			fire:   with(cleartextSIP(), func(r *flow.Record) { r.SIP.Credentials = []flow.SIPCredential{{Event: at(6), Scheme: "Basic", TokenLen: 24}} }),
+			fire: with(cleartextSIP(), func(r *flow.Record) {
+				r.SIP.Credentials = []flow.SIPCredential{{Event: at(6), Scheme: "Basic", TokenLen: 24}}
+			}),
 			safe:   cleartextSIP(),
 			ignore: []string{"sip.cleartext"}, frame: 6, msg: []string{"24 bytes"}},
 		{id: "sip.sdes-cleartext",
@@ -242,7 +244,7 @@ func defaultRuleCases() []ruleCase {
 			fire: with(safeNTP(), func(r *flow.Record) {
 				r.NTP.Modes, r.NTP.RequestBytes, r.NTP.ResponseBytes, r.NTP.Amplification = []int{7}, 8, 48000, 6000
 			}),
-			safe: with(safeNTP(), func(r *flow.Record) { r.NTP.Modes, r.NTP.RequestBytes, r.NTP.ResponseBytes = []int{6}, 12, 400 }),
+			safe:  with(safeNTP(), func(r *flow.Record) { r.NTP.Modes, r.NTP.RequestBytes, r.NTP.ResponseBytes = []int{6}, 12, 400 }),
 			frame: 4, msg: []string{"(6000x)"}},
 		{id: "ntp.unauthenticated",
 			fire: with(safeNTP(), func(r *flow.Record) {
@@ -257,7 +259,9 @@ func defaultRuleCases() []ruleCase {
 			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Version, r.TLS.Cipher = "1.0", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" }),
 			safe: safeLDAPS(), frame: 5, msg: []string{"TLS 1.0"}},
 		{id: "tls.weak-cipher",
-			fire:   with(safeSIPTLS(), func(r *flow.Record) { r.TLS.Version, r.TLS.Cipher, r.TLS.Kex = "1.2", "TLS_RSA_WITH_RC4_128_SHA", "rsa" }),
+			fire: with(safeSIPTLS(), func(r *flow.Record) {
+				r.TLS.Version, r.TLS.Cipher, r.TLS.Kex = "1.2", "TLS_RSA_WITH_RC4_128_SHA", "rsa"
+			}),
 			safe:   safeSIPTLS(),
 			ignore: []string{"tls.no-forward-secrecy"}, frame: 7, msg: []string{"TLS_RSA_WITH_RC4_128_SHA"}},
 		{id: "tls.no-forward-secrecy",
@@ -469,7 +473,7 @@ func TestAllowList(t *testing.T) {
 		client, srv  string
 		wantFindings int
 	}{
-		{"{cidrs: [192.0.2.0/24]}", "192.0.2.10:40000", "198.51.100.5:389", 0},  // client in CIDR
+		{"{cidrs: [192.0.2.0/24]}", "192.0.2.10:40000", "198.51.100.5:389", 0},    // client in CIDR
 		{"{cidrs: [198.51.100.0/28]}", "192.0.2.10:40000", "198.51.100.5:389", 0}, // server in CIDR
 		{"{cidrs: [10.0.0.0/8]}", "192.0.2.10:40000", "198.51.100.5:389", 1},
 		{"{cidrs: ['2001:db8::/32']}", "[2001:db8::1]:40000", "[2001:db9::2]:389", 0},
