@@ -284,7 +284,8 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 // threshold is crossed now, with the count in the window.
 //
 // The window slides in packet time: a (rule, by) key fires when count matches (flows, or
-// elements for a rule with each), or count distinct values of `distinct`, lie within window
+// elements for a rule with each, or the sum of `weight` over the matching flows), or count
+// distinct values of `distinct`, lie within window
 // of the latest match of that key. It then stays quiet until a full window passes without a
 // match for the key, and counts again from zero.
 func (c *Checker) threshold(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (int, bool) {
@@ -348,6 +349,15 @@ func (c *Checker) threshold(r *Rule, env any, ev flow.Event, rec *flow.Record, n
 		maps.DeleteFunc(st.seen, func(_ string, at time.Time) bool { return at.Before(cutoff) })
 		count = len(st.seen)
 	} else {
+		if th.weight != nil {
+			w, ok := c.run(r, th.weight, env)
+			if !ok {
+				return 0, false
+			}
+			if n, _ = w.(int); n < 1 {
+				return len(st.times), false
+			}
+		}
 		for range min(n, th.count) {
 			st.times = append(st.times, t)
 		}

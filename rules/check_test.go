@@ -209,15 +209,21 @@ func defaultRuleCases() []ruleCase {
 			before: sweep(9), fire: sweepTo(10, 9), safe: sweepTo(1, 9),
 			ignore: []string{"sip.cleartext"}, frame: 4, msg: []string{"OPTIONS from 192.0.2.10"}},
 		{id: "sip.register-bruteforce",
+			// Twelve guesses on one socket: credentials sent twelve times, never accepted.
 			fire: with(cleartextSIP(), func(r *flow.Record) {
-				r.SIP.Methods.Register = 40
-				r.SIP.Codes = []flow.SIPCode{{Code: 100, Count: 40}, {Code: 403, Count: 39}}
+				r.SIP.Methods.Register = 12
+				r.SIP.CredentialCount = 12
+				r.SIP.Status = flow.SIPStatus{ClientError: 12}
+				r.SIP.Codes = []flow.SIPCode{{Code: 401, Count: 12}}
 			}),
+			// An ordinary registration: challenge, credentials, 200.
 			safe: with(cleartextSIP(), func(r *flow.Record) {
 				r.SIP.Methods.Register = 2
+				r.SIP.CredentialCount = 1
+				r.SIP.Status = flow.SIPStatus{ClientError: 1, Success: 1}
 				r.SIP.Codes = []flow.SIPCode{{Code: 401, Count: 1}, {Code: 200, Count: 1}}
 			}),
-			ignore: []string{"sip.cleartext"}, frame: 4, msg: []string{"40 REGISTER"}},
+			ignore: []string{"sip.cleartext"}, frame: 4, msg: []string{"12 on this flow, 0 accepted"}},
 
 		{id: "ntp.monlist",
 			fire: with(safeNTP(), func(r *flow.Record) {
@@ -591,6 +597,49 @@ func TestThresholdCountsFlowsOrElements(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Count != 5 || got[0].Evidence.Frame != 8 {
 		t.Errorf("bind failures over two connections: %+v", got)
+	}
+}
+
+// A weight makes one flow count for many matches: guesses on one socket and guesses on one
+// socket each add up the same way.
+func TestThresholdWeight(t *testing.T) {
+	guesses := func(n uint32, port uint16) *flow.Record {
+		r := with(cleartextSIP(), func(r *flow.Record) {
+			r.SIP.Methods.Register = 2 * n
+			r.SIP.CredentialCount = n
+			r.SIP.Status = flow.SIPStatus{ClientError: 2 * n}
+		})
+		r.Client = netip.AddrPortFrom(r.Client.Addr(), port)
+		return r
+	}
+	count := func(recs ...*flow.Record) (n, last int) {
+		for _, f := range checkAll(Default(), recs...) {
+			if f.Rule.ID == "sip.register-bruteforce" {
+				n, last = n+1, f.Count
+			}
+		}
+		return n, last
+	}
+	if n, c := count(guesses(10, 5000)); n != 1 || c != 10 {
+		t.Errorf("ten guesses on one flow: %d findings (count %d), want 1 (10)", n, c)
+	}
+	if n, _ := count(guesses(9, 5000)); n != 0 {
+		t.Errorf("nine guesses on one flow raised %d findings", n)
+	}
+	var many []*flow.Record
+	for i := range 9 {
+		many = append(many, guesses(1, uint16(5000+i)))
+	}
+	if n, _ := count(many...); n != 0 {
+		t.Errorf("nine one-guess flows raised %d findings", n)
+	}
+	if n, c := count(append(many, guesses(3, 6000))...); n != 1 || c != 12 {
+		t.Errorf("nine one-guess flows and a three-guess flow: %d findings (count %d), want 1 (12)", n, c)
+	}
+	if _, err := Load("w.yaml", []byte(strings.Replace(minimal, "    remedy: r",
+		"    remedy: r\n    threshold: {count: 2, by: client.ip, weight: 'client.ip', window: 1m}", 1))); err == nil ||
+		!strings.Contains(err.Error(), "threshold.weight") {
+		t.Errorf("a weight that is not an integer loaded: %v", err)
 	}
 }
 

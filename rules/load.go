@@ -44,6 +44,7 @@ type threshold struct {
 	count    int
 	by       *vm.Program
 	distinct *vm.Program
+	weight   *vm.Program // how many matches a flow counts for; nil: one (or its each matches)
 	window   time.Duration
 }
 
@@ -664,7 +665,7 @@ func (l *loader) allow(n *yaml.Node, a *allowList) error {
 }
 
 func (l *loader) threshold(n *yaml.Node, env any) (*threshold, error) {
-	f, err := l.fields(n, "threshold", "count", "by", "distinct", "window")
+	f, err := l.fields(n, "threshold", "count", "by", "distinct", "window", "weight")
 	if err != nil {
 		return nil, err
 	}
@@ -685,6 +686,14 @@ func (l *loader) threshold(n *yaml.Node, env any) (*threshold, error) {
 	}
 	if d := f["distinct"]; d != nil {
 		if t.distinct, err = l.compile(d, "threshold.distinct", d.Value, env); err != nil {
+			return nil, err
+		}
+	}
+	if w := f["weight"]; w != nil {
+		if t.distinct != nil {
+			return nil, l.errf(w, "threshold: weight and distinct do not go together (distinct counts values, not matches)")
+		}
+		if t.weight, err = l.compile(w, "threshold.weight", w.Value, env, expr.AsInt()); err != nil {
 			return nil, err
 		}
 	}
