@@ -140,6 +140,7 @@ var scenarios = map[string]scenario{
 	"ntp-mode7-other":    {"NTP mode 7 PEER_LIST_SUM request, answered", ntpMode7Other},
 	"ntp-v3-offport":     {"NTPv3 client/server exchange on UDP 1123 (old version, non-standard port)", ntpV3Offport},
 	"cldap":              {"CLDAP netlogon search over UDP 389 answered thirtyfold (amplification)", cldap},
+	"cldap-ping":         {"CLDAP netlogon search over UDP 389 with an ordinary small answer (no amplification)", cldapPing},
 	"sip-basic":          {"SIP REGISTER over UDP with Basic credentials", sipBasic},
 	"sip-scanner":        {"friendly-scanner OPTIONS from one source to 20 hosts", sipScanner},
 	"ldap-cleartext-636": {"cleartext LDAP simple bind on the LDAPS port 636", ldapOn636},
@@ -301,8 +302,9 @@ func bindResponse(id byte, code byte) []byte {
 	return ldapMsg(id, ber(0x61, ber(0x0a, []byte{code}), ber(0x04), ber(0x04)))
 }
 
-func cldap(w *writer, _ options) error {
-	c, s := ep(127, 0, 0, 13, 41003), ep(127, 0, 0, 89, 389)
+// cldapExchange writes a CLDAP netlogon ping ("DC locator") and an answer whose netlogon
+// attribute holds size bytes.
+func cldapExchange(w *writer, c, s endpoint, size int) error {
 	filter := ber(0xa0, ber(0xa3, ber(0x04, []byte("DnsDomain")), ber(0x04, []byte("example.test"))),
 		ber(0xa3, ber(0x04, []byte("NtVer")), ber(0x04, []byte{6, 0, 0, 0})))
 	search := ldapMsg(1, ber(0x63, ber(0x04), ber(0x0a, []byte{0}), ber(0x0a, []byte{0}), ber(0x02, []byte{0}),
@@ -310,13 +312,23 @@ func cldap(w *writer, _ options) error {
 	if err := w.packet(c, s, nil, search, 0); err != nil {
 		return err
 	}
-	blob := make([]byte, 3000)
+	blob := make([]byte, size)
 	for i := range blob {
 		blob[i] = byte(i)
 	}
 	entry := ldapMsg(1, ber(0x64, ber(0x04), ber(0x30, ber(0x30, ber(0x04, []byte("netlogon")), ber(0x31, ber(0x04, blob))))))
 	done := ldapMsg(1, ber(0x65, ber(0x0a, []byte{0}), ber(0x04), ber(0x04)))
 	return w.packet(s, c, nil, append(entry, done...), 300*time.Microsecond)
+}
+
+func cldap(w *writer, _ options) error {
+	return cldapExchange(w, ep(127, 0, 0, 13, 41003), ep(127, 0, 0, 89, 389), 3000)
+}
+
+// cldapPing is what a domain member sends to find its domain controller: the answer (about
+// 150 bytes, as Active Directory's NETLOGON_SAM_LOGON_RESPONSE_EX) is twice the request.
+func cldapPing(w *writer, _ options) error {
+	return cldapExchange(w, ep(127, 0, 0, 16, 41005), ep(127, 0, 0, 89, 389), 110)
 }
 
 func sipBasic(w *writer, _ options) error {

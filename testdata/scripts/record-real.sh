@@ -9,9 +9,11 @@
 # leaves 127.0.0.0/8. Every client call is bounded by `timeout`, every
 # tcpdump by a packet count and a timeout.
 #
-# Usage: sudo testdata/scripts/record-real.sh [--no-install] [--keep-tmp]
+# Usage: sudo testdata/scripts/record-real.sh [--no-install] [--keep-tmp] [NAME...]
 #   --no-install  do not install missing Debian packages, fail instead
 #   --keep-tmp    keep the temporary directory (configs, server logs)
+#   NAME...       record only these scenarios (file names without .pcap);
+#                 the others keep their files
 #
 # Needs root: it creates a network namespace, runs tcpdump and starts servers
 # on privileged ports. It writes only to a fresh temporary directory and to
@@ -21,18 +23,20 @@ set -Eeuo pipefail
 
 INSTALL=1
 KEEP_TMP=0
+ONLY=()
 for arg in "$@"; do
 	case "$arg" in
 	--no-install) INSTALL=0 ;;
 	--keep-tmp) KEEP_TMP=1 ;;
 	-h | --help)
-		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
-	*)
+	-*)
 		echo "record-real.sh: unknown argument: $arg" >&2
 		exit 2
 		;;
+	*) ONLY+=("$arg") ;;
 	esac
 done
 
@@ -49,6 +53,7 @@ T=
 POLICY_RC=/usr/sbin/policy-rc.d
 POLICY_RC_CREATED=0
 FAILED=()
+DONE=()
 
 log() { printf '[record-real] %s\n' "$*" >&2; }
 die() {
@@ -74,6 +79,8 @@ cleanup() {
 		fi
 		ip netns del "$NS" 2>/dev/null
 	fi
+	rm -rf "/etc/netns/$NS"
+
 	if [[ $POLICY_RC_CREATED == 1 ]]; then
 		rm -f "$POLICY_RC"
 	fi
@@ -91,7 +98,7 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- packages
 PACKAGES=(iproute2 openssl tcpdump tshark slapd ldap-utils sasl2-bin libsasl2-modules
-	kamailio kamailio-tls-modules sipsak ntpsec ntpsec-ntpdig)
+	kamailio kamailio-tls-modules sipsak ntpsec ntpsec-ntpdig faketime)
 
 install_packages() {
 	local missing=() p
@@ -132,14 +139,19 @@ mkdir -p "$OUT"
 ip netns add "$NS"
 nsx() { ip netns exec "$NS" "$@"; }
 nsx ip link set lo up
+# The name a TLS client asks for (SNI): `ip netns exec` shows this file as
+# the namespace's /etc/hosts (the host's entries plus ours).
+mkdir -p "/etc/netns/$NS"
+{ cat /etc/hosts; printf '127.0.0.3 ldap.example.test\n127.0.0.4 directory.example.test\n'; } >"/etc/netns/$NS/hosts"
 
 # Clients read no user or system ldap.conf: only ours.
 export HOME=$T
 export LDAPCONF=$T/ldap.conf
 export LDAPRC=$T/ldaprc.none
 
-render() { # render TEMPLATE OUTPUT [NAME [TLSPREFIX]]
-	sed -e "s|@TMP@|$T|g" -e "s|@NAME@|${3:-main}|g" -e "s|@TLS@|${4:-}|g" "$1" >"$2"
+render() { # render TEMPLATE OUTPUT [NAME [TLSPREFIX [CERT [CIPHERS]]]]
+	sed -e "s|@TMP@|$T|g" -e "s|@NAME@|${3:-main}|g" -e "s|@TLS@|${4:-}|g" \
+		-e "s|@CERT@|${5:-server}|g" -e "s|@CIPHERS@|${6:-NORMAL}|g" "$1" >"$2"
 }
 
 wait_for() { # wait_for SECONDS command...
@@ -159,6 +171,10 @@ wait_for() { # wait_for SECONDS command...
 record() {
 	local name=$1 count=$2 filter=$3
 	shift 4
+	if [[ ${#ONLY[@]} -gt 0 && " ${ONLY[*]} " != *" $name "* ]]; then
+		return 0
+	fi
+	DONE+=("$name")
 	local pcap=$T/$name.pcap tlog=$T/$name.tcpdump.log
 	rm -f "$pcap"
 	# Started directly (not through a shell function) so that $! is the
@@ -193,7 +209,24 @@ openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 3650 \
 	-keyout "$T/server.key" -out "$T/server.crt" \
 	-subj "/CN=localhost/O=pcapaudit recording" \
 	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-chmod 600 "$T/server.key"
+# A certificate with everything wrong at once, for the server on 127.0.0.3:
+# RSA 1024, expired (2020-01-01 to 2021-01-01, made under faketime), and
+# named oldhost.example.org while clients ask for ldap.example.test.
+faketime '2020-01-01 00:00:00' openssl req -x509 -newkey rsa:1024 -sha256 -nodes -days 366 \
+	-keyout "$T/weak.key" -out "$T/weak.crt" \
+	-subj "/CN=oldhost.example.org/O=pcapaudit recording" \
+	-addext "subjectAltName=DNS:oldhost.example.org" 2>/dev/null
+# A certificate done right, for the server on 127.0.0.4: issued by a CA of its
+# own (which the client trusts), RSA 2048, named as the client asks.
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 3650 \
+	-keyout "$T/ca.key" -out "$T/ca.crt" -subj "/CN=pcapaudit recording CA" \
+	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -newkey rsa:2048 -sha256 -nodes -keyout "$T/good.key" -out "$T/good.csr" \
+	-subj "/CN=directory.example.test/O=pcapaudit recording" 2>/dev/null
+printf 'subjectAltName=DNS:directory.example.test\nextendedKeyUsage=serverAuth\n' >"$T/good.ext"
+openssl x509 -req -in "$T/good.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+	-days 3650 -sha256 -extfile "$T/good.ext" -out "$T/good.crt" 2>/dev/null
+chmod 600 "$T/server.key" "$T/weak.key" "$T/ca.key" "$T/good.key"
 cat >"$T/ldap.conf" <<EOF
 TLS_CACERT $T/server.crt
 TLS_REQCERT demand
@@ -203,9 +236,9 @@ EOF
 # main: 127.0.0.1 on 389 (ldap), 636 (ldaps) and 10389 (ldap, non-standard),
 # with TLS for StartTLS and LDAPS.
 # notls: 127.0.0.2:389 without any TLS configuration, so StartTLS fails.
-start_slapd() { # start_slapd NAME TLSPREFIX URLS
+start_slapd() { # start_slapd NAME TLSPREFIX URLS [CERT [CIPHERS]]
 	local name=$1
-	render "$CONF/slapd.conf.in" "$T/slapd-$name.conf" "$name" "$2"
+	render "$CONF/slapd.conf.in" "$T/slapd-$name.conf" "$name" "$2" "${4:-server}" "${5:-NORMAL}"
 	mkdir -p "$T/db-$name"
 	slapadd -q -f "$T/slapd-$name.conf" -l "$CONF/base.ldif"
 	nsx slapd -h "$3" -f "$T/slapd-$name.conf"
@@ -213,6 +246,10 @@ start_slapd() { # start_slapd NAME TLSPREFIX URLS
 }
 start_slapd main "" "ldap://127.0.0.1:389/ ldaps://127.0.0.1:636/ ldap://127.0.0.1:10389/"
 start_slapd notls "#" "ldap://127.0.0.2:389/"
+# weak: LDAPS on 127.0.0.3 with the bad certificate, also willing to use 3DES.
+start_slapd weak "" "ldaps://127.0.0.3:636/" weak "NORMAL:+3DES-CBC:+RSA:+SHA1"
+# good: LDAPS on 127.0.0.4 with the CA-issued certificate.
+start_slapd good "" "ldaps://127.0.0.4:636/" good
 wait_for 10 nsx timeout 3 ldapsearch -x -H ldap://127.0.0.1 -b "" -s base namingContexts ||
 	die "slapd main does not answer"
 wait_for 10 nsx timeout 3 ldapsearch -x -H ldap://127.0.0.2 -b "" -s base namingContexts ||
@@ -265,6 +302,28 @@ record ldaps-tls10 80 'tcp port 636' -- \
 	ldap_tls 'NORMAL:-VERS-ALL:+VERS-TLS1.0' -x -H ldaps://127.0.0.1 -b "$BASE" '(uid=alice)' cn
 record ldaps-tls12-rsa-kx 80 'tcp port 636' -- \
 	ldap_tls 'NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA' -x -H ldaps://127.0.0.1 -b "$BASE" '(uid=alice)' cn
+# The bad server: TLS 1.2, 3DES with RSA key exchange, the expired RSA-1024
+# certificate for another name. The client asks for ldap.example.test (its
+# SNI) and, like a careless client, does not verify the certificate.
+record ldaps-weak-server 80 'tcp port 636' -- \
+	env LDAPTLS_REQCERT=never LDAPTLS_CIPHER_SUITE='NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+3DES-CBC:-KX-ALL:+RSA:+SHA1' \
+	ip netns exec "$NS" timeout 10 ldapsearch -x -H ldaps://ldap.example.test -b "$BASE" '(uid=alice)' cn
+
+# The good server, verified by the client against the CA: TLS 1.2 (so the
+# certificate is visible) with ECDHE.
+record ldaps-ca-signed 80 'tcp port 636' -- \
+	env LDAPTLS_CACERT="$T/ca.crt" LDAPTLS_REQCERT=demand LDAPTLS_CIPHER_SUITE='NORMAL:-VERS-ALL:+VERS-TLS1.2' \
+	ip netns exec "$NS" timeout 10 ldapsearch -x -H ldaps://directory.example.test -b "$BASE" '(uid=alice)' cn
+
+# A Kerberoasting-style search for service principal names (anonymous).
+record ldap-spn-search 60 'tcp port 389' -- \
+	ldap -x -H ldap://127.0.0.1 -b "$BASE" '(servicePrincipalName=*)' servicePrincipalName
+
+# Password Modify extended operation (RFC 3062) in cleartext: alice sets her
+# password to the same value, so the directory is unchanged; last of the LDAP
+# scenarios because slapd stores the new value hashed.
+record ldap-passwd-modify 60 'tcp port 389' -- \
+	nsx timeout 10 ldappasswd -x -H ldap://127.0.0.1 -D "$ALICE" -w alicepass -a alicepass -s alicepass
 
 # ----------------------------------------------------------------- kamailio
 render "$CONF/kamailio.cfg.in" "$T/kamailio.cfg"
@@ -316,6 +375,28 @@ sip_invite_crypto() {
 }
 record sip-invite-srtp-sdes-udp 40 'udp port 5060' -- sip_invite_crypto
 
+# An INVITE offering plain RTP/AVP media: the call's audio would be unencrypted.
+sip_invite_rtp() {
+	local sdp msg
+	sdp=$(printf 'v=0\r\no=alice 2890844527 2890844527 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n_')
+	sdp=${sdp%_}
+	msg=$(printf 'INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5073;branch=z9hG4bK-invite-rtp;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=invite-rtp\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: invite-rtp@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5073>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s_' "${#sdp}" "$sdp")
+	msg=${msg%_}
+	printf '%s' "$msg" >"$T/invite-rtp.sip"
+	sip -i -l 5073 -f "$T/invite-rtp.sip" -s sip:bob@127.0.0.1
+}
+record sip-invite-rtp-udp 40 'udp port 5060' -- sip_invite_rtp
+
+# Password guessing: twelve digest REGISTERs for alice with wrong passwords,
+# one sipsak run (one UDP socket) each, every one refused with 401.
+register_guesses() {
+	local i
+	for i in $(seq 1 12); do
+		sip -U -i -C sip:alice@127.0.0.1:5074 -s sip:alice@127.0.0.1 -u alice -a "guess$i" || true
+	done
+}
+record sip-register-bruteforce 80 'udp port 5060' -- register_guesses
+
 # -------------------------------------------------------------------- ntpd
 render "$CONF/ntp.conf.in" "$T/ntp.conf"
 install -m 600 "$CONF/ntp.keys" "$T/ntp.keys"
@@ -337,6 +418,12 @@ record ntp-mode6-rv-mrulist 60 'udp port 123' -- \
 	sh -c "ip netns exec '$NS' timeout 10 ntpq -n -c rv -c mrulist 127.0.0.1 </dev/null"
 
 # ------------------------------------------------------------------ summary
+for name in "${ONLY[@]}"; do
+	if [[ " ${DONE[*]} " != *" $name "* ]]; then
+		log "no scenario named $name"
+		FAILED+=("$name")
+	fi
+done
 log "captures in $OUT:"
 ls -l "$OUT"/*.pcap >&2
 if [[ ${#FAILED[@]} -gt 0 ]]; then
