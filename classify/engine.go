@@ -21,6 +21,10 @@ type Config struct {
 	// MaxFlows bounds the flow table; when it is full the least recently active flow is
 	// evicted (emitted with reason "evicted") and counted.
 	MaxFlows int
+	// MaxHalfOpen bounds, within MaxFlows, the TCP flows of which only SYNs were seen (a SYN
+	// flood, a port scan): past it the oldest of them is evicted, so a flood of new flows
+	// costs bounded memory and leaves room for the flows that talk. Default MaxFlows/8.
+	MaxHalfOpen int
 	// Idle timeouts, in packet time: an established or half-open TCP flow, a TCP flow closed
 	// by FIN or RST (kept briefly to absorb late packets), a UDP flow.
 	TCPTimeout, TCPClosedTimeout, UDPTimeout time.Duration
@@ -66,6 +70,9 @@ func (c *Config) fill() {
 	if c.MaxFlows <= 0 {
 		c.MaxFlows = d.MaxFlows
 	}
+	if c.MaxHalfOpen <= 0 || c.MaxHalfOpen > c.MaxFlows {
+		c.MaxHalfOpen = max(c.MaxFlows/8, 1)
+	}
 	if c.TCPTimeout <= 0 {
 		c.TCPTimeout = d.TCPTimeout
 	}
@@ -100,17 +107,18 @@ func (c *Config) fill() {
 
 // Stats counts what the engine saw, and every bound it enforced.
 type Stats struct {
-	Packets      uint64 // packets given to the engine
-	Bytes        uint64 // their captured bytes
-	Decode       decode.Stats
-	Flows        uint64                 // flows created
-	FlowsByLabel [flow.NumLabels]uint64 // flows emitted, by label
-	EndReasons   [numEndReasons]uint64  // flows emitted, by end reason
-	Evicted      uint64                 // flows evicted from a full table
-	Emergencies  uint64                 // times the table entered emergency mode
-	Cut          uint64                 // flows whose inspection stopped at the inspection window
-	ParseErrors  uint64                 // payloads a detector could not parse
-	Panics       uint64                 // detector panics recovered (a bug: please report)
+	Packets         uint64 // packets given to the engine
+	Bytes           uint64 // their captured bytes
+	Decode          decode.Stats
+	Flows           uint64                 // flows created
+	FlowsByLabel    [flow.NumLabels]uint64 // flows emitted, by label
+	EndReasons      [numEndReasons]uint64  // flows emitted, by end reason
+	Evicted         uint64                 // flows evicted from a full table
+	HalfOpenEvicted uint64                 // of which SYN-only flows (the half-open bound)
+	Emergencies     uint64                 // times the table entered emergency mode
+	Cut             uint64                 // flows whose inspection stopped at the inspection window
+	ParseErrors     uint64                 // payloads a detector could not parse
+	Panics          uint64                 // detector panics recovered (a bug: please report)
 	// TCP reassembly.
 	TCPOutOfOrder, TCPRetransmits, TCPOverlaps, TCPGaps, TCPGapBytes, TCPDroppedSegments uint64
 }
@@ -130,6 +138,7 @@ func (s *Stats) Add(o *Stats) {
 		s.EndReasons[i] += o.EndReasons[i]
 	}
 	s.Evicted += o.Evicted
+	s.HalfOpenEvicted += o.HalfOpenEvicted
 	s.Emergencies += o.Emergencies
 	s.Cut += o.Cut
 	s.ParseErrors += o.ParseErrors
@@ -368,7 +377,9 @@ func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
 // checkPressure enters or leaves emergency mode, in which every timeout is shortened so the
 // table drains under a flood of new flows (the idea of Suricata's emergency mode).
 func (e *Engine) checkPressure() {
-	n, hi := float64(e.Flows()), e.cfg.EmergencyAt*float64(e.cfg.MaxFlows)
+	// The fuller of the two bounds decides.
+	n := max(float64(e.Flows())/float64(e.cfg.MaxFlows), float64(len(e.half))/float64(e.cfg.MaxHalfOpen))
+	hi := e.cfg.EmergencyAt
 	switch {
 	case !e.emergency && n >= hi:
 		e.emergency = true
@@ -410,6 +421,21 @@ func (e *Engine) Advance(now time.Time) {
 	e.expire()
 }
 
+// evictHalfOpen evicts the oldest half-open flow; it reports false when there is none.
+func (e *Engine) evictHalfOpen() bool {
+	it, ho, ok := e.frontHalf()
+	if !ok {
+		return false
+	}
+	k := it.k
+	e.hoHead++
+	e.stats.Evicted++
+	e.stats.HalfOpenEvicted++
+	e.finishHalf(&k, &ho, flow.EndEvicted, e.now)
+	e.compactQueue()
+	return true
+}
+
 func (e *Engine) evictOldest() {
 	var oldest *entry
 	for c := range e.lists {
@@ -417,13 +443,9 @@ func (e *Engine) evictOldest() {
 			oldest = h
 		}
 	}
-	if it, ho, ok := e.frontHalf(); ok && (oldest == nil || ho.last <= oldest.last.UnixNano()) {
+	if _, ho, ok := e.frontHalf(); ok && (oldest == nil || ho.last <= oldest.last.UnixNano()) {
 		// Half-open flows go first when as old: they are the cheapest to lose.
-		k := it.k
-		e.hoHead++
-		e.stats.Evicted++
-		e.finishHalf(&k, &ho, flow.EndEvicted, e.now)
-		e.compactQueue()
+		e.evictHalfOpen()
 		return
 	}
 	if oldest != nil {

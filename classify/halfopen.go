@@ -71,7 +71,10 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 		e.promote(k, &ho)
 		return false
 	case pureSyn:
-		if len(e.flows)+len(e.half) >= e.cfg.MaxFlows {
+		switch {
+		case len(e.half) >= e.cfg.MaxHalfOpen:
+			e.evictHalfOpen()
+		case len(e.flows)+len(e.half) >= e.cfg.MaxFlows:
 			e.evictOldest()
 		}
 		e.checkPressure()

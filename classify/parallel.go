@@ -79,6 +79,7 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	cfg.fill()
 	per := cfg
 	per.MaxFlows = max(cfg.MaxFlows/n, 1)
+	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
 		dec:  decode.New(decode.Config{}),
 		free: make(chan *batch, 4*n+4),

@@ -251,7 +251,15 @@ func boundsNote(st *classify.Stats) string {
 			p = append(p, fmt.Sprintf("%d %s", n, what))
 		}
 	}
-	add(st.Evicted, "flows evicted (table full)")
+	switch {
+	case st.HalfOpenEvicted == st.Evicted:
+		add(st.Evicted, "SYN-only flows evicted (half-open table full)")
+	case st.HalfOpenEvicted > 0:
+		add(st.Evicted, fmt.Sprintf("flows evicted (table full; %d of them SYN-only)", st.HalfOpenEvicted))
+	default:
+		add(st.Evicted, "flows evicted (table full)")
+	}
+	add(st.Emergencies, "times in emergency mode (timeouts shortened)")
 	add(st.Cut, "flows cut at the inspection window")
 	add(st.TCPGaps, "TCP gaps skipped")
 	add(st.ParseErrors, "parse errors")
