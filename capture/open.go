@@ -48,7 +48,11 @@ func Open(name string) (Source, error) {
 // OpenReader reads a capture from r, reporting name in packets and errors. Closing the Source
 // does not close r.
 func OpenReader(name string, r io.Reader) (Source, error) {
-	return open(name, r, nil)
+	s, err := open(name, r, nil)
+	if err != nil {
+		return nil, err // not a nil *reader in a non-nil Source
+	}
+	return s, nil
 }
 
 // reader is the Source for both formats. The layers below the format reader are
