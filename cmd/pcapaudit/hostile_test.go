@@ -51,10 +51,10 @@ type hostileResult struct {
 	rss            int64 // peak resident set size, bytes
 }
 
-// audit runs pcapaudit with args in a child process and checks what every run must satisfy,
-// hostile input or not: an end within the timeout, exit 0, 1 or 2, no panic or stack trace on
-// stderr, no detector failure recovered, and bounded memory.
-func hostileAudit(t *testing.T, what string, args ...string) hostileResult {
+// hostileRun runs pcapaudit with args in a child process and returns what went wrong by the
+// rules every run must follow, hostile input or not: an end within the timeout, exit 0, 1 or 2,
+// no panic or stack trace on stderr, no detector failure recovered, and bounded memory.
+func hostileRun(t *testing.T, args ...string) (r hostileResult, problems []string) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -63,14 +63,15 @@ func hostileAudit(t *testing.T, what string, args ...string) hostileResult {
 	ctx, cancel := context.WithTimeout(t.Context(), hostileTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, append([]string{"-test.run=^TestHostileChild$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), hostileChildEnv+"=1")
+	// The race detector sleeps a second at exit unless told otherwise.
+	cmd.Env = append(os.Environ(), hostileChildEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.WaitDelay = 2 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
-	r := hostileResult{stdout: out.String(), stderr: errb.String()}
+	r = hostileResult{stdout: out.String(), stderr: errb.String()}
 	if ctx.Err() == context.DeadlineExceeded {
-		t.Fatalf("%s: no result after %v: the audit hangs\nstderr: %s", what, hostileTimeout, hostileTail(r.stderr))
+		return r, []string{fmt.Sprintf("no result after %v: the audit hangs\nstderr: %s", hostileTimeout, hostileTail(r.stderr))}
 	}
 	var ee *exec.ExitError
 	switch {
@@ -78,25 +79,65 @@ func hostileAudit(t *testing.T, what string, args ...string) hostileResult {
 	case errors.As(err, &ee) && ee.Exited():
 		r.code = ee.ExitCode()
 	default:
-		t.Fatalf("%s: %v\nstderr: %s", what, err, hostileTail(r.stderr))
+		return r, []string{fmt.Sprintf("%v\nstderr: %s", err, hostileTail(r.stderr))}
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.rss = ru.Maxrss << 10 // KiB on Linux
 	}
 	if r.code != 0 && r.code != 1 && r.code != 2 {
-		t.Errorf("%s: exit code %d, want 0, 1 or 2\nstderr: %s", what, r.code, hostileTail(r.stderr))
+		problems = append(problems, fmt.Sprintf("exit code %d, want 0, 1 or 2\nstderr: %s", r.code, hostileTail(r.stderr)))
 	}
 	for _, s := range []string{"panic", "goroutine ", "DATA RACE"} {
 		if strings.Contains(r.stderr, s) {
-			t.Errorf("%s: %q on stderr:\n%s", what, s, hostileTail(r.stderr))
+			problems = append(problems, fmt.Sprintf("%q on stderr:\n%s", s, hostileTail(r.stderr)))
 		}
 	}
 	if strings.Contains(r.stdout, "detector failures recovered") {
-		t.Errorf("%s: a detector panicked (recovered by the engine):\n%s", what, r.stdout)
+		problems = append(problems, "a detector panicked (recovered by the engine):\n"+r.stdout)
 	}
 	if r.rss > hostileMaxRSS {
-		t.Errorf("%s: peak RSS %d MiB, want at most %d MiB", what, r.rss>>20, hostileMaxRSS>>20)
+		problems = append(problems, fmt.Sprintf("peak RSS %d MiB, want at most %d MiB", r.rss>>20, hostileMaxRSS>>20))
 	}
+	return r, problems
+}
+
+// hostileAudit is hostileRun failing the test on any problem.
+func hostileAudit(t *testing.T, what string, args ...string) hostileResult {
+	t.Helper()
+	r, problems := hostileRun(t, args...)
+	for _, p := range problems {
+		t.Errorf("%s: %s", what, p)
+	}
+	if len(problems) > 0 {
+		t.FailNow()
+	}
+	t.Logf("%s: exit %d, peak RSS %d MiB", what, r.code, r.rss>>20)
+	return r
+}
+
+// hostileBatch audits many files in one child (starting a child costs more than auditing a
+// small capture). When that run breaks a rule, every file is audited alone to name the culprit.
+func hostileBatch(t *testing.T, what string, flags, files []string) hostileResult {
+	t.Helper()
+	r, problems := hostileRun(t, append(flags, files...)...)
+	if len(problems) == 0 {
+		t.Logf("%s: %d files, exit %d, peak RSS %d MiB", what, len(files), r.code, r.rss>>20)
+		return r
+	}
+	alone := false
+	for _, f := range files {
+		_, ps := hostileRun(t, append(flags, f)...)
+		for _, p := range ps {
+			alone = true
+			t.Errorf("%s: %s", f, p)
+		}
+	}
+	if !alone {
+		for _, p := range problems {
+			t.Errorf("%s (%d files together, each alone is fine): %s", what, len(files), p)
+		}
+	}
+	t.FailNow()
 	return r
 }
 
@@ -290,17 +331,22 @@ func hostilePcapng(t *testing.T, data []byte) []byte {
 // pcapng and gzip. Each damaged file must be audited up to its damage, with one log line that
 // names the file and, for a cut or a lying record, the byte and the frame where it starts.
 func TestHostileDamagedCaptures(t *testing.T) {
-	for _, c := range captures(t) {
-		base := filepath.Base(filepath.Dir(c)) + "-" + filepath.Base(c)
-		t.Run(base, func(t *testing.T) {
+	all := captures(t)
+	const perChild = 6
+	for g := 0; g < len(all); g += perChild {
+		group := all[g:min(g+perChild, len(all))]
+		t.Run(fmt.Sprintf("captures-%d-%d", g+1, g+len(group)), func(t *testing.T) {
 			t.Parallel()
-			data, err := os.ReadFile(c)
-			if err != nil {
-				t.Fatal(err)
-			}
 			dir := t.TempDir()
-			ms := hostileMutants(t, base, data)
-			args := []string{"--fail-on", "none", "--color", "never"}
+			var ms []hostileMutant
+			for _, c := range group {
+				data, err := os.ReadFile(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ms = append(ms, hostileMutants(t, filepath.Base(filepath.Dir(c))+"-"+filepath.Base(c), data)...)
+			}
+			var files []string
 			byPath := map[string]*hostileMutant{}
 			for i := range ms {
 				p := filepath.Join(dir, ms[i].name)
@@ -308,9 +354,10 @@ func TestHostileDamagedCaptures(t *testing.T) {
 					t.Fatal(err)
 				}
 				byPath[p] = &ms[i]
-				args = append(args, p)
+				files = append(files, p)
 			}
-			r := hostileAudit(t, base+" damaged", args...)
+			base := "damaged copies"
+			r := hostileBatch(t, base, []string{"--fail-on", "none", "--color", "never"}, files)
 			seen := map[string]hostileLog{}
 			errs := 0
 			for _, l := range hostileLogLines(t, base, r.stderr) {
@@ -357,4 +404,124 @@ func TestHostileDamagedCaptures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostileFlows returns the flow documents of an NDJSON report.
+func hostileFlows(t *testing.T, what, ndjson string) []map[string]any {
+	t.Helper()
+	var docs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(ndjson), "\n") {
+		if line == "" {
+			continue
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("%s: output is not NDJSON: %v: %q", what, err, line)
+		}
+		flat := map[string]any{}
+		flatten("", doc, flat)
+		if flat["event.dataset"] == "pcapaudit.flow" {
+			docs = append(docs, doc)
+		}
+	}
+	return docs
+}
+
+// hostileGet returns the value at a dotted path of a document, or nil.
+func hostileGet(doc map[string]any, path string) any {
+	var v any = doc
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// hostileFlowKeys is the set of protocol, transport and port pair of the flows of a report.
+func hostileFlowKeys(t *testing.T, what, ndjson string) map[string]bool {
+	t.Helper()
+	keys := map[string]bool{}
+	for _, d := range hostileFlows(t, what, ndjson) {
+		a, b := hostileGet(d, "source.port"), hostileGet(d, "destination.port")
+		pa, _ := a.(float64)
+		pb, _ := b.(float64)
+		keys[fmt.Sprintf("%v %v %v-%v", hostileGet(d, "network.protocol"), hostileGet(d, "network.transport"),
+			min(pa, pb), max(pa, pb))] = true
+	}
+	return keys
+}
+
+// TestHostileHeaderAndClock audits every shipped capture with a snap length of 0 in its file
+// header (readers take it as "no limit": the report must not change at all) and with the
+// timestamps of its second half running backwards, the last one in 1970 (every flow must
+// still be recognised). All captures go to one child, compared with the originals audited
+// together the same way.
+func TestHostileHeaderAndClock(t *testing.T) {
+	orig, snap0, clock := t.TempDir(), t.TempDir(), t.TempDir()
+	var origs, snap0s, clocks []string
+	write := func(dir, name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range captures(t) {
+		name := filepath.Base(filepath.Dir(c)) + "-" + filepath.Base(c)
+		data, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs, _, bo := hostilePcapRecords(data)
+		if len(offs) < 2 {
+			t.Fatalf("%s: not a pcap file of at least two records", c)
+		}
+		origs = append(origs, write(orig, name, data))
+
+		b := hostileClone(data)
+		bo.PutUint32(b[16:], 0)
+		snap0s = append(snap0s, write(snap0, name, b))
+
+		b = hostileClone(data)
+		mid := len(offs) / 2
+		sec := bo.Uint32(b[offs[mid-1]:])
+		for i, off := range offs[mid:] {
+			bo.PutUint32(b[off:], sec-uint32(i+1))
+		}
+		bo.PutUint32(b[offs[len(offs)-1]:], 0)
+		clocks = append(clocks, write(clock, name, b))
+	}
+	flags := []string{"--format", "json", "--all", "--fail-on", "none"}
+	want := runCmd(t, nil, append(flags, origs...)...)
+	if want.code != 0 {
+		t.Fatalf("the original captures: exit %d: %s", want.code, want.stderr)
+	}
+	wantOut := strings.ReplaceAll(want.stdout, orig, "DIR")
+
+	t.Run("snaplen-0", func(t *testing.T) {
+		t.Parallel()
+		r := hostileBatch(t, "snap length 0", flags, snap0s)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if got := strings.ReplaceAll(r.stdout, snap0, "DIR"); got != wantOut {
+			t.Errorf("a snap length of 0 changes the report:\n%s", diff(wantOut, got))
+		}
+	})
+	t.Run("timestamps-backwards", func(t *testing.T) {
+		t.Parallel()
+		r := hostileBatch(t, "timestamps going backwards", flags, clocks)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		got := hostileFlowKeys(t, "timestamps going backwards", r.stdout)
+		for k := range hostileFlowKeys(t, "originals", want.stdout) {
+			if !got[k] {
+				t.Errorf("flow %s is no longer reported", k)
+			}
+		}
+	})
 }
