@@ -5,7 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"io"
 	"net/netip"
 	"time"
