@@ -27,7 +27,8 @@ type Parallel struct {
 	dp      decode.Packet
 	now     time.Time
 	sinceTk int
-	free    chan *batch
+	free    chan *batch // batches back from the workers; every batch made fits in it
+	made    int         // batches made so far (reader goroutine only)
 	sink    chan output
 	done    chan struct{}
 	emit    func(*flow.Record)
@@ -97,15 +98,26 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	return p
 }
 
+// getBatch returns an empty batch: a recycled one, a new one while fewer than the free
+// channel holds were made, or else the next one a worker gives back (the reader waits for
+// the workers instead of allocating without end).
 func (p *Parallel) getBatch() *batch {
+	var b *batch
 	select {
-	case b := <-p.free:
-		b.pkts, b.meta, b.buf, b.flush = b.pkts[:0], b.meta[:0], b.buf[:0], false
-		return b
+	case b = <-p.free:
 	default:
-		return &batch{pkts: make([]decode.Packet, 0, batchPackets), meta: make([]meta, 0, batchPackets),
-			buf: make([]byte, 0, batchBytes)}
+		if p.made < cap(p.free) {
+			p.made++
+			return &batch{pkts: make([]decode.Packet, 0, batchPackets), meta: make([]meta, 0, batchPackets),
+				buf: make([]byte, 0, batchBytes)}
+		}
+		b = <-p.free
 	}
+	if cap(b.buf) > 4*batchBytes { // one huge payload grew it: do not keep that
+		b.buf = make([]byte, 0, batchBytes)
+	}
+	b.pkts, b.meta, b.buf, b.flush = b.pkts[:0], b.meta[:0], b.buf[:0], false
+	return b
 }
 
 // Packet decodes one captured packet and hands it to its flow's worker.
@@ -188,12 +200,11 @@ func (p *Parallel) work(w *worker) {
 			w.e.Flush()
 		}
 		recs := w.recs
-		w.recs = nil
+		// The merger keeps pointers into recs: start a new slice, sized like the last one so
+		// that appending rarely grows (and copies) it.
+		w.recs = make([]flow.Record, 0, max(len(recs), 8))
 		p.sink <- output{w: w.id, recs: recs, clock: b.clock, final: b.flush}
-		select {
-		case p.free <- b:
-		default:
-		}
+		p.free <- b // never blocks: it holds every batch made
 	}
 }
 
