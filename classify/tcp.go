@@ -31,8 +31,9 @@ func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 
 // tcpSegment runs one TCP packet through the reassembly of direction d and hands the bytes
 // that became contiguous to the detectors, in order. Retransmitted bytes are dropped, overlaps
-// are trimmed (the first copy seen wins), out-of-order segments wait within bounds, and a gap
-// that can no longer be filled is skipped and counted.
+// are trimmed (the first copy seen wins, also against a segment still waiting out of order),
+// out-of-order segments wait within bounds, and a gap that can no longer be filled is skipped
+// and counted.
 func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 	seq := p.Seq
 	if p.Flags&decode.FlagSYN != 0 {
@@ -85,9 +86,45 @@ func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 		e.outOfOrder(en, d, s, seq, data)
 		return
 	}
-	s.next += uint32(len(data))
-	if d, ok := e.deliver(en, d, data); ok {
-		e.drain(en, d, &st.s[d])
+	e.inOrder(en, d, seq, data)
+}
+
+// inOrder delivers a segment that starts at the next expected byte. Where it overlaps a
+// segment already waiting out of order, the waiting copy was seen first and wins: the new
+// segment is delivered up to it, the queue drains, and what the new segment has beyond the
+// queued bytes follows.
+func (e *Engine) inOrder(en *entry, d flow.Dir, seq uint32, data []byte) {
+	s := &en.tcp.s[d]
+	for len(data) > 0 {
+		part := data
+		if len(s.ooo) > 0 {
+			if lim := int(int32(s.ooo[0].seq - seq)); lim >= 0 && lim < len(part) {
+				part = part[:lim]
+			}
+		}
+		if len(part) > 0 {
+			s.next += uint32(len(part))
+			var ok bool
+			if d, ok = e.deliver(en, d, part); !ok {
+				return
+			}
+		}
+		var ok bool
+		if d, ok = e.drain(en, d, &en.tcp.s[d]); !ok {
+			return
+		}
+		s = &en.tcp.s[d]
+		if len(part) == len(data) {
+			return
+		}
+		// The queued copy covered the bytes after part; what the segment has past the bytes
+		// delivered so far comes next.
+		e.stats.TCPOverlaps++
+		done := int(int32(s.next - seq))
+		if done >= len(data) {
+			return
+		}
+		data, seq = data[done:], s.next
 	}
 }
 
@@ -113,10 +150,10 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 	if s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq) {
 		// The receiver acknowledged bytes up to this segment that we never saw.
 		e.gap(en, d, s, seq)
-		s.next += uint32(len(data))
-		if d, ok := e.deliver(en, d, data); ok {
-			e.drain(en, d, &en.tcp.s[d])
+		if en.skip || en.tcp == nil {
+			return
 		}
+		e.inOrder(en, d, seq, data)
 		return
 	}
 	if len(s.ooo) >= e.cfg.MaxOutOfOrder || s.oooBytes+len(data) > e.cfg.MaxOutOfOrderBytes ||
@@ -129,9 +166,11 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 		}
 		// Give up waiting for the hole before the oldest queued segment.
 		e.gap(en, d, s, s.ooo[0].seq)
-		if !e.drain(en, d, s) {
+		var ok bool
+		if d, ok = e.drain(en, d, s); !ok {
 			return
 		}
+		s = &en.tcp.s[d]
 		if !seqLT(seq, s.next) && len(s.ooo) < e.cfg.MaxOutOfOrder {
 			e.queue(s, seq, data)
 		} else {
@@ -157,17 +196,18 @@ func (e *Engine) queue(s *stream, seq uint32, data []byte) {
 	e.oooTotal += len(c)
 }
 
-// drain hands queued segments that became contiguous to the detectors. It reports false
-// when reassembly of the flow stopped meanwhile.
-func (e *Engine) drain(en *entry, d flow.Dir, s *stream) bool {
+// drain hands queued segments that became contiguous to the detectors. It returns the
+// direction of that stream afterwards (a detector may have reversed the flow) and false when
+// reassembly of the flow stopped meanwhile.
+func (e *Engine) drain(en *entry, d flow.Dir, s *stream) (flow.Dir, bool) {
 	for len(s.ooo) > 0 {
 		if en.skip || en.tcp == nil {
-			return false
+			return d, false
 		}
 		sg := s.ooo[0]
 		diff := int32(sg.seq - s.next)
 		if diff > 0 {
-			return true
+			return d, true
 		}
 		s.ooo = s.ooo[1:]
 		s.oooBytes -= len(sg.data)
@@ -184,14 +224,14 @@ func (e *Engine) drain(en *entry, d flow.Dir, s *stream) bool {
 		s.next += uint32(len(data))
 		var ok bool
 		if d, ok = e.deliver(en, d, data); !ok {
-			return false
+			return d, false
 		}
 		s = &en.tcp.s[d]
 	}
 	if cap(s.ooo) > 0 {
 		s.ooo = nil // let the backing array go
 	}
-	return true
+	return d, !en.skip && en.tcp != nil
 }
 
 // gap skips the missing bytes of direction d up to seq. A detector cannot find message
