@@ -120,17 +120,19 @@ func (p *Parallel) getBatch() *batch {
 	return b
 }
 
-// Packet decodes one captured packet and hands it to its flow's worker.
-func (p *Parallel) Packet(c *capture.Packet) {
+// Packet decodes one captured packet and hands it to its flow's worker. It returns what the
+// decoder made of the packet (anything but OK is counted in Stats and goes no further).
+func (p *Parallel) Packet(c *capture.Packet) decode.Status {
 	p.stats.Packets++
 	p.stats.Bytes += uint64(len(c.Data))
 	if c.Timestamp.After(p.now) {
 		p.now = c.Timestamp
 	}
-	if p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp) != decode.OK {
-		return
+	st := p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp)
+	if st == decode.OK {
+		p.dispatch(&p.dp, c.Timestamp, c.Frame, c.File)
 	}
-	p.dispatch(&p.dp, c.Timestamp, c.Frame, c.File)
+	return st
 }
 
 // dispatch copies a decoded packet into its worker's batch.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
@@ -246,6 +247,13 @@ func (a *auditor) collect(f *rules.Finding) {
 
 // file audits one input. A file that cannot be read is reported in the summary and logged;
 // a file cut short is audited up to the cut, with a warning.
+// badWhy says in words what a decode status means for a packet that could not be read.
+var badWhy = map[decode.Status]string{
+	decode.Truncated:       "cut short: the capture holds fewer bytes than its headers need",
+	decode.Malformed:       "malformed: its headers contradict themselves or exceed a bound",
+	decode.UnsupportedLink: "a link type pcapaudit does not read",
+}
+
 func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log zerolog.Logger) report.FileSummary {
 	fs := report.FileSummary{Name: name}
 	var src capture.Source
@@ -262,6 +270,13 @@ func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log ze
 	}
 	defer src.Close()
 	var p capture.Packet
+	// Packets the decoder could not read (cut by the snap length, contradicting headers, an
+	// unknown link type): counted, and the first one named in a warning at the end.
+	var bad struct {
+		n      uint64
+		frame  uint64
+		status decode.Status
+	}
 	done := ctx.Done()
 	for n := 0; ; n++ {
 		if n&4095 == 0 {
@@ -284,14 +299,24 @@ func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log ze
 		}
 		fs.Packets++
 		fs.Bytes += uint64(len(p.Data))
-		a.eng.Packet(&p)
+		switch st := a.eng.Packet(&p); st {
+		case decode.Truncated, decode.Malformed, decode.UnsupportedLink:
+			if bad.n++; bad.n == 1 {
+				bad.frame, bad.status = p.Frame, st
+			}
+		}
 	}
 	a.eng.Flush()
+	if bad.n > 0 {
+		m := fmt.Sprintf("%s: %d packet(s) could not be decoded, the first at frame %d (%s)", name, bad.n, bad.frame, badWhy[bad.status])
+		fs.Warnings = append(fs.Warnings, m)
+		log.Warn().Str("file", name).Uint64("frame", bad.frame).Uint64("packets", bad.n).Msg(m)
+	}
 	var te *capture.TruncatedError
 	switch {
 	case errors.Is(err, io.EOF):
 	case errors.As(err, &te):
-		fs.Warning = err.Error()
+		fs.Warnings = append(fs.Warnings, err.Error())
 		log.Warn().Str("file", name).Msg(err.Error())
 	default:
 		fs.Err = err.Error()

@@ -30,8 +30,9 @@ type FileSummary struct {
 	Packets     uint64
 	Bytes       uint64
 	First, Last time.Time
-	// Warning is set when the input was cut short (the packets before the cut were audited).
-	Warning string
+	// Warnings say what was wrong where in a file that was read: cut short (the packets
+	// before the cut were audited), packets that could not be decoded.
+	Warnings []string
 	// Err is set when the input could not be read at all.
 	Err string
 }
@@ -165,8 +166,10 @@ func (t *Text) Close(s *Summary) error {
 		switch {
 		case f.Err != "":
 			fmt.Fprintf(w, "  error    %s\n", f.Err)
-		case f.Warning != "":
-			fmt.Fprintf(w, "  warning  %s\n", f.Warning)
+		default:
+			for _, m := range f.Warnings {
+				fmt.Fprintf(w, "  warning  %s\n", m)
+			}
 		}
 	}
 	var total uint64
