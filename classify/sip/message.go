@@ -329,7 +329,7 @@ func (ds *dirState) wholeBody(b []byte) {
 	switch st.msg.kind {
 	case bodySDP:
 		ds.resp = !st.msg.request
-		ds.sdp.Reset(ds)
+		ds.parser().Reset(ds)
 		ds.sdp.Write(b)
 		ds.endSDP()
 	case bodyMultipart:
@@ -351,7 +351,7 @@ func (ds *dirState) startBody(n uint64) {
 		st.f.SIP.EncodedBodies++
 	case st.msg.kind == bodySDP:
 		ds.bodyKind = bodySDP
-		ds.sdp.Reset(ds)
+		ds.parser().Reset(ds)
 	}
 }
 
@@ -423,7 +423,7 @@ func (ds *dirState) multipart(b, boundary []byte) {
 			}
 		}
 		if isSDP {
-			ds.sdp.Reset(ds)
+			ds.parser().Reset(ds)
 			ds.sdp.Write(b[:end])
 			ds.endSDP()
 		}

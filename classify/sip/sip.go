@@ -120,8 +120,16 @@ type dirState struct {
 	scan     frameScan
 	bodyLeft uint64 // body bytes of a large TCP message still to read
 	bodyKind uint8
-	resp     bool // the body being read belongs to a response
-	sdp      sdp.Parser
+	resp     bool        // the body being read belongs to a response
+	sdp      *sdp.Parser // made for the first SDP body: most SIP flows never carry one
+}
+
+// parser returns the direction's SDP parser, making it on first use.
+func (ds *dirState) parser() *sdp.Parser {
+	if ds.sdp == nil {
+		ds.sdp = new(sdp.Parser)
+	}
+	return ds.sdp
 }
 
 // state is the per-flow state, allocated once when the flow is claimed.
