@@ -458,7 +458,7 @@ func (l *loader) compile(n *yaml.Node, key, src string, env any, opts ...expr.Op
 		return nil, l.errf(n, "%s: empty expression", key)
 	}
 	lc := &listsCheck{known: l.lists}
-	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc)}, opts...)
+	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc), isNilFunc, expr.Patch(nilCheck{})}, opts...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, l.exprErr(n, key, src, err)
@@ -483,6 +483,42 @@ func listNames(m map[string][]string) string {
 
 // listsCheck is an expr patcher that only looks: it records the first lists.<name> whose
 // name is not in settings.lists (a map, which expr cannot check by itself).
+// nilCheck rewrites `x != nil` and `x == nil` on a pointer into a call of isNil. expr would
+// otherwise dereference the pointer to compare it, copying the whole struct it points to
+// (the facts of a flow, hundreds of bytes) on every evaluation of `tls != nil && ...`.
+type nilCheck struct{}
+
+func (nilCheck) Visit(node *ast.Node) {
+	b, ok := (*node).(*ast.BinaryNode)
+	if !ok || (b.Operator != "!=" && b.Operator != "==") {
+		return
+	}
+	x := b.Left
+	if _, ok := b.Right.(*ast.NilNode); !ok {
+		if _, ok := b.Left.(*ast.NilNode); !ok {
+			return
+		}
+		x = b.Right
+	}
+	if t := x.Type(); t == nil || t.Kind() != reflect.Pointer {
+		return
+	}
+	var out ast.Node = &ast.CallNode{Callee: &ast.IdentifierNode{Value: "isNil"}, Arguments: []ast.Node{x}}
+	if b.Operator == "!=" {
+		out = &ast.UnaryNode{Operator: "!", Node: out}
+	}
+	ast.Patch(node, out)
+}
+
+// isNilFunc is the function nilCheck calls: a nil interface or a nil pointer.
+var isNilFunc = expr.Function("isNil", func(p ...any) (any, error) {
+	if p[0] == nil {
+		return true, nil
+	}
+	v := reflect.ValueOf(p[0])
+	return v.Kind() == reflect.Pointer && v.IsNil(), nil
+}, new(func(any) bool))
+
 type listsCheck struct {
 	known   map[string][]string
 	unknown string
