@@ -154,6 +154,13 @@ func TestSchema(t *testing.T) {
 			need := required
 			kind, _ := flat["event.kind"].(string)
 			switch kind {
+			case "metric":
+				// The summary, last in every report.
+				need = []string{"@timestamp", "event.dataset", "event.start", "event.end", "pcapaudit.summary.files[].path",
+					"pcapaudit.summary.flows", "pcapaudit.summary.findings.critical", "pcapaudit.summary.bounds.undecodable_packets"}
+				if rest := strings.TrimSpace(string(data)); !strings.HasSuffix(rest, line) {
+					t.Errorf("%s:%d: the summary is not the last document", f, i+1)
+				}
 			case "event":
 			case "alert":
 				need = append(append([]string{}, required...), alert...)
@@ -174,7 +181,7 @@ func TestSchema(t *testing.T) {
 					t.Errorf("%s:%d: %s = %q is not RFC 3339 with nanoseconds", f, i+1, k, flat[k])
 				}
 			}
-			if p, _ := flat["network.protocol"].(string); !map[string]bool{"ntp": true, "sip": true, "sip-tls": true, "ldap": true, "ldaps": true, "unknown": true}[p] {
+			if p, _ := flat["network.protocol"].(string); kind != "metric" && !map[string]bool{"ntp": true, "sip": true, "sip-tls": true, "ldap": true, "ldaps": true, "unknown": true}[p] {
 				t.Errorf("%s:%d: network.protocol %q", f, i+1, p)
 			}
 			for k := range flat {
@@ -370,5 +377,47 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "pcapaudit") {
 		t.Errorf("completion bash: exit %d", r.code)
+	}
+}
+
+// The NDJSON report ends with a summary that carries what the log said: a script reading
+// only the output learns that a file was cut short, and where.
+func TestJSONSummaryCarriesWarnings(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repo, "testdata", "real", "ldap-simple-bind.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := writeFile(t, "cut.pcap", data[:len(data)-10])
+	r := runCmd(t, nil, "-f", "json", cut)
+	if r.code != 1 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var sum struct {
+		Event     struct{ Kind, Dataset string }
+		PcapAudit struct {
+			Summary struct {
+				Files []struct {
+					Path     string
+					Packets  int
+					Warnings []string
+				}
+				Flows    int
+				Findings struct{ Critical, Medium int }
+			}
+		} `json:"pcapaudit"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	s := sum.PcapAudit.Summary
+	if sum.Event.Dataset != "pcapaudit.summary" || len(s.Files) != 1 || s.Files[0].Path != cut || s.Files[0].Packets != 14 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	if len(s.Files[0].Warnings) != 1 || !strings.Contains(s.Files[0].Warnings[0], "truncated capture at byte") {
+		t.Errorf("warnings %q, want the cut named", s.Files[0].Warnings)
+	}
+	if s.Flows != 1 || s.Findings.Critical != 1 || s.Findings.Medium != 1 {
+		t.Errorf("flows %d, findings %+v", s.Flows, s.Findings)
 	}
 }

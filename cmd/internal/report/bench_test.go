@@ -148,8 +148,8 @@ func TestBenchmarkFlowReports(t *testing.T) {
 			}
 		}
 	}
-	if n := bytes.Count(js.Bytes(), []byte("\n")); n != 1+len(findings) {
-		t.Errorf("%d NDJSON lines, want the flow and %d findings", n, len(findings))
+	if n := bytes.Count(js.Bytes(), []byte("\n")); n != 2+len(findings) {
+		t.Errorf("%d NDJSON lines, want the flow, %d findings and the summary", n, len(findings))
 	}
 }
 

@@ -5,10 +5,11 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	json "github.com/goccy/go-json"
 	"io"
 	"net/netip"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/rules"
@@ -212,11 +213,12 @@ func CommunityID(a, b netip.AddrPort, t flow.Transport) string {
 // JSON writes NDJSON: one ECS document per flow (event.kind "event") and one per finding
 // (event.kind "alert"), each finding right after the flow it was raised on.
 type JSON struct {
-	w       *bufio.Writer
-	enc     *json.Encoder
-	all     bool
-	ruleset string
-	err     error
+	w        *bufio.Writer
+	enc      *json.Encoder
+	all      bool
+	ruleset  string
+	err      error
+	findings [4]uint64 // by severity, Low first
 }
 
 // NewJSON writes to w. Unknown flows are written only when all is set.
@@ -234,16 +236,109 @@ func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	j.err = j.enc.Encode(FlowDoc(r))
 	for _, f := range findings {
+		if i := int(f.Rule.Severity) - int(rules.Low); i >= 0 && i < len(j.findings) {
+			j.findings[i]++
+		}
 		if j.err == nil {
 			j.err = j.enc.Encode(FindingDoc(r, f, j.ruleset))
 		}
 	}
 }
 
-// Close implements Reporter.
-func (j *JSON) Close(*Summary) error {
+// Close implements Reporter: it writes the summary document last.
+func (j *JSON) Close(s *Summary) error {
+	if j.err == nil && s != nil {
+		j.err = j.enc.Encode(j.summaryDoc(s))
+	}
 	if err := j.w.Flush(); j.err == nil {
 		j.err = err
 	}
 	return j.err
+}
+
+type (
+	summaryFile struct {
+		Path     string   `json:"path"`
+		Packets  uint64   `json:"packets"`
+		Bytes    uint64   `json:"bytes"`
+		Warnings []string `json:"warnings,omitempty"`
+		Error    string   `json:"error,omitempty"`
+	}
+	summaryInfo struct {
+		Files   []summaryFile `json:"files"`
+		Packets uint64        `json:"packets"`
+		Bytes   uint64        `json:"bytes"`
+		Flows   uint64        `json:"flows"`
+		ByProto struct {
+			NTP     uint64 `json:"ntp"`
+			SIP     uint64 `json:"sip"`
+			SIPTLS  uint64 `json:"sip-tls"`
+			LDAP    uint64 `json:"ldap"`
+			LDAPS   uint64 `json:"ldaps"`
+			Unknown uint64 `json:"unknown"`
+		} `json:"flows_by_protocol"`
+		Findings struct {
+			Critical uint64 `json:"critical"`
+			High     uint64 `json:"high"`
+			Medium   uint64 `json:"medium"`
+			Low      uint64 `json:"low"`
+		} `json:"findings"`
+		Bounds struct {
+			Evicted          uint64 `json:"evicted"`
+			HalfOpenEvicted  uint64 `json:"half_open_evicted"`
+			Emergencies      uint64 `json:"emergencies"`
+			Cut              uint64 `json:"cut"`
+			TCPGaps          uint64 `json:"tcp_gaps"`
+			ParseErrors      uint64 `json:"parse_errors"`
+			DetectorFailures uint64 `json:"detector_failures"`
+			Undecodable      uint64 `json:"undecodable_packets"`
+			FragmentsDropped uint64 `json:"fragments_dropped"`
+		} `json:"bounds"`
+		Policy string `json:"policy"`
+	}
+	summaryDoc struct {
+		Timestamp string   `json:"@timestamp"`
+		Event     ecsEvent `json:"event"`
+		PcapAudit struct {
+			Summary summaryInfo `json:"summary"`
+		} `json:"pcapaudit"`
+	}
+)
+
+// summaryDoc is the last document of a report: what was read, what was found, which bounds
+// were hit and what was wrong with the input, so a script reading only the NDJSON knows too.
+func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
+	d := &summaryDoc{}
+	var first, last time.Time
+	in := &d.PcapAudit.Summary
+	in.Files = []summaryFile{}
+	for _, f := range s.Files {
+		in.Files = append(in.Files, summaryFile{Path: f.Name, Packets: f.Packets, Bytes: f.Bytes, Warnings: f.Warnings, Error: f.Err})
+		in.Packets += f.Packets
+		in.Bytes += f.Bytes
+		if f.Packets > 0 {
+			if first.IsZero() || f.First.Before(first) {
+				first = f.First
+			}
+			if f.Last.After(last) {
+				last = f.Last
+			}
+		}
+	}
+	st := &s.Stats
+	for l := flow.Label(0); l < flow.NumLabels; l++ {
+		in.Flows += st.FlowsByLabel[l]
+	}
+	bp, by := &in.ByProto, &st.FlowsByLabel
+	bp.NTP, bp.SIP, bp.SIPTLS, bp.LDAP, bp.LDAPS, bp.Unknown = by[flow.NTP], by[flow.SIP], by[flow.SIPTLS], by[flow.LDAP], by[flow.LDAPS], by[flow.Unknown]
+	in.Findings.Low, in.Findings.Medium, in.Findings.High, in.Findings.Critical = j.findings[0], j.findings[1], j.findings[2], j.findings[3]
+	b := &in.Bounds
+	b.Evicted, b.HalfOpenEvicted, b.Emergencies = st.Evicted, st.HalfOpenEvicted, st.Emergencies
+	b.Cut, b.TCPGaps, b.ParseErrors, b.DetectorFailures = st.Cut, st.TCPGaps, st.ParseErrors, st.Panics
+	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
+	in.Policy = s.Policy
+	d.Timestamp = ts(last)
+	d.Event = ecsEvent{Kind: "metric", Category: []string{"network"}, Type: []string{"info"}, Module: "pcapaudit",
+		Dataset: "pcapaudit.summary", Start: ts(first), End: ts(last), Duration: last.Sub(first).Nanoseconds()}
+	return d
 }
