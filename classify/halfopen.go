@@ -151,6 +151,11 @@ func (e *Engine) compactQueue() {
 func (e *Engine) expireHalf() {
 	limit := e.now.UnixNano() - int64(e.hoTimeout())
 	for {
+		// The queue is in packet-time order: when its first item, live or stale, is recent,
+		// nothing is due, and the map need not be asked (this runs for every packet).
+		if e.hoHead < len(e.hoQueue) && e.hoQueue[e.hoHead].at >= limit {
+			return
+		}
 		it, ho, ok := e.frontHalf()
 		if !ok || ho.last >= limit {
 			return
