@@ -3,6 +3,7 @@ package classify
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -488,5 +489,33 @@ func TestSynFloodStaysBounded(t *testing.T) {
 	h.e.Flush()
 	if got := h.e.Stats().FlowsByLabel[flow.Unknown]; got != 20000 {
 		t.Errorf("%d unknown flows counted, want 20000", got)
+	}
+}
+
+// A message longer than the inspection window is not buffered without end: the flow is cut,
+// counted, and no longer inspected, while its packets are still counted.
+func TestInspectWindowCutsAFlow(t *testing.T) {
+	h := newHarness(t, Config{InspectWindow: 512})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 500, 101, ""), 0)
+	h.send(pkt(cli, srv, T, ack, 101, 501, "HELLO\nfirst\n"), 0)
+	seq := uint32(101 + 12)
+	long := strings.Repeat("x", 200) // a line that never ends, 200 bytes at a time
+	for i := 0; i < 10; i++ {
+		h.send(pkt(cli, srv, T, ack, seq, 501, long), 0)
+		seq += 200
+	}
+	h.send(pkt(cli, srv, T, ack, seq, 501, "\nlater\n"), 0)
+	h.e.Flush()
+	r := h.recs[0]
+	if !r.Cut || h.e.Stats().Cut != 1 {
+		t.Errorf("cut %v, stats %d; want the flow cut once", r.Cut, h.e.Stats().Cut)
+	}
+	if got, want := h.allLines(), []string{"HELLO", "first"}; !equal(got, want) {
+		t.Errorf("lines %q, want %q: nothing after the cut", got, want)
+	}
+	if r.Packets[0] != 13 {
+		t.Errorf("%d client packets counted, want 13", r.Packets[0])
 	}
 }

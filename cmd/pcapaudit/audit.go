@@ -41,6 +41,7 @@ type auditOptions struct {
 	policy     string
 	all        bool
 	maxFlows   int
+	window     int
 	perLabel   int
 	color      string
 	logLevel   string
@@ -72,6 +73,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVarP(&o.policy, "policy", "p", "", "policy file replacing the default policy (see 'pcapaudit policy')")
 	fl.BoolVarP(&o.all, "all", "a", false, "also list flows labelled unknown")
 	fl.IntVar(&o.maxFlows, "max-flows", 1_000_000, "flows tracked at once; the least recently active is evicted when full")
+	fl.IntVar(&o.window, "inspect-window", classify.DefaultConfig().InspectWindow, "bytes per flow direction a detector may wait on (an undecided prefix, an incomplete message); past it inspection stops, counted")
 	fl.IntVar(&o.perLabel, "list", 20, "text format: flows listed per label")
 	fl.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "flow workers (the output is the same for any number)")
 	fl.StringVar(&o.color, "color", "auto", "text format colours: auto (on a terminal, unless NO_COLOR is set), always, never")
@@ -119,6 +121,9 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	if o.maxFlows <= 0 {
 		return usageErr("--max-flows %d: want a positive number", o.maxFlows)
 	}
+	if o.window < 512 || o.window > 16<<20 {
+		return usageErr("--inspect-window %d: want 512 to 16777216 bytes", o.window)
+	}
 	pol := rules.Default()
 	if o.policy != "" {
 		if pol, err = rules.LoadFile(o.policy); err != nil {
@@ -149,7 +154,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer pprof.StopCPUProfile()
 	}
 
-	a := newAuditor(pol, rep, o.maxFlows, o.workers, o.all)
+	a := newAuditor(pol, rep, o.maxFlows, o.window, o.workers, o.all)
 	defer a.eng.Close()
 	sum := &report.Summary{Policy: pol.Name}
 	bad := 0
@@ -219,10 +224,11 @@ type auditor struct {
 	worst    rules.Severity
 }
 
-func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, workers int, all bool) *auditor {
+func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
 	a := &auditor{checker: pol.NewChecker(), rep: rep}
 	cfg := classify.DefaultConfig()
 	cfg.MaxFlows = maxFlows
+	cfg.InspectWindow = window
 	cfg.SkipUnknown = !all // unknown flows raise no finding: count them, list them only on request
 	st := &pol.Settings
 	cfg.TCPTimeout, cfg.TCPClosedTimeout, cfg.UDPTimeout = st.Timeouts.TCP, st.Timeouts.TCPClosed, st.Timeouts.UDP
