@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -125,37 +126,45 @@ func endpoints(r *flow.Record) (src, dst ecsEndpoint) {
 	return src, dst
 }
 
-// FlowDoc returns the ECS document of a flow record.
-func FlowDoc(r *flow.Record) any {
-	d := &flowDoc{
-		Timestamp: ts(r.Start),
+// The fixed lists of the documents, shared rather than made per document.
+var (
+	categoryNetwork = []string{"network"}
+	typeConnection  = []string{"connection"}
+	typeInfo        = []string{"info"}
+)
+
+// flowDocOf fills d, the ECS document of a flow record.
+func flowDocOf(d *flowDoc, r *flow.Record, start, end string, nw ecsNetwork, src, dst ecsEndpoint) {
+	*d = flowDoc{
+		Timestamp: start,
 		Event: ecsEvent{
-			Kind: "event", Category: []string{"network"}, Type: []string{"connection"},
+			Kind: "event", Category: categoryNetwork, Type: typeConnection,
 			Module: "pcapaudit", Dataset: "pcapaudit.flow",
-			Start: ts(r.Start), End: ts(r.End), Duration: int64(r.End.Sub(r.Start)),
+			Start: start, End: end, Duration: int64(r.End.Sub(r.Start)),
 			Reason: r.EndReason.String(),
 		},
-		Network: network(r),
-		NTP:     r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
+		Source: src, Destination: dst, Network: nw,
+		NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
 	}
-	d.Source, d.Destination = endpoints(r)
 	d.PcapAudit = ecsFlowInfo{
 		File: r.File, Frame: r.FirstFrame, EndReason: r.EndReason.String(), ClientKnown: r.ClientKnown,
 		ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut,
 	}
 	d.PcapAudit.PayloadBytes.Client = r.Payload[0]
 	d.PcapAudit.PayloadBytes.Server = r.Payload[1]
-	return d
 }
 
-// FindingDoc returns the ECS document of a finding raised on flow r.
-func FindingDoc(r *flow.Record, f *rules.Finding, ruleset string) any {
-	d := &findingDoc{
+// findingDocOf fills d, the ECS document of a finding raised on flow r. The observed map is
+// reused when d already has one.
+func findingDocOf(d *findingDoc, r *flow.Record, f *rules.Finding, ruleset, start, end string, nw ecsNetwork, src, dst ecsEndpoint) {
+	obs := d.PcapAudit.Observed
+	clear(obs)
+	*d = findingDoc{
 		Timestamp: ts(f.Evidence.Time),
 		Event: ecsEvent{
-			Kind: "alert", Category: []string{"network"}, Type: []string{"info"},
+			Kind: "alert", Category: categoryNetwork, Type: typeInfo,
 			Module: "pcapaudit", Dataset: "pcapaudit.finding",
-			Start: ts(r.Start), End: ts(r.End), Duration: int64(r.End.Sub(r.Start)),
+			Start: start, End: end, Duration: int64(r.End.Sub(r.Start)),
 			Severity: f.Rule.Severity.Score(),
 		},
 		Rule: ecsRule{
@@ -163,31 +172,31 @@ func FindingDoc(r *flow.Record, f *rules.Finding, ruleset string) any {
 			Category: r.Label.String(), Reference: joinRefs(f.Rule.References), Ruleset: ruleset,
 		},
 		Message: f.Message,
-		Network: network(r),
+		Source:  src, Destination: dst, Network: nw,
 	}
-	d.Source, d.Destination = endpoints(r)
 	d.PcapAudit = ecsFindingInfo{
 		File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
 		Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count,
 	}
 	if len(f.Observed) > 0 {
-		d.PcapAudit.Observed = make(map[string]string, len(f.Observed))
-		for _, kv := range f.Observed {
-			d.PcapAudit.Observed[kv.Key] = kv.Value
+		if obs == nil {
+			obs = make(map[string]string, len(f.Observed))
 		}
+		for _, kv := range f.Observed {
+			obs[kv.Key] = kv.Value
+		}
+		d.PcapAudit.Observed = obs
 	}
-	return d
 }
 
 func joinRefs(refs []string) string {
-	s := ""
-	for i, r := range refs {
-		if i > 0 {
-			s += "; "
-		}
-		s += r
+	switch len(refs) {
+	case 0:
+		return ""
+	case 1:
+		return refs[0]
 	}
-	return s
+	return strings.Join(refs, "; ")
 }
 
 // CommunityID returns the Community ID v1 flow hash (seed 0) of a flow, the ECS
@@ -218,7 +227,9 @@ type JSON struct {
 	all      bool
 	ruleset  string
 	err      error
-	findings [4]uint64 // by severity, Low first
+	findings [4]uint64  // by severity, Low first
+	fd       flowDoc    // reused for every flow
+	nd       findingDoc // reused for every finding
 }
 
 // NewJSON writes to w. Unknown flows are written only when all is set.
@@ -234,13 +245,19 @@ func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
 	if j.err != nil || (r.Label == flow.Unknown && !j.all && len(findings) == 0) {
 		return
 	}
-	j.err = j.enc.Encode(FlowDoc(r))
+	// What the flow and its findings share is made once.
+	start, end := ts(r.Start), ts(r.End)
+	nw := network(r)
+	src, dst := endpoints(r)
+	flowDocOf(&j.fd, r, start, end, nw, src, dst)
+	j.err = j.enc.Encode(&j.fd)
 	for _, f := range findings {
 		if i := int(f.Rule.Severity) - int(rules.Low); i >= 0 && i < len(j.findings) {
 			j.findings[i]++
 		}
 		if j.err == nil {
-			j.err = j.enc.Encode(FindingDoc(r, f, j.ruleset))
+			findingDocOf(&j.nd, r, f, j.ruleset, start, end, nw, src, dst)
+			j.err = j.enc.Encode(&j.nd)
 		}
 	}
 }
@@ -338,7 +355,7 @@ func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
 	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
 	in.Policy = s.Policy
 	d.Timestamp = ts(last)
-	d.Event = ecsEvent{Kind: "metric", Category: []string{"network"}, Type: []string{"info"}, Module: "pcapaudit",
+	d.Event = ecsEvent{Kind: "metric", Category: categoryNetwork, Type: typeInfo, Module: "pcapaudit",
 		Dataset: "pcapaudit.summary", Start: ts(first), End: ts(last), Duration: last.Sub(first).Nanoseconds()}
 	return d
 }
