@@ -32,6 +32,7 @@ type Parallel struct {
 	sink    chan output
 	done    chan struct{}
 	emit    func(*flow.Record)
+	recs    sync.Pool // *flow.Record: copies of the workers' records, recycled after emit
 	stats   Stats
 	mu      sync.Mutex // guards stats read after Flush
 }
@@ -58,7 +59,7 @@ type meta struct {
 
 type output struct {
 	w     int
-	recs  []flow.Record
+	recs  []*flow.Record
 	clock time.Time
 	final bool
 }
@@ -68,11 +69,12 @@ type worker struct {
 	e    *Engine
 	in   chan *batch
 	cur  *batch
-	recs []flow.Record
+	recs []*flow.Record
 }
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
-// called from one goroutine, never concurrently, with records that may be kept.
+// called from one goroutine, never concurrently; a record is valid only during the call (it
+// is recycled afterwards: copy what must be kept).
 func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	if n < 1 {
 		n = 1
@@ -82,6 +84,7 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	per.MaxFlows = max(cfg.MaxFlows/n, 1)
 	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
+		recs: sync.Pool{New: func() any { return new(flow.Record) }},
 		dec:  decode.New(decode.Config{}),
 		free: make(chan *batch, 4*n+4),
 		sink: make(chan output, 4*n),
@@ -90,7 +93,11 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	}
 	for i := 0; i < n; i++ {
 		w := &worker{id: i, in: make(chan *batch, 4)}
-		w.e = New(per, func(r *flow.Record) { w.recs = append(w.recs, *r) })
+		w.e = New(per, func(r *flow.Record) {
+			c := p.recs.Get().(*flow.Record)
+			*c = *r
+			w.recs = append(w.recs, c)
+		})
 		p.workers = append(p.workers, w)
 		go p.work(w)
 	}
@@ -202,9 +209,9 @@ func (p *Parallel) work(w *worker) {
 			w.e.Flush()
 		}
 		recs := w.recs
-		// The merger keeps pointers into recs: start a new slice, sized like the last one so
-		// that appending rarely grows (and copies) it.
-		w.recs = make([]flow.Record, 0, max(len(recs), 8))
+		// The merger keeps recs: start a new slice, sized like the last one so that appending
+		// rarely grows it.
+		w.recs = make([]*flow.Record, 0, max(len(recs), 8))
 		p.sink <- output{w: w.id, recs: recs, clock: b.clock, final: b.flush}
 		p.free <- b // never blocks: it holds every batch made
 	}
@@ -224,8 +231,8 @@ func (p *Parallel) merge() {
 	var h recHeap
 	for {
 		o := <-p.sink
-		for i := range o.recs {
-			heap.Push(&h, &o.recs[i])
+		for _, r := range o.recs {
+			heap.Push(&h, r)
 		}
 		clocks[o.w] = o.clock
 		if o.final {
@@ -233,7 +240,7 @@ func (p *Parallel) merge() {
 		}
 		if finals == len(p.workers) {
 			for h.Len() > 0 {
-				p.emit(heap.Pop(&h).(*flow.Record))
+				p.out(heap.Pop(&h).(*flow.Record))
 			}
 			finals = 0
 			p.done <- struct{}{}
@@ -247,9 +254,16 @@ func (p *Parallel) merge() {
 		}
 		// Everything a worker will still emit ends at or after its clock.
 		for h.Len() > 0 && !h[0].EmitAt.IsZero() && h[0].EmitAt.Before(wm) {
-			p.emit(heap.Pop(&h).(*flow.Record))
+			p.out(heap.Pop(&h).(*flow.Record))
 		}
 	}
+}
+
+// out hands r to emit and then recycles it: emit must not keep r.
+func (p *Parallel) out(r *flow.Record) {
+	p.emit(r)
+	*r = flow.Record{} // let the facts go
+	p.recs.Put(r)
 }
 
 // Close stops the workers. Call Flush first.
