@@ -401,8 +401,11 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 		}
 	}
 
-	// The environment: Env, or Env plus `it` for a rule with each.
-	var env any = &Env{}
+	// The environment: Env, or Env plus `it` for a rule with each. Expressions are compiled
+	// against the struct value, not a pointer to it: only then does expr resolve a name to a
+	// field index at compile time (OpLoadField) instead of looking it up by name, through a
+	// lock-free map and reflection, on every run. The checker runs them on pointers.
+	var env any = Env{}
 	if e := f["each"]; e != nil {
 		if r.Each, err = l.str(e, "each"); err != nil {
 			return nil, err
@@ -421,7 +424,7 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 			l.eachTypes[path.elem] = et
 		}
 		r.eachT = et
-		env = reflect.New(et.typ).Interface()
+		env = reflect.New(et.typ).Elem().Interface()
 	}
 
 	if r.when, err = l.compile(f["when"], "when", r.When, env, expr.AsBool()); err != nil {
