@@ -13,8 +13,10 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -49,30 +51,82 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 		}
 		n++
 	}
-	srv := &t.Server
-	srv.ChainLength = n
 	if n == 0 {
+		t.Server.ChainLength = 0
 		return nil // an empty chain: nothing to report on
 	}
 	sum := sha256.Sum256(leaf)
+	c := leaves.get(sum, leaf)
+	t.Server = c.server
+	t.Server.ChainLength = n
+	if c.cert == nil {
+		return ErrCertificate
+	}
+	if sni := t.Client.ServerName; sni != "" {
+		ok := nameMatches(c.cert, sni)
+		t.NameMatchesSNI = &ok
+	}
+	return nil
+}
+
+// parsedCert is what a leaf certificate gives the facts, whatever flow carried it.
+type parsedCert struct {
+	server flow.TLSServerFacts    // ChainLength is the flow's own
+	cert   *x509.Certificate // nil when the leaf did not parse; parsed from a copy
+}
+
+// leafCache remembers the leaves parsed lately, by their SHA-256: a server presents the same
+// certificate on every connection, and parsing it (and checking its self-signature) costs
+// tens of microseconds, more than all the rest of a handshake. Safe for concurrent use; the
+// facts are the same as from a fresh parse, so the output does not depend on the cache.
+type leafCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*parsedCert
+}
+
+const leafCacheSize = 1024
+
+var leaves = &leafCache{m: map[[32]byte]*parsedCert{}}
+
+func (c *leafCache) get(sum [32]byte, leaf []byte) *parsedCert {
+	c.mu.Lock()
+	p := c.m[sum]
+	c.mu.Unlock()
+	if p != nil {
+		return p
+	}
+	p = parseLeaf(sum, leaf)
+	c.mu.Lock()
+	if len(c.m) >= leafCacheSize {
+		clear(c.m) // the working set of a capture is small; start again rather than track age
+	}
+	c.m[sum] = p
+	c.mu.Unlock()
+	return p
+}
+
+// parseLeaf parses a leaf certificate into the facts that do not depend on the flow.
+func parseLeaf(sum [32]byte, leaf []byte) *parsedCert {
+	p := &parsedCert{}
+	srv := &p.server
 	srv.Hash.SHA256 = hex.EncodeToString(sum[:])
-	cert, err := x509.ParseCertificate(leaf)
+	cert, err := x509.ParseCertificate(bytes.Clone(leaf)) // the cached certificate outlives the packet
 	if err != nil {
 		msg := err.Error()
 		if len(msg) > maxCertErrLen {
 			msg = msg[:maxCertErrLen]
 		}
 		srv.CertificateError = msg
-		return ErrCertificate
+		return p
 	}
-	certFacts(t, cert)
-	return nil
+	certFacts(srv, cert)
+	p.cert = cert
+	return p
 }
 
-// certFacts fills the server facts from the parsed leaf certificate. cert aliases the
-// capture buffer: only copies are kept.
-func certFacts(t *flow.TLSFacts, cert *x509.Certificate) {
-	srv := &t.Server
+// certFacts fills the server facts from the parsed leaf certificate. The slices are clipped
+// so that a flow appending to its copy never writes into another's.
+func certFacts(srv *flow.TLSServerFacts, cert *x509.Certificate) {
 	srv.Subject = clip(cert.Subject.String(), maxNameLen)
 	srv.Issuer = clip(cert.Issuer.String(), maxNameLen)
 	srv.NotBefore, srv.NotAfter = cert.NotBefore.UTC(), cert.NotAfter.UTC()
@@ -113,11 +167,9 @@ func certFacts(t *flow.TLSFacts, cert *x509.Certificate) {
 
 	srv.SelfIssued = bytes.Equal(cert.RawSubject, cert.RawIssuer)
 	srv.SelfSigned = srv.SelfIssued && selfSignatureOK(cert)
-
-	if sni := t.Client.ServerName; sni != "" {
-		ok := nameMatches(cert, sni)
-		t.NameMatchesSNI = &ok
-	}
+	x.AlternativeNames = slices.Clip(x.AlternativeNames)
+	x.Subject.Organization = slices.Clip(x.Subject.Organization)
+	x.Issuer.Organization = slices.Clip(x.Issuer.Organization)
 }
 
 func x509Name(cn string, org []string) flow.X509Name {
