@@ -71,8 +71,8 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 
 // parsedCert is what a leaf certificate gives the facts, whatever flow carried it.
 type parsedCert struct {
-	server flow.TLSServerFacts    // ChainLength is the flow's own
-	cert   *x509.Certificate // nil when the leaf did not parse; parsed from a copy
+	server flow.TLSServerFacts // ChainLength is the flow's own
+	cert   *x509.Certificate   // nil when the leaf did not parse; parsed from a copy
 }
 
 // leafCache remembers the leaves parsed lately, by their SHA-256: a server presents the same
