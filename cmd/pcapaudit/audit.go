@@ -74,7 +74,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.BoolVarP(&o.all, "all", "a", false, "also list flows labelled unknown")
 	fl.IntVar(&o.maxFlows, "max-flows", 1_000_000, "flows tracked at once; the least recently active is evicted when full")
 	fl.IntVar(&o.window, "inspect-window", classify.DefaultConfig().InspectWindow, "bytes per flow direction a detector may wait on (an undecided prefix, an incomplete message); past it inspection stops, counted")
-	fl.IntVar(&o.perLabel, "list", 20, "text format: flows listed per label")
+	fl.IntVar(&o.perLabel, "list", 20, "text format: flows listed per label and findings shown per rule (the rest are counted)")
 	fl.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "flow workers (the output is the same for any number)")
 	fl.StringVar(&o.color, "color", "auto", "text format colours: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fl.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")

@@ -53,15 +53,25 @@ type Text struct {
 	perLabel int
 	flows    [flow.NumLabels][]string
 	more     [flow.NumLabels]int
-	findings []textFinding
+	groups   []*findingGroup // by rule, in order of first appearance
+	byRule   map[string]*findingGroup
+}
+
+// findingGroup is every finding of one rule: the first perLabel are kept to be shown, the
+// others only counted, so that a capture with a hundred thousand cleartext flows gives a
+// report a person can read (and costs memory for twenty of them, not all).
+type findingGroup struct {
+	sev      rules.Severity
+	id, name string
+	remedy   string
+	n        int
+	shown    []textFinding
 }
 
 type textFinding struct {
-	sev               rules.Severity
-	id, name, message string
-	remedy            string
-	where, evidence   string
-	count             int
+	message         string
+	where, evidence string
+	count           int
 }
 
 // NewText writes to w; color adds ANSI colours (only for a terminal without NO_COLOR).
@@ -89,13 +99,24 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 		}
 	}
 	for _, f := range findings {
-		t.findings = append(t.findings, textFinding{
-			sev: f.Rule.Severity, id: f.Rule.ID, name: f.Rule.Name, message: f.Message,
-			remedy: f.Rule.Remedy, where: endpoint(r) + ", " + r.Label.String(),
-			evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, r.File,
-				f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
-			count: f.Count,
-		})
+		g := t.byRule[f.Rule.ID]
+		if g == nil {
+			if t.byRule == nil {
+				t.byRule = map[string]*findingGroup{}
+			}
+			g = &findingGroup{sev: f.Rule.Severity, id: f.Rule.ID, name: f.Rule.Name, remedy: f.Rule.Remedy}
+			t.byRule[f.Rule.ID] = g
+			t.groups = append(t.groups, g)
+		}
+		g.n++
+		if len(g.shown) < max(t.perLabel, 1) {
+			g.shown = append(g.shown, textFinding{
+				message: f.Message, where: endpoint(r) + ", " + r.Label.String(),
+				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, r.File,
+					f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
+				count: f.Count,
+			})
+		}
 	}
 }
 
@@ -208,13 +229,13 @@ func (t *Text) Close(s *Summary) error {
 		}
 	}
 
-	slices.SortStableFunc(t.findings, func(a, b textFinding) int { return int(b.sev) - int(a.sev) })
+	slices.SortStableFunc(t.groups, func(a, b *findingGroup) int { return int(b.sev) - int(a.sev) })
 	counts := map[rules.Severity]int{}
-	for _, f := range t.findings {
-		counts[f.sev]++
+	for _, g := range t.groups {
+		counts[g.sev] += g.n
 	}
 	fmt.Fprintf(w, "\n%s", t.bold("Findings"))
-	if len(t.findings) == 0 {
+	if len(t.groups) == 0 {
 		fmt.Fprintf(w, ": none\n")
 		return w.Flush()
 	}
@@ -226,21 +247,30 @@ func (t *Text) Close(s *Summary) error {
 	}
 	fmt.Fprintf(w, ": %s\n", strings.Join(cs, ", "))
 	prev := rules.Severity(0)
-	for _, f := range t.findings {
-		if f.sev != prev {
-			fmt.Fprintf(w, "\n%s\n", t.paint(f.sev, strings.ToUpper(f.sev.String())))
-			prev = f.sev
+	for _, g := range t.groups {
+		if g.sev != prev {
+			fmt.Fprintf(w, "\n%s\n", t.paint(g.sev, strings.ToUpper(g.sev.String())))
+			prev = g.sev
 		}
-		fmt.Fprintf(w, "  %s  %s\n", t.bold(f.id), f.name)
-		fmt.Fprintf(w, "    flow      %s\n", f.where)
-		fmt.Fprintf(w, "    evidence  %s\n", f.evidence)
-		msg := f.message
-		if f.count > 1 {
-			msg += fmt.Sprintf(" (%d times)", f.count)
+		if g.n > 1 {
+			fmt.Fprintf(w, "  %s  %s  (%d findings)\n", t.bold(g.id), g.name, g.n)
+		} else {
+			fmt.Fprintf(w, "  %s  %s\n", t.bold(g.id), g.name)
 		}
-		fmt.Fprintf(w, "    reason    %s\n", msg)
-		if f.remedy != "" {
-			fmt.Fprintf(w, "    remedy    %s\n", f.remedy)
+		for _, f := range g.shown {
+			fmt.Fprintf(w, "    flow      %s\n", f.where)
+			fmt.Fprintf(w, "    evidence  %s\n", f.evidence)
+			msg := f.message
+			if f.count > 1 {
+				msg += fmt.Sprintf(" (%d times)", f.count)
+			}
+			fmt.Fprintf(w, "    reason    %s\n", msg)
+		}
+		if m := g.n - len(g.shown); m > 0 {
+			fmt.Fprintf(w, "    … and %d more (all of them with --format json)\n", m)
+		}
+		if g.remedy != "" {
+			fmt.Fprintf(w, "    remedy    %s\n", g.remedy)
 		}
 	}
 	return w.Flush()
