@@ -1,54 +1,21 @@
 package capture
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-)
 
-// corpusDir finds the public capture corpus next to the repository (../shared/corpus from the
-// module root). It is not part of the repository; tests skip when it is absent.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		t.Skip("public capture corpus absent")
-	}
-	return c
-}
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
+)
 
 // TestCorpus opens every capture listed in the corpus manifest and checks its packet count.
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
-	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	dir := corpustest.Dir(t)
 	files := 0
-	for sc.Scan() {
-		col := strings.Split(sc.Text(), "\t")
-		if len(col) < 7 || col[0] == "path" {
+	for _, col := range corpustest.Manifest(t, dir) {
+		if len(col) < 7 {
 			continue
 		}
 		ext := filepath.Ext(col[0])
@@ -87,9 +54,6 @@ func TestCorpus(t *testing.T) {
 		if want, perr := strconv.Atoi(col[6]); perr == nil && n != want {
 			t.Errorf("%s: %d packets, manifest says %d", col[0], n, want)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	t.Logf("%d capture files read", files)
 }

@@ -1,53 +1,21 @@
 package decode
 
 import (
-	"bufio"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
-
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		t.Skip("public capture corpus absent")
-	}
-	return c
-}
 
 // TestCorpus decodes every packet of the public corpus and reports the counts per status.
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
-	f, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	dir := corpustest.Dir(t)
 	var total Stats
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		col := strings.Split(sc.Text(), "\t")
+	for _, col := range corpustest.Manifest(t, dir) {
 		ext := filepath.Ext(col[0])
-		if col[0] == "path" || (ext != ".pcap" && ext != ".pcapng" && ext != ".cap") {
+		if ext != ".pcap" && ext != ".pcapng" && ext != ".cap" {
 			continue
 		}
 		s, err := capture.Open(filepath.Join(dir, col[0]))

@@ -1,133 +1,66 @@
 package ntp
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
 // capFlow is one UDP flow of a capture, fed to the detector as the engine would: the first
 // sender is the client until the detector turns the flow round.
 type capFlow struct {
-	f    flow.Flow
-	done bool // rejected: the detector is not called again
-}
-
-type capKey struct{ lo, hi netip.AddrPort }
-
-// repoRoot walks up from the package directory to the folder holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
-type packetReader interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	f        flow.Flow
+	done     bool // rejected: the detector is not called again
+	reversed bool // the detector turned the flow round
 }
 
 // runCapture feeds every UDP payload of a capture to the detector, one flow per address
 // pair, and returns the flows in the order they started.
 func runCapture(t *testing.T, path string) []*capFlow {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	var src packetReader
-	var link layers.LinkType
-	if r, err := pcapgo.NewReader(fh); err == nil {
-		src, link = r, r.LinkType()
-	} else {
-		if _, err := fh.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatalf("%s: neither pcap nor pcapng: %v", path, err)
-		}
-		src, link = r, r.LinkType()
-	}
 	d := New()
-	flows := map[capKey]*capFlow{}
-	var order []*capFlow
-	for frame := uint64(1); ; frame++ {
-		data, ci, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
+	flows, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, _ bool) (*capFlow, corpustest.Sink) {
+		if tr != flow.UDP {
+			return nil, nil
 		}
-		if err != nil {
-			t.Logf("%s: frame %d: %v", path, frame, err)
-			break
+		cf := &capFlow{}
+		cf.f.Transport = flow.UDP
+		cf.f.Client, cf.f.Server = client, server
+		return cf, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
+			if cf.done {
+				return
+			}
+			f := &cf.f
+			f.Frame, f.Time = frame, ts
+			dir := flow.FromClient
+			if fromClient == cf.reversed {
+				dir = flow.FromServer
+			}
+			claimed := f.NTP != nil
+			v, n := d.Inspect(f, dir, payload)
+			if v == flow.More && n != len(payload) {
+				t.Errorf("%s frame %d: consumed %d of %d", path, frame, n, len(payload))
+			}
+			if !claimed && f.TakeReverse() {
+				f.Client, f.Server = f.Server, f.Client
+				cf.reversed = !cf.reversed
+			}
+			if v != flow.More && claimed {
+				cf.done = true
+			}
 		}
-		p := gopacket.NewPacket(data, link, gopacket.Default)
-		udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		if !ok || len(udp.Payload) == 0 || p.NetworkLayer() == nil {
-			continue
-		}
-		srcIP, _ := netip.AddrFromSlice(p.NetworkLayer().NetworkFlow().Src().Raw())
-		dstIP, _ := netip.AddrFromSlice(p.NetworkLayer().NetworkFlow().Dst().Raw())
-		from := netip.AddrPortFrom(srcIP.Unmap(), uint16(udp.SrcPort))
-		to := netip.AddrPortFrom(dstIP.Unmap(), uint16(udp.DstPort))
-		k := capKey{from, to}
-		if k.hi.Compare(k.lo) < 0 {
-			k.lo, k.hi = k.hi, k.lo
-		}
-		cf := flows[k]
-		if cf == nil {
-			cf = &capFlow{}
-			cf.f.Transport = flow.UDP
-			cf.f.Client, cf.f.Server = from, to
-			flows[k] = cf
-			order = append(order, cf)
-		}
-		if cf.done {
-			continue
-		}
-		f := &cf.f
-		f.Frame, f.Time = frame, ci.Timestamp
-		dir := flow.FromClient
-		if from != f.Client {
-			dir = flow.FromServer
-		}
-		claimed := f.NTP != nil
-		v, n := d.Inspect(f, dir, udp.Payload)
-		if v == flow.More && n != len(udp.Payload) {
-			t.Errorf("%s frame %d: consumed %d of %d", path, frame, n, len(udp.Payload))
-		}
-		if !claimed && f.TakeReverse() {
-			f.Client, f.Server = f.Server, f.Client
-		}
-		if v != flow.More && claimed {
-			cf.done = true
-		}
+	})
+	if err != nil {
+		t.Log(err)
 	}
-	return order
+	return flows
 }
 
 func ntpFlows(flows []*capFlow) []*flow.NTPFacts {
@@ -325,17 +258,10 @@ func notClaimedOff123(t *testing.T, flows []*capFlow) {
 
 // TestCorpus runs the public NTP captures listed in the corpus MANIFEST.
 func TestCorpus(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Skip("public corpus not present")
-	}
+	corpustest.Dir(t)
 	for path, check := range corpusExpect {
 		t.Run(path, func(t *testing.T) {
-			full := filepath.Join(dir, path)
-			if _, err := os.Stat(full); err != nil {
-				t.Skip("capture not present")
-			}
-			check(t, runCapture(t, full))
+			check(t, runCapture(t, corpustest.Path(t, "shared:"+path)))
 		})
 	}
 }
@@ -346,17 +272,9 @@ func TestCorpusNoFalsePositives(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	dir := filepath.Join(repoRoot(t), "..", "shared", "corpus")
-	fh, err := os.Open(filepath.Join(dir, "MANIFEST.tsv"))
-	if err != nil {
-		t.Skip("public corpus not present")
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 6 || cols[0] == "path" || cols[5] == "-" || !strings.HasPrefix(cols[5], "pcap") {
+	dir := corpustest.Dir(t)
+	for _, cols := range corpustest.Manifest(t, dir) {
+		if len(cols) < 6 || cols[5] == "-" || !strings.HasPrefix(cols[5], "pcap") {
 			continue
 		}
 		full := filepath.Join(dir, cols[0])
@@ -375,7 +293,7 @@ func TestCorpusNoFalsePositives(t *testing.T) {
 // TestRealCaptures checks the project's own recordings of ntpd, ntpdig and ntpq
 // (testdata/real, see its README).
 func TestRealCaptures(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "testdata", "real")
+	dir := filepath.Join(corpustest.Root(t), "testdata", "real")
 	run := func(name string) *flow.NTPFacts {
 		t.Helper()
 		flows := runCapture(t, filepath.Join(dir, name))

@@ -2,182 +2,40 @@ package sip
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
-
-// corpusFlow is one transport flow of a capture, fed to the detector as the engine would.
-type corpusFlow struct {
-	s        *session
-	a        netip.AddrPort // the side that sent the first packet, or the SYN
-	next     [2]uint32      // next expected TCP sequence number per side (0: a, 1: the other)
-	seqKnown [2]bool
-}
-
-type flowKey struct {
-	lo, hi netip.AddrPort
-	proto  flow.Transport
-}
-
-// repoRoot walks up from the package directory to the folder holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
-// packetSource reads a pcap or pcapng file.
-type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-}
 
 // runCapture feeds every TCP and UDP payload of a capture to a fresh detector per flow and
 // returns the flows, in the order they started.
-func runCapture(t *testing.T, path string) []*corpusFlow {
+func runCapture(t *testing.T, path string) []*session {
 	t.Helper()
-	fh, err := os.Open(path)
+	flows, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, syn bool) (*session, corpustest.Sink) {
+		s := newSession(t, tr, server.Port())
+		s.f.Client, s.f.Server, s.f.ClientKnown, s.hard = client, server, syn, syn
+		return s, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
+			s.frame, s.f.Time = frame, ts
+			s.send(!fromClient, payload)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
-	var src packetSource
-	linkType := func(gopacket.CaptureInfo) layers.LinkType { return layers.LinkTypeEthernet }
-	if r, err := pcapgo.NewReader(fh); err == nil {
-		src = r
-		lt := r.LinkType()
-		linkType = func(gopacket.CaptureInfo) layers.LinkType { return lt }
-	} else {
-		if _, err := fh.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatalf("%s: neither pcap nor pcapng: %v", path, err)
-		}
-		src = r
-		linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
-			if intf, err := r.Interface(ci.InterfaceIndex); err == nil {
-				return intf.LinkType
-			}
-			return layers.LinkTypeEthernet
-		}
-	}
-	flows := map[flowKey]*corpusFlow{}
-	var order []*corpusFlow
-	for frame := uint64(1); ; frame++ {
-		data, ci, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s frame %d: %v", path, frame, err)
-		}
-		pkt := gopacket.NewPacket(data, linkType(ci), gopacket.Default)
-		var src, dst netip.Addr
-		switch ip := pkt.NetworkLayer().(type) {
-		case *layers.IPv4:
-			src, _ = netip.AddrFromSlice(ip.SrcIP)
-			dst, _ = netip.AddrFromSlice(ip.DstIP)
-		case *layers.IPv6:
-			src, _ = netip.AddrFromSlice(ip.SrcIP)
-			dst, _ = netip.AddrFromSlice(ip.DstIP)
-		default:
-			continue
-		}
-		var (
-			proto    flow.Transport
-			sp, dp   uint16
-			payload  []byte
-			syn, ack bool
-			seq      uint32
-		)
-		switch l4 := pkt.TransportLayer().(type) {
-		case *layers.TCP:
-			proto, sp, dp, payload, syn, ack, seq = flow.TCP, uint16(l4.SrcPort), uint16(l4.DstPort), l4.Payload, l4.SYN, l4.ACK, l4.Seq
-		case *layers.UDP:
-			proto, sp, dp, payload = flow.UDP, uint16(l4.SrcPort), uint16(l4.DstPort), l4.Payload
-		default:
-			continue
-		}
-		from, to := netip.AddrPortFrom(src.Unmap(), sp), netip.AddrPortFrom(dst.Unmap(), dp)
-		k := flowKey{from, to, proto}
-		if k.hi.Addr().Less(k.lo.Addr()) || k.hi.Addr() == k.lo.Addr() && k.hi.Port() < k.lo.Port() {
-			k.lo, k.hi = k.hi, k.lo
-		}
-		cf := flows[k]
-		if cf == nil {
-			a, b := from, to
-			if syn && ack { // a SYN-ACK first: its receiver is the client
-				a, b = to, from
-			}
-			s := newSession(t, proto, b.Port())
-			s.f.Client, s.f.Server = a, b
-			s.f.ClientKnown = syn
-			s.hard = syn
-			cf = &corpusFlow{s: s, a: a}
-			flows[k] = cf
-			order = append(order, cf)
-		}
-		side := 0
-		if from != cf.a {
-			side = 1
-		}
-		if proto == flow.TCP {
-			if syn {
-				cf.next[side], cf.seqKnown[side] = seq+1, true
-				continue
-			}
-			if cf.seqKnown[side] {
-				if d := int32(seq - cf.next[side]); d < 0 {
-					if -int(d) >= len(payload) {
-						continue // retransmission
-					}
-					payload = payload[-d:]
-				}
-			}
-			if len(payload) > 0 {
-				cf.next[side], cf.seqKnown[side] = seq+uint32(len(payload)), true
-			}
-		}
-		if len(payload) == 0 {
-			continue
-		}
-		cf.s.frame = frame
-		cf.s.f.Time = ci.Timestamp
-		cf.s.send(side == 1, payload)
-	}
-	return order
+	return flows
 }
 
 // sipFlows returns the flows claimed as SIP.
-func sipFlows(flows []*corpusFlow) []*flow.Flow {
+func sipFlows(flows []*session) []*flow.Flow {
 	var out []*flow.Flow
-	for _, cf := range flows {
-		if cf.s.f.Label == flow.SIP {
-			out = append(out, cf.s.f)
+	for _, s := range flows {
+		if s.f.Label == flow.SIP {
+			out = append(out, s.f)
 		}
 	}
 	return out
@@ -331,20 +189,10 @@ var corpusCases = []corpusCase{
 }
 
 func TestCorpus(t *testing.T) {
-	root := repoRoot(t)
-	shared := filepath.Join(root, "..", "shared", "corpus")
-	real := filepath.Join(root, "testdata", "real")
 	for _, c := range corpusCases {
-		dir, name := shared, c.file[len("shared:"):]
-		if c.file[:5] == "real:" {
-			dir, name = real, c.file[len("real:"):]
-		}
+		name := corpustest.Name(c.file)
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				t.Skipf("capture absent: %v", err)
-			}
-			fs := sipFlows(runCapture(t, path))
+			fs := sipFlows(runCapture(t, corpustest.Path(t, c.file)))
 			for _, f := range fs {
 				if f.ParseErrors != 0 && name != "pcapplusplus/sip_reqs.pcap" { // its BYE is cut inside a header name
 					t.Errorf("%v→%v: %d parse errors: %s", f.Client, f.Server, f.ParseErrors, f.ParseError)
@@ -354,7 +202,7 @@ func TestCorpus(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, s := range secrets {
-					if contains(string(out), s) {
+					if strings.Contains(string(out), s) {
 						t.Errorf("facts hold %q", s)
 					}
 				}
@@ -373,13 +221,4 @@ func TestCorpus(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }

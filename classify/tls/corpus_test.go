@@ -1,149 +1,55 @@
 package tls
 
 import (
-	"errors"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
-// corpusDir returns the shared capture corpus next to the repository, or skips the test.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(c); err != nil {
-		t.Skip("corpus not available")
-	}
-	return c
-}
-
-// tcpFlow is one TCP connection of a capture, fed to a Session in sequence order.
+// tcpFlow is one TCP connection of a capture, fed to a Session.
 type tcpFlow struct {
-	client, server netip.AddrPort
-	next           [2]uint32
-	seqKnown       [2]bool
-	started        [2]bool
-	fd             *feeder
+	started [2]bool
+	fd      *feeder
 }
 
-// runTLS feeds the TCP payloads of a capture to one Session per connection. The side that
-// sent the SYN (else the first packet) is the client. With startAtTLS, each direction is
-// fed from its first payload that starts with a TLS handshake record (after StartTLS).
+// runTLS feeds the TCP payloads of a capture to one Session per connection. With startAtTLS,
+// each direction is fed from its first payload that starts with a TLS handshake record
+// (after StartTLS).
 func runTLS(t *testing.T, path string, startAtTLS bool) []*tcpFlow {
 	t.Helper()
-	fh, err := os.Open(path)
+	flows, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, _ bool) (*tcpFlow, corpustest.Sink) {
+		if tr != flow.TCP {
+			return nil, nil
+		}
+		f := &flow.Flow{}
+		f.Transport, f.Client, f.Server = flow.TCP, client, server
+		fl := &tcpFlow{fd: &feeder{f: f, inspect: (&Session{}).Inspect, session: true}}
+		return fl, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
+			dir := flow.FromServer
+			if fromClient {
+				dir = flow.FromClient
+			}
+			if startAtTLS && !fl.started[dir] {
+				if len(payload) < 3 || payload[0] != 0x16 || payload[1] != 3 {
+					return
+				}
+				fl.started[dir] = true
+			}
+			fl.fd.f.Frame, fl.fd.f.Time = frame-1, ts // feed increments Frame
+			fl.fd.feed(t, dir, payload)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fh.Close()
-	type source interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	var src source
-	var lt layers.LinkType
-	if r, err := pcapgo.NewReader(fh); err == nil {
-		src, lt = r, r.LinkType()
-	} else {
-		if _, err := fh.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		r, err := pcapgo.NewNgReader(fh, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, lt = r, r.LinkType()
-	}
-	type key struct{ a, b netip.AddrPort }
-	flows := map[key]*tcpFlow{}
-	var order []*tcpFlow
-	frame := uint64(0)
-	for {
-		data, ci, err := src.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		frame++
-		p := gopacket.NewPacket(data, lt, gopacket.Default)
-		tcpL, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		if tcpL == nil || p.NetworkLayer() == nil {
-			continue
-		}
-		srcIP, _ := netip.AddrFromSlice(p.NetworkLayer().NetworkFlow().Src().Raw())
-		dstIP, _ := netip.AddrFromSlice(p.NetworkLayer().NetworkFlow().Dst().Raw())
-		from := netip.AddrPortFrom(srcIP.Unmap(), uint16(tcpL.SrcPort))
-		to := netip.AddrPortFrom(dstIP.Unmap(), uint16(tcpL.DstPort))
-		k := key{from, to}
-		if from.String() > to.String() {
-			k = key{to, from}
-		}
-		fl := flows[k]
-		if fl == nil {
-			fl = &tcpFlow{client: from, server: to}
-			f := &flow.Flow{}
-			f.Transport, f.Client, f.Server = flow.TCP, from, to
-			fl.fd = &feeder{f: f, inspect: (&Session{}).Inspect, session: true}
-			flows[k] = fl
-			order = append(order, fl)
-		}
-		dir := flow.FromClient
-		if from != fl.client {
-			dir = flow.FromServer
-		}
-		seq := tcpL.Seq
-		if tcpL.SYN {
-			fl.next[dir], fl.seqKnown[dir] = seq+1, true
-			continue
-		}
-		payload := tcpL.Payload
-		if len(payload) == 0 {
-			continue
-		}
-		if fl.seqKnown[dir] {
-			if seq != fl.next[dir] {
-				continue // retransmission or out of order: these captures need no more
-			}
-		}
-		fl.next[dir], fl.seqKnown[dir] = seq+uint32(len(payload)), true
-		if startAtTLS && !fl.started[dir] {
-			if len(payload) < 3 || payload[0] != 0x16 || payload[1] != 3 {
-				continue
-			}
-			fl.started[dir] = true
-		}
-		fl.fd.f.Frame, fl.fd.f.Time = frame-1, ci.Timestamp // feed increments Frame
-		fl.fd.feed(t, dir, payload)
-	}
-	return order
+	return flows
 }
 
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
+	corpustest.Dir(t)
 	cases := []struct {
 		file       string
 		startAtTLS bool
@@ -181,10 +87,7 @@ func TestCorpus(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			path := filepath.Join(dir, c.file)
-			if _, err := os.Stat(path); err != nil {
-				t.Skip("capture not available")
-			}
+			path := corpustest.Path(t, "shared:"+c.file)
 			var tf *flow.TLSFacts
 			var fl *tcpFlow
 			for _, x := range runTLS(t, path, c.startAtTLS) {
