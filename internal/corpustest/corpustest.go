@@ -244,7 +244,7 @@ func Flows[F any](t testing.TB, path string, open func(client, server netip.Addr
 					if -int(d) >= len(payload) {
 						continue // retransmission
 					}
-					payload = payload[-d:]
+					payload, seq = payload[-d:], st.next[side]
 				}
 			}
 			if len(payload) > 0 {

@@ -156,6 +156,19 @@ func TestFlowsSYNACKFirst(t *testing.T) {
 	})
 }
 
+func TestFlowsOverlap(t *testing.T) {
+	path := writeCapture(t, []pkt{
+		{from: cli, to: srv, syn: true, seq: 99},                   // 1
+		{from: cli, to: srv, ack: true, seq: 100, payload: "abcd"}, // 2
+		{from: cli, to: srv, ack: true, seq: 102, payload: "cdef"}, // 3: "cd" again: trimmed
+		{from: cli, to: srv, ack: true, seq: 104, payload: "ef"},   // 4: only bytes already seen
+		{from: cli, to: srv, ack: true, seq: 106, payload: "gh"},   // 5
+	})
+	check(t, walk(t, path, 0), []*seen{
+		{cli, srv, flow.TCP, true, []string{"c2:abcd", "c3:ef", "c5:gh"}},
+	})
+}
+
 func check(t *testing.T, got, want []*seen) {
 	t.Helper()
 	if len(got) != len(want) {
