@@ -1,21 +1,16 @@
 package classify_test
 
 import (
-	"bufio"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/capture"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
-
-// corpusDir is the shared folder of public captures beside the repository, if present.
-const corpusDir = "../../shared/corpus"
 
 // expectation is what the projects that published a capture say about it, for our five
 // labels (transcribed from the "expected" column of MANIFEST.tsv): labels that must appear
@@ -137,18 +132,10 @@ func labelsOf(t *testing.T, path string) (counts [flow.NumLabels]int, st classif
 // TestCorpusLabels audits every capture in the shared corpus and compares the labels with
 // what the projects that published them expect. It logs the agreement.
 func TestCorpusLabels(t *testing.T) {
-	manifest := filepath.Join(corpusDir, "MANIFEST.tsv")
-	f, err := os.Open(manifest)
-	if err != nil {
-		t.Skipf("public corpus not present: %v", err)
-	}
-	defer f.Close()
+	dir := corpustest.Dir(t)
 	agree, total, gaps := 0, 0, 0
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) < 9 || cols[0] == "path" || cols[6] == "-" {
+	for _, cols := range corpustest.Manifest(t, dir) {
+		if len(cols) < 9 || cols[6] == "-" {
 			continue
 		}
 		path := cols[0]
@@ -157,7 +144,7 @@ func TestCorpusLabels(t *testing.T) {
 			t.Errorf("%s: capture in the manifest without an expectation here", path)
 			continue
 		}
-		counts, st := labelsOf(t, filepath.Join(corpusDir, path))
+		counts, st := labelsOf(t, filepath.Join(dir, path))
 		if st.Panics > 0 {
 			t.Errorf("%s: %d detector panics", path, st.Panics)
 		}
