@@ -18,10 +18,10 @@ func runCapture(t *testing.T, path string) []*session {
 	t.Helper()
 	flows, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, syn bool) (*session, corpustest.Sink) {
 		s := newSession(t, tr, server.Port())
-		s.f.Client, s.f.Server, s.f.ClientKnown, s.hard = client, server, syn, syn
+		s.F.Client, s.F.Server, s.F.ClientKnown, s.Hard = client, server, syn, syn
 		return s, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
-			s.frame, s.f.Time = frame, ts
-			s.send(!fromClient, payload)
+			s.Frame, s.F.Time = frame, ts
+			s.Send(!fromClient, payload)
 		}
 	})
 	if err != nil {
@@ -34,8 +34,8 @@ func runCapture(t *testing.T, path string) []*session {
 func ldapFlows(flows []*session) []*flow.Flow {
 	var out []*flow.Flow
 	for _, s := range flows {
-		if s.f.Label == flow.LDAP {
-			out = append(out, s.f)
+		if s.F.Label == flow.LDAP {
+			out = append(out, s.F)
 		}
 	}
 	return out

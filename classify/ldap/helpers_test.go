@@ -1,11 +1,10 @@
 package ldap
 
 import (
-	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/detectortest"
 )
 
 // tlv encodes one BER element with a minimal definite length.
@@ -102,107 +101,20 @@ func searchDone(id, code byte) []byte {
 	return msg(id, tlv(0x65, enum(code), str(""), str("")))
 }
 
-// session drives the detector as the engine does: per direction, bytes not consumed are
-// presented again in front of the next ones; before the claim, a rejection drops the bytes
-// (a flow picked up without its SYN) and More keeps the whole undecided prefix.
-type session struct {
-	t       *testing.T
-	d       *Detector
-	f       *flow.Flow
-	pend    [2][]byte
-	swapped bool
-	stopped bool
-	last    flow.Verdict
-	// hard makes a rejection before the claim final, as for a TCP flow whose SYN was seen.
-	hard bool
-	// frame, when set, is the frame number of the next packet (corpus captures).
-	frame uint64
-}
+// session drives the detector as the engine does (see internal/detectortest).
+type session struct{ *detectortest.Driver }
 
-var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+var t0 = detectortest.T0
 
 func newSession(t *testing.T, tr flow.Transport, serverPort uint16) *session {
-	f := &flow.Flow{}
-	f.Transport = tr
-	f.Client = netip.MustParseAddrPort("192.0.2.10:50000")
-	f.Server = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), serverPort)
-	return &session{t: t, d: New(), f: f}
-}
-
-// send delivers data sent by the client (fromServer false) or the server, as one packet.
-func (s *session) send(fromServer bool, data []byte) flow.Verdict {
-	s.t.Helper()
-	if s.stopped {
-		return s.last
-	}
-	if s.frame != 0 {
-		s.f.Frame = s.frame
-	} else {
-		s.f.Frame++
-		s.f.Time = t0.Add(time.Duration(s.f.Frame) * time.Millisecond)
-	}
-	dir := flow.FromClient
-	if fromServer != s.swapped {
-		dir = flow.FromServer
-	}
-	stream := s.f.Transport == flow.TCP
-	buf := data
-	if stream {
-		buf = append(append([]byte(nil), s.pend[dir]...), data...)
-	}
-	claimed := s.f.Label != flow.Unknown
-	v, n := s.d.Inspect(s.f, dir, buf)
-	s.last = v
-	if !claimed && s.f.Label == flow.Unknown {
-		if v == flow.Reject && s.hard {
-			s.stopped = true
-		}
-		if v == flow.More && stream {
-			s.pend[dir] = buf
-		} else {
-			s.pend[dir] = nil
-		}
-		return v
-	}
-	if !claimed && s.f.TakeReverse() && !s.f.ClientKnown {
-		s.swapped = !s.swapped
-		s.pend[0], s.pend[1] = s.pend[1], s.pend[0]
-		dir = 1 - dir
-	}
-	if v != flow.More {
-		s.stopped = true
-		return v
-	}
-	if stream {
-		if n < 0 || n > len(buf) {
-			s.t.Fatalf("Inspect consumed %d of %d bytes", n, len(buf))
-		}
-		s.pend[dir] = append([]byte(nil), buf[n:]...)
-	}
-	return v
-}
-
-func (s *session) client(data ...[]byte) flow.Verdict {
-	var v flow.Verdict
-	for _, d := range data {
-		v = s.send(false, d)
-	}
-	return v
-}
-
-func (s *session) server(data ...[]byte) flow.Verdict {
-	var v flow.Verdict
-	for _, d := range data {
-		v = s.send(true, d)
-	}
-	return v
+	return &session{detectortest.New(t, New(), tr, serverPort)}
 }
 
 // facts returns the LDAP facts, failing the test if the flow was not claimed as LDAP.
 func (s *session) facts() *flow.LDAPFacts {
-	s.t.Helper()
-	if s.f.Label != flow.LDAP || s.f.LDAP == nil {
-		s.t.Fatalf("flow not claimed as LDAP (label %v)", s.f.Label)
+	s.T.Helper()
+	if s.F.Label != flow.LDAP || s.F.LDAP == nil {
+		s.T.Fatalf("flow not claimed as LDAP (label %v)", s.F.Label)
 	}
-	return s.f.LDAP
+	return s.F.LDAP
 }

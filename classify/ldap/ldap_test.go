@@ -66,10 +66,10 @@ func spnFilter() []byte {
 
 func TestSimpleBindPassword(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	if v := s.client(pwBind); v != flow.More {
+	if v := s.Client(pwBind); v != flow.More {
 		t.Fatalf("verdict %v", v)
 	}
-	s.server(bindResponse(1, 49, "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data 52e, v4563\x00"))
+	s.Server(bindResponse(1, 49, "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data 52e, v4563\x00"))
 	l := s.facts()
 	if len(l.Binds) != 1 || l.BindCount != 1 {
 		t.Fatalf("binds %+v", l.Binds)
@@ -90,8 +90,8 @@ func TestSimpleBindPassword(t *testing.T) {
 	if l.Messages != 2 || l.Ops.BindRequest != 1 || l.Ops.BindResponse != 1 {
 		t.Errorf("counts %d %+v", l.Messages, l.Ops)
 	}
-	if s.f.ParseErrors != 0 {
-		t.Errorf("parse errors %d: %s", s.f.ParseErrors, s.f.ParseError)
+	if s.F.ParseErrors != 0 {
+		t.Errorf("parse errors %d: %s", s.F.ParseErrors, s.F.ParseError)
 	}
 }
 
@@ -127,7 +127,7 @@ func TestBindKinds(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := newSession(t, flow.TCP, 389)
-			s.client(c.req)
+			s.Client(c.req)
 			l := s.facts()
 			if len(l.Binds) != 1 {
 				t.Fatalf("binds %+v", l.Binds)
@@ -150,18 +150,18 @@ func msg4(id byte, op []byte) []byte { return tlv4(0x30, integer(id), op) }
 
 func TestDigestMD5SecurityLayer(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(saslBind(1, "", "DIGEST-MD5", nil))
-	s.server(bindResponse(1, 14, "", tlv(0x87, []byte(`nonce="abc",realm="x",qop="auth-conf"`))))
-	s.client(saslBind(2, "", "DIGEST-MD5", []byte(`username="alice",response=0123456789abcdef`)))
-	s.server(bindResponse(2, 0, "", tlv(0x87, []byte("rspauth=0123"))))
+	s.Client(saslBind(1, "", "DIGEST-MD5", nil))
+	s.Server(bindResponse(1, 14, "", tlv(0x87, []byte(`nonce="abc",realm="x",qop="auth-conf"`))))
+	s.Client(saslBind(2, "", "DIGEST-MD5", []byte(`username="alice",response=0123456789abcdef`)))
+	s.Server(bindResponse(2, 0, "", tlv(0x87, []byte("rspauth=0123"))))
 	// The search that follows is SASL-wrapped: a 4-octet length, then the protected token.
 	wrapped := append([]byte{0, 0, 0, 0x40}, bytes.Repeat([]byte{0xa5}, 0x40)...)
-	if v := s.client(wrapped); v != flow.Done {
+	if v := s.Client(wrapped); v != flow.Done {
 		t.Fatalf("verdict on the wrapped stream %v, want Done", v)
 	}
 	l := s.facts()
-	if !l.SASLLayer || s.f.ParseErrors != 0 || !l.DeprecatedSASL || l.CleartextPassword {
-		t.Errorf("sasl_layer %v errors %d deprecated %v cleartext_password %v", l.SASLLayer, s.f.ParseErrors, l.DeprecatedSASL, l.CleartextPassword)
+	if !l.SASLLayer || s.F.ParseErrors != 0 || !l.DeprecatedSASL || l.CleartextPassword {
+		t.Errorf("sasl_layer %v errors %d deprecated %v cleartext_password %v", l.SASLLayer, s.F.ParseErrors, l.DeprecatedSASL, l.CleartextPassword)
 	}
 	if len(l.Binds) != 2 || l.Binds[0].Result != 14 || l.Binds[0].ResultName != "saslBindInProgress" || l.Binds[1].Result != 0 || !l.Binds[1].CredentialsPresent {
 		t.Errorf("binds %+v", l.Binds)
@@ -170,32 +170,32 @@ func TestDigestMD5SecurityLayer(t *testing.T) {
 
 func TestWrappedWithoutSASLIsAnError(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(anonBind)
-	s.server(bindOK)
-	if v := s.client([]byte{0, 0, 0, 0x40, 1, 2, 3}); v != flow.Reject {
+	s.Client(anonBind)
+	s.Server(bindOK)
+	if v := s.Client([]byte{0, 0, 0, 0x40, 1, 2, 3}); v != flow.Reject {
 		t.Fatalf("verdict %v, want Reject", v)
 	}
-	if s.f.ParseErrors != 1 || s.f.LDAP.SASLLayer {
-		t.Errorf("errors %d sasl_layer %v", s.f.ParseErrors, s.f.LDAP.SASLLayer)
+	if s.F.ParseErrors != 1 || s.F.LDAP.SASLLayer {
+		t.Errorf("errors %d sasl_layer %v", s.F.ParseErrors, s.F.LDAP.SASLLayer)
 	}
 }
 
 func TestStartTLS(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(startTLS)
-	if v := s.server(extendedResponse(1, 0, "", oidStartTLS)); v != flow.More {
+	s.Client(startTLS)
+	if v := s.Server(extendedResponse(1, 0, "", oidStartTLS)); v != flow.More {
 		t.Fatalf("verdict %v after the StartTLS response, want More (the TLS handshake follows)", v)
 	}
-	s.client(clientHello)
-	if s.f.TLS == nil || s.f.ParseErrors != 0 {
-		t.Fatalf("the bytes after StartTLS did not reach the TLS parser (errors %d %s)", s.f.ParseErrors, s.f.ParseError)
+	s.Client(clientHello)
+	if s.F.TLS == nil || s.F.ParseErrors != 0 {
+		t.Fatalf("the bytes after StartTLS did not reach the TLS parser (errors %d %s)", s.F.ParseErrors, s.F.ParseError)
 	}
 	l := s.facts()
 	if l.StartTLS == nil || !l.StartTLS.Answered || l.StartTLS.Result != 0 || !l.StartTLS.Upgraded || l.StartTLS.Frame != 1 || l.StartTLS.Response.Frame != 2 {
 		t.Fatalf("starttls %+v", l.StartTLS)
 	}
-	if !l.Upgraded || l.Cleartext || l.StartTLSFailed || s.f.ParseErrors != 0 {
-		t.Errorf("upgraded %v cleartext %v failed %v errors %d", l.Upgraded, l.Cleartext, l.StartTLSFailed, s.f.ParseErrors)
+	if !l.Upgraded || l.Cleartext || l.StartTLSFailed || s.F.ParseErrors != 0 {
+		t.Errorf("upgraded %v cleartext %v failed %v errors %d", l.Upgraded, l.Cleartext, l.StartTLSFailed, s.F.ParseErrors)
 	}
 	if l.ExtendedCount != 0 || l.Ops.ExtendedRequest != 1 || l.Ops.ExtendedResponse != 1 {
 		t.Errorf("extended %d ops %+v", l.ExtendedCount, l.Ops)
@@ -204,20 +204,20 @@ func TestStartTLS(t *testing.T) {
 
 func TestStartTLSResponseMissing(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(startTLS)
-	s.client(clientHello)
+	s.Client(startTLS)
+	s.Client(clientHello)
 	l := s.facts()
-	if !l.Upgraded || l.StartTLS.Answered || s.f.ParseErrors != 0 {
-		t.Errorf("upgraded %v answered %v errors %d", l.Upgraded, l.StartTLS.Answered, s.f.ParseErrors)
+	if !l.Upgraded || l.StartTLS.Answered || s.F.ParseErrors != 0 {
+		t.Errorf("upgraded %v answered %v errors %d", l.Upgraded, l.StartTLS.Answered, s.F.ParseErrors)
 	}
 }
 
 func TestStartTLSFailed(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(startTLS)
-	s.server(extendedResponse(1, 2, "unsupported extended operation", ""))
-	s.client(cat(simpleBind(2, "", ""), search(3, "dc=example,dc=org", 2, tlv(0x87, []byte("objectClass")))))
-	s.server(cat(bindResponse(2, 0, ""), searchDone(3, 0)))
+	s.Client(startTLS)
+	s.Server(extendedResponse(1, 2, "unsupported extended operation", ""))
+	s.Client(cat(simpleBind(2, "", ""), search(3, "dc=example,dc=org", 2, tlv(0x87, []byte("objectClass")))))
+	s.Server(cat(bindResponse(2, 0, ""), searchDone(3, 0)))
 	l := s.facts()
 	st := l.StartTLS
 	if st == nil || !st.Answered || st.Result != 2 || st.ResultName != "protocolError" || st.Upgraded || st.ClearAfter != 4 {
@@ -230,8 +230,8 @@ func TestStartTLSFailed(t *testing.T) {
 
 func TestSearchSPN(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(search(5, "DC=corp,DC=example,DC=com", 2, spnFilter(), "sAMAccountName", "servicePrincipalName"))
-	s.server(cat(entry(5, "CN=svc,DC=corp", "servicePrincipalName", []byte("MSSQLSvc/db:1433")), searchDone(5, 0)))
+	s.Client(search(5, "DC=corp,DC=example,DC=com", 2, spnFilter(), "sAMAccountName", "servicePrincipalName"))
+	s.Server(cat(entry(5, "CN=svc,DC=corp", "servicePrincipalName", []byte("MSSQLSvc/db:1433")), searchDone(5, 0)))
 	l := s.facts()
 	if len(l.Searches) != 1 || l.SearchCount != 1 {
 		t.Fatalf("searches %+v", l.Searches)
@@ -258,7 +258,7 @@ func TestFilterAttributesDistinctAndBounded(t *testing.T) {
 	items = append(items, tlv(0xa2, tlv(0xa4, str("cn"), tlv(0x30, tlv(0x80, []byte("x"))))),
 		tlv(0xa9, tlv(0x82, []byte("SERVICEPRINCIPALNAME")), tlv(0x83, []byte("y"))))
 	s := newSession(t, flow.TCP, 389)
-	s.client(search(2, "", 0, tlv(0xa1, items...)))
+	s.Client(search(2, "", 0, tlv(0xa1, items...)))
 	q := s.facts().Searches[0]
 	if len(q.FilterAttributes) != maxFilterAttrs || q.FilterAttributes[0] != "a" || q.FilterAttributes[1] != "b" || !q.SPN {
 		t.Errorf("filter attributes %v spn %v", q.FilterAttributes, q.SPN)
@@ -269,20 +269,20 @@ func TestLongFormLengths(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
 	req := msg4(7, tlv4(0x60, integer(3), tlv4(0x04, []byte("CN=User1,CN=Users,DC=corp")), tlv4(0xa3, str("GSS-SPNEGO"), tlv4(0x04, []byte{0x60, 0x02, 0x06, 0x00}))))
 	resp := msg4(7, tlv4(0x61, enum(0), tlv4(0x04), tlv4(0x04), tlv4(0x87, []byte{0xa1, 0x00})))
-	s.client(req)
-	s.server(resp)
+	s.Client(req)
+	s.Server(resp)
 	l := s.facts()
 	if len(l.Binds) != 1 || l.Binds[0].DN != "CN=User1,CN=Users,DC=corp" || l.Binds[0].Mechanism != "GSS-SPNEGO" || l.Binds[0].Result != 0 {
 		t.Errorf("binds %+v", l.Binds)
 	}
-	if s.f.ParseErrors != 0 {
-		t.Errorf("parse error %s", s.f.ParseError)
+	if s.F.ParseErrors != 0 {
+		t.Errorf("parse error %s", s.F.ParseError)
 	}
 }
 
 func TestTwoMessagesOneSegment(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client(cat(pwBind, unbind(2)))
+	s.Client(cat(pwBind, unbind(2)))
 	l := s.facts()
 	if l.Messages != 2 || l.Ops.UnbindRequest != 1 || len(l.Binds) != 1 {
 		t.Errorf("messages %d ops %+v", l.Messages, l.Ops)
@@ -294,7 +294,7 @@ func TestMessageAcrossSegments(t *testing.T) {
 	for _, size := range []int{1, 2, 3, 7, 29, 30, 64} {
 		s := newSession(t, flow.TCP, 389)
 		for i := 0; i < len(stream); i += size {
-			s.client(stream[i:min(i+size, len(stream))])
+			s.Client(stream[i:min(i+size, len(stream))])
 		}
 		l := s.facts()
 		if l.Messages != 3 || len(l.Binds) != 1 || l.Binds[0].PasswordLen != 8 || len(l.Searches) != 1 || !l.SPNSearch || l.Ops.UnbindRequest != 1 {
@@ -303,8 +303,8 @@ func TestMessageAcrossSegments(t *testing.T) {
 		if l.Binds[0].Frame != uint64(30/size)+boolInt(30%size != 0) {
 			t.Errorf("segments of %d: bind event in frame %d", size, l.Binds[0].Frame)
 		}
-		if s.f.ParseErrors != 0 {
-			t.Errorf("segments of %d: %s", size, s.f.ParseError)
+		if s.F.ParseErrors != 0 {
+			t.Errorf("segments of %d: %s", size, s.F.ParseError)
 		}
 	}
 }
@@ -319,11 +319,11 @@ func boolInt(b bool) uint64 {
 func TestResponseFirstReverses(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
 	// The capture starts with the server's answer: the engine takes its sender for the client.
-	s.client(bindOK)
-	if !s.swapped {
+	s.Client(bindOK)
+	if !s.Swapped {
 		t.Fatal("a response first did not reverse the flow")
 	}
-	s.server(simpleBind(2, "cn=x", "pw")) // the real client, on the side first taken for the server
+	s.Server(simpleBind(2, "cn=x", "pw")) // the real client, on the side first taken for the server
 	l := s.facts()
 	if l.Messages != 2 || len(l.Binds) != 1 {
 		t.Errorf("messages %d binds %d", l.Messages, len(l.Binds))
@@ -332,15 +332,15 @@ func TestResponseFirstReverses(t *testing.T) {
 
 func TestResponseFromServerSideKeepsOrientation(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
-	s.client([]byte("\xf1\x36\x5c\xd0 not LDAP")) // the client's request arrived garbled
-	s.server(bindOK)
-	if s.swapped || s.facts().Ops.BindResponse != 1 {
-		t.Errorf("swapped %v ops %+v", s.swapped, s.f.LDAP.Ops)
+	s.Client([]byte("\xf1\x36\x5c\xd0 not LDAP")) // the client's request arrived garbled
+	s.Server(bindOK)
+	if s.Swapped || s.facts().Ops.BindResponse != 1 {
+		t.Errorf("swapped %v ops %+v", s.Swapped, s.F.LDAP.Ops)
 	}
 	// A request sent by the side taken for the server turns the flow round.
 	s = newSession(t, flow.TCP, 389)
-	s.server(anonBind)
-	if !s.swapped {
+	s.Server(anonBind)
+	if !s.Swapped {
 		t.Error("a request from the server side did not reverse the flow")
 	}
 }
@@ -352,10 +352,10 @@ func TestCLDAPNetlogon(t *testing.T) {
 		tlv(0xa3, str("Host"), str("WS1")),
 		tlv(0xa3, str("NtVer"), str("\x06\x00\x00\x00")))
 	req := search(1, "", 0, filter, "Netlogon")
-	s.client(req)
+	s.Client(req)
 	netlogon := bytes.Repeat([]byte{0x17, 0x00, 0x00, 0x00, 0xfd, 0xf3}, 40)
 	resp := cat(entry(1, "", "Netlogon", netlogon), searchDone(1, 0))
-	s.server(resp)
+	s.Server(resp)
 	l := s.facts()
 	if !l.CLDAP || l.RequestBytes != uint64(len(req)) || l.ResponseBytes != uint64(len(resp)) {
 		t.Fatalf("cldap %v request %d response %d", l.CLDAP, l.RequestBytes, l.ResponseBytes)
@@ -372,13 +372,13 @@ func TestCLDAPNetlogon(t *testing.T) {
 func TestCLDAPTruncatedDatagram(t *testing.T) {
 	s := newSession(t, flow.UDP, 389)
 	req := search(1, "", 0, tlv(0x87, []byte("objectClass")))
-	if v := s.client(req[:len(req)-3]); v != flow.Reject || s.f.Label != flow.Unknown {
-		t.Fatalf("a truncated first datagram: verdict %v label %v", v, s.f.Label)
+	if v := s.Client(req[:len(req)-3]); v != flow.Reject || s.F.Label != flow.Unknown {
+		t.Fatalf("a truncated first datagram: verdict %v label %v", v, s.F.Label)
 	}
-	s.client(req)
-	s.client(req[:10])
-	if s.facts().Messages != 1 || s.f.ParseErrors != 1 {
-		t.Errorf("messages %d errors %d", s.f.LDAP.Messages, s.f.ParseErrors)
+	s.Client(req)
+	s.Client(req[:10])
+	if s.facts().Messages != 1 || s.F.ParseErrors != 1 {
+		t.Errorf("messages %d errors %d", s.F.LDAP.Messages, s.F.ParseErrors)
 	}
 }
 
@@ -386,8 +386,8 @@ func TestExtendedOps(t *testing.T) {
 	pm := msg(2, tlv(0x77, tlv(0x80, []byte(oidPasswordModify)),
 		tlv(0x81, tlv(0x30, tlv(0x80, []byte("uid=alice")), tlv(0x81, []byte("oldpw")), tlv(0x82, []byte("newpw"))))))
 	s := newSession(t, flow.TCP, 389)
-	s.client(msg(1, tlv(0x77, tlv(0x80, []byte("1.3.6.1.4.1.4203.1.11.3")))), pm, msg(3, tlv(0x77, tlv(0x80, []byte("1.2.3.4")))))
-	s.server(extendedResponse(1, 0, "", ""), extendedResponse(2, 50, "", ""))
+	s.Client(msg(1, tlv(0x77, tlv(0x80, []byte("1.3.6.1.4.1.4203.1.11.3")))), pm, msg(3, tlv(0x77, tlv(0x80, []byte("1.2.3.4")))))
+	s.Server(extendedResponse(1, 0, "", ""), extendedResponse(2, 50, "", ""))
 	l := s.facts()
 	if l.ExtendedCount != 3 || len(l.Extended) != 3 {
 		t.Fatalf("extended %+v", l.Extended)
@@ -409,12 +409,12 @@ func TestExtendedOps(t *testing.T) {
 
 func TestTLSPort(t *testing.T) {
 	s := newSession(t, flow.TCP, 636)
-	s.client(anonBind)
+	s.Client(anonBind)
 	if !s.facts().TLSPort {
 		t.Error("cleartext LDAP on 636 not flagged")
 	}
 	s = newSession(t, flow.TCP, 389)
-	s.client(anonBind)
+	s.Client(anonBind)
 	if s.facts().TLSPort {
 		t.Error("389 flagged as a TLS port")
 	}
@@ -427,7 +427,7 @@ func TestBounds(t *testing.T) {
 		stream = append(stream, search(byte(i+1), "", 0, tlv(0x87, []byte("cn")), "a", "b", "c", "d", "e", "f", "g", "h", "i", strings.Repeat("z", 100))...)
 	}
 	s := newSession(t, flow.TCP, 389)
-	s.client(stream)
+	s.Client(stream)
 	l := s.facts()
 	if len(l.Binds) != maxBinds || l.BindCount != 40 || len(l.Searches) != maxSearches || l.SearchCount != 40 {
 		t.Errorf("binds %d/%d searches %d/%d", len(l.Binds), l.BindCount, len(l.Searches), l.SearchCount)
@@ -510,15 +510,15 @@ func TestHostile(t *testing.T) {
 			}
 			// After a claim: counted as a parse error.
 			s := newSession(t, flow.TCP, 389)
-			s.client(anonBind)
-			v := s.client(c.data)
-			if c.reject != (v == flow.Reject) || s.f.ParseErrors != c.errs {
-				t.Errorf("claimed: verdict %v errors %d (%s)", v, s.f.ParseErrors, s.f.ParseError)
+			s.Client(anonBind)
+			v := s.Client(c.data)
+			if c.reject != (v == flow.Reject) || s.F.ParseErrors != c.errs {
+				t.Errorf("claimed: verdict %v errors %d (%s)", v, s.F.ParseErrors, s.F.ParseError)
 			}
 			if !c.reject {
 				// The malformed message is skipped and the next one is read.
-				s.client(unbind(3))
-				if s.f.LDAP.Ops.UnbindRequest != 1 {
+				s.Client(unbind(3))
+				if s.F.LDAP.Ops.UnbindRequest != 1 {
 					t.Error("the message after a malformed one was not read")
 				}
 			}
@@ -551,7 +551,7 @@ func TestTruncation(t *testing.T) {
 func TestNoSecretsInFacts(t *testing.T) {
 	secrets := []string{"secret99", "alicepass", "oldpw", "newpw", "hunter2"}
 	s := newSession(t, flow.TCP, 389)
-	s.client(pwBind, saslBind(2, "", "PLAIN", []byte("\x00alice\x00alicepass")), simpleBind(3, "", "hunter2"),
+	s.Client(pwBind, saslBind(2, "", "PLAIN", []byte("\x00alice\x00alicepass")), simpleBind(3, "", "hunter2"),
 		msg(4, tlv(0x77, tlv(0x80, []byte(oidPasswordModify)), tlv(0x81, tlv(0x30, tlv(0x81, []byte("oldpw")), tlv(0x82, []byte("newpw")))))))
 	out, err := json.Marshal(s.facts())
 	if err != nil {
@@ -584,17 +584,17 @@ func TestAllocs(t *testing.T) {
 	}
 	// After the claim, messages that keep no fact do not allocate.
 	s := newSession(t, flow.TCP, 389)
-	s.client(anonBind)
+	s.Client(anonBind)
 	bulk := cat(entry(9, "cn=x", "cn", []byte("x")), unbind(9), searchDone(9, 0), msg(9, tlv(0x66, str("cn=x"), tlv(0x30))))
-	if a := testing.AllocsPerRun(100, func() { d.Inspect(s.f, flow.FromServer, bulk) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { d.Inspect(s.F, flow.FromServer, bulk) }); a != 0 {
 		t.Errorf("bulk messages allocate %v", a)
 	}
 	// Searches past the list bound do not allocate either (the filter walk is on the stack).
 	for i := 0; i < maxSearches; i++ {
-		s.client(search(byte(i), "", 0, spnFilter(), "cn"))
+		s.Client(search(byte(i), "", 0, spnFilter(), "cn"))
 	}
 	more := search(99, "", 2, spnFilter(), "cn", "servicePrincipalName")
-	if a := testing.AllocsPerRun(100, func() { d.Inspect(s.f, flow.FromClient, more) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { d.Inspect(s.F, flow.FromClient, more) }); a != 0 {
 		t.Errorf("a search past the bound allocates %v", a)
 	}
 }
@@ -633,16 +633,16 @@ func BenchmarkReject(b *testing.B) {
 func TestLargeFirstMessageClaimsEarly(t *testing.T) {
 	big := entry(4, "CN=Big,DC=corp", "member", bytes.Repeat([]byte("CN=Someone,OU=Users,DC=corp;"), 400))
 	s := newSession(t, flow.TCP, 389)
-	s.f.ClientKnown = true // no reversal: the test looks at the claim only
+	s.F.ClientKnown = true // no reversal: the test looks at the claim only
 	for i := 0; i < len(big); i += 1460 {
-		s.server(big[i:min(i+1460, len(big))])
-		claimed := s.f.Label == flow.LDAP
+		s.Server(big[i:min(i+1460, len(big))])
+		claimed := s.F.Label == flow.LDAP
 		if buffered := min(i+1460, len(big)); claimed != (buffered >= claimPartialAt) {
 			t.Fatalf("after %d bytes claimed %v", buffered, claimed)
 		}
 	}
-	if l := s.facts(); l.Messages != 1 || l.Ops.SearchResultEntry != 1 || s.f.ParseErrors != 0 {
-		t.Errorf("messages %d ops %+v errors %d", l.Messages, l.Ops, s.f.ParseErrors)
+	if l := s.facts(); l.Messages != 1 || l.Ops.SearchResultEntry != 1 || s.F.ParseErrors != 0 {
+		t.Errorf("messages %d ops %+v errors %d", l.Messages, l.Ops, s.F.ParseErrors)
 	}
 }
 

@@ -60,53 +60,53 @@ func TestProposedRules(t *testing.T) {
 		want []string
 	}{
 		{"password bind refused", flow.TCP, 389, func(s *session) {
-			s.client(pwBind)
-			s.server(bindResponse(1, 49, "data 52e"))
+			s.Client(pwBind)
+			s.Server(bindResponse(1, 49, "data 52e"))
 		}, []string{"ldap.cleartext-password", "ldap.cleartext-session"}},
 		{"anonymous search", flow.TCP, 389, func(s *session) {
-			s.client(anonBind)
-			s.server(bindOK)
-			s.client(search(2, "dc=example,dc=org", 2, spnFilter(), "cn"))
+			s.Client(anonBind)
+			s.Server(bindOK)
+			s.Client(search(2, "dc=example,dc=org", 2, spnFilter(), "cn"))
 		}, []string{"ldap.anonymous-bind", "ldap.cleartext-session", "ldap.spn-search"}},
 		{"StartTLS then bind inside TLS", flow.TCP, 389, func(s *session) {
-			s.client(startTLS)
-			s.server(extendedResponse(1, 0, "", ""))
-			s.client(clientHello)
+			s.Client(startTLS)
+			s.Server(extendedResponse(1, 0, "", ""))
+			s.Client(clientHello)
 		}, nil},
 		{"StartTLS refused", flow.TCP, 389, func(s *session) {
-			s.client(startTLS)
-			s.server(extendedResponse(1, 2, "unsupported extended operation", ""))
-			s.client(simpleBind(2, "", ""))
+			s.Client(startTLS)
+			s.Server(extendedResponse(1, 2, "unsupported extended operation", ""))
+			s.Client(simpleBind(2, "", ""))
 		}, []string{"ldap.anonymous-bind", "ldap.cleartext-session", "ldap.starttls-failed"}},
 		{"SASL PLAIN", flow.TCP, 389, func(s *session) {
-			s.client(saslBind(1, "", "PLAIN", []byte("\x00alice\x00alicepass")))
+			s.Client(saslBind(1, "", "PLAIN", []byte("\x00alice\x00alicepass")))
 		}, []string{"ldap.sasl-plain-cleartext", "ldap.cleartext-session"}},
 		{"DIGEST-MD5 with a security layer", flow.TCP, 389, func(s *session) {
-			s.client(saslBind(1, "", "DIGEST-MD5", nil))
-			s.server(bindResponse(1, 14, ""))
-			s.client(saslBind(2, "", "DIGEST-MD5", []byte("response=abc")))
-			s.server(bindResponse(2, 0, ""))
-			s.client([]byte{0, 0, 0, 0x20, 1, 2, 3, 4})
+			s.Client(saslBind(1, "", "DIGEST-MD5", nil))
+			s.Server(bindResponse(1, 14, ""))
+			s.Client(saslBind(2, "", "DIGEST-MD5", []byte("response=abc")))
+			s.Server(bindResponse(2, 0, ""))
+			s.Client([]byte{0, 0, 0, 0x20, 1, 2, 3, 4})
 		}, []string{"ldap.cleartext-session", "ldap.deprecated-sasl"}},
 		{"repeated failures", flow.TCP, 389, func(s *session) {
 			for i := byte(1); i <= 3; i++ {
-				s.client(simpleBind(i, "uid=alice", "guess"))
-				s.server(bindResponse(i, 49, ""))
+				s.Client(simpleBind(i, "uid=alice", "guess"))
+				s.Server(bindResponse(i, 49, ""))
 			}
 		}, []string{"ldap.cleartext-password", "ldap.cleartext-session", "ldap.bind-failures"}},
 		{"cleartext on 636", flow.TCP, 636, func(s *session) {
-			s.client(anonBind)
+			s.Client(anonBind)
 		}, []string{"ldap.anonymous-bind", "ldap.cleartext-session", "ldap.cleartext-on-tls-port"}},
 		{"password modify", flow.TCP, 389, func(s *session) {
-			s.client(msg(1, tlv(0x77, tlv(0x80, []byte(oidPasswordModify)), tlv(0x81, tlv(0x30, tlv(0x82, []byte("newpw")))))))
+			s.Client(msg(1, tlv(0x77, tlv(0x80, []byte(oidPasswordModify)), tlv(0x81, tlv(0x30, tlv(0x82, []byte("newpw")))))))
 		}, []string{"ldap.cleartext-session", "ldap.password-modify-cleartext"}},
 		{"CLDAP rootDSE reflection", flow.UDP, 389, func(s *session) {
-			s.client(search(1, "", 0, tlv(0x87, []byte("objectClass"))))
-			s.server(cat(rootDSE, searchDone(1, 0)))
+			s.Client(search(1, "", 0, tlv(0x87, []byte("objectClass"))))
+			s.Server(cat(rootDSE, searchDone(1, 0)))
 		}, []string{"ldap.cldap-amplification"}},
 		{"CLDAP netlogon", flow.UDP, 389, func(s *session) {
-			s.client(search(1, "", 0, tlv(0xa3, str("NtVer"), str("\x06\x00\x00\x00")), "Netlogon"))
-			s.server(cat(entry(1, "", "Netlogon", make([]byte, 150)), searchDone(1, 0)))
+			s.Client(search(1, "", 0, tlv(0xa3, str("NtVer"), str("\x06\x00\x00\x00")), "Netlogon"))
+			s.Server(cat(entry(1, "", "Netlogon", make([]byte, 150)), searchDone(1, 0)))
 		}, nil},
 	}
 	for _, c := range cases {
@@ -114,7 +114,7 @@ func TestProposedRules(t *testing.T) {
 			s := newSession(t, c.tr, c.port)
 			c.run(s)
 			s.facts()
-			got := findings(t, s.f.Record)
+			got := findings(t, s.F.Record)
 			slices.Sort(got)
 			want := slices.Clone(c.want)
 			slices.Sort(want)

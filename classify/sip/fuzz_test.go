@@ -22,17 +22,17 @@ func FuzzInspect(f *testing.F) {
 		}
 		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
 			s := newSession(t, tr, 5060)
-			s.client(data[:cut], data[cut:], data)
-			s.server(data)
-			if len(s.pend[0]) > maxHeaderBlock+len(data) {
-				t.Fatalf("%d bytes pending", len(s.pend[0]))
+			s.Client(data[:cut], data[cut:], data)
+			s.Server(data)
+			if len(s.Pend[0]) > maxHeaderBlock+len(data) {
+				t.Fatalf("%d bytes pending", len(s.Pend[0]))
 			}
-			if s.f.SIP != nil {
-				if _, err := json.Marshal(s.f.SIP); err != nil {
+			if s.F.SIP != nil {
+				if _, err := json.Marshal(s.F.SIP); err != nil {
 					t.Fatal(err)
 				}
-				if s.f.SIP.Messages > 0 && s.f.SIP.Requests+s.f.SIP.Responses != s.f.SIP.Messages {
-					t.Fatalf("counts disagree: %+v", s.f.SIP)
+				if s.F.SIP.Messages > 0 && s.F.SIP.Requests+s.F.SIP.Responses != s.F.SIP.Messages {
+					t.Fatalf("counts disagree: %+v", s.F.SIP)
 				}
 			}
 		}

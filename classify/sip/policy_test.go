@@ -66,13 +66,13 @@ func TestProposedRules(t *testing.T) {
 		s := newSession(t, c.tr, c.port)
 		for _, m := range c.msgs {
 			if bytes0(m) == 'S' {
-				s.server(m)
+				s.Server(m)
 			} else {
-				s.client(m)
+				s.Client(m)
 			}
 		}
 		s.facts()
-		if got := findings(t, s.f.Record); !slices.Equal(got, c.want) {
+		if got := findings(t, s.F.Record); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -14,10 +14,10 @@ import (
 
 func TestRegisterDigestUDP(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(register1)
-	s.server(challenge401)
-	s.client(registerDigest)
-	if v := s.server(ok200Register); v != flow.More {
+	s.Client(register1)
+	s.Server(challenge401)
+	s.Client(registerDigest)
+	if v := s.Server(ok200Register); v != flow.More {
 		t.Fatalf("verdict %v, want More (SIP flows keep counting)", v)
 	}
 	f := s.facts()
@@ -58,24 +58,24 @@ func TestRegisterDigestUDP(t *testing.T) {
 	if f.Challenges[1].Algorithm != "MD5" {
 		t.Errorf("second challenge: %+v", f.Challenges[1])
 	}
-	if f.TLSPort || s.f.ParseErrors != 0 {
-		t.Errorf("tls port %v, parse errors %d (%s)", f.TLSPort, s.f.ParseErrors, s.f.ParseError)
+	if f.TLSPort || s.F.ParseErrors != 0 {
+		t.Errorf("tls port %v, parse errors %d (%s)", f.TLSPort, s.F.ParseErrors, s.F.ParseError)
 	}
 }
 
 // A capture that starts with the server's response: the flow is turned around.
 func TestResponseFirstReverses(t *testing.T) {
 	s := newSession(t, flow.UDP, 40000)
-	s.client(challenge401) // the engine took the registrar for the client
+	s.Client(challenge401) // the engine took the registrar for the client
 	f := s.facts()
-	if !s.swapped || f.Responses != 1 || f.Method != "" || !f.Auth.Challenged {
-		t.Errorf("swapped %v facts %+v", s.swapped, f)
+	if !s.Swapped || f.Responses != 1 || f.Method != "" || !f.Auth.Challenged {
+		t.Errorf("swapped %v facts %+v", s.Swapped, f)
 	}
 }
 
 func TestInviteUnencryptedMedia(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
-	s.client(inviteAVP)
+	s.Client(inviteAVP)
 	f := s.facts()
 	if f.SDPBodies != 1 || f.MediaCount != 2 || len(f.Media) != 2 {
 		t.Fatalf("sdp: %d bodies %d media %+v", f.SDPBodies, f.MediaCount, f.Media)
@@ -97,7 +97,7 @@ func TestInviteUnencryptedMedia(t *testing.T) {
 
 func TestInviteSDES(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(inviteSAVP)
+	s.Client(inviteSAVP)
 	f := s.facts()
 	if len(f.Media) != 1 {
 		t.Fatalf("media %+v", f.Media)
@@ -114,7 +114,7 @@ func TestInviteSDES(t *testing.T) {
 
 func TestCompactForm(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(inviteCompact)
+	s.Client(inviteCompact)
 	f := s.facts()
 	if f.Methods.Invite != 1 || f.From != "sip:alice:***@atlanta.example.com" || f.To != "sip:bob@biloxi.example.com" ||
 		f.CallID != "987asjd97y7atg@pc33.atlanta.example.com" || f.Contact != "sip:alice@pc33.atlanta.example.com" ||
@@ -129,7 +129,7 @@ func TestCompactForm(t *testing.T) {
 
 func TestScanner(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(optionsScanner)
+	s.Client(optionsScanner)
 	f := s.facts()
 	if !f.Scanner || f.ScannerName != "friendly-scanner" || f.UserAgent != "friendly-scanner" || f.Methods.Options != 1 {
 		t.Errorf("facts %+v", f)
@@ -148,7 +148,7 @@ func TestScanner(t *testing.T) {
 
 func TestBasicCredentials(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
-	s.client(basicAuth)
+	s.Client(basicAuth)
 	f := s.facts()
 	if !f.Auth.Basic || f.Auth.Digest || len(f.Credentials) != 1 {
 		t.Fatalf("auth %+v", f.Auth)
@@ -163,11 +163,11 @@ func TestBasicCredentials(t *testing.T) {
 // Secrets never reach the facts or the output.
 func TestNoSecretsInFacts(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(register1)
-	s.server(challenge401)
-	s.client(registerDigest)
-	s.client(inviteSAVP)
-	s.client(inviteCompact)
+	s.Client(register1)
+	s.Server(challenge401)
+	s.Client(registerDigest)
+	s.Client(inviteSAVP)
+	s.Client(inviteCompact)
 	noSecret(t, s.facts(), digestResponse, "SECRETNONCE", "SECRETCNONCE", "SECRETOPAQUE", "SECRETKEY", "SECRETPASS", "hunter2pw")
 	j, _ := json.Marshal(s.facts())
 	if !bytes.Contains(j, []byte(`"digest_response":true`)) || !bytes.Contains(j, []byte(`"response_len":32`)) {
@@ -190,32 +190,32 @@ func noSecret(t *testing.T, f *flow.SIPFacts, secrets ...string) {
 
 func TestTCPTwoMessagesInOneSegment(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
-	s.hard = true
-	s.client(append(append([]byte("\r\n\r\n"), options1...), options2...))
+	s.Hard = true
+	s.Client(append(append([]byte("\r\n\r\n"), options1...), options2...))
 	f := s.facts()
-	if f.Messages != 2 || f.Methods.Options != 2 || f.CallIDs != 2 || f.Keepalives != 1 || len(s.pend[0]) != 0 {
-		t.Errorf("messages %d options %d call ids %d keepalives %d pending %d", f.Messages, f.Methods.Options, f.CallIDs, f.Keepalives, len(s.pend[0]))
+	if f.Messages != 2 || f.Methods.Options != 2 || f.CallIDs != 2 || f.Keepalives != 1 || len(s.Pend[0]) != 0 {
+		t.Errorf("messages %d options %d call ids %d keepalives %d pending %d", f.Messages, f.Methods.Options, f.CallIDs, f.Keepalives, len(s.Pend[0]))
 	}
 }
 
 func TestTCPMessageAcrossSegments(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
-	s.hard = true
+	s.Hard = true
 	a, b, c := inviteAVP[:5], inviteAVP[5:200], inviteAVP[200:]
-	if v := s.client(a); v != flow.More || s.f.Label != flow.Unknown {
-		t.Fatalf("after %q: verdict %v label %v", a, v, s.f.Label)
+	if v := s.Client(a); v != flow.More || s.F.Label != flow.Unknown {
+		t.Fatalf("after %q: verdict %v label %v", a, v, s.F.Label)
 	}
-	s.client(b)
+	s.Client(b)
 	if f := s.facts(); f.Messages != 0 {
 		t.Fatalf("message counted before it was complete: %+v", f)
 	}
-	s.client(c)
+	s.Client(c)
 	f := s.facts()
-	if f.Messages != 1 || f.MediaCount != 2 || len(s.pend[0]) != 0 {
-		t.Errorf("messages %d media %d pending %d", f.Messages, f.MediaCount, len(s.pend[0]))
+	if f.Messages != 1 || f.MediaCount != 2 || len(s.Pend[0]) != 0 {
+		t.Errorf("messages %d media %d pending %d", f.Messages, f.MediaCount, len(s.Pend[0]))
 	}
-	if s.f.ProtoFrame != 2 {
-		t.Errorf("claimed at frame %d, want 2 (the start line completed there)", s.f.ProtoFrame)
+	if s.F.ProtoFrame != 2 {
+		t.Errorf("claimed at frame %d, want 2 (the start line completed there)", s.F.ProtoFrame)
 	}
 }
 
@@ -223,7 +223,7 @@ func TestTCPMessageAcrossSegments(t *testing.T) {
 func TestTCPBodySplit(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
 	hdr := bytes.Index(inviteAVP, []byte("\r\n\r\n")) + 4
-	s.client(inviteAVP[:hdr], inviteAVP[hdr:hdr+30], inviteAVP[hdr+30:], options2)
+	s.Client(inviteAVP[:hdr], inviteAVP[hdr:hdr+30], inviteAVP[hdr+30:], options2)
 	f := s.facts()
 	if f.Messages != 2 || f.SDPBodies != 1 || f.MediaCount != 2 || !f.UnencryptedMedia {
 		t.Errorf("facts %+v", f)
@@ -239,12 +239,12 @@ func TestTCPLargeBody(t *testing.T) {
 	msg := withBody(inviteAVPHead, body.String())
 	s := newSession(t, flow.TCP, 5060)
 	for i := 0; i < len(msg); i += 1400 {
-		s.client(msg[i:min(i+1400, len(msg))])
-		if len(s.pend[0]) > maxWhole {
-			t.Fatalf("%d bytes kept pending", len(s.pend[0]))
+		s.Client(msg[i:min(i+1400, len(msg))])
+		if len(s.Pend[0]) > maxWhole {
+			t.Fatalf("%d bytes kept pending", len(s.Pend[0]))
 		}
 	}
-	s.client(options2)
+	s.Client(options2)
 	f := s.facts()
 	if f.Messages != 2 || f.LargeBodies != 1 || f.SDPBodies != 1 || !f.SDESKeys || len(f.Media) != 1 || !f.Media[0].Key || f.Media[0].Connection != "192.0.2.7" {
 		t.Errorf("facts %+v", f)
@@ -256,7 +256,7 @@ func TestMultipartSDP(t *testing.T) {
 		"\n--unique-boundary-1\nContent-Type: application/isup;version=itu-t92+\n\nxyz\n--unique-boundary-1--\n"
 	msg := withBody(strings.Replace(inviteUDPHead, "application/sdp", `multipart/mixed;boundary="unique-boundary-1"`, 1), body)
 	s := newSession(t, flow.UDP, 5060)
-	s.client(msg)
+	s.Client(msg)
 	f := s.facts()
 	if f.SDPBodies != 1 || len(f.Media) != 1 || f.Media[0].Crypto != 2 || !f.SDESKeys {
 		t.Errorf("facts %+v", f)
@@ -271,10 +271,10 @@ func TestRejects(t *testing.T) {
 	} {
 		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
 			s := newSession(t, tr, 5060)
-			s.hard = true
-			v := s.client(data)
-			if s.f.Label != flow.Unknown || tr == flow.UDP && v != flow.Reject {
-				t.Errorf("%s over %v: verdict %v label %v", name, tr, v, s.f.Label)
+			s.Hard = true
+			v := s.Client(data)
+			if s.F.Label != flow.Unknown || tr == flow.UDP && v != flow.Reject {
+				t.Errorf("%s over %v: verdict %v label %v", name, tr, v, s.F.Label)
 			}
 			if tr == flow.TCP && v == flow.More && len(data) > 16 && name != "nul only" {
 				t.Errorf("%s over TCP: More on a full line", name)
@@ -286,34 +286,34 @@ func TestRejects(t *testing.T) {
 // HTTP from source port 5060 must not become SIP (ndpi/http_on_sip_port.pcap).
 func TestHTTPOnSIPPort(t *testing.T) {
 	s := newSession(t, flow.TCP, 8888)
-	s.f.Client = netip.AddrPortFrom(s.f.Client.Addr(), 5060)
-	if v := s.client(httpGet); v != flow.Reject || s.f.Label != flow.Unknown {
-		t.Errorf("verdict %v label %v", v, s.f.Label)
+	s.F.Client = netip.AddrPortFrom(s.F.Client.Addr(), 5060)
+	if v := s.Client(httpGet); v != flow.Reject || s.F.Label != flow.Unknown {
+		t.Errorf("verdict %v label %v", v, s.F.Label)
 	}
 }
 
 func TestJunkBeforeRequest(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client([]byte{0, 0, 0, 0})
-	if s.f.Label != flow.Unknown {
+	s.Client([]byte{0, 0, 0, 0})
+	if s.F.Label != flow.Unknown {
 		t.Fatal("NULs claimed")
 	}
-	s.client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\n\n")...))
+	s.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\n\n")...))
 	f := s.facts()
 	if f.Methods.Register != 1 || f.RequestURI != "sip:1.1.1.1:5060" {
 		t.Errorf("facts %+v", f)
 	}
 	// After the claim, keep-alives and STUN are counted, not failed.
 	stunBinding := []byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-	s.client([]byte("\r\n\r\n"), stunBinding, []byte{0, 0, 0, 0})
-	if f.Keepalives != 4 || s.f.ParseErrors != 0 {
-		t.Errorf("keepalives %d parse errors %d", f.Keepalives, s.f.ParseErrors)
+	s.Client([]byte("\r\n\r\n"), stunBinding, []byte{0, 0, 0, 0})
+	if f.Keepalives != 4 || s.F.ParseErrors != 0 {
+		t.Errorf("keepalives %d parse errors %d", f.Keepalives, s.F.ParseErrors)
 	}
 }
 
 func TestTLSPort(t *testing.T) {
 	s := newSession(t, flow.TCP, 5061)
-	s.client(options1)
+	s.Client(options1)
 	if !s.facts().TLSPort {
 		t.Error("cleartext SIP on 5061 not marked")
 	}
@@ -332,62 +332,62 @@ func TestHostile(t *testing.T) {
 		}
 		// A datagram is complete: its first 256 fields are read, the excess is an error.
 		s := newSession(t, flow.UDP, 5060)
-		s.client(many(10000), options2)
-		if f := s.facts(); s.f.ParseError != ErrTooManyHeaders.Error() || s.f.ParseErrors != 1 || f.Messages != 2 {
-			t.Errorf("udp: parse errors %d (%s) messages %d", s.f.ParseErrors, s.f.ParseError, f.Messages)
+		s.Client(many(10000), options2)
+		if f := s.facts(); s.F.ParseError != ErrTooManyHeaders.Error() || s.F.ParseErrors != 1 || f.Messages != 2 {
+			t.Errorf("udp: parse errors %d (%s) messages %d", s.F.ParseErrors, s.F.ParseError, f.Messages)
 		}
 		// Over TCP a header block over 32 KiB is not buffered: inspection stops.
 		s = newSession(t, flow.TCP, 5060)
-		if v := s.client(many(10000)); v != flow.Reject || s.f.ParseError != ErrHeaderTooLarge.Error() || s.f.Label != flow.SIP {
-			t.Errorf("tcp: verdict %v error %q", v, s.f.ParseError)
+		if v := s.Client(many(10000)); v != flow.Reject || s.F.ParseError != ErrHeaderTooLarge.Error() || s.F.Label != flow.SIP {
+			t.Errorf("tcp: verdict %v error %q", v, s.F.ParseError)
 		}
 		// 1,000 fields fit in the block: the excess over 256 is counted and the stream goes on.
 		s = newSession(t, flow.TCP, 5060)
-		s.client(many(1000), options2)
-		if f := s.facts(); s.f.ParseError != ErrTooManyHeaders.Error() || f.Messages != 2 {
-			t.Errorf("tcp: parse errors %d (%s) messages %d", s.f.ParseErrors, s.f.ParseError, f.Messages)
+		s.Client(many(1000), options2)
+		if f := s.facts(); s.F.ParseError != ErrTooManyHeaders.Error() || f.Messages != 2 {
+			t.Errorf("tcp: parse errors %d (%s) messages %d", s.F.ParseErrors, s.F.ParseError, f.Messages)
 		}
 	})
 	t.Run("4 GiB Content-Length", func(t *testing.T) {
 		s := newSession(t, flow.TCP, 5060)
 		msg := crlf("INVITE sip:a@b SIP/2.0\nContent-Type: application/sdp\nContent-Length: 4294967296\n\nv=0\n")
-		v := s.client(msg)
-		if v != flow.Reject || s.f.ParseError != ErrBodyTooLarge.Error() || s.facts().Messages != 1 || len(s.pend[0]) != 0 {
-			t.Errorf("verdict %v error %q", v, s.f.ParseError)
+		v := s.Client(msg)
+		if v != flow.Reject || s.F.ParseError != ErrBodyTooLarge.Error() || s.facts().Messages != 1 || len(s.Pend[0]) != 0 {
+			t.Errorf("verdict %v error %q", v, s.F.ParseError)
 		}
 	})
 	t.Run("1 MB header line", func(t *testing.T) {
 		s := newSession(t, flow.TCP, 5060)
-		s.client([]byte("OPTIONS sip:a@b SIP/2.0\r\nX-Long: "))
+		s.Client([]byte("OPTIONS sip:a@b SIP/2.0\r\nX-Long: "))
 		chunk := bytes.Repeat([]byte("A"), 64<<10)
-		for i := 0; i < 16 && !s.stopped; i++ {
-			s.client(chunk)
-			if len(s.pend[0]) > maxHeaderBlock+len(chunk) {
-				t.Fatalf("%d bytes pending", len(s.pend[0]))
+		for i := 0; i < 16 && !s.Stopped; i++ {
+			s.Client(chunk)
+			if len(s.Pend[0]) > maxHeaderBlock+len(chunk) {
+				t.Fatalf("%d bytes pending", len(s.Pend[0]))
 			}
 		}
-		if !s.stopped || s.f.ParseError != ErrHeaderTooLarge.Error() {
-			t.Errorf("stopped %v error %q", s.stopped, s.f.ParseError)
+		if !s.Stopped || s.F.ParseError != ErrHeaderTooLarge.Error() {
+			t.Errorf("stopped %v error %q", s.Stopped, s.F.ParseError)
 		}
 	})
 	t.Run("NULs inside", func(t *testing.T) {
 		s := newSession(t, flow.UDP, 5060)
-		s.client(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP \x00\x00;received=\x00x\nUser-Agent: \x00\x00\nContent-Length: 0\n\n"))
+		s.Client(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP \x00\x00;received=\x00x\nUser-Agent: \x00\x00\nContent-Length: 0\n\n"))
 		if f := s.facts(); f.Messages != 1 {
 			t.Errorf("facts %+v", f)
 		}
-		s.client(make([]byte, 1000))      // a datagram of NULs after the claim: padding
-		s.client(bytes.Repeat(random, 4)) // garbage: counted, the next datagram is still read
-		s.client(options2)
-		if f := s.facts(); s.f.ParseErrors != 1 || f.Keepalives != 1 || f.Messages != 2 || s.client(random) != flow.More || f.Keepalives != 2 {
-			t.Errorf("parse errors %d keepalives %d messages %d", s.f.ParseErrors, f.Keepalives, f.Messages)
+		s.Client(make([]byte, 1000))      // a datagram of NULs after the claim: padding
+		s.Client(bytes.Repeat(random, 4)) // garbage: counted, the next datagram is still read
+		s.Client(options2)
+		if f := s.facts(); s.F.ParseErrors != 1 || f.Keepalives != 1 || f.Messages != 2 || s.Client(random) != flow.More || f.Keepalives != 2 {
+			t.Errorf("parse errors %d keepalives %d messages %d", s.F.ParseErrors, f.Keepalives, f.Messages)
 		}
 	})
 	t.Run("garbage on a TCP stream", func(t *testing.T) {
 		s := newSession(t, flow.TCP, 5060)
-		s.client(options1)
-		if v := s.client(random); v != flow.Reject || s.f.ParseErrors != 1 || s.f.Label != flow.SIP {
-			t.Errorf("verdict %v errors %d label %v", v, s.f.ParseErrors, s.f.Label)
+		s.Client(options1)
+		if v := s.Client(random); v != flow.Reject || s.F.ParseErrors != 1 || s.F.Label != flow.SIP {
+			t.Errorf("verdict %v errors %d label %v", v, s.F.ParseErrors, s.F.Label)
 		}
 	})
 }
@@ -428,20 +428,20 @@ func TestRejectAllocations(t *testing.T) {
 // After the claim, steady-state messages allocate nothing once the bounded lists are full.
 func TestSteadyStateAllocations(t *testing.T) {
 	s := newSession(t, flow.UDP, 5060)
-	s.client(register1, challenge401, registerDigest, ok200Register)
+	s.Client(register1, challenge401, registerDigest, ok200Register)
 	for i := 0; i < maxCreds; i++ {
-		s.client(registerDigest)
-		s.client(inviteSAVP)
+		s.Client(registerDigest)
+		s.Client(inviteSAVP)
 	}
 	for i := 0; i < maxMedia; i++ {
-		s.client(inviteSAVP)
+		s.Client(inviteSAVP)
 	}
-	f, st := s.f, s.f.State.(*state)
+	f, st := s.F, s.F.State.(*state)
 	_ = st
 	msgs := [][]byte{register1, challenge401, registerDigest, inviteSAVP, optionsScanner}
 	n := testing.AllocsPerRun(50, func() {
 		for _, m := range msgs {
-			s.d.Inspect(f, flow.FromClient, m)
+			s.D.Inspect(f, flow.FromClient, m)
 		}
 	})
 	if n != 0 {
@@ -480,11 +480,11 @@ func TestFactTags(t *testing.T) {
 func TestDirectionsFramedApart(t *testing.T) {
 	s := newSession(t, flow.TCP, 5060)
 	hdr := bytes.Index(inviteAVP, []byte("\r\n\r\n")) + 4
-	s.client(inviteAVP[:hdr+10])
-	s.server(crlf("SIP/2.0 100 Trying\nContent-Length: 0\n\n"))
-	s.client(inviteAVP[hdr+10:])
+	s.Client(inviteAVP[:hdr+10])
+	s.Server(crlf("SIP/2.0 100 Trying\nContent-Length: 0\n\n"))
+	s.Client(inviteAVP[hdr+10:])
 	f := s.facts()
-	if f.Messages != 2 || f.Status.Provisional != 1 || f.MediaCount != 2 || s.f.ParseErrors != 0 || f.Media[0].Response {
-		t.Errorf("messages %d media %d errors %d (%s)", f.Messages, f.MediaCount, s.f.ParseErrors, s.f.ParseError)
+	if f.Messages != 2 || f.Status.Provisional != 1 || f.MediaCount != 2 || s.F.ParseErrors != 0 || f.Media[0].Response {
+		t.Errorf("messages %d media %d errors %d (%s)", f.Messages, f.MediaCount, s.F.ParseErrors, s.F.ParseError)
 	}
 }

@@ -1,0 +1,127 @@
+// Package detectortest drives one detector on one flow the way the classify engine does, so
+// that a detector's unit tests exercise the same contract the engine holds it to: per
+// direction, bytes not consumed are presented again in front of the next ones (TCP); before
+// the claim, a rejection drops the bytes and More keeps the whole undecided prefix; a detector
+// may not touch the flow before it claims it; a Reverse request at the claim swaps client and
+// server.
+//
+// It exists for tests only: no package may import it from a non-test file.
+package detectortest
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// T0 is the time of a driver's packets when no frame is set: T0 plus the frame number in
+// milliseconds.
+var T0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// Driver feeds one flow to one detector.
+type Driver struct {
+	T testing.TB
+	D flow.Detector
+	F *flow.Flow
+	// Hard makes a rejection before the claim final, as for a TCP flow whose SYN was seen.
+	Hard bool
+	// Frame, when set, is the frame number of the next packet (corpus captures, which set
+	// F.Time themselves); otherwise frames count from 1.
+	Frame uint64
+
+	Pend    [2][]byte // bytes kept per direction, as the engine keeps them
+	Swapped bool      // the detector reversed the flow
+	Stopped bool      // inspection ended (Done or Reject after the claim, or a hard reject)
+	Last    flow.Verdict
+}
+
+// New returns a driver of d on a flow of transport tr from 192.0.2.10:50000 to
+// 192.0.2.1:serverPort.
+func New(t testing.TB, d flow.Detector, tr flow.Transport, serverPort uint16) *Driver {
+	f := &flow.Flow{}
+	f.Transport = tr
+	f.Client = netip.MustParseAddrPort("192.0.2.10:50000")
+	f.Server = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), serverPort)
+	return &Driver{T: t, D: d, F: f}
+}
+
+// Send delivers data sent by the client (fromServer false) or the server, as one packet, and
+// returns the detector's verdict (the last one, once inspection stopped).
+func (s *Driver) Send(fromServer bool, data []byte) flow.Verdict {
+	s.T.Helper()
+	if s.Stopped {
+		return s.Last
+	}
+	if s.Frame != 0 {
+		s.F.Frame = s.Frame
+	} else {
+		s.F.Frame++
+		s.F.Time = T0.Add(time.Duration(s.F.Frame) * time.Millisecond)
+	}
+	dir := flow.FromClient
+	if fromServer != s.Swapped {
+		dir = flow.FromServer
+	}
+	stream := s.F.Transport == flow.TCP
+	buf := data
+	if stream {
+		buf = append(append([]byte(nil), s.Pend[dir]...), data...)
+	}
+	claimed := s.F.Label != flow.Unknown
+	v, n := s.D.Inspect(s.F, dir, buf)
+	s.Last = v
+	if !claimed && s.F.Label == flow.Unknown {
+		if s.F.State != nil || s.F.NTP != nil || s.F.SIP != nil || s.F.LDAP != nil || s.F.TLS != nil {
+			s.T.Fatalf("detector changed the flow without claiming it")
+		}
+		s.F.TakeReverse()
+		if v == flow.Reject && s.Hard {
+			s.Stopped = true
+		}
+		if v == flow.More && stream {
+			s.Pend[dir] = buf
+		} else {
+			s.Pend[dir] = nil
+		}
+		return v
+	}
+	if !claimed && s.F.TakeReverse() && !s.F.ClientKnown {
+		s.Swapped = !s.Swapped
+		s.F.Client, s.F.Server = s.F.Server, s.F.Client
+		s.Pend[0], s.Pend[1] = s.Pend[1], s.Pend[0]
+		dir = 1 - dir
+	}
+	if v != flow.More {
+		s.Stopped = true
+		return v
+	}
+	if stream {
+		if n < 0 || n > len(buf) {
+			s.T.Fatalf("Inspect consumed %d of %d bytes", n, len(buf))
+		}
+		s.Pend[dir] = append([]byte(nil), buf[n:]...)
+	}
+	return v
+}
+
+// Client sends each of data from the client and returns the last verdict.
+func (s *Driver) Client(data ...[]byte) flow.Verdict {
+	s.T.Helper()
+	var v flow.Verdict
+	for _, d := range data {
+		v = s.Send(false, d)
+	}
+	return v
+}
+
+// Server sends each of data from the server and returns the last verdict.
+func (s *Driver) Server(data ...[]byte) flow.Verdict {
+	s.T.Helper()
+	var v flow.Verdict
+	for _, d := range data {
+		v = s.Send(true, d)
+	}
+	return v
+}
