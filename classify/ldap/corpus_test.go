@@ -2,44 +2,14 @@ package ldap
 
 import (
 	"encoding/json"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/corpustest"
+	"github.com/pcapaudit/pcapaudit/internal/detectortest"
 )
-
-// runCapture feeds every TCP and UDP payload of a capture to a fresh detector per flow and
-// returns the flows, in the order they started.
-func runCapture(t *testing.T, path string) []*session {
-	t.Helper()
-	flows, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, syn bool) (*session, corpustest.Sink) {
-		s := newSession(t, tr, server.Port())
-		s.F.Client, s.F.Server, s.F.ClientKnown, s.Hard = client, server, syn, syn
-		return s, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
-			s.Frame, s.F.Time = frame, ts
-			s.Send(!fromClient, payload)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return flows
-}
-
-// ldapFlows returns the facts of the flows claimed as LDAP.
-func ldapFlows(flows []*session) []*flow.Flow {
-	var out []*flow.Flow
-	for _, s := range flows {
-		if s.F.Label == flow.LDAP {
-			out = append(out, s.F)
-		}
-	}
-	return out
-}
 
 func allBinds(fs []*flow.Flow) []flow.LDAPBind {
 	var out []flow.LDAPBind
@@ -285,7 +255,7 @@ func TestCorpus(t *testing.T) {
 	for _, c := range corpusCases {
 		name := corpustest.Name(c.file)
 		t.Run(name, func(t *testing.T) {
-			fs := ldapFlows(runCapture(t, corpustest.Path(t, c.file)))
+			fs := detectortest.Claimed(t, corpustest.Path(t, c.file), New(), flow.LDAP)
 			for _, f := range fs {
 				if f.ParseErrors != 0 {
 					t.Errorf("%v→%v: %d parse errors: %s", f.Client, f.Server, f.ParseErrors, f.ParseError)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
 // T0 is the time of a driver's packets when no frame is set: T0 plus the frame number in
@@ -124,4 +125,29 @@ func (s *Driver) Server(data ...[]byte) flow.Verdict {
 		v = s.Send(true, d)
 	}
 	return v
+}
+
+// Claimed runs d over every flow of the capture at path (one driver per flow, as the engine
+// would present its payloads; see corpustest.Flows) and returns the flows d claimed as label,
+// in the order they started.
+func Claimed(t testing.TB, path string, d flow.Detector, label flow.Label) []*flow.Flow {
+	t.Helper()
+	drivers, err := corpustest.Flows(t, path, func(client, server netip.AddrPort, tr flow.Transport, syn bool) (*Driver, corpustest.Sink) {
+		s := New(t, d, tr, server.Port())
+		s.F.Client, s.F.Server, s.F.ClientKnown, s.Hard = client, server, syn, syn
+		return s, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
+			s.Frame, s.F.Time = frame, ts
+			s.Send(!fromClient, payload)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*flow.Flow
+	for _, s := range drivers {
+		if s.F.Label == label {
+			out = append(out, s.F)
+		}
+	}
+	return out
 }
