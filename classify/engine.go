@@ -67,41 +67,30 @@ func DefaultConfig() Config {
 
 func (c *Config) fill() {
 	d := DefaultConfig()
-	if c.MaxFlows <= 0 {
-		c.MaxFlows = d.MaxFlows
-	}
+	positive(&c.MaxFlows, d.MaxFlows)
 	if c.MaxHalfOpen <= 0 || c.MaxHalfOpen > c.MaxFlows {
 		c.MaxHalfOpen = max(c.MaxFlows/8, 1)
 	}
-	if c.TCPTimeout <= 0 {
-		c.TCPTimeout = d.TCPTimeout
-	}
-	if c.TCPClosedTimeout <= 0 {
-		c.TCPClosedTimeout = d.TCPClosedTimeout
-	}
-	if c.UDPTimeout <= 0 {
-		c.UDPTimeout = d.UDPTimeout
-	}
-	if c.InspectWindow <= 0 {
-		c.InspectWindow = d.InspectWindow
-	}
-	if c.MaxUndecided <= 0 {
-		c.MaxUndecided = d.MaxUndecided
-	}
-	if c.MaxOutOfOrder <= 0 {
-		c.MaxOutOfOrder = d.MaxOutOfOrder
-	}
-	if c.MaxOutOfOrderBytes <= 0 {
-		c.MaxOutOfOrderBytes = d.MaxOutOfOrderBytes
-	}
-	if c.MaxBufferedBytes <= 0 {
-		c.MaxBufferedBytes = d.MaxBufferedBytes
-	}
+	positive(&c.TCPTimeout, d.TCPTimeout)
+	positive(&c.TCPClosedTimeout, d.TCPClosedTimeout)
+	positive(&c.UDPTimeout, d.UDPTimeout)
+	positive(&c.InspectWindow, d.InspectWindow)
+	positive(&c.MaxUndecided, d.MaxUndecided)
+	positive(&c.MaxOutOfOrder, d.MaxOutOfOrder)
+	positive(&c.MaxOutOfOrderBytes, d.MaxOutOfOrderBytes)
+	positive(&c.MaxBufferedBytes, d.MaxBufferedBytes)
 	if c.EmergencyAt <= 0 || c.EmergencyAt > 1 {
 		c.EmergencyAt = d.EmergencyAt
 	}
 	if c.EmergencyDivisor <= 1 {
 		c.EmergencyDivisor = d.EmergencyDivisor
+	}
+}
+
+// positive sets *v to def unless it is already positive.
+func positive[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
