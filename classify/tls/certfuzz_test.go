@@ -3,17 +3,14 @@ package tls
 import (
 	"bytes"
 	"errors"
-	"io"
-	"os"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"testing"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
 // serverCertificateMessages returns the body of the Certificate handshake message the server
@@ -22,21 +19,7 @@ import (
 // dropped, and the handshake records read until the first record of another type.
 func serverCertificateMessages(tb testing.TB) [][]byte {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "testdata", "real", "ldaps-*.pcap"))
+	files, _ := filepath.Glob(filepath.Join(corpustest.Root(tb), "testdata", "real", "ldaps-*.pcap"))
 	var out [][]byte
 	for _, name := range files {
 		if msg := certificateMessage(tb, name); msg != nil {
@@ -47,40 +30,21 @@ func serverCertificateMessages(tb testing.TB) [][]byte {
 }
 
 func certificateMessage(tb testing.TB, name string) []byte {
-	fh, err := os.Open(name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer fh.Close()
-	r, err := pcapgo.NewReader(fh)
+	// The first connection's server stream (a capture may hold several), in order.
+	var stream []byte
+	_, err := corpustest.Flows(tb, name, func(_, server netip.AddrPort, tr flow.Transport, _ bool) (struct{}, corpustest.Sink) {
+		if tr != flow.TCP || server.Port() != 636 || stream != nil {
+			return struct{}{}, nil
+		}
+		stream = []byte{}
+		return struct{}{}, func(fromClient bool, _ uint64, _ time.Time, payload []byte) {
+			if !fromClient {
+				stream = append(stream, payload...)
+			}
+		}
+	})
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
-	}
-	// The first connection's server stream (a capture may hold several).
-	var stream []byte
-	var next uint32
-	var port layers.TCPPort
-	for {
-		data, _, err := r.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		tcp, ok := gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy).Layer(layers.LayerTypeTCP).(*layers.TCP)
-		if !ok || tcp.SrcPort != 636 || (port != 0 && tcp.DstPort != port) {
-			continue
-		}
-		if tcp.SYN {
-			port, next = tcp.DstPort, tcp.Seq+1
-			continue
-		}
-		if port == 0 || tcp.Seq != next || len(tcp.Payload) == 0 {
-			continue
-		}
-		stream = append(stream, tcp.Payload...)
-		next += uint32(len(tcp.Payload))
 	}
 	// Handshake records, then handshake messages.
 	var hs []byte

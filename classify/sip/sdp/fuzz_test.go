@@ -2,69 +2,34 @@ package sdp
 
 import (
 	"bytes"
-	"io"
-	"os"
+	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
 // captureBodies returns the SDP bodies of the SIP messages in the repository's SIP captures
 // (testdata/real/sip-*.pcap): the bytes after the blank line of every UDP or TCP payload
-// whose body starts with "v=". The captures are read with gopacket directly.
+// whose body starts with "v=".
 func captureBodies(tb testing.TB) [][]byte {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "testdata", "real", "sip-*.pcap"))
+	files, _ := filepath.Glob(filepath.Join(corpustest.Root(tb), "testdata", "real", "sip-*.pcap"))
 	var out [][]byte
 	for _, name := range files {
-		fh, err := os.Open(name)
+		_, err := corpustest.Flows(tb, name, func(_, _ netip.AddrPort, _ flow.Transport, _ bool) (struct{}, corpustest.Sink) {
+			return struct{}{}, func(_ bool, _ uint64, _ time.Time, payload []byte) {
+				i := bytes.Index(payload, []byte("\r\n\r\n"))
+				if i >= 0 && bytes.HasPrefix(payload[i+4:], []byte("v=")) {
+					out = append(out, append([]byte(nil), payload[i+4:]...))
+				}
+			}
+		})
 		if err != nil {
-			tb.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(fh)
-		if err != nil {
-			fh.Close()
 			tb.Fatalf("%s: %v", name, err)
 		}
-		for {
-			data, _, err := r.ReadPacketData()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				tb.Fatalf("%s: %v", name, err)
-			}
-			pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy)
-			var payload []byte
-			if u, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); ok {
-				payload = u.Payload
-			} else if t, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); ok {
-				payload = t.Payload
-			}
-			i := bytes.Index(payload, []byte("\r\n\r\n"))
-			if i < 0 || !bytes.HasPrefix(payload[i+4:], []byte("v=")) {
-				continue
-			}
-			out = append(out, append([]byte(nil), payload[i+4:]...))
-		}
-		fh.Close()
 	}
 	return out
 }

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/capture"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -20,21 +20,7 @@ import (
 // and ldap.cleartext).
 func ldapBindFlow(tb testing.TB) (*flow.Record, []*rules.Finding) {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	src, err := capture.Open(filepath.Join(dir, "testdata", "real", "ldap-simple-bind.pcap"))
+	src, err := capture.Open(filepath.Join(corpustest.Root(tb), "testdata", "real", "ldap-simple-bind.pcap"))
 	if err != nil {
 		tb.Fatal(err)
 	}
