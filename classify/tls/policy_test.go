@@ -1,51 +1,22 @@
 package tls
 
 import (
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	ctls "crypto/tls"
 
-	"github.com/expr-lang/expr"
-
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/detectortest"
 )
 
-// proposedRules are the conditions README.md proposes for the policy, evaluated here over
-// the records this package produces, as the policy would.
-var proposedRules = []struct{ id, when string }{
-	{"tls.obsolete-version", `tls != nil && (tls.version_protocol == "ssl" || tls.version in ["1.0", "1.1"])`},
-	{"tls.weak-cipher", `tls != nil && tls.cipher matches "NULL|EXPORT|anon|RC4|3DES|_DES_|_DES40_"`},
-	{"tls.no-forward-secrecy", `tls != nil && tls.kex in ["rsa", "dh", "ecdh"]`},
-	{"tls.certificate-expired", `tls != nil && tls.certificate.frame > 0 && !tls.server.not_after.IsZero() &&
-		(tls.server.not_after < tls.certificate.time || tls.server.not_before > tls.certificate.time)`},
-	{"tls.self-signed", `tls != nil && tls.server.self_signed`},
-	{"tls.weak-key", `tls != nil && tls.server.x509.public_key_algorithm == "RSA" && tls.server.x509.public_key_size < 2048`},
-	{"tls.name-mismatch", `tls != nil && tls.name_matches_sni == false`},
-	{"tls.handshake-failed", `tls != nil && any(tls.alerts, .level == "fatal")`},
-}
-
-func findings(t *testing.T, r flow.Record) []string {
-	t.Helper()
-	var out []string
-	for _, rule := range proposedRules {
-		p, err := expr.Compile(rule.when, expr.Env(flow.Record{}), expr.AsBool())
-		if err != nil {
-			t.Fatalf("%s: %v", rule.id, err)
-		}
-		v, err := expr.Run(p, r)
-		if err != nil {
-			t.Fatalf("%s: %v", rule.id, err)
-		}
-		if v.(bool) {
-			out = append(out, rule.id)
-		}
-	}
-	return out
-}
-
-func TestProposedRules(t *testing.T) {
+// TestDefaultPolicyOnDetectorFacts runs the default policy (rules/default.yaml) over the facts
+// this detector reads from hand-made exchanges: the detector gives the policy what its rules
+// look for, and nothing that raises a rule it should not.
+func TestDefaultPolicyOnDetectorFacts(t *testing.T) {
 	good := makeCert(t, 2048, notBefore, notAfter)
 	weak := makeCert(t, 1024, time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2011, 1, 1, 0, 0, 0, 0, time.UTC))
 	tls12 := func(suite uint16) *ctls.Config {
@@ -70,8 +41,8 @@ func TestProposedRules(t *testing.T) {
 			ch := record(22, 0x0300, hsMsg(1, clientHelloBody(0x0300, nil, []uint16{0x0005}, sni("www.example.org"))))
 			return []chunk{{flow.FromClient, ch}, {flow.FromServer, serverFlight(0x0300, 0x0005, weak.der)},
 				{flow.FromClient, record(21, 0x0300, []byte{2, 42})}}
-		}, []string{"tls.obsolete-version", "tls.weak-cipher", "tls.no-forward-secrecy", "tls.certificate-expired",
-			"tls.self-signed", "tls.weak-key", "tls.name-mismatch", "tls.handshake-failed"}},
+		}, []string{"tls.obsolete-version", "tls.weak-cipher", "tls.no-forward-secrecy", "tls.cert-expired",
+			"tls.self-signed", "tls.weak-key", "tls.name-mismatch"}},
 		{"tls1.0 3des dhe, no sni", func() []chunk {
 			ch := record(22, 0x0301, hsMsg(1, clientHelloBody(0x0301, nil, []uint16{0x0016})))
 			return []chunk{{flow.FromClient, ch}, {flow.FromServer, serverFlight(0x0301, 0x0016, good.der)}}
@@ -82,13 +53,24 @@ func TestProposedRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f, _ := replay(t, 636, c.chunks())
-			if got := findings(t, f.Record); !slices.Equal(got, c.want) {
-				t.Errorf("findings %q, want %q", got, c.want)
+			d := detectortest.New(t, New(DefaultPorts()), flow.TCP, 636)
+			for _, ch := range c.chunks() {
+				d.Send(ch.dir == flow.FromServer, ch.data)
+			}
+			if d.F.Label != flow.LDAPS {
+				t.Fatalf("label %v, want ldaps", d.F.Label)
+			}
+			if got, want := detectortest.Findings(t, &d.F.Record), slices.Sorted(slices.Values(c.want)); !slices.Equal(got, want) {
+				t.Errorf("findings %q, want %q", got, want)
 			}
 		})
 	}
-	if got := findings(t, flow.Record{Label: flow.LDAP}); got != nil {
-		t.Errorf("a record without TLS facts: %q", got)
+	// A cleartext LDAP flow (no TLS facts) raises none of the TLS rules.
+	plain := &flow.Record{Label: flow.LDAP, Transport: flow.TCP, LDAP: &flow.LDAPFacts{Cleartext: true, Messages: 2},
+		Server: netip.MustParseAddrPort("192.0.2.1:389")}
+	for _, id := range detectortest.Findings(t, plain) {
+		if strings.HasPrefix(id, "tls") {
+			t.Errorf("a record without TLS facts raised %s", id)
+		}
 	}
 }

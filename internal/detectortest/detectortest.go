@@ -10,11 +10,13 @@ package detectortest
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/corpustest"
+	"github.com/pcapaudit/pcapaudit/rules"
 )
 
 // T0 is the time of a driver's packets when no frame is set: T0 plus the frame number in
@@ -150,4 +152,19 @@ func Claimed(t testing.TB, path string, d flow.Detector, label flow.Label) []*fl
 		}
 	}
 	return out
+}
+
+// Findings runs the default policy over the record of one flow and returns the ids of the
+// rules it raised, sorted: what a user would see for that flow alone.
+func Findings(t testing.TB, r *flow.Record) []string {
+	t.Helper()
+	var ids []string
+	c := rules.Default().NewChecker()
+	c.Check(r, func(f *rules.Finding) { ids = append(ids, f.Rule.ID) })
+	c.Flush(func(f *rules.Finding) { ids = append(ids, f.Rule.ID) })
+	if st := c.Stats(); len(st.EvalErrors) > 0 {
+		t.Errorf("the policy failed on the record: %v", st.FirstEvalError)
+	}
+	slices.Sort(ids)
+	return ids
 }
