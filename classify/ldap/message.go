@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/pcapaudit/pcapaudit/classify/ldap/ber"
@@ -401,14 +402,14 @@ const spnAttr = "servicePrincipalName"
 // attr notes an attribute description; requested is true for one from the attribute list
 // (checked for servicePrincipalName but not collected as a filter attribute).
 func (s *filterSink) attr(a []byte, requested bool) {
-	if equalFold(spnAttr, a) {
+	if bytes.EqualFold([]byte(spnAttr), a) {
 		s.spn = true
 	}
 	if requested {
 		return
 	}
 	for i := 0; i < s.n; i++ {
-		if equalFoldBytes(s.attrs[i], a) {
+		if bytes.EqualFold(s.attrs[i], a) {
 			return
 		}
 	}

@@ -1,5 +1,7 @@
 package ldap
 
+import "bytes"
+
 // Protocol operations (the number of the [APPLICATION n] tag of protocolOp, RFC 4511 §4.2).
 const (
 	opBindRequest           = 0
@@ -116,7 +118,7 @@ var mechanisms = [...]string{
 // ok false for an unknown one.
 func mechanism(b []byte) (string, bool) {
 	for _, m := range mechanisms {
-		if equalFold(m, b) {
+		if bytes.EqualFold([]byte(m), b) {
 			return m, true
 		}
 	}
@@ -164,44 +166,4 @@ func scopeName(s int32) string {
 		return scopeNames[s]
 	}
 	return "unknown"
-}
-
-// equalFold reports whether b equals s, ignoring ASCII case.
-func equalFold(s string, b []byte) bool {
-	if len(s) != len(b) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := s[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldBytes is equalFold for two byte slices.
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
