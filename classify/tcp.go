@@ -147,23 +147,19 @@ func (e *Engine) deliver(en *entry, d flow.Dir, data []byte) (flow.Dir, bool) {
 // the network) or the per-direction bounds are reached, the gap is skipped.
 func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data []byte) {
 	e.stats.TCPOutOfOrder++
-	if s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq) {
-		// The receiver acknowledged bytes up to this segment that we never saw.
+	// The receiver acknowledged bytes up to this segment that we never saw.
+	acked := s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq)
+	full := len(s.ooo) >= e.cfg.MaxOutOfOrder || s.oooBytes+len(data) > e.cfg.MaxOutOfOrderBytes ||
+		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes
+	if acked || full && len(s.ooo) == 0 {
+		// Skip the hole: the segment is then in order.
 		e.gap(en, d, s, seq)
-		if en.skip || en.tcp == nil {
-			return
+		if !en.skip && en.tcp != nil {
+			e.inOrder(en, d, seq, data)
 		}
-		e.inOrder(en, d, seq, data)
 		return
 	}
-	if len(s.ooo) >= e.cfg.MaxOutOfOrder || s.oooBytes+len(data) > e.cfg.MaxOutOfOrderBytes ||
-		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes {
-		if len(s.ooo) == 0 {
-			e.gap(en, d, s, seq)
-			s.next += uint32(len(data))
-			e.deliver(en, d, data)
-			return
-		}
+	if full {
 		// Give up waiting for the hole before the oldest queued segment.
 		e.gap(en, d, s, s.ooo[0].seq)
 		var ok bool
