@@ -209,7 +209,11 @@ func (t *Text) Close(s *Summary) error {
 		}
 		labels = append(labels, fmt.Sprintf(note, n))
 	}
-	fmt.Fprintf(w, "  flows    %d: %s\n", total, strings.Join(labels, ", "))
+	if len(labels) == 0 {
+		fmt.Fprintf(w, "  flows    %d\n", total)
+	} else {
+		fmt.Fprintf(w, "  flows    %d: %s\n", total, strings.Join(labels, ", "))
+	}
 	if x := boundsNote(st); x != "" {
 		fmt.Fprintf(w, "  bounds   %s\n", x)
 	}
