@@ -34,6 +34,13 @@ type Config struct {
 	// MaxUndecided is the number of payloads a flow may show before, with no detector
 	// claiming it, it is labelled unknown and no longer inspected.
 	MaxUndecided int
+	// MaxRejected is the number of datagrams (or segments of a TCP flow picked up mid-stream)
+	// that every detector rejected outright after which a flow on ports no detector hints at
+	// is labelled unknown, sooner than MaxUndecided: one such payload may be a keep-alive or a
+	// message cut in the middle, several are another protocol (DNS, QUIC, ...), not worth
+	// trying on every packet. On a hinted port (5060, 123, ...) keep-alives before the first
+	// message are common, and MaxUndecided alone applies.
+	MaxRejected int
 	// Out-of-order TCP segments kept per direction (count and bytes) and in total.
 	MaxOutOfOrder, MaxOutOfOrderBytes, MaxBufferedBytes int
 	// EmergencyAt is the fill ratio of the flow table (0–1) above which timeouts are divided by
@@ -57,6 +64,7 @@ func DefaultConfig() Config {
 		UDPTimeout:         2 * time.Minute,
 		InspectWindow:      64 << 10,
 		MaxUndecided:       16,
+		MaxRejected:        4,
 		MaxOutOfOrder:      32,
 		MaxOutOfOrderBytes: 256 << 10,
 		MaxBufferedBytes:   64 << 20,
@@ -76,6 +84,7 @@ func (c *Config) fill() {
 	positive(&c.UDPTimeout, d.UDPTimeout)
 	positive(&c.InspectWindow, d.InspectWindow)
 	positive(&c.MaxUndecided, d.MaxUndecided)
+	positive(&c.MaxRejected, d.MaxRejected)
 	positive(&c.MaxOutOfOrder, d.MaxOutOfOrder)
 	positive(&c.MaxOutOfOrderBytes, d.MaxOutOfOrderBytes)
 	positive(&c.MaxBufferedBytes, d.MaxBufferedBytes)
@@ -153,7 +162,8 @@ type Engine struct {
 	timeouts [numClasses]time.Duration
 	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
 	free     []*entry  // released entries, reused
-	oooTotal int       // bytes held in out-of-order segments, all flows
+	freeF    []*flow.Flow
+	oooTotal int // bytes held in out-of-order segments, all flows
 
 	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
 	half    map[key]halfOpen
@@ -220,7 +230,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	}
 	if en != nil && syn && en.class == classTCPClosed {
 		// The port pair is reused for a new connection.
-		e.finishAt(en, en.f.EndReason, e.now)
+		e.finishAt(en, en.closedWhy, e.now)
 		en = nil
 	}
 	if en == nil && p.Proto == decode.ProtoTCP {
@@ -236,13 +246,14 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	if srcIsA == en.clientIsA {
 		d = flow.FromClient
 	}
-	f := &en.f
-	f.Frame, f.Time = frame, ts
-	f.Packets[d]++
-	f.Bytes[d] += uint64(p.IPLen)
-	f.Payload[d] += uint64(len(p.Payload))
-	if ts.After(f.End) {
-		f.End = ts
+	if f := en.f; f != nil {
+		f.Frame, f.Time = frame, ts
+		f.Packets[d]++
+		f.Bytes[d] += uint64(p.IPLen)
+		f.Payload[d] += uint64(len(p.Payload))
+		if ts.After(f.End) {
+			f.End = ts
+		}
 	}
 	en.last = e.now
 	l := &e.lists[en.class]
@@ -283,7 +294,7 @@ func (e *Engine) close(en *entry, why flow.End) {
 	if en.class == classTCPClosed {
 		return
 	}
-	en.f.EndReason = why
+	en.closedWhy = why
 	e.lists[en.class].remove(en)
 	en.class = classTCPClosed
 	e.lists[classTCPClosed].pushBack(en)
@@ -310,6 +321,9 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 	}
 	en := e.alloc(k, clientIsA, t, ts, frame, file)
 	en.f.ClientKnown = known
+	if en.skip {
+		e.dropFlow(en) // no detector for this transport
+	}
 	return en
 }
 
@@ -324,7 +338,13 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts time.Time, f
 	}
 	en.key = *k
 	en.clientIsA = clientIsA
-	f := &en.f
+	if n := len(e.freeF); n > 0 {
+		en.f = e.freeF[n-1]
+		e.freeF = e.freeF[:n-1]
+	} else {
+		en.f = new(flow.Flow)
+	}
+	f := en.f
 	f.Client = k.addrPort(!clientIsA)
 	f.Server = k.addrPort(clientIsA)
 	f.File, f.FirstFrame, f.Start, f.End = file, frame, ts, ts
@@ -351,6 +371,9 @@ func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
 				continue
 			}
 			hinted := d.Hint(t, p1) || d.Hint(t, p2)
+			if hinted {
+				en.hinted = true
+			}
 			if hinted == (pass == 0) {
 				en.cands[n] = uint8(i)
 				n++
@@ -396,7 +419,7 @@ func (e *Engine) expire() {
 func (e *Engine) expireOne(en *entry) {
 	why := flow.EndIdle
 	if en.class == classTCPClosed {
-		why = en.f.EndReason
+		why = en.closedWhy
 	}
 	e.finishAt(en, why, en.last.Add(e.timeouts[en.class]))
 }
@@ -448,14 +471,17 @@ func (e *Engine) evictOldest() {
 func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 	delete(e.flows, en.key)
 	e.lists[en.class].remove(en)
-	f := &en.f
-	f.EndReason = why
-	f.EmitAt = at
-	e.stats.FlowsByLabel[f.Label]++
 	e.stats.EndReasons[why]++
-	e.stats.ParseErrors += uint64(f.ParseErrors)
-	if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
-		e.emit(&f.Record)
+	if f := en.f; f != nil {
+		f.EndReason = why
+		f.EmitAt = at
+		e.stats.FlowsByLabel[f.Label]++
+		e.stats.ParseErrors += uint64(f.ParseErrors)
+		if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
+			e.emit(&f.Record)
+		}
+	} else {
+		e.stats.FlowsByLabel[flow.Unknown]++
 	}
 	e.release(en)
 }
@@ -471,11 +497,35 @@ func (e *Engine) release(en *entry) {
 	if cap(p1) > 4<<10 {
 		p1 = nil
 	}
+	if en.f != nil {
+		e.putFlow(en.f)
+	}
 	*en = entry{}
 	en.pend[0], en.pend[1] = p0, p1
 	if len(e.free) < 4096 {
 		e.free = append(e.free, en)
 	}
+}
+
+// putFlow keeps a Flow for reuse, cleared (its facts and detector state are let go).
+func (e *Engine) putFlow(f *flow.Flow) {
+	f.Reset()
+	if len(e.freeF) < 4096 {
+		e.freeF = append(e.freeF, f)
+	}
+}
+
+// dropFlow turns en into a flow that is followed but never reported, when it is known to be
+// of no protocol and unknown flows are not reported: its Flow (the Record and the detector
+// state) goes back to the pool. Only the statistics remember it.
+func (e *Engine) dropFlow(en *entry) {
+	f := en.f
+	if f == nil || f.Label != flow.Unknown || !e.cfg.SkipUnknown {
+		return
+	}
+	e.stats.ParseErrors += uint64(f.ParseErrors)
+	en.f = nil
+	e.putFlow(f)
 }
 
 // Flush emits every open flow (end of input), in the order of their first frame, so the
@@ -491,7 +541,11 @@ func (e *Engine) Flush() {
 	}
 	all := make([]open, 0, len(e.flows)+len(e.half))
 	for _, en := range e.flows {
-		all = append(all, open{en: en, file: en.f.File, start: en.f.Start, frame: en.f.FirstFrame})
+		o := open{en: en}
+		if en.f != nil { // a flow that is not reported needs no place in the order
+			o.file, o.start, o.frame = en.f.File, en.f.Start, en.f.FirstFrame
+		}
+		all = append(all, o)
 	}
 	for k, ho := range e.half {
 		all = append(all, open{k: k, ho: ho, file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
@@ -516,7 +570,7 @@ func (e *Engine) Flush() {
 		}
 		why := flow.EndEOF
 		if o.en.class == classTCPClosed {
-			why = o.en.f.EndReason
+			why = o.en.closedWhy
 		}
 		e.finishAt(o.en, why, time.Time{})
 	}

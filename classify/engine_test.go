@@ -284,6 +284,55 @@ func TestKeepAlivesAndMidStreamDoNotHideTheProtocol(t *testing.T) {
 	}
 }
 
+func TestRejectedDatagramsOnAnUnhintedPortStopInspection(t *testing.T) {
+	// Port 53 hints at no detector: after MaxRejected datagrams that every detector rejected,
+	// the flow is unknown and its later packets are only counted.
+	h := newHarness(t, Config{MaxRejected: 3})
+	dns := netip.MustParseAddrPort("127.0.0.2:53")
+	for i := 0; i < 10; i++ {
+		h.send(pkt(cli, dns, decode.ProtoUDP, 0, 0, 0, "query"), 0)
+	}
+	h.send(pkt(cli, dns, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), 0)
+	h.e.Flush()
+	if len(h.recs) != 1 || h.recs[0].Label != flow.Unknown || h.det.calls != 3 {
+		t.Fatalf("%d records, label %v after %d calls; want one unknown flow after 3 calls", len(h.recs), h.recs[0].Label, h.det.calls)
+	}
+	if h.recs[0].Packets[flow.FromClient] != 11 {
+		t.Errorf("packets %d, want all 11 counted", h.recs[0].Packets[flow.FromClient])
+	}
+}
+
+func TestUnreportedUnknownFlowsAreStillFollowed(t *testing.T) {
+	// With SkipUnknown, a flow found to be unknown keeps only its table entry: its later
+	// packets must not start new flows, and its end is still counted.
+	h := newHarness(t, Config{SkipUnknown: true, MaxRejected: 2})
+	dns := netip.MustParseAddrPort("127.0.0.2:53")
+	for i := 0; i < 6; i++ {
+		h.send(pkt(cli, dns, decode.ProtoUDP, 0, 0, 0, "query"), time.Millisecond)
+		h.send(pkt(dns, cli, decode.ProtoUDP, 0, 0, 0, "answer"), time.Millisecond)
+	}
+	web := netip.MustParseAddrPort("127.0.0.2:80")
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, web, T, syn, 1, 0, ""), 0)
+	h.send(pkt(web, cli, T, syn|ack, 9, 2, ""), 0)
+	h.send(pkt(cli, web, T, ack, 2, 10, "GET / HTTP/1.1\r\n"), 0)
+	h.send(pkt(web, cli, T, ack, 10, 18, "HTTP/1.1 200 OK\r\n"), 0)
+	h.send(pkt(cli, web, T, fin|ack, 18, 27, ""), 0)
+	h.send(pkt(web, cli, T, fin|ack, 27, 19, ""), 0)
+	h.send(pkt(cli, web, T, ack, 19, 28, ""), 0) // late ACK: same closed flow
+	h.e.Flush()
+	st := h.e.Stats()
+	if len(h.recs) != 0 {
+		t.Errorf("%d records, want none (unknown flows are not reported)", len(h.recs))
+	}
+	if st.Flows != 2 || st.FlowsByLabel[flow.Unknown] != 2 {
+		t.Errorf("flows %d, unknown %d; want 2 and 2", st.Flows, st.FlowsByLabel[flow.Unknown])
+	}
+	if st.EndReasons[flow.EndFIN] != 1 || st.EndReasons[flow.EndEOF] != 1 {
+		t.Errorf("end reasons %v, want one fin and one eof", st.EndReasons)
+	}
+}
+
 func TestDetectorPanicIsRecovered(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.send(pkt(cli, srv, decode.ProtoUDP, 0, 0, 0, "HELLO\nPANIC\n"), 0)

@@ -91,7 +91,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 func (e *Engine) promote(k *key, ho *halfOpen) {
 	delete(e.half, *k)
 	en := e.alloc(k, ho.srcIsA, flow.TCP, time.Unix(0, ho.start).UTC(), ho.first, e.files[ho.file])
-	f := &en.f
+	f := en.f
 	f.ClientKnown = true
 	f.End = time.Unix(0, ho.last).UTC()
 	f.Packets[flow.FromClient] = uint64(ho.packets)

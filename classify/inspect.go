@@ -54,7 +54,10 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 		maybe = maybe || v != flow.Reject
 		i++
 	}
-	if en.ncands == 0 || int(en.undecided) >= e.cfg.MaxUndecided {
+	if soft && !maybe && !en.hinted {
+		en.rejected++
+	}
+	if en.ncands == 0 || int(en.undecided) >= e.cfg.MaxUndecided || int(en.rejected) >= e.cfg.MaxRejected {
 		e.stopInspecting(en)
 		return
 	}
@@ -105,7 +108,7 @@ func (e *Engine) call(en *entry, idx uint8, d flow.Dir, b []byte) (v flow.Verdic
 			v, n = flow.Reject, 0
 		}
 	}()
-	return e.dets[idx].Inspect(&en.f, d, b)
+	return e.dets[idx].Inspect(en.f, d, b)
 }
 
 // cut stops inspecting a flow that needs more than the inspection window.
@@ -124,12 +127,16 @@ func (e *Engine) stopInspecting(en *entry) {
 	if en.tcp != nil {
 		e.releaseTCP(en)
 	}
+	if en.f != nil {
+		en.f.State = nil // the detector is not called again: let its per-flow state go
+		e.dropFlow(en)
+	}
 }
 
 // reverse swaps client and server of a flow whose first payload came from the server.
 func (e *Engine) reverse(en *entry) {
 	en.clientIsA = !en.clientIsA
-	f := &en.f
+	f := en.f
 	f.Client, f.Server = f.Server, f.Client
 	f.Packets[0], f.Packets[1] = f.Packets[1], f.Packets[0]
 	f.Bytes[0], f.Bytes[1] = f.Bytes[1], f.Bytes[0]

@@ -74,8 +74,13 @@ const (
 )
 
 // entry is one tracked flow: the Flow the detectors see plus the engine's own state.
+//
+// f is nil for a flow that will never be reported: one found to be of no known protocol when
+// unknown flows are not reported (Config.SkipUnknown). Such a flow is still followed, so its
+// later packets do not start a new flow, but only in this small struct; on a SPAN port most
+// flows are of that kind.
 type entry struct {
-	f   flow.Flow
+	f   *flow.Flow
 	key key
 	// clientIsA: the client is endpoint A of the key.
 	clientIsA bool
@@ -90,12 +95,15 @@ type entry struct {
 	cands     [8]uint8 // candidate detectors in the order to try
 	ncands    uint8
 	undecided uint8 // payloads presented while undecided
+	rejected  uint8 // of those, payloads every candidate rejected (soft rejections)
+	hinted    bool  // a port of the flow hints at one of the candidates
 
-	finSeen [2]bool
-	isn     [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
-	isnSet  [2]bool
-	tcp     *tcpState // nil until the first TCP payload that needs reassembly
-	pend    [2][]byte // bytes kept for the detector, by Dir (undecided prefix or partial message)
+	closedWhy flow.End // why a flow in classTCPClosed closed (FIN or RST)
+	finSeen   [2]bool
+	isn       [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
+	isnSet    [2]bool
+	tcp       *tcpState // nil until the first TCP payload that needs reassembly
+	pend      [2][]byte // bytes kept for the detector, by Dir (undecided prefix or partial message)
 }
 
 // list is an intrusive doubly linked list of entries, oldest activity first.
