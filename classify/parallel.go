@@ -2,6 +2,7 @@ package classify
 
 import (
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,6 +44,10 @@ const (
 	tickPackets  = 8192 // every this many packets, every worker hears the clock
 )
 
+// flushChunk is how many open flows a worker hands to the merger at a time at the end of
+// input (a variable so tests can make it small).
+var flushChunk = 256
+
 type batch struct {
 	pkts  []decode.Packet
 	meta  []meta
@@ -62,14 +67,20 @@ type output struct {
 	recs  []*flow.Record
 	clock time.Time
 	final bool
+	// flushing: the worker is emitting its open flows (end of input). Every record it
+	// emitted before is in this output or an earlier one, and the open flows come in the
+	// canonical order, so the merger can merge the workers' streams as they come.
+	flushing bool
 }
 
 type worker struct {
-	id   int
-	e    *Engine
-	in   chan *batch
-	cur  *batch
-	recs []*flow.Record
+	id       int
+	e        *Engine
+	in       chan *batch
+	cur      *batch
+	recs     []*flow.Record
+	flushing bool
+	clock    time.Time
 }
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
@@ -97,6 +108,9 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 			c := p.recs.Get().(*flow.Record)
 			*c = *r
 			w.recs = append(w.recs, c)
+			if w.flushing && len(w.recs) >= flushChunk {
+				p.hand(w, false) // stream the open flows instead of holding them all
+			}
 		})
 		p.workers = append(p.workers, w)
 		go p.work(w)
@@ -205,16 +219,24 @@ func (p *Parallel) work(w *worker) {
 			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
 		}
 		w.e.Advance(b.clock)
+		w.clock = b.clock
 		if b.flush {
+			w.flushing = true
 			w.e.Flush()
 		}
-		recs := w.recs
-		// The merger keeps recs: start a new slice, sized like the last one so that appending
-		// rarely grows it.
-		w.recs = make([]*flow.Record, 0, max(len(recs), 8))
-		p.sink <- output{w: w.id, recs: recs, clock: b.clock, final: b.flush}
+		p.hand(w, b.flush)
+		w.flushing = false
 		p.free <- b // never blocks: it holds every batch made
 	}
+}
+
+// hand gives the merger the records w emitted so far.
+func (p *Parallel) hand(w *worker, final bool) {
+	recs := w.recs
+	// The merger keeps recs: start a new slice, sized like the last one so that appending
+	// rarely grows it.
+	w.recs = make([]*flow.Record, 0, min(max(len(recs), 8), flushChunk))
+	p.sink <- output{w: w.id, recs: recs, clock: w.clock, final: final, flushing: w.flushing}
 }
 
 // Flush ends the input: every worker emits its open flows, and Flush returns once every
@@ -225,25 +247,41 @@ func (p *Parallel) Flush() {
 }
 
 // merge orders the workers' records and calls emit.
+//
+// Records of flows that ended (a non-zero EmitAt) wait in a heap until every worker's clock
+// has passed them. The flows still open at the end of input come last: each worker emits
+// them in the canonical order, in chunks, and they are merged stream by stream as they come,
+// so they are never all held at once.
 func (p *Parallel) merge() {
-	clocks := make([]time.Time, len(p.workers))
-	finals := 0
+	n := len(p.workers)
+	clocks := make([]time.Time, n)
+	flushing := make([]bool, n)
+	final := make([]bool, n)
+	open := make([][]*flow.Record, n) // per worker: open flows not yet emitted, in order
+	heads := make([]int, n)
 	var h recHeap
 	for {
 		o := <-p.sink
 		for _, r := range o.recs {
-			heap.Push(&h, r)
+			if r.EmitAt.IsZero() {
+				open[o.w] = append(open[o.w], r)
+			} else {
+				heap.Push(&h, r)
+			}
 		}
 		clocks[o.w] = o.clock
-		if o.final {
-			finals++
-		}
-		if finals == len(p.workers) {
+		flushing[o.w] = flushing[o.w] || o.flushing
+		final[o.w] = final[o.w] || o.final
+		if !slices.Contains(flushing, false) {
+			// Every worker is past its last ended flow.
 			for h.Len() > 0 {
 				p.out(heap.Pop(&h).(*flow.Record))
 			}
-			finals = 0
-			p.done <- struct{}{}
+			if p.mergeOpen(open, heads, final) {
+				clear(flushing)
+				clear(final)
+				p.done <- struct{}{}
+			}
 			continue
 		}
 		wm := clocks[0]
@@ -253,9 +291,42 @@ func (p *Parallel) merge() {
 			}
 		}
 		// Everything a worker will still emit ends at or after its clock.
-		for h.Len() > 0 && !h[0].EmitAt.IsZero() && h[0].EmitAt.Before(wm) {
+		for h.Len() > 0 && h[0].EmitAt.Before(wm) {
 			p.out(heap.Pop(&h).(*flow.Record))
 		}
+	}
+}
+
+// mergeOpen emits the open flows of the workers' streams in the canonical order for as long
+// as every worker that has more to send has a record waiting. It reports whether every
+// stream is finished and emptied.
+func (p *Parallel) mergeOpen(open [][]*flow.Record, heads []int, final []bool) bool {
+	for {
+		best := -1
+		for w := range open {
+			if heads[w] == len(open[w]) {
+				if !final[w] {
+					return false // its next record may come first: wait for it
+				}
+				continue
+			}
+			if best < 0 || recLess(open[w][heads[w]], open[best][heads[best]]) {
+				best = w
+			}
+		}
+		if best < 0 {
+			for w := range open {
+				open[w], heads[w] = open[w][:0], 0
+			}
+			return true
+		}
+		r := open[best][heads[best]]
+		open[best][heads[best]] = nil
+		heads[best]++
+		if heads[best] == len(open[best]) {
+			open[best], heads[best] = open[best][:0], 0
+		}
+		p.out(r)
 	}
 }
 
@@ -289,9 +360,11 @@ func (p *Parallel) Stats() Stats {
 // by file and first frame.
 type recHeap []*flow.Record
 
-func (h recHeap) Len() int { return len(h) }
-func (h recHeap) Less(i, j int) bool {
-	a, b := h[i], h[j]
+func (h recHeap) Len() int           { return len(h) }
+func (h recHeap) Less(i, j int) bool { return recLess(h[i], h[j]) }
+
+// recLess is the canonical order of records.
+func recLess(a, b *flow.Record) bool {
 	az, bz := a.EmitAt.IsZero(), b.EmitAt.IsZero()
 	if az != bz {
 		return bz

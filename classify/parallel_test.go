@@ -92,7 +92,11 @@ func TestParallelMatchesSingleEngine(t *testing.T) {
 	if len(want) < 400 {
 		t.Fatalf("only %d records", len(want))
 	}
-	for _, n := range []int{1, 2, 4} {
+	defer func(c int) { flushChunk = c }(flushChunk)
+	for _, run := range []struct{ workers, chunk int }{{1, 256}, {2, 256}, {4, 256}, {2, 1}, {4, 3}} {
+		// A small chunk makes the workers stream their open flows to the merger in pieces.
+		n := run.workers
+		flushChunk = run.chunk
 		var got []string
 		cfg := cfg
 		cfg.Detectors = []flow.Detector{newLineDet()}
