@@ -427,10 +427,15 @@ func (e *Engine) expireOne(en *entry) {
 // Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
 // calls it with the wall clock so flows end when traffic stops; files never need it.
 func (e *Engine) Advance(now time.Time) {
+	e.setNow(now)
+	e.expire()
+}
+
+// setNow moves the engine's clock to now, if later, without expiring anything yet.
+func (e *Engine) setNow(now time.Time) {
 	if now.After(e.now) {
 		e.now = now
 	}
-	e.expire()
 }
 
 // evictHalfOpen evicts the oldest half-open flow; it reports false when there is none.

@@ -215,7 +215,8 @@ func (p *Parallel) work(w *worker) {
 	for b := range w.in {
 		for i := range b.pkts {
 			m := &b.meta[i]
-			w.e.Advance(m.now)
+			// The global clock first (Handle expires idle flows against it, once).
+			w.e.setNow(m.now)
 			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
 		}
 		w.e.Advance(b.clock)
