@@ -2,12 +2,12 @@ package ldap
 
 import (
 	"bytes"
-	"encoding/json"
 	"math/rand"
 	"strings"
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/detectortest"
 )
 
 // Annotated fixtures.
@@ -553,15 +553,7 @@ func TestNoSecretsInFacts(t *testing.T) {
 	s := newSession(t, flow.TCP, 389)
 	s.Client(pwBind, saslBind(2, "", "PLAIN", []byte("\x00alice\x00alicepass")), simpleBind(3, "", "hunter2"),
 		msg(4, tlv(0x77, tlv(0x80, []byte(oidPasswordModify)), tlv(0x81, tlv(0x30, tlv(0x81, []byte("oldpw")), tlv(0x82, []byte("newpw")))))))
-	out, err := json.Marshal(s.facts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sec := range secrets {
-		if bytes.Contains(out, []byte(sec)) {
-			t.Errorf("facts hold the secret %q: %s", sec, out)
-		}
-	}
+	out := detectortest.NoSecrets(t, s.facts(), secrets...)
 	if !bytes.Contains(out, []byte(`"password_len":8`)) {
 		t.Errorf("password length missing: %s", out)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/detectortest"
 )
 
 func TestRegisterDigestUDP(t *testing.T) {
@@ -177,15 +178,7 @@ func TestNoSecretsInFacts(t *testing.T) {
 
 func noSecret(t *testing.T, f *flow.SIPFacts, secrets ...string) {
 	t.Helper()
-	j, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sec := range secrets {
-		if bytes.Contains(j, []byte(sec)) {
-			t.Errorf("facts hold the secret %q: %s", sec, j)
-		}
-	}
+	detectortest.NoSecrets(t, f, secrets...)
 }
 
 func TestTCPTwoMessagesInOneSegment(t *testing.T) {

@@ -9,6 +9,8 @@
 package detectortest
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"testing"
@@ -167,4 +169,20 @@ func Findings(t testing.TB, r *flow.Record) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// NoSecrets marshals facts as the NDJSON writer would and fails the test for each secret
+// that appears in them. It returns the JSON, for further checks or a verbose log.
+func NoSecrets(t testing.TB, facts any, secrets ...string) []byte {
+	t.Helper()
+	out, err := json.Marshal(facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range secrets {
+		if bytes.Contains(out, []byte(sec)) {
+			t.Errorf("facts hold the secret %q: %s", sec, out)
+		}
+	}
+	return out
 }
