@@ -216,9 +216,7 @@ func (e *Engine) Flows() int { return len(e.flows) + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
-	if ts.After(e.now) {
-		e.now = ts
-	}
+	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
 	en := e.flows[k]
