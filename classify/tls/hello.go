@@ -41,13 +41,22 @@ var helloRetryRandom = []byte{
 type ja4Input struct {
 	version  uint16 // highest offered version
 	sni      bool
-	ciphers  []uint16 // GREASE removed
-	nexts    int      // extensions, GREASE removed, SNI and ALPN included
-	exts     []uint16 // for the hash: GREASE, SNI and ALPN removed
-	sigalgs  []uint16 // in wire order, GREASE removed
-	alpn     []byte   // first offered ALPN protocol
+	ciphers  u16s   // GREASE removed
+	nexts    int    // extensions, GREASE removed, SNI and ALPN included
+	exts     u16s   // for the hash: GREASE, SNI and ALPN removed
+	sigalgs  u16s   // in wire order, GREASE removed
+	alpn     []byte // first offered ALPN protocol
 	overflow bool
 }
+
+// u16s is a bounded list held in place: arrays rather than slices over local buffers, so the
+// 3 KiB a ClientHello needs stays on the stack (a slice stored through a pointer escapes).
+type u16s struct {
+	a [maxJA4Items]uint16
+	n int
+}
+
+func (l *u16s) list() []uint16 { return l.a[:l.n] }
 
 // parseClientHello reads a ClientHello body (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2).
 func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
@@ -62,8 +71,7 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 	}
 	s.sidLen = uint8(copy(s.sid[:], sid))
 
-	var cbuf, ebuf, sbuf [maxJA4Items]uint16
-	j := ja4Input{version: legacy, ciphers: cbuf[:0], exts: ebuf[:0], sigalgs: sbuf[:0]}
+	j := ja4Input{version: legacy}
 
 	names := make([]string, 0, min(len(ciphers)/2, maxCipherNames))
 	count := 0
@@ -96,12 +104,13 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 	return err
 }
 
-func (j *ja4Input) add(list *[]uint16, v uint16) {
-	if len(*list) == cap(*list) {
+func (j *ja4Input) add(l *u16s, v uint16) {
+	if l.n == len(l.a) {
 		j.overflow = true
 		return
 	}
-	*list = append(*list, v)
+	l.a[l.n] = v
+	l.n++
 }
 
 // clientExtensions reads the ClientHello extensions the facts and JA4 need.
@@ -377,20 +386,20 @@ func (j *ja4Input) fingerprint() string {
 	} else {
 		o = append(o, 'i')
 	}
-	o = append2(o, len(j.ciphers))
+	o = append2(o, j.ciphers.n)
 	o = append2(o, j.nexts)
 	o = appendALPN(o, j.alpn)
 	o = append(o, '_')
 
 	var buf [maxJA4Items*3*5 + 2]byte
-	slices.Sort(j.ciphers)
-	o = appendHash12(o, appendHexList(buf[:0], j.ciphers))
+	slices.Sort(j.ciphers.list())
+	o = appendHash12(o, appendHexList(buf[:0], j.ciphers.list()))
 	o = append(o, '_')
-	slices.Sort(j.exts)
-	h := appendHexList(buf[:0], j.exts)
-	if len(j.sigalgs) > 0 {
+	slices.Sort(j.exts.list())
+	h := appendHexList(buf[:0], j.exts.list())
+	if j.sigalgs.n > 0 {
 		h = append(h, '_')
-		h = appendHexList(h, j.sigalgs)
+		h = appendHexList(h, j.sigalgs.list())
 	}
 	o = appendHash12(o, h)
 	return string(o)
