@@ -170,6 +170,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		}
 	}
 	sum.Stats = a.eng.Stats()
+	a.out.close()
 	if err := rep.Close(sum); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
 	}
@@ -214,18 +215,19 @@ func useColor(mode string, w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// auditor wires the stages: capture → engine → policy → reporter. The policy and the
-// reporter run on the engine's single merging goroutine, one flow at a time.
+// auditor wires the stages: capture → engine → policy → reporter. The policy runs on the
+// engine's single merging goroutine, one flow at a time in the engine's order; the reporter
+// follows on its own goroutine (reportPipe), in the same order.
 type auditor struct {
 	eng      *classify.Parallel
 	checker  *rules.Checker
-	rep      report.Reporter
+	out      *reportPipe
 	findings []*rules.Finding
 	worst    rules.Severity
 }
 
 func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
-	a := &auditor{checker: pol.NewChecker(), rep: rep}
+	a := &auditor{checker: pol.NewChecker(), out: newReportPipe(rep)}
 	cfg := classify.DefaultConfig()
 	cfg.MaxFlows = maxFlows
 	cfg.InspectWindow = window
@@ -241,7 +243,7 @@ func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, worker
 func (a *auditor) flow(r *flow.Record) {
 	a.findings = a.findings[:0]
 	a.checker.Check(r, a.collect)
-	a.rep.Flow(r, a.findings)
+	a.out.flow(r, a.findings)
 }
 
 func (a *auditor) collect(f *rules.Finding) {
