@@ -157,7 +157,7 @@ type Engine struct {
 	cfg      Config
 	dets     []flow.Detector
 	emit     func(*flow.Record)
-	flows    map[key]*entry
+	flows    flowTable
 	lists    [numClasses]list
 	timeouts [numClasses]time.Duration
 	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
@@ -187,7 +187,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		cfg:   cfg,
 		dets:  cfg.Detectors,
 		emit:  emit,
-		flows: make(map[key]*entry, min(cfg.MaxFlows, 1024)),
+		flows: newFlowTable(min(cfg.MaxFlows, 1024)),
 		half:  make(map[key]halfOpen),
 		dec:   decode.New(decode.Config{}),
 	}
@@ -212,16 +212,16 @@ func (e *Engine) Stats() Stats {
 }
 
 // Flows returns the number of flows in the table (half-open ones included).
-func (e *Engine) Flows() int { return len(e.flows) + len(e.half) }
+func (e *Engine) Flows() int { return e.flows.n + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
 	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
-	en := e.flows[k]
+	en := e.flows.get(&k)
 	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
-	if en != nil && en.last.Add(e.timeouts[en.class]).Before(e.now) {
+	if en != nil && e.now.UnixNano()-en.last > int64(e.timeouts[en.class]) {
 		// Expired between two expiry passes (a worker sees the clock in batches).
 		e.expireOne(en)
 		en = nil
@@ -235,7 +235,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		if e.trackHalfOpen(&k, srcIsA, p, ts, frame, file) {
 			return
 		}
-		en = e.flows[k] // promoted from the half-open table, or nil
+		en = e.flows.get(&k) // promoted from the half-open table, or nil
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
@@ -253,7 +253,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 			f.End = ts
 		}
 	}
-	en.last = e.now
+	en.last = e.now.UnixNano()
 	l := &e.lists[en.class]
 	if l.tail != en {
 		l.remove(en)
@@ -353,8 +353,8 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts time.Time, f
 		en.class = classTCP
 	}
 	e.order(en, t, f.Client.Port(), f.Server.Port())
-	e.flows[*k] = en
-	en.last = e.now
+	e.flows.put(en)
+	en.last = e.now.UnixNano()
 	e.lists[en.class].pushBack(en)
 	e.stats.Flows++
 	return en
@@ -406,7 +406,7 @@ func (e *Engine) checkPressure() {
 func (e *Engine) expire() {
 	for c := range e.lists {
 		l := &e.lists[c]
-		for l.head != nil && e.now.Sub(l.head.last) > e.timeouts[c] {
+		for l.head != nil && e.now.UnixNano()-l.head.last > int64(e.timeouts[c]) {
 			e.expireOne(l.head)
 		}
 	}
@@ -419,7 +419,7 @@ func (e *Engine) expireOne(en *entry) {
 	if en.class == classTCPClosed {
 		why = en.closedWhy
 	}
-	e.finishAt(en, why, en.last.Add(e.timeouts[en.class]))
+	e.finishAt(en, why, time.Unix(0, en.last).UTC().Add(e.timeouts[en.class]))
 }
 
 // Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
@@ -454,11 +454,11 @@ func (e *Engine) evictHalfOpen() bool {
 func (e *Engine) evictOldest() {
 	var oldest *entry
 	for c := range e.lists {
-		if h := e.lists[c].head; h != nil && (oldest == nil || h.last.Before(oldest.last)) {
+		if h := e.lists[c].head; h != nil && (oldest == nil || h.last < oldest.last) {
 			oldest = h
 		}
 	}
-	if _, ho, ok := e.frontHalf(); ok && (oldest == nil || ho.last <= oldest.last.UnixNano()) {
+	if _, ho, ok := e.frontHalf(); ok && (oldest == nil || ho.last <= oldest.last) {
 		// Half-open flows go first when as old: they are the cheapest to lose.
 		e.evictHalfOpen()
 		return
@@ -472,7 +472,7 @@ func (e *Engine) evictOldest() {
 // finishAt emits a flow that ended at packet time at (zero: end of input) and releases its
 // entry.
 func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
-	delete(e.flows, en.key)
+	e.flows.remove(en)
 	e.lists[en.class].remove(en)
 	e.stats.EndReasons[why]++
 	if f := en.f; f != nil {
@@ -489,22 +489,13 @@ func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 	e.release(en)
 }
 
-// release resets an entry and keeps it for reuse, dropping large buffers so a burst does not
-// pin memory.
+// release resets an entry and keeps it for reuse.
 func (e *Engine) release(en *entry) {
 	e.releaseTCP(en)
-	p0, p1 := en.pend[0][:0], en.pend[1][:0]
-	if cap(p0) > 4<<10 {
-		p0 = nil
-	}
-	if cap(p1) > 4<<10 {
-		p1 = nil
-	}
 	if en.f != nil {
 		e.putFlow(en.f)
 	}
 	*en = entry{}
-	en.pend[0], en.pend[1] = p0, p1
 	if len(e.free) < 4096 {
 		e.free = append(e.free, en)
 	}
@@ -542,14 +533,14 @@ func (e *Engine) Flush() {
 		start time.Time
 		frame uint64
 	}
-	all := make([]open, 0, len(e.flows)+len(e.half))
-	for _, en := range e.flows {
+	all := make([]open, 0, e.flows.n+len(e.half))
+	e.flows.all(func(en *entry) {
 		o := open{en: en}
 		if en.f != nil { // a flow that is not reported needs no place in the order
 			o.file, o.start, o.frame = en.f.File, en.f.Start, en.f.FirstFrame
 		}
 		all = append(all, o)
-	}
+	})
 	for k, ho := range e.half {
 		all = append(all, open{k: k, ho: ho, file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
 	}

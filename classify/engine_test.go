@@ -526,8 +526,8 @@ func TestSynFloodStaysBounded(t *testing.T) {
 	if len(h.e.half) > 1000/8 || st.Evicted < 19000 || st.HalfOpenEvicted != st.Evicted || st.Emergencies == 0 {
 		t.Errorf("half-open %d evicted %d (half-open %d) emergencies %d", len(h.e.half), st.Evicted, st.HalfOpenEvicted, st.Emergencies)
 	}
-	if len(h.e.flows) != 1 {
-		t.Errorf("%d full flows during the flood, want the one conversation", len(h.e.flows))
+	if h.e.flows.n != 1 {
+		t.Errorf("%d full flows during the flood, want the one conversation", h.e.flows.n)
 	}
 	if len(h.recs) != 0 {
 		t.Errorf("%d records emitted for unknown flows with SkipUnknown", len(h.recs))

@@ -74,7 +74,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 		switch {
 		case len(e.half) >= e.cfg.MaxHalfOpen:
 			e.evictHalfOpen()
-		case len(e.flows)+len(e.half) >= e.cfg.MaxFlows:
+		case e.Flows() >= e.cfg.MaxFlows:
 			e.evictOldest()
 		}
 		e.checkPressure()

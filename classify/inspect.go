@@ -6,18 +6,23 @@ import "github.com/pcapaudit/pcapaudit/classify/flow"
 // while the flow is undecided. For TCP (stream true) the bytes are contiguous stream data and
 // an incomplete message is kept for the next call; a UDP datagram is always presented alone.
 func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
-	if en.skip || len(data) == 0 {
+	if en.skip || len(data) == 0 || stream && en.tcp == nil {
 		return
 	}
 	buf := data
-	buffered := stream && len(en.pend[d]) > 0
+	// pend: bytes of a stream kept from earlier calls (stream data comes with reassembly state).
+	var pend *[]byte
+	if stream {
+		pend = &en.tcp.pend[d]
+	}
+	buffered := stream && len(*pend) > 0
 	if buffered {
-		if len(en.pend[d])+len(data) > e.cfg.InspectWindow {
+		if len(*pend)+len(data) > e.cfg.InspectWindow {
 			e.cut(en)
 			return
 		}
-		en.pend[d] = append(en.pend[d], data...)
-		buf = en.pend[d]
+		*pend = append(*pend, data...)
+		buf = *pend
 	}
 
 	if en.claimant >= 0 {
@@ -65,7 +70,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 		return
 	}
 	if !maybe {
-		en.pend[d] = en.pend[d][:0] // every candidate rejected these bytes: start afresh
+		*pend = (*pend)[:0] // every candidate rejected these bytes: start afresh
 		return
 	}
 	if !buffered {
@@ -73,7 +78,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 			e.stopInspecting(en)
 			return
 		}
-		en.pend[d] = append(en.pend[d][:0], buf...)
+		*pend = append((*pend)[:0], buf...)
 	}
 }
 
@@ -95,7 +100,7 @@ func (e *Engine) after(en *entry, d flow.Dir, v flow.Verdict, n int, buf []byte,
 		return
 	}
 	// rest may alias pend[d] itself: append copies with memmove semantics.
-	en.pend[d] = append(en.pend[d][:0], rest...)
+	en.tcp.pend[d] = append(en.tcp.pend[d][:0], rest...)
 }
 
 // call runs one detector, turning a panic into a parse error on the flow: a hostile packet
@@ -122,8 +127,6 @@ func (e *Engine) cut(en *entry) {
 func (e *Engine) stopInspecting(en *entry) {
 	en.skip = true
 	en.ncands = 0
-	en.pend[0] = en.pend[0][:0]
-	en.pend[1] = en.pend[1][:0]
 	if en.tcp != nil {
 		e.releaseTCP(en)
 	}
@@ -141,11 +144,11 @@ func (e *Engine) reverse(en *entry) {
 	f.Packets[0], f.Packets[1] = f.Packets[1], f.Packets[0]
 	f.Bytes[0], f.Bytes[1] = f.Bytes[1], f.Bytes[0]
 	f.Payload[0], f.Payload[1] = f.Payload[1], f.Payload[0]
-	en.pend[0], en.pend[1] = en.pend[1], en.pend[0]
 	en.finSeen[0], en.finSeen[1] = en.finSeen[1], en.finSeen[0]
 	en.isn[0], en.isn[1] = en.isn[1], en.isn[0]
 	en.isnSet[0], en.isnSet[1] = en.isnSet[1], en.isnSet[0]
 	if en.tcp != nil {
 		en.tcp.s[0], en.tcp.s[1] = en.tcp.s[1], en.tcp.s[0]
+		en.tcp.pend[0], en.tcp.pend[1] = en.tcp.pend[1], en.tcp.pend[0]
 	}
 }

@@ -37,7 +37,7 @@ func BenchmarkFlowLookup(b *testing.B) {
 		i, miss := 0, 0
 		for b.Loop() {
 			k, _ := makeKey(pkts[order[i]])
-			if e.flows[k] == nil {
+			if e.flows.get(&k) == nil {
 				miss++
 			}
 			if i++; i == flows {

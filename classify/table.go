@@ -2,8 +2,8 @@ package classify
 
 import (
 	"bytes"
+	"hash/maphash"
 	"net/netip"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -87,7 +87,8 @@ type entry struct {
 
 	class      uint8
 	prev, next *entry // in the list of class, oldest first
-	last       time.Time
+	last       int64  // packet time (Unix ns) of the latest activity
+	hnext      *entry // the next entry whose key hashes the same (see flowTable)
 
 	// inspection state
 	skip      bool     // no more inspection (done, rejected, unknown, cut)
@@ -103,7 +104,81 @@ type entry struct {
 	isn       [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
 	isnSet    [2]bool
 	tcp       *tcpState // nil until the first TCP payload that needs reassembly
-	pend      [2][]byte // bytes kept for the detector, by Dir (undecided prefix or partial message)
+}
+
+// flowTable maps flow keys to entries. It is a Go map keyed by a 64-bit hash of the key, not
+// by the 38-byte key itself: a slot is 16 bytes instead of 48, and lookups take the map's
+// fast path for 8-byte keys. The entry holds its full key, which every lookup checks; the
+// rare entries whose keys hash alike are chained through entry.hnext. The hash is seeded at
+// random for each table, as Go's own maps are, so that crafted packets cannot pile flows onto
+// one chain.
+type flowTable struct {
+	m    map[uint64]*entry
+	seed maphash.Seed
+	n    int // entries
+}
+
+func newFlowTable(size int) flowTable {
+	return flowTable{m: make(map[uint64]*entry, size), seed: maphash.MakeSeed()}
+}
+
+func (t *flowTable) hash(k *key) uint64 { return maphash.Bytes(t.seed, k[:]) }
+
+// get returns the entry of k, or nil.
+func (t *flowTable) get(k *key) *entry { return t.getAt(k, t.hash(k)) }
+
+// put adds en, whose key is not in the table yet.
+func (t *flowTable) put(en *entry) { t.putAt(en, t.hash(&en.key)) }
+
+// remove takes en out of the table.
+func (t *flowTable) remove(en *entry) { t.removeAt(en, t.hash(&en.key)) }
+
+// getAt, putAt and removeAt do the work for a key whose hash is h.
+func (t *flowTable) getAt(k *key, h uint64) *entry {
+	for en := t.m[h]; en != nil; en = en.hnext {
+		if en.key == *k {
+			return en
+		}
+	}
+	return nil
+}
+
+func (t *flowTable) putAt(en *entry, h uint64) {
+	en.hnext = t.m[h]
+	t.m[h] = en
+	t.n++
+}
+
+func (t *flowTable) removeAt(en *entry, h uint64) {
+	head := t.m[h]
+	switch {
+	case head == nil:
+		return
+	case head == en && en.hnext == nil:
+		delete(t.m, h)
+	case head == en:
+		t.m[h] = en.hnext
+	default:
+		p := head
+		for p.hnext != nil && p.hnext != en {
+			p = p.hnext
+		}
+		if p.hnext == nil {
+			return // not in the table
+		}
+		p.hnext = en.hnext
+	}
+	en.hnext = nil
+	t.n--
+}
+
+// all calls fn for every entry, in no particular order.
+func (t *flowTable) all(fn func(*entry)) {
+	for _, en := range t.m {
+		for ; en != nil; en = en.hnext {
+			fn(en)
+		}
+	}
 }
 
 // list is an intrusive doubly linked list of entries, oldest activity first.

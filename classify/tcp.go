@@ -24,6 +24,9 @@ type stream struct {
 // tcpState is allocated for a TCP flow on its first payload that needs inspection.
 type tcpState struct {
 	s [2]stream
+	// pend holds bytes kept for the detector, by Dir: an undecided prefix or a message not
+	// yet complete. Only a stream needs it; a datagram is always inspected alone.
+	pend [2][]byte
 }
 
 // seqLT reports a < b in sequence-number space (RFC 1982 arithmetic).
@@ -238,7 +241,7 @@ func (e *Engine) gap(en *entry, d flow.Dir, s *stream, seq uint32) {
 	e.stats.TCPGapBytes += uint64(seq - s.next)
 	en.f.Gaps++
 	s.next = seq
-	en.pend[d] = en.pend[d][:0]
+	en.tcp.pend[d] = en.tcp.pend[d][:0]
 	if en.claimant >= 0 {
 		e.stopInspecting(en)
 	}
