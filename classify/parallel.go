@@ -22,6 +22,9 @@ import (
 // (EmitAt, FirstFrame), open flows last, and calls emit from a single goroutine: the output
 // for a file is the same for any number of workers (unless the flow table fills: each worker
 // holds MaxFlows/workers flows).
+//
+// Work on a record that needs no order (a policy's conditions, say) can run on the workers
+// too: see NewParallelAnnotated.
 type Parallel struct {
 	workers []*worker
 	dec     *decode.Decoder
@@ -32,8 +35,8 @@ type Parallel struct {
 	made    int         // batches made so far (reader goroutine only)
 	sink    chan output
 	done    chan struct{}
-	emit    func(*flow.Record)
-	recs    sync.Pool // *flow.Record: copies of the workers' records, recycled after emit
+	emit    func(*flow.Record, any)
+	recs    sync.Pool // *item: copies of the workers' records, recycled after emit
 	stats   Stats
 	mu      sync.Mutex // guards stats read after Flush
 }
@@ -62,9 +65,15 @@ type meta struct {
 	file    string
 }
 
+// item is a worker's record on its way to emit, with what the worker's Annotator made of it.
+type item struct {
+	rec  flow.Record
+	note any
+}
+
 type output struct {
 	w     int
-	recs  []*flow.Record
+	recs  []*item
 	clock time.Time
 	final bool
 	// flushing: the worker is emitting its open flows (end of input). Every record it
@@ -78,7 +87,7 @@ type worker struct {
 	e        *Engine
 	in       chan *batch
 	cur      *batch
-	recs     []*flow.Record
+	recs     []*item
 	flushing bool
 	clock    time.Time
 }
@@ -87,6 +96,19 @@ type worker struct {
 // called from one goroutine, never concurrently; a record is valid only during the call (it
 // is recycled afterwards: copy what must be kept).
 func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
+	return NewParallelAnnotated(cfg, n, nil, func(r *flow.Record, _ any) { emit(r) })
+}
+
+// An Annotator works on the records of one worker, on that worker's goroutine, as each flow
+// ends: what it returns travels with the record to emit. It is where per-flow work that needs
+// no order goes, so that it runs on every worker instead of the one merging goroutine. It
+// must not keep the record.
+type Annotator func(r *flow.Record) any
+
+// NewParallelAnnotated is NewParallel with an Annotator per worker: annotator(i) is called
+// once for worker i (nil annotator: no annotation), and emit receives each record with its
+// annotation.
+func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotator, emit func(*flow.Record, any)) *Parallel {
 	if n < 1 {
 		n = 1
 	}
@@ -95,7 +117,7 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	per.MaxFlows = max(cfg.MaxFlows/n, 1)
 	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
-		recs: sync.Pool{New: func() any { return new(flow.Record) }},
+		recs: sync.Pool{New: func() any { return new(item) }},
 		dec:  decode.New(decode.Config{}),
 		free: make(chan *batch, 4*n+4),
 		sink: make(chan output, 4*n),
@@ -104,9 +126,16 @@ func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	}
 	for i := 0; i < n; i++ {
 		w := &worker{id: i, in: make(chan *batch, 4)}
+		var ann Annotator
+		if annotator != nil {
+			ann = annotator(i)
+		}
 		w.e = New(per, func(r *flow.Record) {
-			c := p.recs.Get().(*flow.Record)
-			*c = *r
+			c := p.recs.Get().(*item)
+			c.rec = *r
+			if ann != nil {
+				c.note = ann(r)
+			}
 			w.recs = append(w.recs, c)
 			if w.flushing && len(w.recs) >= flushChunk {
 				p.hand(w, false) // stream the open flows instead of holding them all
@@ -236,7 +265,7 @@ func (p *Parallel) hand(w *worker, final bool) {
 	recs := w.recs
 	// The merger keeps recs: start a new slice, sized like the last one so that appending
 	// rarely grows it.
-	w.recs = make([]*flow.Record, 0, min(max(len(recs), 8), flushChunk))
+	w.recs = make([]*item, 0, min(max(len(recs), 8), flushChunk))
 	p.sink <- output{w: w.id, recs: recs, clock: w.clock, final: final, flushing: w.flushing}
 }
 
@@ -258,13 +287,13 @@ func (p *Parallel) merge() {
 	clocks := make([]time.Time, n)
 	flushing := make([]bool, n)
 	final := make([]bool, n)
-	open := make([][]*flow.Record, n) // per worker: open flows not yet emitted, in order
+	open := make([][]*item, n) // per worker: open flows not yet emitted, in order
 	heads := make([]int, n)
-	var h recHeap
+	var h itemHeap
 	for {
 		o := <-p.sink
 		for _, r := range o.recs {
-			if r.EmitAt.IsZero() {
+			if r.rec.EmitAt.IsZero() {
 				open[o.w] = append(open[o.w], r)
 			} else {
 				heap.Push(&h, r)
@@ -276,7 +305,7 @@ func (p *Parallel) merge() {
 		if !slices.Contains(flushing, false) {
 			// Every worker is past its last ended flow.
 			for h.Len() > 0 {
-				p.out(heap.Pop(&h).(*flow.Record))
+				p.out(heap.Pop(&h).(*item))
 			}
 			if p.mergeOpen(open, heads, final) {
 				clear(flushing)
@@ -292,8 +321,8 @@ func (p *Parallel) merge() {
 			}
 		}
 		// Everything a worker will still emit ends at or after its clock.
-		for h.Len() > 0 && h[0].EmitAt.Before(wm) {
-			p.out(heap.Pop(&h).(*flow.Record))
+		for h.Len() > 0 && h[0].rec.EmitAt.Before(wm) {
+			p.out(heap.Pop(&h).(*item))
 		}
 	}
 }
@@ -301,7 +330,7 @@ func (p *Parallel) merge() {
 // mergeOpen emits the open flows of the workers' streams in the canonical order for as long
 // as every worker that has more to send has a record waiting. It reports whether every
 // stream is finished and emptied.
-func (p *Parallel) mergeOpen(open [][]*flow.Record, heads []int, final []bool) bool {
+func (p *Parallel) mergeOpen(open [][]*item, heads []int, final []bool) bool {
 	for {
 		best := -1
 		for w := range open {
@@ -311,7 +340,7 @@ func (p *Parallel) mergeOpen(open [][]*flow.Record, heads []int, final []bool) b
 				}
 				continue
 			}
-			if best < 0 || recLess(open[w][heads[w]], open[best][heads[best]]) {
+			if best < 0 || recLess(&open[w][heads[w]].rec, &open[best][heads[best]].rec) {
 				best = w
 			}
 		}
@@ -332,10 +361,10 @@ func (p *Parallel) mergeOpen(open [][]*flow.Record, heads []int, final []bool) b
 }
 
 // out hands r to emit and then recycles it: emit must not keep r.
-func (p *Parallel) out(r *flow.Record) {
-	p.emit(r)
-	*r = flow.Record{} // let the facts go
-	p.recs.Put(r)
+func (p *Parallel) out(it *item) {
+	p.emit(&it.rec, it.note)
+	*it = item{} // let the facts go
+	p.recs.Put(it)
 }
 
 // Close stops the workers. Call Flush first.
@@ -357,14 +386,8 @@ func (p *Parallel) Stats() Stats {
 	return s
 }
 
-// recHeap orders records canonically: by EmitAt (open flows, with a zero EmitAt, last), then
-// by file and first frame.
-type recHeap []*flow.Record
-
-func (h recHeap) Len() int           { return len(h) }
-func (h recHeap) Less(i, j int) bool { return recLess(h[i], h[j]) }
-
-// recLess is the canonical order of records.
+// recLess is the canonical order of records: by EmitAt (open flows, with a zero EmitAt,
+// last), then by file and first frame.
 func recLess(a, b *flow.Record) bool {
 	az, bz := a.EmitAt.IsZero(), b.EmitAt.IsZero()
 	if az != bz {
@@ -378,9 +401,15 @@ func recLess(a, b *flow.Record) bool {
 	}
 	return a.FirstFrame < b.FirstFrame
 }
-func (h recHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *recHeap) Push(x any)   { *h = append(*h, x.(*flow.Record)) }
-func (h *recHeap) Pop() any {
+
+// itemHeap is the merger's heap of records that ended, in the canonical order.
+type itemHeap []*item
+
+func (h itemHeap) Len() int           { return len(h) }
+func (h itemHeap) Less(i, j int) bool { return recLess(&h[i].rec, &h[j].rec) }
+func (h itemHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *itemHeap) Push(x any)        { *h = append(*h, x.(*item)) }
+func (h *itemHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,11 +82,19 @@ func TestParallelMatchesSingleEngine(t *testing.T) {
 	}
 	single.e.Flush()
 	// Reference order: canonical (EmitAt, FirstFrame), open flows last.
-	h := recHeap{}
+	var h []*flow.Record
 	for i := range single.recs {
 		h = append(h, &single.recs[i])
 	}
-	sortRecs(h)
+	slices.SortStableFunc(h, func(a, b *flow.Record) int {
+		switch {
+		case recLess(a, b):
+			return -1
+		case recLess(b, a):
+			return 1
+		}
+		return 0
+	})
 	for _, r := range h {
 		want = append(want, key4(r))
 	}
@@ -120,10 +129,46 @@ func TestParallelMatchesSingleEngine(t *testing.T) {
 	}
 }
 
-func sortRecs(h recHeap) {
-	for i := 1; i < len(h); i++ {
-		for j := i; j > 0 && h.Less(j, j-1); j-- {
-			h.Swap(j, j-1)
+// An Annotator's result reaches emit with the record it was made from, for every record, and
+// each worker's Annotator sees only the records of that worker.
+func TestParallelAnnotations(t *testing.T) {
+	tr := trace(3, 300)
+	cfg := Config{UDPTimeout: 20 * time.Second, TCPTimeout: 40 * time.Second, TCPClosedTimeout: time.Second,
+		Detectors: []flow.Detector{newLineDet()}}
+	const n = 3
+	var seen [n]int // written by worker i only
+	type note struct {
+		worker int
+		key    string
+	}
+	got, perWorker := 0, [n]int{}
+	p := NewParallelAnnotated(cfg, n, func(w int) Annotator {
+		return func(r *flow.Record) any {
+			seen[w]++
+			return &note{w, key4(r)}
+		}
+	}, func(r *flow.Record, a any) {
+		nt, ok := a.(*note)
+		if !ok {
+			t.Fatalf("record %s came without its annotation (%T)", key4(r), a)
+		}
+		if nt.key != key4(r) {
+			t.Fatalf("record %s came with the annotation of %s", key4(r), nt.key)
+		}
+		got++
+		perWorker[nt.worker]++
+	})
+	for i, tp := range tr {
+		p.dispatch(tp.p, tp.ts, uint64(i+1), "t")
+	}
+	p.Flush()
+	p.Close()
+	if got < 300 {
+		t.Fatalf("%d records emitted", got)
+	}
+	for w := range seen {
+		if seen[w] != perWorker[w] || seen[w] == 0 {
+			t.Errorf("worker %d annotated %d records, %d reached emit with its notes", w, seen[w], perWorker[w])
 		}
 	}
 }

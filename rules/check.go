@@ -55,6 +55,7 @@ type Checker struct {
 	agg        map[aggKey]*aggState
 	latest     time.Time // latest packet time a threshold rule saw
 	sinceSweep int
+	pend       []Match // Check's matches, reused
 
 	stats Stats
 	msg   strings.Builder
@@ -108,10 +109,38 @@ func (c *Checker) Stats() Stats {
 // and whose allow-list does not cover the flow, and calls emit with each finding. A threshold
 // rule counts the match and emits only when its threshold is crossed. Evaluation errors are
 // counted in Stats, never returned, and never panic. Check does not keep rec after it returns.
+//
+// Check is Match followed by Apply on the same Checker.
 func (c *Checker) Check(rec *flow.Record, emit func(*Finding)) {
+	c.pend = c.Match(rec, c.pend[:0])
+	c.Apply(c.pend, emit)
+	clear(c.pend)
+}
+
+// A Match is a rule that matched a flow: its finding, message included, and for a threshold
+// rule what the threshold counts. Match makes them; Apply decides the thresholds.
+type Match struct {
+	f *Finding
+	// Threshold rules only.
+	thresh   bool
+	by       string    // the threshold's key
+	distinct string    // the distinct value, when the threshold counts distinct values
+	n        int       // matches the flow adds: elements matched, or its weight
+	noWeight bool      // the weight failed to evaluate: the match updates the window only
+	at       time.Time // packet time of the match
+}
+
+// Match is the part of Check that needs no order: it evaluates every rule on rec, builds the
+// findings and their messages, and returns them appended to out, in policy order, for Apply.
+// Threshold rules are matched here too; whether they fire is Apply's to decide. Different
+// Checkers of one Policy may run Match on different goroutines (the threshold state of a
+// Checker is not touched); Apply then runs on one Checker, in flow order. A threshold rule's
+// weight and message are evaluated for every match, also one its window will not count (their
+// evaluation errors are counted then too).
+func (c *Checker) Match(rec *flow.Record, out []Match) []Match {
 	c.stats.Flows++
 	if rec.Label >= flow.NumLabels {
-		return
+		return out
 	}
 	filled := false
 	for _, r := range c.byLabel[rec.Label] {
@@ -122,14 +151,32 @@ func (c *Checker) Check(rec *flow.Record, emit func(*Finding)) {
 			fillEnv(&c.env, rec, &c.p.Settings)
 			filled = true
 		}
-		if f := c.eval(r, rec); f != nil {
-			c.stats.Findings++
-			c.stats.ByRule[r.ID]++
-			emit(f)
+		if m, ok := c.eval(r, rec); ok {
+			out = append(out, m)
 		}
 	}
 	if filled {
 		c.env = Env{} // do not keep the record's facts alive
+	}
+	return out
+}
+
+// Apply takes the matches of one flow (from Match, on this Checker or another of the same
+// Policy) in flow order: it counts the threshold rules' matches in their windows and calls
+// emit with every finding that stands.
+func (c *Checker) Apply(ms []Match, emit func(*Finding)) {
+	for i := range ms {
+		m := &ms[i]
+		if m.thresh {
+			n, fire := c.window(m)
+			if !fire {
+				continue
+			}
+			m.f.Count = n
+		}
+		c.stats.Findings++
+		c.stats.ByRule[m.f.Rule.ID]++
+		emit(m.f)
 	}
 }
 
@@ -166,12 +213,13 @@ func (c *Checker) cond(r *Rule, env any) bool {
 	return ok && v == true
 }
 
-// eval runs one rule on the filled env and returns its finding, or nil.
-func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
+// eval runs one rule on the filled env and returns its match; ok is false when the rule
+// does not match.
+func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 	defer func() {
 		if x := recover(); x != nil { // expr recovers its own panics; this is for ours
 			c.evalErr(r, x)
-			f = nil
+			m, ok = Match{}, false
 		}
 	}()
 	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime}
@@ -185,7 +233,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
 		env = ee.env
 		list := r.each.list(&c.env)
 		if !list.IsValid() {
-			return nil
+			return Match{}, false
 		}
 		first := -1
 		count = 0
@@ -199,7 +247,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
 			}
 		}
 		if first < 0 {
-			return nil
+			return Match{}, false
 		}
 		el := list.Index(first)
 		ee.it.Set(el) // `it` is the first match for the message, evidence and threshold
@@ -207,7 +255,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
 			ev = e
 		}
 	} else if !c.cond(r, env) {
-		return nil
+		return Match{}, false
 	}
 	if r.evidence != nil {
 		if v, ok := c.run(r, r.evidence.prog, env); ok {
@@ -217,19 +265,17 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (f *Finding) {
 		}
 	}
 	if r.thresh != nil {
-		n, fire := c.threshold(r, env, ev, rec, count)
-		if !fire {
-			return nil
+		if m, ok = c.thresholdInputs(r, env, ev, rec, count); !ok {
+			return Match{}, false
 		}
-		count = n
 	}
-	f = &Finding{
+	m.f = &Finding{
 		Rule: r, Evidence: ev, Count: count,
 		Client: rec.Client, Server: rec.Server, Transport: rec.Transport, Label: rec.Label,
 		File: rec.File, FlowFirstFrame: rec.FirstFrame,
 	}
-	c.message(r, env, f)
-	return f
+	c.message(r, env, m.f)
+	return m, true
 }
 
 // eventIn reads the flow.Event that v holds at path (v itself when path is nil), following
@@ -280,39 +326,55 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 	f.Message = b.String()
 }
 
-// threshold counts the matches of a flow for a threshold rule and reports whether the
-// threshold is crossed now, with the count in the window.
+// thresholdInputs evaluates what a threshold rule counts for one matching flow: its key, its
+// distinct value and its weight (n matches without a weight). ok is false when the key or the
+// distinct value fails to evaluate: the match is then not counted at all.
+func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (Match, bool) {
+	th := r.thresh
+	m := Match{thresh: true, n: n, at: ev.Time}
+	by, ok := c.run(r, th.by, env)
+	if !ok {
+		return m, false
+	}
+	m.by = format(by)
+	if th.distinct != nil {
+		d, ok := c.run(r, th.distinct, env)
+		if !ok {
+			return m, false
+		}
+		m.distinct = format(d)
+	} else if th.weight != nil {
+		if w, ok := c.run(r, th.weight, env); !ok {
+			m.noWeight = true
+		} else {
+			m.n, _ = w.(int)
+		}
+	}
+	if m.at.IsZero() {
+		m.at = rec.End
+	}
+	return m, true
+}
+
+// window counts a threshold rule's match and reports whether the threshold is crossed now,
+// with the count in the window.
 //
 // The window slides in packet time: a (rule, by) key fires when count matches (flows, or
 // elements for a rule with each, or the sum of `weight` over the matching flows), or count
 // distinct values of `distinct`, lie within window
 // of the latest match of that key. It then stays quiet until a full window passes without a
 // match for the key, and counts again from zero.
-func (c *Checker) threshold(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (int, bool) {
+func (c *Checker) window(m *Match) (int, bool) {
+	r := m.f.Rule
 	th := r.thresh
-	by, ok := c.run(r, th.by, env)
-	if !ok {
-		return 0, false
-	}
-	var distinct string
-	if th.distinct != nil {
-		d, ok := c.run(r, th.distinct, env)
-		if !ok {
-			return 0, false
-		}
-		distinct = format(d)
-	}
-	t := ev.Time
-	if t.IsZero() {
-		t = rec.End
-	}
+	t := m.at
 	if t.After(c.latest) {
 		c.latest = t
 	}
 	if c.sinceSweep++; c.sinceSweep >= sweepEvery {
 		c.sweep()
 	}
-	k := aggKey{r.index, format(by)}
+	k := aggKey{r.index, m.by}
 	st := c.agg[k]
 	if st == nil {
 		if len(c.agg) >= maxAggKeys {
@@ -343,22 +405,19 @@ func (c *Checker) threshold(r *Rule, env any, ev flow.Event, rec *flow.Record, n
 		if st.seen == nil {
 			st.seen = map[string]time.Time{}
 		}
-		if old, ok := st.seen[distinct]; !ok || t.After(old) {
-			st.seen[distinct] = t
+		if old, ok := st.seen[m.distinct]; !ok || t.After(old) {
+			st.seen[m.distinct] = t
 		}
 		maps.DeleteFunc(st.seen, func(_ string, at time.Time) bool { return at.Before(cutoff) })
 		count = len(st.seen)
 	} else {
-		if th.weight != nil {
-			w, ok := c.run(r, th.weight, env)
-			if !ok {
-				return 0, false
-			}
-			if n, _ = w.(int); n < 1 {
-				return len(st.times), false
-			}
+		if m.noWeight {
+			return 0, false
 		}
-		for range min(n, th.count) {
+		if m.n < 1 {
+			return len(st.times), false
+		}
+		for range min(m.n, th.count) {
 			st.times = append(st.times, t)
 		}
 		st.times = slices.DeleteFunc(st.times, func(at time.Time) bool { return at.Before(cutoff) })

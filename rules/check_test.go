@@ -861,3 +861,60 @@ func TestCheckerSkipsOtherProtocols(t *testing.T) {
 		t.Errorf("an unknown flow costs %v allocations", a)
 	}
 }
+
+// Match on several Checkers (as the audit's workers run it) followed by Apply on one, in flow
+// order, raises exactly what Check raises: the same findings with the same counts, messages
+// and evidence, thresholds included.
+func TestMatchOnWorkersApplyInOrder(t *testing.T) {
+	failed := func(frame uint64) flow.LDAPBind {
+		b := simpleBind(frame, "uid=x", 3)
+		b.Result, b.ResultName = 49, "invalidCredentials"
+		return b
+	}
+	guesses := func(n uint32, port uint16) *flow.Record {
+		r := with(cleartextSIP(), func(r *flow.Record) {
+			r.SIP.Methods.Register = 2 * n
+			r.SIP.CredentialCount = n
+			r.SIP.Status = flow.SIPStatus{ClientError: 2 * n}
+		})
+		r.Client = netip.AddrPortFrom(r.Client.Addr(), port)
+		return r
+	}
+	var recs []*flow.Record
+	for i := range 12 {
+		recs = append(recs, guesses(uint32(1+i%3), uint16(5000+i)), cleartextLDAP(failed(uint64(4+i)), failed(uint64(40+i))))
+	}
+	recs = append(recs, safeNTP(), safeLDAPS(), cleartextLDAP(simpleBind(4, "cn=admin,dc=example,dc=org", 9)))
+	want := checkAll(Default(), recs...)
+	fired := map[string]int{}
+	for _, f := range want {
+		if f.Rule.thresh != nil {
+			fired[f.Rule.ID]++
+		}
+	}
+	if fired["sip.register-bruteforce"] == 0 || fired["ldap.bind-failures"] == 0 {
+		t.Fatalf("thresholds fired %v: the test needs both kinds (weight, each) to fire", fired)
+	}
+
+	p := Default()
+	workers := []*Checker{p.NewChecker(), p.NewChecker()}
+	merger := p.NewChecker()
+	var got []*Finding
+	for i, r := range recs {
+		ms := workers[i%len(workers)].Match(r, nil)
+		merger.Apply(ms, func(f *Finding) { got = append(got, f) })
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d findings, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Rule.ID != w.Rule.ID || g.Count != w.Count || g.Message != w.Message || g.Evidence != w.Evidence {
+			t.Errorf("finding %d: %s count %d %q at %v; want %s count %d %q at %v", i,
+				g.Rule.ID, g.Count, g.Message, g.Evidence, w.Rule.ID, w.Count, w.Message, w.Evidence)
+		}
+	}
+	if s := merger.Stats(); s.Findings != uint64(len(want)) {
+		t.Errorf("Apply counted %d findings, want %d", s.Findings, len(want))
+	}
+}

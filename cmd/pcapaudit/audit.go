@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -215,12 +216,15 @@ func useColor(mode string, w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// auditor wires the stages: capture → engine → policy → reporter. The policy runs on the
-// engine's single merging goroutine, one flow at a time in the engine's order; the reporter
-// follows on its own goroutine (reportPipe), in the same order.
+// auditor wires the stages: capture → engine → policy → reporter. The policy's conditions and
+// messages run on the engine's workers, as each flow ends (rules.Checker.Match, one Checker
+// per worker); its thresholds, which count flows in order, run on the engine's merging
+// goroutine (Apply); the reporter follows on its own goroutine (reportPipe), in the same
+// order.
 type auditor struct {
 	eng      *classify.Parallel
-	checker  *rules.Checker
+	checker  *rules.Checker // Apply, on the merging goroutine
+	matches  sync.Pool      // *[]rules.Match: from a worker's Match to the merger's Apply
 	out      *reportPipe
 	findings []*rules.Finding
 	worst    rules.Severity
@@ -228,6 +232,7 @@ type auditor struct {
 
 func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
 	a := &auditor{checker: pol.NewChecker(), out: newReportPipe(rep)}
+	a.matches.New = func() any { return new([]rules.Match) }
 	cfg := classify.DefaultConfig()
 	cfg.MaxFlows = maxFlows
 	cfg.InspectWindow = window
@@ -235,14 +240,33 @@ func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, worker
 	st := &pol.Settings
 	cfg.TCPTimeout, cfg.TCPClosedTimeout, cfg.UDPTimeout = st.Timeouts.TCP, st.Timeouts.TCPClosed, st.Timeouts.UDP
 	cfg.Detectors = classify.Detectors(st.TLSPorts)
-	a.eng = classify.NewParallel(cfg, workers, a.flow)
+	a.eng = classify.NewParallelAnnotated(cfg, workers, func(int) classify.Annotator {
+		ch := pol.NewChecker()
+		return func(r *flow.Record) any { return a.match(ch, r) }
+	}, a.flow)
 	return a
 }
 
-// flow runs the policy over a flow that ended and hands both to the reporter.
-func (a *auditor) flow(r *flow.Record) {
+// match runs on a worker: the policy's rules on a flow that ended, without the thresholds.
+func (a *auditor) match(ch *rules.Checker, r *flow.Record) any {
+	ms := a.matches.Get().(*[]rules.Match)
+	*ms = ch.Match(r, (*ms)[:0])
+	if len(*ms) == 0 {
+		a.matches.Put(ms)
+		return nil
+	}
+	return ms
+}
+
+// flow decides the thresholds of a flow's matches, in flow order, and hands the flow and its
+// findings to the reporter.
+func (a *auditor) flow(r *flow.Record, note any) {
 	a.findings = a.findings[:0]
-	a.checker.Check(r, a.collect)
+	if ms, ok := note.(*[]rules.Match); ok {
+		a.checker.Apply(*ms, a.collect)
+		clear(*ms) // let the findings go with the flow
+		a.matches.Put(ms)
+	}
 	a.out.flow(r, a.findings)
 }
 
