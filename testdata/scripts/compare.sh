@@ -34,7 +34,8 @@
 #                                      whole protocol tree, conv,ip is its flow table; -n keeps
 #                                      name resolution out of the timing
 # The SYN flood is run by pcapaudit (RUNS times) and ndpiReader (once, under timeout, since it
-# keeps every flow and may need gigabytes).
+# keeps every flow and may need gigabytes). The runs go round by round: every command once,
+# then every command again, so that the noise of a shared machine falls on all of them alike.
 #
 # Wall time and peak RSS come from GNU time (%e, %M); CPU is user + system (%U + %S), which
 # shows how much of a multi-core machine a tool used. Exit status 0 and 1 of pcapaudit are
@@ -92,6 +93,10 @@ log "generating the mix: $MIX_PACKETS packets, $MIX_FLOWS flows, seed $SEED"
 go run ./cmd/pcapgen -scenario mix -packets "$MIX_PACKETS" -flows "$MIX_FLOWS" -seed "$SEED" -o "$mix"
 log "generating the SYN flood: $FLOOD_PACKETS packets, seed $SEED"
 go run ./cmd/pcapgen -scenario synflood -packets "$FLOOD_PACKETS" -seed "$SEED" -o "$flood"
+# Written out and read once, so that neither the kernel's write-back nor a cold page cache
+# lands in the first tool's timings.
+sync
+cat "$mix" "$flood" >/dev/null
 
 # measure NAME OKCODES CMD...: run CMD once under GNU time, stdout and stderr to a log, and
 # append "wall rss_kb cpu status" to $work/NAME.runs. OKCODES is a regex of accepted exit
@@ -123,17 +128,41 @@ median() {
 statuses() { awk '{ print $4 }' "$1" | sort -un | paste -sd, -; }
 
 rows=()
-# bench NAME RUNS OKCODES TOOL LABEL CMD...: run RUNS times and remember a table row.
+queued=()
+# bench NAME RUNS OKCODES TOOL LABEL CMD...: queue a command to run RUNS times and remember its
+# table row. rounds runs what is queued.
 bench() {
 	local name=$1 runs=$2 ok=$3 tool=$4 label=$5
 	shift 5
-	local i
+	declare -ga "cmd_${name//-/_}"
+	local -n cmd="cmd_${name//-/_}"
+	cmd=("$@")
 	: >"$work/$name.runs"
-	for ((i = 1; i <= runs; i++)); do
-		log "  $tool: $label (run $i of $runs)"
-		measure "$name" "$ok" "$@"
-	done
+	queued+=("$name"$'\x1f'"$runs"$'\x1f'"$ok"$'\x1f'"$tool"$'\x1f'"$label") # OKCODES holds '|'
+
 	rows+=("$name|$tool|$label|$runs")
+}
+
+# rounds: run the queued commands round by round, each once per round until it has had its
+# runs, so that a slow spell of a shared machine falls on every tool alike instead of on all
+# the runs of one.
+rounds() {
+	local most=0 q name runs ok tool label i
+	for q in "${queued[@]}"; do
+		IFS=$'\x1f' read -r name runs ok tool label <<<"$q"
+		((runs > most)) && most=$runs
+	done
+	for ((i = 1; i <= most; i++)); do
+		for q in "${queued[@]}"; do
+			IFS=$'\x1f' read -r name runs ok tool label <<<"$q"
+			((i > runs)) && continue
+			local -n cmd="cmd_${name//-/_}"
+			log "  $tool: $label (run $i of $runs)"
+			measure "$name" "$ok" "${cmd[@]}"
+			unset -n cmd
+		done
+	done
+	queued=()
 }
 
 # table REFERENCE: print the remembered rows as Markdown, ratios against the REFERENCE row.
@@ -171,6 +200,7 @@ bench pa-json1 "$RUNS" '0|1' pcapaudit 'pcapaudit --workers 1 --format json FILE
 bench floor "$RUNS" 0 pcapfloor 'pcapfloor FILE' "$pf" "$mix"
 bench ndpi "$RUNS" any "nDPI $ndpi_version" 'ndpiReader -i FILE -q' ndpiReader -i "$mix" -q
 bench tshark "$RUNS" 0 "tshark $tshark_version" 'tshark -n -r FILE -q -z conv,ip -z io,phs' tshark -n -r "$mix" -q -z conv,ip -z io,phs
+rounds
 floor_out=$(cat "$work/floor.log")
 
 echo "Machine: $(nproc) cores, ${cpu_model:-unknown CPU}, $(go env GOVERSION), $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -183,6 +213,7 @@ echo
 log "flood: pcapaudit $RUNS runs, ndpiReader once (timeout ${NDPI_TIMEOUT}s)"
 bench flood-pa-json "$RUNS" '0|1' pcapaudit 'pcapaudit --format json FILE' "$pa" --format json "$flood"
 bench flood-ndpi 1 any "nDPI $ndpi_version" "timeout $NDPI_TIMEOUT ndpiReader -i FILE -q" timeout "$NDPI_TIMEOUT" ndpiReader -i "$flood" -q
+rounds
 
 echo "### SYN flood: $FLOOD_PACKETS packets, seed $SEED ($flood_size MB)"
 echo
