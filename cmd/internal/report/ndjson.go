@@ -1,0 +1,336 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/rules"
+)
+
+// JSON writes NDJSON: one ECS document per flow (event.kind "event") and one per finding
+// (event.kind "alert"), each finding right after the flow it was raised on.
+//
+// The documents are written field by field into one reused line buffer, in the order the
+// README's schema gives; only the protocol facts go through the JSON encoder (they are the
+// detectors' structs, marshalled as they are). What a flow and its findings share (times,
+// endpoints, network, Community ID) is written once per flow and copied into each finding,
+// and the rule part of a finding once per rule and label. Strings are escaped exactly as the
+// encoder escapes them: a string with nothing to escape is copied, any other goes through
+// the encoder.
+type JSON struct {
+	w        *bufio.Writer
+	enc      *json.Encoder // the summary, on w
+	all      bool
+	ruleset  string
+	err      error
+	findings [4]uint64 // by severity, Low first
+
+	line   []byte               // the document being written
+	start  []byte               // `"start":"…","end":"…","duration":N` of the current flow
+	shared []byte               // `"source":{…},"destination":{…},"network":{…}` of the current flow
+	rules  map[ruleLabel][]byte // `"rule":{…}` by rule and flow label
+	obs    []rules.KV           // a finding's observed values, sorted
+	tmp    []byte
+	str    string // the string appendString hands to the encoder
+	sbuf   bytes.Buffer
+	senc   *json.Encoder // facts and escaped strings, into sbuf
+}
+
+type ruleLabel struct {
+	r *rules.Rule
+	l flow.Label
+}
+
+// NewJSON writes to w. Unknown flows are written only when all is set.
+func NewJSON(w io.Writer, all bool, ruleset string) *JSON {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	j := &JSON{w: bw, enc: json.NewEncoder(bw), all: all, ruleset: ruleset, rules: map[ruleLabel][]byte{}}
+	j.enc.SetEscapeHTML(false)
+	j.senc = json.NewEncoder(&j.sbuf)
+	j.senc.SetEscapeHTML(false)
+	return j
+}
+
+// Flow implements Reporter.
+func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
+	if j.err != nil || (r.Label == flow.Unknown && !j.all && len(findings) == 0) {
+		return
+	}
+	j.flowShared(r)
+	j.err = j.flowDoc(r)
+	for _, f := range findings {
+		if i := int(f.Rule.Severity) - int(rules.Low); i >= 0 && i < len(j.findings) {
+			j.findings[i]++
+		}
+		if j.err == nil {
+			j.err = j.findingDoc(r, f)
+		}
+	}
+}
+
+// flowShared writes what the documents of a flow and of its findings share.
+func (j *JSON) flowShared(r *flow.Record) {
+	b := j.start[:0]
+	b = append(b, `"start":`...)
+	b = appendTime(b, r.Start)
+	b = append(b, `,"end":`...)
+	b = appendTime(b, r.End)
+	b = append(b, `,"duration":`...)
+	b = strconv.AppendInt(b, int64(r.End.Sub(r.Start)), 10)
+	j.start = b
+
+	b = j.shared[:0]
+	b = append(b, `"source":`...)
+	b = j.endpoint(b, r, flow.FromClient)
+	b = append(b, `,"destination":`...)
+	b = j.endpoint(b, r, flow.FromServer)
+	b = append(b, `,"network":{"transport":`...)
+	b = j.appendString(b, r.Transport.String())
+	if r.Client.Addr().Is4() {
+		b = append(b, `,"type":"ipv4"`...)
+	} else {
+		b = append(b, `,"type":"ipv6"`...)
+	}
+	b = append(b, `,"protocol":`...)
+	b = j.appendString(b, r.Label.String())
+	b = append(b, `,"community_id":"`...)
+	b = appendCommunityID(b, r.Client, r.Server, r.Transport)
+	b = append(b, `","packets":`...)
+	b = strconv.AppendUint(b, r.Packets[0]+r.Packets[1], 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendUint(b, r.Bytes[0]+r.Bytes[1], 10)
+	j.shared = append(b, '}')
+}
+
+// endpoint writes the client (d FromClient) or the server of r.
+func (j *JSON) endpoint(b []byte, r *flow.Record, d flow.Dir) []byte {
+	ap := r.Client
+	if d == flow.FromServer {
+		ap = r.Server
+	}
+	j.tmp = ap.Addr().AppendTo(j.tmp[:0])
+	b = append(b, `{"ip":`...)
+	if plain(j.tmp) { // an address's text always is, but for a zone
+		b = append(append(append(b, '"'), j.tmp...), '"')
+	} else {
+		b = j.appendString(b, string(j.tmp))
+	}
+	b = append(b, `,"port":`...)
+	b = strconv.AppendUint(b, uint64(ap.Port()), 10)
+	b = append(b, `,"packets":`...)
+	b = strconv.AppendUint(b, r.Packets[d], 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendUint(b, r.Bytes[d], 10)
+	return append(b, '}')
+}
+
+// flowDoc writes the document of a flow (after flowShared).
+func (j *JSON) flowDoc(r *flow.Record) error {
+	b := j.line[:0]
+	b = append(b, `{"@timestamp":`...)
+	b = appendTime(b, r.Start)
+	b = append(b, `,"event":{"kind":"event","category":["network"],"type":["connection"],"module":"pcapaudit","dataset":"pcapaudit.flow",`...)
+	b = append(b, j.start...)
+	if reason := r.EndReason.String(); reason != "" {
+		b = append(b, `,"reason":`...)
+		b = j.appendString(b, reason)
+	}
+	b = append(b, "},"...)
+	b = append(b, j.shared...)
+	var err error
+	if r.NTP != nil {
+		b, err = j.facts(append(b, `,"ntp":`...), r.NTP)
+	}
+	if r.SIP != nil && err == nil {
+		b, err = j.facts(append(b, `,"sip":`...), r.SIP)
+	}
+	if r.LDAP != nil && err == nil {
+		b, err = j.facts(append(b, `,"ldap":`...), r.LDAP)
+	}
+	if r.TLS != nil && err == nil {
+		b, err = j.facts(append(b, `,"tls":`...), r.TLS)
+	}
+	if err != nil {
+		j.line = b[:0]
+		return err
+	}
+	b = append(b, `,"pcapaudit":{"file":`...)
+	b = j.appendString(b, r.File)
+	b = append(b, `,"frame":`...)
+	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	b = append(b, `,"end_reason":`...)
+	b = j.appendString(b, r.EndReason.String())
+	b = append(b, `,"client_known":`...)
+	b = strconv.AppendBool(b, r.ClientKnown)
+	b = append(b, `,"payload_bytes":{"client":`...)
+	b = strconv.AppendUint(b, r.Payload[0], 10)
+	b = append(b, `,"server":`...)
+	b = strconv.AppendUint(b, r.Payload[1], 10)
+	b = append(b, '}')
+	if r.ParseErrors != 0 {
+		b = append(b, `,"parse_errors":`...)
+		b = strconv.AppendUint(b, uint64(r.ParseErrors), 10)
+	}
+	if r.ParseError != "" {
+		b = append(b, `,"parse_error":`...)
+		b = j.appendString(b, r.ParseError)
+	}
+	if r.Gaps != 0 {
+		b = append(b, `,"gaps":`...)
+		b = strconv.AppendUint(b, uint64(r.Gaps), 10)
+	}
+	if r.Cut {
+		b = append(b, `,"cut":true`...)
+	}
+	b = append(b, "}}\n"...)
+	j.line = b
+	_, err = j.w.Write(b)
+	return err
+}
+
+// findingDoc writes the document of a finding raised on r (after flowShared).
+func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
+	b := j.line[:0]
+	b = append(b, `{"@timestamp":`...)
+	b = appendTime(b, f.Evidence.Time)
+	b = append(b, `,"event":{"kind":"alert","category":["network"],"type":["info"],"module":"pcapaudit","dataset":"pcapaudit.finding",`...)
+	b = append(b, j.start...)
+	if sc := f.Rule.Severity.Score(); sc != 0 {
+		b = append(b, `,"severity":`...)
+		b = strconv.AppendInt(b, int64(sc), 10)
+	}
+	b = append(b, "},"...)
+	b = append(b, j.rulePart(f.Rule, r.Label)...)
+	b = append(b, `,"message":`...)
+	b = j.appendString(b, f.Message)
+	b = append(b, ',')
+	b = append(b, j.shared...)
+	b = append(b, `,"pcapaudit":{"file":`...)
+	b = j.appendString(b, r.File)
+	b = append(b, `,"frame":`...)
+	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
+	b = append(b, `,"flow_frame":`...)
+	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	b = append(b, `,"severity":`...)
+	b = j.appendString(b, f.Rule.Severity.String())
+	if f.Rule.Remedy != "" {
+		b = append(b, `,"remedy":`...)
+		b = j.appendString(b, f.Rule.Remedy)
+	}
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(f.Count), 10)
+	if len(f.Observed) > 0 {
+		// As a JSON object of the values by their expression, keys sorted; a key given twice
+		// keeps its last value.
+		j.obs = append(j.obs[:0], f.Observed...)
+		slices.SortStableFunc(j.obs, func(a, b rules.KV) int { return strings.Compare(a.Key, b.Key) })
+		b = append(b, `,"observed":{`...)
+		for i, kv := range j.obs {
+			if i+1 < len(j.obs) && j.obs[i+1].Key == kv.Key {
+				continue
+			}
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = j.appendString(b, kv.Key)
+			b = append(b, ':')
+			b = j.appendString(b, kv.Value)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, "}}\n"...)
+	j.line = b
+	_, err := j.w.Write(b)
+	return err
+}
+
+// rulePart returns `"rule":{…}` for a finding of rule r on a flow labelled l.
+func (j *JSON) rulePart(r *rules.Rule, l flow.Label) []byte {
+	k := ruleLabel{r, l}
+	if p, ok := j.rules[k]; ok {
+		return p
+	}
+	b := []byte(`"rule":{"id":`)
+	b = j.appendString(b, r.ID)
+	b = append(b, `,"name":`...)
+	b = j.appendString(b, r.Name)
+	b = append(b, `,"description":`...)
+	b = j.appendString(b, r.Description)
+	if c := l.String(); c != "" {
+		b = append(b, `,"category":`...)
+		b = j.appendString(b, c)
+	}
+	if ref := joinRefs(r.References); ref != "" {
+		b = append(b, `,"reference":`...)
+		b = j.appendString(b, ref)
+	}
+	b = append(b, `,"ruleset":`...)
+	b = j.appendString(b, j.ruleset)
+	b = append(b, '}')
+	j.rules[k] = b
+	return b
+}
+
+func joinRefs(refs []string) string {
+	switch len(refs) {
+	case 0:
+		return ""
+	case 1:
+		return refs[0]
+	}
+	return strings.Join(refs, "; ")
+}
+
+// facts appends the JSON of a detector's facts.
+func (j *JSON) facts(b []byte, v any) ([]byte, error) {
+	j.sbuf.Reset()
+	if err := j.senc.Encode(v); err != nil {
+		return b, err
+	}
+	return append(b, bytes.TrimSuffix(j.sbuf.Bytes(), []byte{'\n'})...), nil
+}
+
+// appendString appends s as a JSON string. A string of printable ASCII without a quote or a
+// backslash is copied between quotes, which is what the encoder writes for it; any other
+// string is written by the encoder itself, so that every escape is the encoder's.
+func (j *JSON) appendString(b []byte, s string) []byte {
+	if !plain(s) {
+		j.sbuf.Reset()
+		j.str = s // through a pointer: s in an interface would be allocated
+		err := j.senc.Encode(&j.str)
+		j.str = ""
+		if err != nil { // a string always encodes
+			return append(b, `""`...)
+		}
+		return append(b, bytes.TrimSuffix(j.sbuf.Bytes(), []byte{'\n'})...)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plain reports whether s is printable ASCII without a quote or a backslash: a JSON string
+// as it is.
+func plain[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendTime appends t as a JSON string in TimeFormat (RFC 3339, nine fraction digits, UTC).
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimeFormat)
+	return append(b, '"')
+}

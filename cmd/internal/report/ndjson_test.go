@@ -1,0 +1,214 @@
+package report
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/rules"
+)
+
+// The reference encoding: the documents as structs, marshalled by the JSON encoder (how the
+// NDJSON was written before it was written field by field). The writer must produce the
+// same bytes for every record and finding.
+type (
+	refEndpoint struct {
+		IP      string `json:"ip"`
+		Port    uint16 `json:"port"`
+		Packets uint64 `json:"packets"`
+		Bytes   uint64 `json:"bytes"`
+	}
+	refNetwork struct {
+		Transport   string `json:"transport"`
+		Type        string `json:"type"`
+		Protocol    string `json:"protocol"`
+		CommunityID string `json:"community_id"`
+		Packets     uint64 `json:"packets"`
+		Bytes       uint64 `json:"bytes"`
+	}
+	refRule struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Category    string `json:"category,omitempty"`
+		Reference   string `json:"reference,omitempty"`
+		Ruleset     string `json:"ruleset"`
+	}
+	refFlowInfo struct {
+		File         string `json:"file"`
+		Frame        uint64 `json:"frame"`
+		EndReason    string `json:"end_reason"`
+		ClientKnown  bool   `json:"client_known"`
+		PayloadBytes struct {
+			Client uint64 `json:"client"`
+			Server uint64 `json:"server"`
+		} `json:"payload_bytes"`
+		ParseErrors uint32 `json:"parse_errors,omitempty"`
+		ParseError  string `json:"parse_error,omitempty"`
+		Gaps        uint32 `json:"gaps,omitempty"`
+		Cut         bool   `json:"cut,omitempty"`
+	}
+	refFindingInfo struct {
+		File      string            `json:"file"`
+		Frame     uint64            `json:"frame"`
+		FlowFrame uint64            `json:"flow_frame"`
+		Severity  string            `json:"severity"`
+		Remedy    string            `json:"remedy,omitempty"`
+		Count     int               `json:"count"`
+		Observed  map[string]string `json:"observed,omitempty"`
+	}
+	refFlowDoc struct {
+		Timestamp   string          `json:"@timestamp"`
+		Event       ecsEvent        `json:"event"`
+		Source      refEndpoint     `json:"source"`
+		Destination refEndpoint     `json:"destination"`
+		Network     refNetwork      `json:"network"`
+		NTP         *flow.NTPFacts  `json:"ntp,omitempty"`
+		SIP         *flow.SIPFacts  `json:"sip,omitempty"`
+		LDAP        *flow.LDAPFacts `json:"ldap,omitempty"`
+		TLS         *flow.TLSFacts  `json:"tls,omitempty"`
+		PcapAudit   refFlowInfo     `json:"pcapaudit"`
+	}
+	refFindingDoc struct {
+		Timestamp   string         `json:"@timestamp"`
+		Event       ecsEvent       `json:"event"`
+		Rule        refRule        `json:"rule"`
+		Message     string         `json:"message"`
+		Source      refEndpoint    `json:"source"`
+		Destination refEndpoint    `json:"destination"`
+		Network     refNetwork     `json:"network"`
+		PcapAudit   refFindingInfo `json:"pcapaudit"`
+	}
+)
+
+func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	start, end := ts(r.Start), ts(r.End)
+	typ := "ipv6"
+	if r.Client.Addr().Is4() {
+		typ = "ipv4"
+	}
+	nw := refNetwork{Transport: r.Transport.String(), Type: typ, Protocol: r.Label.String(),
+		CommunityID: CommunityID(r.Client, r.Server, r.Transport), Packets: r.Packets[0] + r.Packets[1], Bytes: r.Bytes[0] + r.Bytes[1]}
+	src := refEndpoint{IP: r.Client.Addr().String(), Port: r.Client.Port(), Packets: r.Packets[0], Bytes: r.Bytes[0]}
+	dst := refEndpoint{IP: r.Server.Addr().String(), Port: r.Server.Port(), Packets: r.Packets[1], Bytes: r.Bytes[1]}
+	d := refFlowDoc{Timestamp: start,
+		Event: ecsEvent{Kind: "event", Category: []string{"network"}, Type: []string{"connection"}, Module: "pcapaudit",
+			Dataset: "pcapaudit.flow", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Reason: r.EndReason.String()},
+		Source: src, Destination: dst, Network: nw, NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
+		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, EndReason: r.EndReason.String(), ClientKnown: r.ClientKnown,
+			ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut}}
+	d.PcapAudit.PayloadBytes.Client, d.PcapAudit.PayloadBytes.Server = r.Payload[0], r.Payload[1]
+	if err := enc.Encode(&d); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
+		fd := refFindingDoc{Timestamp: ts(f.Evidence.Time),
+			Event: ecsEvent{Kind: "alert", Category: []string{"network"}, Type: []string{"info"}, Module: "pcapaudit",
+				Dataset: "pcapaudit.finding", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Severity: f.Rule.Severity.Score()},
+			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
+				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
+			Message: f.Message, Source: src, Destination: dst, Network: nw,
+			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
+				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count}}
+		if len(f.Observed) > 0 {
+			fd.PcapAudit.Observed = map[string]string{}
+			for _, kv := range f.Observed {
+				fd.PcapAudit.Observed[kv.Key] = kv.Value
+			}
+		}
+		if err := enc.Encode(&fd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.Bytes()
+}
+
+// hostileStrings are texts that come off the wire or from a policy: quotes, backslashes,
+// control characters, invalid UTF-8, line separators, HTML, non-ASCII.
+var hostileStrings = []string{"", "plain", `a"quote`, `back\slash`, "tab\there", "nl\ncr\r", "nul\x00x", "\x1f\x7f",
+	"bad\xffutf8\xc3", "\u2028\u2029", "<html>&amp;", "héllo wörld ✓", strings.Repeat("long ", 40), "\xed\xa0\x80"}
+
+// The NDJSON writer's documents are byte for byte the reference encoding's, for records and
+// findings that exercise every optional field and every kind of string.
+func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
+	rec, findings := ldapBindFlow(t)
+	rng := rand.New(rand.NewPCG(7, 9))
+	pick := func() string { return hostileStrings[rng.IntN(len(hostileStrings))] }
+	rs := rules.Default().Rules
+	var cases []struct {
+		r  flow.Record
+		fs []*rules.Finding
+	}
+	cases = append(cases, struct {
+		r  flow.Record
+		fs []*rules.Finding
+	}{*rec, findings})
+	for i := range 200 {
+		r := *rec
+		r.File = pick()
+		r.ParseErrors, r.ParseError = uint32(i%3), pick()
+		r.Gaps, r.Cut = uint32(i%2), i%4 == 0
+		r.EndReason = flow.End(i % 5)
+		r.ClientKnown = i%2 == 0
+		r.Label = flow.Label(i % int(flow.NumLabels))
+		r.Start = time.Unix(int64(1_700_000_000+i), int64(i*7919)).In(time.FixedZone("x", 3600))
+		r.End = r.Start.Add(time.Duration(i) * time.Millisecond)
+		if i%3 == 0 {
+			r.Client = netip.MustParseAddrPort("[2001:db8::1]:5060")
+			r.Server = netip.MustParseAddrPort("[::ffff:192.0.2.7]:5061")
+			r.Transport = flow.UDP
+		}
+		var fs []*rules.Finding
+		for k := range i % 4 {
+			f := &rules.Finding{Rule: rs[(i+k)%len(rs)], Message: pick(), Count: i + k,
+				Evidence: flow.Event{Frame: uint64(i * k), Time: r.Start.Add(time.Second)}}
+			for range k {
+				f.Observed = append(f.Observed, rules.KV{Key: pick(), Value: pick()})
+			}
+			if k == 3 { // a key given twice keeps its last value
+				f.Observed = append(f.Observed, rules.KV{Key: f.Observed[0].Key, Value: "last"})
+			}
+			fs = append(fs, f)
+		}
+		cases = append(cases, struct {
+			r  flow.Record
+			fs []*rules.Finding
+		}{r, fs})
+	}
+	for i, c := range cases {
+		for _, ruleset := range []string{"default", pick()} {
+			var got bytes.Buffer
+			j := NewJSON(&got, true, ruleset)
+			j.Flow(&c.r, c.fs)
+			if err := j.w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			want := refEncode(t, &c.r, c.fs, ruleset)
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("case %d: the writer wrote\n%s\nthe reference encoding\n%s", i, got.Bytes(), want)
+			}
+		}
+	}
+}
+
+// Writing a flow and its findings allocates nothing once the writer has seen the rule.
+func TestNDJSONFlowAllocations(t *testing.T) {
+	rec, findings := ldapBindFlow(t)
+	var out countWriter
+	j := NewJSON(&out, false, "default")
+	j.Flow(rec, findings)
+	rec.LDAP, rec.SIP, rec.NTP, rec.TLS = nil, nil, nil, nil // the facts go through the encoder
+	if n := testing.AllocsPerRun(100, func() { j.Flow(rec, findings) }); n != 0 {
+		t.Errorf("%v allocations per flow", n)
+	}
+}
