@@ -10,6 +10,7 @@ package classify
 import (
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/capture/decode"
@@ -525,13 +526,17 @@ func (e *Engine) dropFlow(en *entry) {
 // Flush emits every open flow (end of input), in the order of their first frame, so the
 // output of a file is the same on every run.
 func (e *Engine) Flush() {
+	// open is one flow to emit, kept small: at the end of input every open flow has one.
 	type open struct {
-		en    *entry
-		k     key
-		ho    halfOpen
+		en    *entry // nil for a half-open flow, halves[half]
+		half  int
 		file  string
 		start time.Time
 		frame uint64
+	}
+	type halfKV struct {
+		k  key
+		ho halfOpen
 	}
 	all := make([]open, 0, e.flows.n+len(e.half))
 	e.flows.all(func(en *entry) {
@@ -541,12 +546,17 @@ func (e *Engine) Flush() {
 		}
 		all = append(all, o)
 	})
+	halves := make([]halfKV, 0, len(e.half))
 	for k, ho := range e.half {
-		all = append(all, open{k: k, ho: ho, file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
+		all = append(all, open{half: len(halves), file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
+		halves = append(halves, halfKV{k, ho})
 	}
 	slices.SortFunc(all, func(a, b open) int {
-		if a.file != b.file {
-			return a.start.Compare(b.start)
+		if a.file != b.file { // by time across files; the same instant in two: by file name
+			if c := a.start.Compare(b.start); c != 0 {
+				return c
+			}
+			return strings.Compare(a.file, b.file)
 		}
 		switch {
 		case a.frame < b.frame:
@@ -559,7 +569,8 @@ func (e *Engine) Flush() {
 	for i := range all {
 		o := &all[i]
 		if o.en == nil {
-			e.finishHalf(&o.k, &o.ho, flow.EndEOF, time.Time{})
+			h := &halves[o.half]
+			e.finishHalf(&h.k, &h.ho, flow.EndEOF, time.Time{})
 			continue
 		}
 		why := flow.EndEOF

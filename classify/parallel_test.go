@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +170,42 @@ func TestParallelAnnotations(t *testing.T) {
 	for w := range seen {
 		if seen[w] != perWorker[w] || seen[w] == 0 {
 			t.Errorf("worker %d annotated %d records, %d reached emit with its notes", w, seen[w], perWorker[w])
+		}
+	}
+}
+
+// Flows of two captures that start at the same instant are reported in the same order on
+// every run and for any number of workers: by file name, as the canonical order says.
+func TestOpenFlowsOfTwoFilesAtOneInstant(t *testing.T) {
+	var want []string
+	for run := range 6 {
+		n := 1 + run%3
+		var got []string
+		p := NewParallel(Config{UDPTimeout: time.Hour}, n, func(r *flow.Record) {
+			got = append(got, r.File+" "+r.Client.String())
+		})
+		for i := range 40 {
+			c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 1, byte(i)}), 4000)
+			file := "b.pcap"
+			if i%2 == 1 {
+				file = "a.pcap"
+			}
+			p.dispatch(pkt(c, srv, decode.ProtoUDP, 0, 0, 0, "x"), t0, uint64(i/2+1), file)
+		}
+		p.Flush()
+		p.Close()
+		if len(got) != 40 {
+			t.Fatalf("%d records, want 40", len(got))
+		}
+		if run == 0 {
+			want = got
+			if !strings.HasPrefix(got[0], "a.pcap") || !strings.HasPrefix(got[39], "b.pcap") {
+				t.Fatalf("first %q, last %q: want a.pcap's flows first", got[0], got[39])
+			}
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d workers, run %d: order differs from the first run:\n%v\n%v", n, run, got, want)
 		}
 	}
 }
