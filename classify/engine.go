@@ -8,6 +8,7 @@
 package classify
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strings"
@@ -523,6 +524,19 @@ func (e *Engine) dropFlow(en *entry) {
 	e.putFlow(f)
 }
 
+// compareFirst orders flows by their first packet: by frame within a file; across files by
+// time, and the same instant in two files by file name. It is the last key of the canonical
+// order of records (recLess) and the order of the open flows at the end of input.
+func compareFirst(afile string, astart time.Time, aframe uint64, bfile string, bstart time.Time, bframe uint64) int {
+	if afile != bfile {
+		if c := astart.Compare(bstart); c != 0 {
+			return c
+		}
+		return strings.Compare(afile, bfile)
+	}
+	return cmp.Compare(aframe, bframe)
+}
+
 // Flush emits every open flow (end of input), in the order of their first frame, so the
 // output of a file is the same on every run.
 func (e *Engine) Flush() {
@@ -552,19 +566,7 @@ func (e *Engine) Flush() {
 		halves = append(halves, halfKV{k, ho})
 	}
 	slices.SortFunc(all, func(a, b open) int {
-		if a.file != b.file { // by time across files; the same instant in two: by file name
-			if c := a.start.Compare(b.start); c != 0 {
-				return c
-			}
-			return strings.Compare(a.file, b.file)
-		}
-		switch {
-		case a.frame < b.frame:
-			return -1
-		case a.frame > b.frame:
-			return 1
-		}
-		return 0
+		return compareFirst(a.file, a.start, a.frame, b.file, b.start, b.frame)
 	})
 	for i := range all {
 		o := &all[i]

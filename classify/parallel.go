@@ -387,8 +387,7 @@ func (p *Parallel) Stats() Stats {
 }
 
 // recLess is the canonical order of records: by EmitAt (open flows, with a zero EmitAt,
-// last), then by first packet: its frame within a file, its time (then the file's name)
-// across files.
+// last), then by first packet (compareFirst).
 func recLess(a, b *flow.Record) bool {
 	az, bz := a.EmitAt.IsZero(), b.EmitAt.IsZero()
 	if az != bz {
@@ -397,13 +396,7 @@ func recLess(a, b *flow.Record) bool {
 	if !a.EmitAt.Equal(b.EmitAt) {
 		return a.EmitAt.Before(b.EmitAt)
 	}
-	if a.File != b.File { // by time across files; the same instant in two: by file name
-		if !a.Start.Equal(b.Start) {
-			return a.Start.Before(b.Start)
-		}
-		return a.File < b.File
-	}
-	return a.FirstFrame < b.FirstFrame
+	return compareFirst(a.File, a.Start, a.FirstFrame, b.File, b.Start, b.FirstFrame) < 0
 }
 
 // itemHeap is the merger's heap of records that ended, in the canonical order.
