@@ -121,8 +121,7 @@ func (c *Checker) Check(rec *flow.Record, emit func(*Finding)) {
 // rule what the threshold counts. Match makes them; Apply decides the thresholds.
 type Match struct {
 	f *Finding
-	// Threshold rules only.
-	thresh   bool
+	// Threshold rules only (f.Rule has a threshold).
 	by       string    // the threshold's key
 	distinct string    // the distinct value, when the threshold counts distinct values
 	n        int       // matches the flow adds: elements matched, or its weight
@@ -167,7 +166,7 @@ func (c *Checker) Match(rec *flow.Record, out []Match) []Match {
 func (c *Checker) Apply(ms []Match, emit func(*Finding)) {
 	for i := range ms {
 		m := &ms[i]
-		if m.thresh {
+		if m.f.Rule.thresh != nil {
 			n, fire := c.window(m)
 			if !fire {
 				continue
@@ -331,7 +330,7 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 // distinct value fails to evaluate: the match is then not counted at all.
 func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (Match, bool) {
 	th := r.thresh
-	m := Match{thresh: true, n: n, at: ev.Time}
+	m := Match{n: n, at: ev.Time}
 	by, ok := c.run(r, th.by, env)
 	if !ok {
 		return m, false
