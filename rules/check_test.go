@@ -583,12 +583,7 @@ func TestThresholdCountsFlowsOrElements(t *testing.T) {
 	}
 	// With each, the matching elements count: five failed binds on one connection are
 	// five matches.
-	failed := func(frame uint64) flow.LDAPBind {
-		b := simpleBind(frame, "uid=x", 3)
-		b.Result, b.ResultName = 49, "invalidCredentials"
-		return b
-	}
-	fs := checkAll(Default(), cleartextLDAP(failed(4), failed(6)), cleartextLDAP(failed(8), failed(10), failed(12)))
+	fs := checkAll(Default(), cleartextLDAP(failedBind(4), failedBind(6)), cleartextLDAP(failedBind(8), failedBind(10), failedBind(12)))
 	var got []*Finding
 	for _, f := range fs {
 		if f.Rule.ID == "ldap.bind-failures" {
@@ -603,15 +598,6 @@ func TestThresholdCountsFlowsOrElements(t *testing.T) {
 // A weight makes one flow count for many matches: guesses on one socket and guesses on one
 // socket each add up the same way.
 func TestThresholdWeight(t *testing.T) {
-	guesses := func(n uint32, port uint16) *flow.Record {
-		r := with(cleartextSIP(), func(r *flow.Record) {
-			r.SIP.Methods.Register = 2 * n
-			r.SIP.CredentialCount = n
-			r.SIP.Status = flow.SIPStatus{ClientError: 2 * n}
-		})
-		r.Client = netip.AddrPortFrom(r.Client.Addr(), port)
-		return r
-	}
 	count := func(recs ...*flow.Record) (n, last int) {
 		for _, f := range checkAll(Default(), recs...) {
 			if f.Rule.ID == "sip.register-bruteforce" {
@@ -620,20 +606,20 @@ func TestThresholdWeight(t *testing.T) {
 		}
 		return n, last
 	}
-	if n, c := count(guesses(10, 5000)); n != 1 || c != 10 {
+	if n, c := count(sipGuesses(10, 5000)); n != 1 || c != 10 {
 		t.Errorf("ten guesses on one flow: %d findings (count %d), want 1 (10)", n, c)
 	}
-	if n, _ := count(guesses(9, 5000)); n != 0 {
+	if n, _ := count(sipGuesses(9, 5000)); n != 0 {
 		t.Errorf("nine guesses on one flow raised %d findings", n)
 	}
 	var many []*flow.Record
 	for i := range 9 {
-		many = append(many, guesses(1, uint16(5000+i)))
+		many = append(many, sipGuesses(1, uint16(5000+i)))
 	}
 	if n, _ := count(many...); n != 0 {
 		t.Errorf("nine one-guess flows raised %d findings", n)
 	}
-	if n, c := count(append(many, guesses(3, 6000))...); n != 1 || c != 12 {
+	if n, c := count(append(many, sipGuesses(3, 6000))...); n != 1 || c != 12 {
 		t.Errorf("nine one-guess flows and a three-guess flow: %d findings (count %d), want 1 (12)", n, c)
 	}
 	if _, err := Load("w.yaml", []byte(strings.Replace(minimal, "    remedy: r",
@@ -866,23 +852,9 @@ func TestCheckerSkipsOtherProtocols(t *testing.T) {
 // order, raises exactly what Check raises: the same findings with the same counts, messages
 // and evidence, thresholds included.
 func TestMatchOnWorkersApplyInOrder(t *testing.T) {
-	failed := func(frame uint64) flow.LDAPBind {
-		b := simpleBind(frame, "uid=x", 3)
-		b.Result, b.ResultName = 49, "invalidCredentials"
-		return b
-	}
-	guesses := func(n uint32, port uint16) *flow.Record {
-		r := with(cleartextSIP(), func(r *flow.Record) {
-			r.SIP.Methods.Register = 2 * n
-			r.SIP.CredentialCount = n
-			r.SIP.Status = flow.SIPStatus{ClientError: 2 * n}
-		})
-		r.Client = netip.AddrPortFrom(r.Client.Addr(), port)
-		return r
-	}
 	var recs []*flow.Record
 	for i := range 12 {
-		recs = append(recs, guesses(uint32(1+i%3), uint16(5000+i)), cleartextLDAP(failed(uint64(4+i)), failed(uint64(40+i))))
+		recs = append(recs, sipGuesses(uint32(1+i%3), uint16(5000+i)), cleartextLDAP(failedBind(uint64(4+i)), failedBind(uint64(40+i))))
 	}
 	recs = append(recs, safeNTP(), safeLDAPS(), cleartextLDAP(simpleBind(4, "cn=admin,dc=example,dc=org", 9)))
 	want := checkAll(Default(), recs...)
@@ -917,4 +889,23 @@ func TestMatchOnWorkersApplyInOrder(t *testing.T) {
 	if s := merger.Stats(); s.Findings != uint64(len(want)) {
 		t.Errorf("Apply counted %d findings, want %d", s.Findings, len(want))
 	}
+}
+
+// sipGuesses is a SIP flow from port of a client that sent n REGISTERs with credentials, each
+// refused (2n requests in all, the first of each pair challenged).
+func sipGuesses(n uint32, port uint16) *flow.Record {
+	r := with(cleartextSIP(), func(r *flow.Record) {
+		r.SIP.Methods.Register = 2 * n
+		r.SIP.CredentialCount = n
+		r.SIP.Status = flow.SIPStatus{ClientError: 2 * n}
+	})
+	r.Client = netip.AddrPortFrom(r.Client.Addr(), port)
+	return r
+}
+
+// failedBind is a simple bind at frame that the server refused (invalidCredentials).
+func failedBind(frame uint64) flow.LDAPBind {
+	b := simpleBind(frame, "uid=x", 3)
+	b.Result, b.ResultName = 49, "invalidCredentials"
+	return b
 }
