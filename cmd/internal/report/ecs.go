@@ -36,17 +36,8 @@ var (
 	typeInfo        = []string{"info"}
 )
 
-// CommunityID returns the Community ID v1 flow hash (seed 0) of a flow, the ECS
+// appendCommunityID appends the Community ID v1 flow hash (seed 0) of a flow to dst: the ECS
 // network.community_id that lets records of pcapaudit, Zeek and Suricata be joined.
-func CommunityID(a, b netip.AddrPort, t flow.Transport) string {
-	var buf [communityIDLen]byte
-	return string(appendCommunityID(buf[:0], a, b, t))
-}
-
-// communityIDLen is the length of a Community ID v1: "1:" and a base64 SHA-1.
-const communityIDLen = 2 + 28
-
-// appendCommunityID appends the Community ID of the flow to dst.
 func appendCommunityID(dst []byte, a, b netip.AddrPort, t flow.Transport) []byte {
 	aa, ba := a.Addr().Unmap(), b.Addr().Unmap()
 	pa, pb := a.Port(), b.Port()

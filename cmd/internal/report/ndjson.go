@@ -147,16 +147,16 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	b = append(b, j.shared...)
 	var err error
 	if r.NTP != nil {
-		b, err = j.facts(append(b, `,"ntp":`...), r.NTP)
+		b, err = j.encode(append(b, `,"ntp":`...), r.NTP)
 	}
 	if r.SIP != nil && err == nil {
-		b, err = j.facts(append(b, `,"sip":`...), r.SIP)
+		b, err = j.encode(append(b, `,"sip":`...), r.SIP)
 	}
 	if r.LDAP != nil && err == nil {
-		b, err = j.facts(append(b, `,"ldap":`...), r.LDAP)
+		b, err = j.encode(append(b, `,"ldap":`...), r.LDAP)
 	}
 	if r.TLS != nil && err == nil {
-		b, err = j.facts(append(b, `,"tls":`...), r.TLS)
+		b, err = j.encode(append(b, `,"tls":`...), r.TLS)
 	}
 	if err != nil {
 		j.line = b[:0]
@@ -289,8 +289,9 @@ func joinRefs(refs []string) string {
 	return strings.Join(refs, "; ")
 }
 
-// facts appends the JSON of a detector's facts.
-func (j *JSON) facts(b []byte, v any) ([]byte, error) {
+// encode appends v as the JSON encoder writes it (the protocol facts, or a string that needs
+// escaping), without the encoder's newline.
+func (j *JSON) encode(b []byte, v any) ([]byte, error) {
 	j.sbuf.Reset()
 	if err := j.senc.Encode(v); err != nil {
 		return b, err
@@ -302,19 +303,18 @@ func (j *JSON) facts(b []byte, v any) ([]byte, error) {
 // backslash is copied between quotes, which is what the encoder writes for it; any other
 // string is written by the encoder itself, so that every escape is the encoder's.
 func (j *JSON) appendString(b []byte, s string) []byte {
-	if !plain(s) {
-		j.sbuf.Reset()
-		j.str = s // through a pointer: s in an interface would be allocated
-		err := j.senc.Encode(&j.str)
-		j.str = ""
-		if err != nil { // a string always encodes
-			return append(b, `""`...)
-		}
-		return append(b, bytes.TrimSuffix(j.sbuf.Bytes(), []byte{'\n'})...)
+	if plain(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	j.str = s // through a pointer: s in an interface would be allocated
+	out, err := j.encode(b, &j.str)
+	j.str = ""
+	if err != nil { // a string always encodes
+		return append(b, `""`...)
+	}
+	return out
 }
 
 // plain reports whether s is printable ASCII without a quote or a backslash: a JSON string

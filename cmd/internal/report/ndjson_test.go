@@ -98,7 +98,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		typ = "ipv4"
 	}
 	nw := refNetwork{Transport: r.Transport.String(), Type: typ, Protocol: r.Label.String(),
-		CommunityID: CommunityID(r.Client, r.Server, r.Transport), Packets: r.Packets[0] + r.Packets[1], Bytes: r.Bytes[0] + r.Bytes[1]}
+		CommunityID: string(appendCommunityID(nil, r.Client, r.Server, r.Transport)), Packets: r.Packets[0] + r.Packets[1], Bytes: r.Bytes[0] + r.Bytes[1]}
 	src := refEndpoint{IP: r.Client.Addr().String(), Port: r.Client.Port(), Packets: r.Packets[0], Bytes: r.Bytes[0]}
 	dst := refEndpoint{IP: r.Server.Addr().String(), Port: r.Server.Port(), Packets: r.Packets[1], Bytes: r.Bytes[1]}
 	d := refFlowDoc{Timestamp: start,
@@ -213,5 +213,18 @@ func TestNDJSONFlowAllocations(t *testing.T) {
 	rec.LDAP, rec.SIP, rec.NTP, rec.TLS = nil, nil, nil, nil // the facts go through the encoder
 	if n := testing.AllocsPerRun(100, func() { j.Flow(rec, findings) }); n != 0 {
 		t.Errorf("%v allocations per flow", n)
+	}
+}
+
+// The Community ID of the specification's example flow (TCP 128.232.110.120:34855 ->
+// 66.35.250.204:80, seed 0), in either direction.
+func TestCommunityID(t *testing.T) {
+	a := netip.MustParseAddrPort("128.232.110.120:34855")
+	b := netip.MustParseAddrPort("66.35.250.204:80")
+	const want = "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+	for _, got := range []string{string(appendCommunityID(nil, a, b, flow.TCP)), string(appendCommunityID(nil, b, a, flow.TCP))} {
+		if got != want {
+			t.Errorf("community id %s, want %s", got, want)
+		}
 	}
 }
