@@ -49,6 +49,7 @@ type Checker struct {
 	p       *Policy
 	vm      vm.VM
 	env     Env
+	fr      frame      // what a compiled condition reads
 	each    []*eachEnv // by rule index; nil for flow-level rules
 	byLabel [flow.NumLabels][]*Rule
 
@@ -155,7 +156,7 @@ func (c *Checker) Match(rec *flow.Record, out []Match) []Match {
 		}
 	}
 	if filled {
-		c.env = Env{} // do not keep the record's facts alive
+		c.env, c.fr = Env{}, frame{} // do not keep the record's facts alive
 	}
 	return out
 }
@@ -237,13 +238,20 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		first := -1
 		count = 0
 		for i := range list.Len() {
-			ee.it.Set(list.Index(i))
-			if c.cond(r, env) {
-				if first < 0 {
-					first = i
+			if r.fast != nil {
+				// The element is read where it is: list is addressable (reached through
+				// the flow's facts pointer), so no copy is made into `it`.
+				c.fr = frame{env: &c.env, it: list.Index(i).Addr().UnsafePointer()}
+				if !r.fast(&c.fr) {
+					continue
 				}
-				count++
+			} else if ee.it.Set(list.Index(i)); !c.cond(r, env) {
+				continue
 			}
+			if first < 0 {
+				first = i
+			}
+			count++
 		}
 		if first < 0 {
 			return Match{}, false
@@ -252,6 +260,11 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		ee.it.Set(el) // `it` is the first match for the message, evidence and threshold
 		if e, ok := eventIn(el, r.eachT.event); ok {
 			ev = e
+		}
+	} else if r.fast != nil {
+		c.fr = frame{env: &c.env}
+		if !r.fast(&c.fr) {
+			return Match{}, false
 		}
 	} else if !c.cond(r, env) {
 		return Match{}, false
@@ -308,6 +321,15 @@ func eventIn(v reflect.Value, path []int) (flow.Event, bool) {
 func (c *Checker) message(r *Rule, env any, f *Finding) {
 	b := &c.msg
 	b.Reset()
+	if f.Observed == nil {
+		n := 0
+		for _, p := range r.message {
+			if p.prog != nil {
+				n++
+			}
+		}
+		f.Observed = make([]KV, 0, n)
+	}
 	for _, p := range r.message {
 		if p.prog == nil {
 			b.WriteString(p.text)

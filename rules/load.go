@@ -430,6 +430,11 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 	if r.when, err = l.compile(f["when"], "when", r.When, env, expr.AsBool()); err != nil {
 		return nil, err
 	}
+	var it reflect.Type
+	if r.each != nil {
+		it = r.each.elem
+	}
+	r.fast = compileFast(r.when.Node(), it)
 	if r.message, err = l.template(f["message"], env); err != nil {
 		return nil, err
 	}

@@ -102,6 +102,7 @@ type Rule struct {
 
 	index    int // position in Policy.Rules, for the checker's per-rule state
 	when     *vm.Program
+	fast     fastCond // when, compiled to Go; nil when it runs on the VM
 	message  []part
 	evidence *evidenceProg
 	each     *eachPath

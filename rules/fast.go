@@ -1,0 +1,795 @@
+package rules
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// A rule's condition runs once per flow of the rule's protocols, so on a busy capture the
+// policy's conditions run millions of times. expr's VM reads every field through reflection
+// and boxes every value it pushes (a string, a time, a struct on the way to its field): about
+// a microsecond and several allocations per condition. compileFast turns the checked syntax
+// tree of a condition into Go closures that read the fields at their offsets: the same
+// language, parsed and type-checked by expr, evaluated without reflection or allocation.
+//
+// It covers what conditions are made of — fields, constants, comparisons, && || !, in,
+// contains/startsWith/endsWith, arithmetic, lower/upper/len, any/all/none over a list of
+// strings, isNil, the time methods IsZero/Before/After/Equal, the ?: operator — and gives
+// up on anything else (optional chaining ?., map literals, other builtins and methods), in
+// which case the rule runs on expr's VM as before. TestFastAgreesWithVM holds the two to the
+// same results, errors included, and checks that every rule of the default policy compiles.
+
+// frame is what a compiled condition reads: the flow's Env, the element of an each rule
+// (`it`) and the list element a predicate looks at (`#`).
+type frame struct {
+	env *Env
+	it  unsafe.Pointer
+	cur unsafe.Pointer
+	// vals are the strings a predicate's body needs but that do not depend on `#` (the
+	// lower(sip.user_agent) of `any(lists.sip_scanners, lower(sip.user_agent) contains #)`):
+	// computed once per list, not once per element.
+	vals [4]string
+}
+
+// fastCond is a compiled condition.
+type fastCond func(*frame) bool
+
+// evalError is the run-time error of a compiled condition (a field read through a nil
+// pointer), raised as a panic and counted by the checker like the VM's errors.
+type evalError string
+
+func (e evalError) Error() string { return string(e) }
+
+// unsupported is raised inside the compiler for a node it does not cover.
+type unsupported struct{ why string }
+
+// compileFast compiles a checked `when` expression. it is the element type of an each rule
+// (nil for a flow-level rule). It returns nil when some part of the expression is not
+// covered; the rule then runs on the VM.
+func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
+	defer func() {
+		if x := recover(); x != nil {
+			if _, ok := x.(unsupported); !ok {
+				panic(x)
+			}
+			f = nil
+		}
+	}()
+	c := &fastCompiler{it: it}
+	return c.boolean(n)
+}
+
+type fastCompiler struct {
+	it    reflect.Type // type of `it`, nil outside an each rule
+	elem  reflect.Type // type of `#` inside a predicate, nil outside one
+	hoist *[]func(*frame) string
+}
+
+func giveUp(format string, a ...any) { panic(unsupported{fmt.Sprintf(format, a...)}) }
+
+var (
+	timeType    = reflect.TypeFor[time.Time]()
+	stringsType = reflect.TypeFor[[]string]()
+)
+
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+func isFloat(t reflect.Type) bool {
+	return t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64
+}
+
+func isNumber(t reflect.Type) bool { return isInt(t) || isFloat(t) }
+
+// typeOf is the static type expr's checker gave n (interface{} when it could not tell).
+func typeOf(n ast.Node) reflect.Type { return n.Type() }
+
+// place compiles a node that names a value in memory — a field of Env, `it`, `#`, or a field
+// of one of those — to a function returning its address, and returns its type. A field read
+// through a nil pointer raises an evalError, as the VM's read does.
+func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.Type) {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		if n.Value == "it" && c.it != nil {
+			return func(fr *frame) unsafe.Pointer { return fr.it }, c.it
+		}
+		off, t := offsetOf(envType, n.Value)
+		return func(fr *frame) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(fr.env), off) }, t
+	case *ast.PointerNode:
+		if n.Name != "" || c.elem == nil {
+			giveUp("#%s", n.Name)
+		}
+		return func(fr *frame) unsafe.Pointer { return fr.cur }, c.elem
+	case *ast.MemberNode:
+		if n.Optional || n.Method {
+			giveUp("optional or method member")
+		}
+		prop, ok := n.Property.(*ast.StringNode)
+		if !ok {
+			giveUp("computed member")
+		}
+		base, bt := c.place(n.Node)
+		switch bt.Kind() {
+		case reflect.Struct:
+			off, t := offsetOf(bt, prop.Value)
+			return func(fr *frame) unsafe.Pointer { return unsafe.Add(base(fr), off) }, t
+		case reflect.Pointer:
+			if bt.Elem().Kind() != reflect.Struct {
+				giveUp("member of %s", bt)
+			}
+			off, t := offsetOf(bt.Elem(), prop.Value)
+			msg := evalError(fmt.Sprintf("cannot read %s: %s is nil", n.String(), n.Node.String()))
+			return func(fr *frame) unsafe.Pointer {
+				p := *(*unsafe.Pointer)(base(fr))
+				if p == nil {
+					panic(msg)
+				}
+				return unsafe.Add(p, off)
+			}, t
+		}
+		giveUp("member of %s", bt)
+	}
+	giveUp("%T is not a place", n)
+	return nil, nil
+}
+
+// offsetOf finds the field expr calls name in struct type t (through embedded structs, not
+// through embedded pointers) and returns its offset from the start of t and its type.
+func offsetOf(t reflect.Type, name string) (uintptr, reflect.Type) {
+	path, ft, ok := fieldPath(t, name)
+	if !ok {
+		giveUp("no field %s in %s", name, t)
+	}
+	var off uintptr
+	for _, i := range path {
+		if t.Kind() != reflect.Struct {
+			giveUp("embedded pointer on the way to %s", name)
+		}
+		f := t.Field(i)
+		if !f.IsExported() {
+			giveUp("unexported field %s", f.Name)
+		}
+		off += f.Offset
+		t = f.Type
+	}
+	return off, ft
+}
+
+// isPlace reports whether n is compiled by place.
+func isPlace(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.IdentifierNode, *ast.PointerNode:
+		return true
+	case *ast.MemberNode:
+		return !n.Optional && !n.Method && typeOf(n.Node).Kind() != reflect.Map
+	}
+	return false
+}
+
+func (c *fastCompiler) boolean(n ast.Node) func(*frame) bool {
+	if t := typeOf(n); t.Kind() != reflect.Bool {
+		giveUp("%s is not a bool", t)
+	}
+	switch n := n.(type) {
+	case *ast.BoolNode:
+		v := n.Value
+		return func(*frame) bool { return v }
+	case *ast.ConstantNode:
+		v, ok := n.Value.(bool)
+		if !ok {
+			giveUp("constant %T", n.Value)
+		}
+		return func(*frame) bool { return v }
+	case *ast.UnaryNode:
+		if n.Operator != "!" && n.Operator != "not" {
+			giveUp("unary %s", n.Operator)
+		}
+		x := c.boolean(n.Node)
+		return func(fr *frame) bool { return !x(fr) }
+	case *ast.BinaryNode:
+		return c.binaryBool(n)
+	case *ast.CallNode:
+		return c.call(n)
+	case *ast.BuiltinNode:
+		return c.predicate(n)
+	case *ast.ConditionalNode:
+		cond, a, b := c.boolean(n.Cond), c.boolean(n.Exp1), c.boolean(n.Exp2)
+		return func(fr *frame) bool {
+			if cond(fr) {
+				return a(fr)
+			}
+			return b(fr)
+		}
+	}
+	if isPlace(n) {
+		p, _ := c.place(n)
+		return func(fr *frame) bool { return *(*bool)(p(fr)) }
+	}
+	giveUp("bool %T", n)
+	return nil
+}
+
+func (c *fastCompiler) binaryBool(n *ast.BinaryNode) func(*frame) bool {
+	switch n.Operator {
+	case "&&", "and":
+		l, r := c.boolean(n.Left), c.boolean(n.Right)
+		return func(fr *frame) bool { return l(fr) && r(fr) }
+	case "||", "or":
+		l, r := c.boolean(n.Left), c.boolean(n.Right)
+		return func(fr *frame) bool { return l(fr) || r(fr) }
+	case "==", "!=":
+		eq := c.equal(n.Left, n.Right)
+		if n.Operator == "!=" {
+			return func(fr *frame) bool { return !eq(fr) }
+		}
+		return eq
+	case "<", "<=", ">", ">=":
+		return c.order(n.Operator, n.Left, n.Right)
+	case "in":
+		return c.in(n.Left, n.Right)
+	case "contains", "startsWith", "endsWith":
+		l, r := c.str(n.Left), c.str(n.Right)
+		switch n.Operator {
+		case "contains":
+			return func(fr *frame) bool { return strings.Contains(l(fr), r(fr)) }
+		case "startsWith":
+			return func(fr *frame) bool { return strings.HasPrefix(l(fr), r(fr)) }
+		default:
+			return func(fr *frame) bool { return strings.HasSuffix(l(fr), r(fr)) }
+		}
+	}
+	giveUp("operator %s", n.Operator)
+	return nil
+}
+
+// equal compiles a == b as expr's runtime.Equal decides it for the types at hand: numbers by
+// value (an int and a float as floats), strings, bools, times by time.Time.Equal.
+func (c *fastCompiler) equal(a, b ast.Node) func(*frame) bool {
+	ta, tb := typeOf(a), typeOf(b)
+	switch {
+	case isInt(ta) && isInt(tb):
+		l, r := c.integer(a), c.integer(b)
+		return func(fr *frame) bool { return l(fr) == r(fr) }
+	case isNumber(ta) && isNumber(tb):
+		l, r := c.float(a), c.float(b)
+		return func(fr *frame) bool { return l(fr) == r(fr) }
+	case ta.Kind() == reflect.String && tb.Kind() == reflect.String:
+		l, r := c.str(a), c.str(b)
+		return func(fr *frame) bool { return l(fr) == r(fr) }
+	case ta.Kind() == reflect.Bool && tb.Kind() == reflect.Bool:
+		l, r := c.boolean(a), c.boolean(b)
+		return func(fr *frame) bool { return l(fr) == r(fr) }
+	case ta == timeType && tb == timeType:
+		l, r := c.time(a), c.time(b)
+		return func(fr *frame) bool { return l(fr).Equal(r(fr)) }
+	case ta.Kind() == reflect.Pointer && ta.Elem().Kind() == reflect.Bool && tb.Kind() == reflect.Bool && isPlace(a):
+		// A *bool is dereferenced, and nil equals no bool: what the VM's deref does.
+		p, _ := c.place(a)
+		r := c.boolean(b)
+		return func(fr *frame) bool {
+			q := *(*unsafe.Pointer)(p(fr))
+			return q != nil && *(*bool)(q) == r(fr)
+		}
+	case tb.Kind() == reflect.Pointer && ta.Kind() == reflect.Bool:
+		return c.equal(b, a)
+	case isNilNode(b) && isPlace(a) && hasNil(ta):
+		// A nil slice, map or pointer equals nil; an empty slice does not.
+		p, _ := c.place(a)
+		return func(fr *frame) bool { return *(*unsafe.Pointer)(p(fr)) == nil }
+	case isNilNode(a):
+		return c.equal(b, a)
+	}
+	giveUp("%s == %s", ta, tb)
+	return nil
+}
+
+func (c *fastCompiler) order(op string, a, b ast.Node) func(*frame) bool {
+	ta, tb := typeOf(a), typeOf(b)
+	switch {
+	case isInt(ta) && isInt(tb):
+		return ordered(op, c.integer(a), c.integer(b))
+	case isNumber(ta) && isNumber(tb):
+		return ordered(op, c.float(a), c.float(b))
+	case ta.Kind() == reflect.String && tb.Kind() == reflect.String:
+		return ordered(op, c.str(a), c.str(b))
+	case ta == timeType && tb == timeType:
+		l, r := c.time(a), c.time(b)
+		switch op {
+		case "<":
+			return func(fr *frame) bool { return l(fr).Before(r(fr)) }
+		case ">":
+			return func(fr *frame) bool { return l(fr).After(r(fr)) }
+		case "<=":
+			return func(fr *frame) bool { return !l(fr).After(r(fr)) }
+		default:
+			return func(fr *frame) bool { return !l(fr).Before(r(fr)) }
+		}
+	}
+	giveUp("%s %s %s", ta, op, tb)
+	return nil
+}
+
+// usesElem reports whether n reads `#`.
+func usesElem(n ast.Node) bool {
+	v := &elemFinder{}
+	ast.Walk(&n, v)
+	return v.found
+}
+
+type elemFinder struct{ found bool }
+
+func (v *elemFinder) Visit(n *ast.Node) {
+	if _, ok := (*n).(*ast.PointerNode); ok {
+		v.found = true
+	}
+}
+
+func isNilNode(n ast.Node) bool { _, ok := n.(*ast.NilNode); return ok }
+
+// hasNil reports whether values of t are nil by their first word: a pointer, a map or a
+// slice (its data pointer).
+func hasNil(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		return true
+	}
+	return false
+}
+
+func ordered[T int64 | float64 | string](op string, l, r func(*frame) T) func(*frame) bool {
+	switch op {
+	case "<":
+		return func(fr *frame) bool { return l(fr) < r(fr) }
+	case "<=":
+		return func(fr *frame) bool { return l(fr) <= r(fr) }
+	case ">":
+		return func(fr *frame) bool { return l(fr) > r(fr) }
+	default:
+		return func(fr *frame) bool { return l(fr) >= r(fr) }
+	}
+}
+
+// in compiles `x in list`: a constant list (expr's optimizer makes one of an array literal:
+// a set of strings, or a slice of values) or a list of strings (lists.x, a []string field).
+func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
+	ta := typeOf(a)
+	if k, ok := b.(*ast.ConstantNode); ok {
+		switch set := k.Value.(type) {
+		case map[string]struct{}:
+			if ta.Kind() != reflect.String {
+				giveUp("%s in a set of strings", ta)
+			}
+			x := c.str(a)
+			return func(fr *frame) bool { _, ok := set[x(fr)]; return ok }
+		case map[int]struct{}: // made only for a left side of type int
+			if ta.Kind() != reflect.Int {
+				giveUp("%s in a set of ints", ta)
+			}
+			x := c.integer(a)
+			return func(fr *frame) bool { _, ok := set[int(x(fr))]; return ok }
+		case []any:
+			return c.inValues(a, set)
+		}
+		giveUp("in constant %T", k.Value)
+	}
+	if ta.Kind() == reflect.String && typeOf(b) == stringsType {
+		x, list := c.str(a), c.strs(b)
+		return func(fr *frame) bool {
+			s := x(fr)
+			for _, e := range list(fr) {
+				if e == s {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if tb := typeOf(b); isInt(ta) && tb.Kind() == reflect.Slice && tb.Elem().Kind() == reflect.Int && isPlace(b) {
+		x := c.integer(a)
+		p, _ := c.place(b)
+		return func(fr *frame) bool {
+			n := x(fr)
+			for _, e := range *(*[]int)(p(fr)) {
+				if int64(e) == n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	giveUp("%s in %s", ta, typeOf(b))
+	return nil
+}
+
+// inValues compiles `x in [v, ...]` for an array of numbers or of strings.
+func (c *fastCompiler) inValues(a ast.Node, vs []any) func(*frame) bool {
+	ta := typeOf(a)
+	switch {
+	case isNumber(ta):
+		fs := make([]float64, 0, len(vs))
+		for _, v := range vs {
+			switch v := v.(type) {
+			case int:
+				fs = append(fs, float64(v))
+			case float64:
+				fs = append(fs, v)
+			default:
+				giveUp("number in an array of %T", v)
+			}
+		}
+		is := make([]int64, 0, len(vs))
+		for _, v := range vs {
+			if n, ok := v.(int); ok {
+				is = append(is, int64(n))
+			}
+		}
+		if isInt(ta) && len(is) == len(vs) {
+			x := c.integer(a)
+			return func(fr *frame) bool {
+				n := x(fr)
+				for _, v := range is {
+					if v == n {
+						return true
+					}
+				}
+				return false
+			}
+		}
+		x := c.float(a)
+		return func(fr *frame) bool {
+			n := x(fr)
+			for _, v := range fs {
+				if v == n {
+					return true
+				}
+			}
+			return false
+		}
+	case ta.Kind() == reflect.String:
+		ss := make([]string, 0, len(vs))
+		for _, v := range vs {
+			s, ok := v.(string)
+			if !ok {
+				giveUp("string in an array of %T", v)
+			}
+			ss = append(ss, s)
+		}
+		x := c.str(a)
+		return func(fr *frame) bool {
+			s := x(fr)
+			for _, v := range ss {
+				if v == s {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	giveUp("%s in an array", ta)
+	return nil
+}
+
+// call compiles isNil(x) (written by the loader for x == nil and x != nil on a pointer) and
+// the time methods IsZero, Before, After and Equal.
+func (c *fastCompiler) call(n *ast.CallNode) func(*frame) bool {
+	switch callee := n.Callee.(type) {
+	case *ast.IdentifierNode:
+		if callee.Value != "isNil" || len(n.Arguments) != 1 || !isPlace(n.Arguments[0]) {
+			giveUp("call of %s", callee.Value)
+		}
+		p, t := c.place(n.Arguments[0])
+		if t.Kind() != reflect.Pointer {
+			giveUp("isNil of %s", t)
+		}
+		return func(fr *frame) bool { return *(*unsafe.Pointer)(p(fr)) == nil }
+	case *ast.MemberNode:
+		prop, ok := callee.Property.(*ast.StringNode)
+		if !ok || !callee.Method || callee.Optional || typeOf(callee.Node) != timeType {
+			giveUp("method call")
+		}
+		recv := c.time(callee.Node)
+		switch {
+		case prop.Value == "IsZero" && len(n.Arguments) == 0:
+			return func(fr *frame) bool { return recv(fr).IsZero() }
+		case len(n.Arguments) == 1 && typeOf(n.Arguments[0]) == timeType:
+			arg := c.time(n.Arguments[0])
+			switch prop.Value {
+			case "Before":
+				return func(fr *frame) bool { return recv(fr).Before(arg(fr)) }
+			case "After":
+				return func(fr *frame) bool { return recv(fr).After(arg(fr)) }
+			case "Equal":
+				return func(fr *frame) bool { return recv(fr).Equal(arg(fr)) }
+			}
+		}
+		giveUp("time method %s", prop.Value)
+	}
+	giveUp("call")
+	return nil
+}
+
+// predicate compiles any, all and none over a list of strings.
+func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
+	if len(n.Arguments) != 2 || n.Map != nil {
+		giveUp("builtin %s", n.Name)
+	}
+	pn, ok := n.Arguments[1].(*ast.PredicateNode)
+	if !ok || c.elem != nil {
+		giveUp("builtin %s", n.Name)
+	}
+	list := c.strs(n.Arguments[0])
+	var hoist []func(*frame) string
+	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist}
+	pred := inner.boolean(pn.Node)
+	var want, found bool // any: stop at the first true; all: at the first false; none: at the first true
+	switch n.Name {
+	case "any":
+		want, found = true, true
+	case "all":
+		want, found = false, false
+	case "none":
+		want, found = true, false
+	default:
+		giveUp("builtin %s", n.Name)
+	}
+	return func(fr *frame) bool {
+		l := list(fr)
+		for i := range l {
+			if i == 0 { // as the VM, evaluate nothing for an empty list
+				for k, h := range hoist {
+					fr.vals[k] = h(fr)
+				}
+			}
+			fr.cur = unsafe.Pointer(&l[i])
+			if pred(fr) == want {
+				fr.cur = nil
+				return found
+			}
+		}
+		fr.cur = nil
+		return !found
+	}
+}
+
+func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
+	t := typeOf(n)
+	if !isInt(t) {
+		giveUp("%s is not an integer", t)
+	}
+	switch n := n.(type) {
+	case *ast.IntegerNode:
+		v := int64(n.Value)
+		return func(*frame) int64 { return v }
+	case *ast.ConstantNode:
+		v, ok := n.Value.(int)
+		if !ok {
+			giveUp("constant %T", n.Value)
+		}
+		return func(*frame) int64 { return int64(v) }
+	case *ast.UnaryNode:
+		x := c.integer(n.Node)
+		switch n.Operator {
+		case "-":
+			return func(fr *frame) int64 { return -x(fr) }
+		case "+":
+			return x
+		}
+	case *ast.BinaryNode:
+		l, r := c.integer(n.Left), c.integer(n.Right)
+		switch n.Operator {
+		case "+":
+			return func(fr *frame) int64 { return l(fr) + r(fr) }
+		case "-":
+			return func(fr *frame) int64 { return l(fr) - r(fr) }
+		case "*":
+			return func(fr *frame) int64 { return l(fr) * r(fr) }
+		}
+	case *ast.BuiltinNode:
+		if n.Name == "len" && len(n.Arguments) == 1 {
+			switch a := n.Arguments[0]; {
+			case typeOf(a).Kind() == reflect.String:
+				s := c.str(a)
+				return func(fr *frame) int64 { return int64(len(s(fr))) }
+			case typeOf(a).Kind() == reflect.Slice && isPlace(a):
+				p, _ := c.place(a)
+				// Every slice has the same header: its length is that of a []byte view.
+				return func(fr *frame) int64 { return int64(len(*(*[]byte)(p(fr)))) }
+			}
+		}
+	case *ast.ConditionalNode:
+		cond, a, b := c.boolean(n.Cond), c.integer(n.Exp1), c.integer(n.Exp2)
+		return func(fr *frame) int64 {
+			if cond(fr) {
+				return a(fr)
+			}
+			return b(fr)
+		}
+	}
+	if isPlace(n) {
+		p, _ := c.place(n)
+		switch t.Kind() {
+		case reflect.Int:
+			return func(fr *frame) int64 { return int64(*(*int)(p(fr))) }
+		case reflect.Int8:
+			return func(fr *frame) int64 { return int64(*(*int8)(p(fr))) }
+		case reflect.Int16:
+			return func(fr *frame) int64 { return int64(*(*int16)(p(fr))) }
+		case reflect.Int32:
+			return func(fr *frame) int64 { return int64(*(*int32)(p(fr))) }
+		case reflect.Int64:
+			return func(fr *frame) int64 { return *(*int64)(p(fr)) }
+		case reflect.Uint:
+			return func(fr *frame) int64 { return int64(*(*uint)(p(fr))) }
+		case reflect.Uint8:
+			return func(fr *frame) int64 { return int64(*(*uint8)(p(fr))) }
+		case reflect.Uint16:
+			return func(fr *frame) int64 { return int64(*(*uint16)(p(fr))) }
+		case reflect.Uint32:
+			return func(fr *frame) int64 { return int64(*(*uint32)(p(fr))) }
+		case reflect.Uint64:
+			return func(fr *frame) int64 { return int64(*(*uint64)(p(fr))) }
+		}
+	}
+	giveUp("integer %T", n)
+	return nil
+}
+
+// float compiles a number as a float64 (an integer is converted, as expr does when it mixes
+// the two). The quotient a / b is always a float in expr.
+func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
+	t := typeOf(n)
+	if isInt(t) {
+		x := c.integer(n)
+		return func(fr *frame) float64 { return float64(x(fr)) }
+	}
+	if !isFloat(t) {
+		giveUp("%s is not a number", t)
+	}
+	switch n := n.(type) {
+	case *ast.FloatNode:
+		v := n.Value
+		return func(*frame) float64 { return v }
+	case *ast.ConstantNode:
+		v, ok := n.Value.(float64)
+		if !ok {
+			giveUp("constant %T", n.Value)
+		}
+		return func(*frame) float64 { return v }
+	case *ast.UnaryNode:
+		x := c.float(n.Node)
+		switch n.Operator {
+		case "-":
+			return func(fr *frame) float64 { return -x(fr) }
+		case "+":
+			return x
+		}
+	case *ast.BinaryNode:
+		if !isNumber(typeOf(n.Left)) || !isNumber(typeOf(n.Right)) {
+			giveUp("float operands")
+		}
+		l, r := c.float(n.Left), c.float(n.Right)
+		switch n.Operator {
+		case "+":
+			return func(fr *frame) float64 { return l(fr) + r(fr) }
+		case "-":
+			return func(fr *frame) float64 { return l(fr) - r(fr) }
+		case "*":
+			return func(fr *frame) float64 { return l(fr) * r(fr) }
+		case "/":
+			return func(fr *frame) float64 { return l(fr) / r(fr) }
+		}
+	case *ast.ConditionalNode:
+		cond, a, b := c.boolean(n.Cond), c.float(n.Exp1), c.float(n.Exp2)
+		return func(fr *frame) float64 {
+			if cond(fr) {
+				return a(fr)
+			}
+			return b(fr)
+		}
+	}
+	if isPlace(n) {
+		p, _ := c.place(n)
+		if t.Kind() == reflect.Float32 {
+			return func(fr *frame) float64 { return float64(*(*float32)(p(fr))) }
+		}
+		return func(fr *frame) float64 { return *(*float64)(p(fr)) }
+	}
+	giveUp("float %T", n)
+	return nil
+}
+
+func (c *fastCompiler) str(n ast.Node) func(*frame) string {
+	if t := typeOf(n); t.Kind() != reflect.String {
+		giveUp("%s is not a string", t)
+	}
+	if c.hoist != nil && len(*c.hoist) < len(frame{}.vals) && !isPlace(n) && !usesElem(n) {
+		if _, ok := n.(*ast.BuiltinNode); ok { // lower, upper, trim: they allocate
+			f := (&fastCompiler{it: c.it}).str(n)
+			k := len(*c.hoist)
+			*c.hoist = append(*c.hoist, f)
+			return func(fr *frame) string { return fr.vals[k] }
+		}
+	}
+	switch n := n.(type) {
+	case *ast.StringNode:
+		v := n.Value
+		return func(*frame) string { return v }
+	case *ast.ConstantNode:
+		v, ok := n.Value.(string)
+		if !ok {
+			giveUp("constant %T", n.Value)
+		}
+		return func(*frame) string { return v }
+	case *ast.BinaryNode:
+		if n.Operator == "+" {
+			l, r := c.str(n.Left), c.str(n.Right)
+			return func(fr *frame) string { return l(fr) + r(fr) }
+		}
+	case *ast.BuiltinNode:
+		if len(n.Arguments) == 1 {
+			x := c.str(n.Arguments[0])
+			switch n.Name {
+			case "lower":
+				return func(fr *frame) string { return strings.ToLower(x(fr)) }
+			case "upper":
+				return func(fr *frame) string { return strings.ToUpper(x(fr)) }
+			case "trim":
+				return func(fr *frame) string { return strings.TrimSpace(x(fr)) }
+			}
+		}
+	case *ast.ConditionalNode:
+		cond, a, b := c.boolean(n.Cond), c.str(n.Exp1), c.str(n.Exp2)
+		return func(fr *frame) string {
+			if cond(fr) {
+				return a(fr)
+			}
+			return b(fr)
+		}
+	}
+	if isPlace(n) {
+		p, _ := c.place(n)
+		return func(fr *frame) string { return *(*string)(p(fr)) }
+	}
+	giveUp("string %T", n)
+	return nil
+}
+
+func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
+	if typeOf(n) != timeType || !isPlace(n) {
+		giveUp("time %T", n)
+	}
+	p, _ := c.place(n)
+	return func(fr *frame) time.Time { return *(*time.Time)(p(fr)) }
+}
+
+// strs compiles a list of strings: lists.name (a map entry) or a []string field.
+func (c *fastCompiler) strs(n ast.Node) func(*frame) []string {
+	if typeOf(n) != stringsType {
+		giveUp("%s is not a list of strings", typeOf(n))
+	}
+	if m, ok := n.(*ast.MemberNode); ok && !m.Optional && !m.Method && typeOf(m.Node).Kind() == reflect.Map {
+		key, ok := m.Property.(*ast.StringNode)
+		if !ok || typeOf(m.Node) != reflect.TypeFor[map[string][]string]() || !isPlace(m.Node) {
+			giveUp("list lookup")
+		}
+		p, _ := c.place(m.Node)
+		k := key.Value
+		return func(fr *frame) []string { return (*(*map[string][]string)(p(fr)))[k] }
+	}
+	if !isPlace(n) {
+		giveUp("list %T", n)
+	}
+	p, _ := c.place(n)
+	return func(fr *frame) []string { return *(*[]string)(p(fr)) }
+}
