@@ -183,14 +183,9 @@ func (c *fastCompiler) boolean(n ast.Node) func(*frame) bool {
 	}
 	switch n := n.(type) {
 	case *ast.BoolNode:
-		v := n.Value
-		return func(*frame) bool { return v }
+		return constant[bool](n.Value)
 	case *ast.ConstantNode:
-		v, ok := n.Value.(bool)
-		if !ok {
-			giveUp("constant %T", n.Value)
-		}
-		return func(*frame) bool { return v }
+		return constant[bool](n.Value)
 	case *ast.UnaryNode:
 		if n.Operator != "!" && n.Operator != "not" {
 			giveUp("unary %s", n.Operator)
@@ -204,17 +199,11 @@ func (c *fastCompiler) boolean(n ast.Node) func(*frame) bool {
 	case *ast.BuiltinNode:
 		return c.predicate(n)
 	case *ast.ConditionalNode:
-		cond, a, b := c.boolean(n.Cond), c.boolean(n.Exp1), c.boolean(n.Exp2)
-		return func(fr *frame) bool {
-			if cond(fr) {
-				return a(fr)
-			}
-			return b(fr)
-		}
+		return choose(c.boolean(n.Cond), c.boolean(n.Exp1), c.boolean(n.Exp2))
 	}
 	if isPlace(n) {
 		p, _ := c.place(n)
-		return func(fr *frame) bool { return *(*bool)(p(fr)) }
+		return load[bool](p)
 	}
 	giveUp("bool %T", n)
 	return nil
@@ -345,6 +334,36 @@ func hasNil(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+// load reads the value of type T at the address p gives.
+func load[T any](p func(*frame) unsafe.Pointer) func(*frame) T {
+	return func(fr *frame) T { return *(*T)(p(fr)) }
+}
+
+// widen reads the integer of type T at the address p gives, as an int64 (expr computes
+// with ints; a uint64 above the int64 range wraps, as it does in expr).
+func widen[T int | int8 | int16 | int32 | int64 | uint | uint8 | uint16 | uint32 | uint64](p func(*frame) unsafe.Pointer) func(*frame) int64 {
+	return func(fr *frame) int64 { return int64(*(*T)(p(fr))) }
+}
+
+// constant compiles a constant of type T.
+func constant[T any](v any) func(*frame) T {
+	x, ok := v.(T)
+	if !ok {
+		giveUp("constant %T", v)
+	}
+	return func(*frame) T { return x }
+}
+
+// choose compiles cond ? a : b.
+func choose[T any](cond func(*frame) bool, a, b func(*frame) T) func(*frame) T {
+	return func(fr *frame) T {
+		if cond(fr) {
+			return a(fr)
+		}
+		return b(fr)
+	}
 }
 
 func ordered[T int64 | float64 | string](op string, l, r func(*frame) T) func(*frame) bool {
@@ -569,14 +588,13 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 	}
 	switch n := n.(type) {
 	case *ast.IntegerNode:
-		v := int64(n.Value)
-		return func(*frame) int64 { return v }
+		return constant[int64](int64(n.Value))
 	case *ast.ConstantNode:
 		v, ok := n.Value.(int)
 		if !ok {
 			giveUp("constant %T", n.Value)
 		}
-		return func(*frame) int64 { return int64(v) }
+		return constant[int64](int64(v))
 	case *ast.UnaryNode:
 		x := c.integer(n.Node)
 		switch n.Operator {
@@ -608,37 +626,31 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 			}
 		}
 	case *ast.ConditionalNode:
-		cond, a, b := c.boolean(n.Cond), c.integer(n.Exp1), c.integer(n.Exp2)
-		return func(fr *frame) int64 {
-			if cond(fr) {
-				return a(fr)
-			}
-			return b(fr)
-		}
+		return choose(c.boolean(n.Cond), c.integer(n.Exp1), c.integer(n.Exp2))
 	}
 	if isPlace(n) {
 		p, _ := c.place(n)
 		switch t.Kind() {
 		case reflect.Int:
-			return func(fr *frame) int64 { return int64(*(*int)(p(fr))) }
+			return widen[int](p)
 		case reflect.Int8:
-			return func(fr *frame) int64 { return int64(*(*int8)(p(fr))) }
+			return widen[int8](p)
 		case reflect.Int16:
-			return func(fr *frame) int64 { return int64(*(*int16)(p(fr))) }
+			return widen[int16](p)
 		case reflect.Int32:
-			return func(fr *frame) int64 { return int64(*(*int32)(p(fr))) }
+			return widen[int32](p)
 		case reflect.Int64:
-			return func(fr *frame) int64 { return *(*int64)(p(fr)) }
+			return widen[int64](p)
 		case reflect.Uint:
-			return func(fr *frame) int64 { return int64(*(*uint)(p(fr))) }
+			return widen[uint](p)
 		case reflect.Uint8:
-			return func(fr *frame) int64 { return int64(*(*uint8)(p(fr))) }
+			return widen[uint8](p)
 		case reflect.Uint16:
-			return func(fr *frame) int64 { return int64(*(*uint16)(p(fr))) }
+			return widen[uint16](p)
 		case reflect.Uint32:
-			return func(fr *frame) int64 { return int64(*(*uint32)(p(fr))) }
+			return widen[uint32](p)
 		case reflect.Uint64:
-			return func(fr *frame) int64 { return int64(*(*uint64)(p(fr))) }
+			return widen[uint64](p)
 		}
 	}
 	giveUp("integer %T", n)
@@ -658,14 +670,9 @@ func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
 	}
 	switch n := n.(type) {
 	case *ast.FloatNode:
-		v := n.Value
-		return func(*frame) float64 { return v }
+		return constant[float64](n.Value)
 	case *ast.ConstantNode:
-		v, ok := n.Value.(float64)
-		if !ok {
-			giveUp("constant %T", n.Value)
-		}
-		return func(*frame) float64 { return v }
+		return constant[float64](n.Value)
 	case *ast.UnaryNode:
 		x := c.float(n.Node)
 		switch n.Operator {
@@ -690,20 +697,14 @@ func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
 			return func(fr *frame) float64 { return l(fr) / r(fr) }
 		}
 	case *ast.ConditionalNode:
-		cond, a, b := c.boolean(n.Cond), c.float(n.Exp1), c.float(n.Exp2)
-		return func(fr *frame) float64 {
-			if cond(fr) {
-				return a(fr)
-			}
-			return b(fr)
-		}
+		return choose(c.boolean(n.Cond), c.float(n.Exp1), c.float(n.Exp2))
 	}
 	if isPlace(n) {
 		p, _ := c.place(n)
 		if t.Kind() == reflect.Float32 {
 			return func(fr *frame) float64 { return float64(*(*float32)(p(fr))) }
 		}
-		return func(fr *frame) float64 { return *(*float64)(p(fr)) }
+		return load[float64](p)
 	}
 	giveUp("float %T", n)
 	return nil
@@ -723,14 +724,9 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	}
 	switch n := n.(type) {
 	case *ast.StringNode:
-		v := n.Value
-		return func(*frame) string { return v }
+		return constant[string](n.Value)
 	case *ast.ConstantNode:
-		v, ok := n.Value.(string)
-		if !ok {
-			giveUp("constant %T", n.Value)
-		}
-		return func(*frame) string { return v }
+		return constant[string](n.Value)
 	case *ast.BinaryNode:
 		if n.Operator == "+" {
 			l, r := c.str(n.Left), c.str(n.Right)
@@ -749,17 +745,11 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 			}
 		}
 	case *ast.ConditionalNode:
-		cond, a, b := c.boolean(n.Cond), c.str(n.Exp1), c.str(n.Exp2)
-		return func(fr *frame) string {
-			if cond(fr) {
-				return a(fr)
-			}
-			return b(fr)
-		}
+		return choose(c.boolean(n.Cond), c.str(n.Exp1), c.str(n.Exp2))
 	}
 	if isPlace(n) {
 		p, _ := c.place(n)
-		return func(fr *frame) string { return *(*string)(p(fr)) }
+		return load[string](p)
 	}
 	giveUp("string %T", n)
 	return nil
@@ -770,7 +760,7 @@ func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
 		giveUp("time %T", n)
 	}
 	p, _ := c.place(n)
-	return func(fr *frame) time.Time { return *(*time.Time)(p(fr)) }
+	return load[time.Time](p)
 }
 
 // strs compiles a list of strings: lists.name (a map entry) or a []string field.
@@ -791,5 +781,5 @@ func (c *fastCompiler) strs(n ast.Node) func(*frame) []string {
 		giveUp("list %T", n)
 	}
 	p, _ := c.place(n)
-	return func(fr *frame) []string { return *(*[]string)(p(fr)) }
+	return load[[]string](p)
 }
