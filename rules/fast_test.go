@@ -303,3 +303,45 @@ func TestFastConditionAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastAgreesWithVM: any condition a user may write either runs on the VM or, compiled,
+// decides as the VM does on varied records (errors included).
+func FuzzFastAgreesWithVM(f *testing.F) {
+	for _, r := range Default().Rules {
+		f.Add(r.Each, r.When)
+	}
+	for _, s := range []string{`start < end && duration > 1.5`, `-ldap.request_bytes < -1000 || ldap.amplification / 2 > 4.5`,
+		`(ldap.cleartext ? ldap.messages : ldap.search_count) > 2`, `none(lists.deprecated_sasl, # == "PLAIN")`,
+		`tls.name_matches_sni == false`, `ldap.binds != nil && len(ldap.binds) > 1`, `it.port in [5060, 1.5]`} {
+		f.Add("", s)
+	}
+	recs := testRecords(60)
+	src := string(Default().Source)
+	head := src[:strings.Index(src, "\nrules:")]
+	f.Fuzz(func(t *testing.T, each, when string) {
+		if strings.ContainsAny(each+when, "\n\r'") || len(when) > 300 {
+			return // one YAML line, one quoted scalar
+		}
+		if strings.Contains(when, "..") || strings.Contains(when, "repeat") {
+			return // a range or a repeated string can make expr itself build gigabytes
+		}
+		eachLine := ""
+		if each != "" {
+			eachLine = "    each: '" + each + "'\n"
+		}
+		y := head + "\nrules:\n  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
+			eachLine + "    when: '" + when + "'\n    message: m\n    remedy: r\n    references: [x]\n"
+		p, err := Load("f.yaml", []byte(y))
+		if err != nil || p.Rules[0].fast == nil {
+			return
+		}
+		c := p.NewChecker()
+		r := p.Rules[0]
+		for i, rec := range recs {
+			want, got := vmOutcomes(c, r, rec), fastOutcomes(c, r, rec)
+			if fmt.Sprint(want) != fmt.Sprint(got) {
+				t.Fatalf("record %d (%s): VM %v, compiled %v\neach %q when %q", i, rec.Label, want, got, each, when)
+			}
+		}
+	})
+}
