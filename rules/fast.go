@@ -22,7 +22,8 @@ import (
 // strings, isNil, the time methods IsZero/Before/After/Equal, the ?: operator — and gives
 // up on anything else (optional chaining ?., map literals, other builtins and methods), in
 // which case the rule runs on expr's VM as before. TestFastAgreesWithVM holds the two to the
-// same results, errors included, and checks that every rule of the default policy compiles.
+// same results, errors included, and checks that every rule of the default policy compiles;
+// FuzzFastAgreesWithVM does the same for any expression.
 
 // frame is what a compiled condition reads: the flow's Env, the element of an each rule
 // (`it`) and the list element a predicate looks at (`#`).
@@ -32,8 +33,10 @@ type frame struct {
 	cur unsafe.Pointer
 	// vals are the strings a predicate's body needs but that do not depend on `#` (the
 	// lower(sip.user_agent) of `any(lists.sip_scanners, lower(sip.user_agent) contains #)`):
-	// computed once per list, not once per element.
+	// computed once per list, where the body first needs one, not once per element. Bit k of
+	// have says vals[k] is computed.
 	vals [4]string
+	have uint8
 }
 
 // fastCond is a compiled condition.
@@ -65,9 +68,9 @@ func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
 }
 
 type fastCompiler struct {
-	it    reflect.Type // type of `it`, nil outside an each rule
-	elem  reflect.Type // type of `#` inside a predicate, nil outside one
-	hoist *[]func(*frame) string
+	it    reflect.Type           // type of `it`, nil outside an each rule
+	elem  reflect.Type           // type of `#` inside a predicate, nil outside one
+	hoist *[]func(*frame) string // inside a predicate: what frame.vals hold
 }
 
 func giveUp(format string, a ...any) { panic(unsupported{fmt.Sprintf(format, a...)}) }
@@ -564,12 +567,8 @@ func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
 	}
 	return func(fr *frame) bool {
 		l := list(fr)
+		fr.have = 0
 		for i := range l {
-			if i == 0 { // as the VM, evaluate nothing for an empty list
-				for k, h := range hoist {
-					fr.vals[k] = h(fr)
-				}
-			}
 			fr.cur = unsafe.Pointer(&l[i])
 			if pred(fr) == want {
 				fr.cur = nil
@@ -719,7 +718,16 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 			f := (&fastCompiler{it: c.it}).str(n)
 			k := len(*c.hoist)
 			*c.hoist = append(*c.hoist, f)
-			return func(fr *frame) string { return fr.vals[k] }
+			bit := uint8(1) << k
+			// Computed where the VM would first compute it (not before a short-circuit that
+			// skips it), then reused: the same value, or the same error, each time.
+			return func(fr *frame) string {
+				if fr.have&bit == 0 {
+					fr.vals[k] = f(fr)
+					fr.have |= bit
+				}
+				return fr.vals[k]
+			}
 		}
 	}
 	switch n := n.(type) {

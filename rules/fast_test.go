@@ -237,6 +237,10 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		{"ntp", `ntp.request.transmit > ntp.response.transmit || ntp.request.transmit == ntp.response.receive`, ""},
 		{"sip", `any(sip.credentials, .username == "x")`, ""}, // a predicate over structs: runs on the VM
 		{"sip", `sip.methods.register + sip.methods.invite * 2 > sip.status.success - 1 && sip.user_agent in lists.sip_scanners`, ""},
+		// lower() is computed once per list, but only where the VM would first compute it:
+		// not at all when # != "" holds, so a nil sip is no error then.
+		{"sip", `any(lists.sip_scanners, # != "" || lower(sip.user_agent) contains #)`, ""},
+		{"sip", `any(lists.sip_scanners, upper(sip.user_agent) == upper(#)) || none(lists.sip_scanners, lower(# + sip.server) == "")`, ""},
 	}
 	onVM := map[string]bool{`ldap.binds[0].dn == "x"`: true, `ldap.starttls?.result == 0`: true,
 		`tls?.name_matches_sni == true`: true, `any(sip.credentials, .username == "x")`: true,
