@@ -595,6 +595,9 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 		}
 		return constant[int64](int64(v))
 	case *ast.UnaryNode:
+		if k := typeOf(n.Node).Kind(); k >= reflect.Uint && k <= reflect.Uint64 {
+			giveUp("unary %s of a %s (it wraps in its own width in expr)", n.Operator, typeOf(n.Node))
+		}
 		x := c.integer(n.Node)
 		switch n.Operator {
 		case "-":
@@ -660,6 +663,18 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 // the two). The quotient a / b is always a float in expr.
 func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
 	t := typeOf(n)
+	if k := t.Kind(); k == reflect.Uint64 || k == reflect.Uint {
+		// expr makes a float of the unsigned value itself (2^64-1 stays positive), where
+		// integer arithmetic converts to int first.
+		if !isPlace(n) {
+			giveUp("a %s as a float", t)
+		}
+		p, _ := c.place(n)
+		if k == reflect.Uint {
+			return func(fr *frame) float64 { return float64(*(*uint)(p(fr))) }
+		}
+		return func(fr *frame) float64 { return float64(*(*uint64)(p(fr))) }
+	}
 	if isInt(t) {
 		x := c.integer(n)
 		return func(fr *frame) float64 { return float64(x(fr)) }

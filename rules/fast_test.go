@@ -36,7 +36,7 @@ func randomValue(rng *rand.Rand, v reflect.Value, depth int) {
 		}
 		v.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n := []uint64{0, 0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 20, 42, 49, 123, 389, 636, 1000, 2048, 5061, 65535, 1<<32 - 1, 1 << 40}[rng.IntN(23)]
+		n := []uint64{0, 0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 20, 42, 49, 123, 389, 636, 1000, 2048, 5061, 65535, 1<<32 - 1, 1 << 40, 1<<63 + 5}[rng.IntN(24)]
 		if v.OverflowUint(n) {
 			n = 1
 		}
@@ -216,7 +216,7 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		{"ldap", `ldap.binds[0].dn == "x"`, ""},   // indexing: runs on the VM
 		{"ldap", `ldap.starttls?.result == 0`, ""},
 		{"ldap", `len(ldap.binds) > 1 && ldap.bind_count - ldap.failed_binds >= 2`, ""},
-		{"ldap", `ldap.amplification / 2 > 4.5 || -ldap.request_bytes < -1000 || ldap.amplification * 2 == 20`, ""},
+		{"ldap", `ldap.amplification / 2 > 4.5 || -client.port < -40000 || ldap.amplification * 2 == 20 || ldap.request_bytes / 2 > 1e18`, ""},
 		{"ldap", `(ldap.cleartext ? ldap.messages : ldap.search_count) > 2 && upper(ldap.binds != nil ? "a" : "b") == "A"`, ""},
 		{"ldap", `start < end && end >= start && !start.Equal(end) && end.After(start) && duration > 100 && !end.IsZero()`, ""},
 		{"ldap", `protocol + "/" + transport == "ldap/tcp" && file startsWith "x" && file endsWith ".pcap" && file contains "."`, ""},
@@ -233,6 +233,7 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		{"ldap", `protocol <= "ldap" && transport > "tcp" || file >= "x.pcap" && file < "y"`, ""},
 		{"ntp", `3 in ntp.modes && !(4 in ntp.modes) && ntp.mode in [3, 4] && ntp.request.stratum < 2`, ""},
 		{"ntp", `ntp.monlist.response_bytes > 100000 || ntp.mode6[0].assoc_id > 1`, ""}, // indexing: runs on the VM
+		{"ldap", `-ldap.request_bytes / 2 < 1`, ""},                                     // an unsigned negation: runs on the VM
 		{"ntp", `ntp.request_bytes > 65534 && ntp.key_id >= 65535 || ntp.response_bytes > 1000000`, ""},
 		{"ntp", `ntp.request.transmit > ntp.response.transmit || ntp.request.transmit == ntp.response.receive`, ""},
 		{"sip", `any(sip.credentials, .username == "x")`, ""}, // a predicate over structs: runs on the VM
@@ -244,7 +245,7 @@ func TestFastCoversTheLanguage(t *testing.T) {
 	}
 	onVM := map[string]bool{`ldap.binds[0].dn == "x"`: true, `ldap.starttls?.result == 0`: true,
 		`tls?.name_matches_sni == true`: true, `any(sip.credentials, .username == "x")`: true,
-		`ntp.monlist.response_bytes > 100000 || ntp.mode6[0].assoc_id > 1`: true}
+		`ntp.monlist.response_bytes > 100000 || ntp.mode6[0].assoc_id > 1`: true, `-ldap.request_bytes / 2 < 1`: true}
 	var b strings.Builder
 	src := string(Default().Source)
 	b.WriteString(src[:strings.Index(src, "\nrules:")])
