@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
@@ -619,8 +620,8 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 		if n.Name == "len" && len(n.Arguments) == 1 {
 			switch a := n.Arguments[0]; {
 			case typeOf(a).Kind() == reflect.String:
-				s := c.str(a)
-				return func(fr *frame) int64 { return int64(len(s(fr))) }
+				s := c.str(a) // expr's len of a string counts its runes
+				return func(fr *frame) int64 { return int64(utf8.RuneCountInString(s(fr))) }
 			case typeOf(a).Kind() == reflect.Slice && isPlace(a):
 				p, _ := c.place(a)
 				// Every slice has the same header: its length is that of a []byte view.

@@ -22,6 +22,7 @@ var words = []string{
 	"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_RC4_128_SHA", "TLS_AES_128_GCM_SHA256", "NULL", "EXPORT",
 	"friendly-scanner", "SIPVicious", "sipcli/v1", "Linphone/5.2", "OPTIONS", "REGISTER", "INVITE",
 	"readvar", "mon_getlist_1", "none", "nts", "symmetric", "cn=admin,dc=example,dc=org", "x",
+	"héllo wörld", "bad\xffutf8", " padded\t", "ÉCOLE",
 }
 
 // randomValue fills v (settable) at random. depth bounds the nesting of pointers and lists.
@@ -216,6 +217,8 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		{"ldap", `ldap.binds[0].dn == "x"`, ""},   // indexing: runs on the VM
 		{"ldap", `ldap.starttls?.result == 0`, ""},
 		{"ldap", `len(ldap.binds) > 1 && ldap.bind_count - ldap.failed_binds >= 2`, ""},
+		{"ldap", `len(file + ldap.starttls.result_name) > 12`, ""},
+		{"sip", `len(sip.user_agent) == 11 || len(sip.user_agent) == 10 || lower(sip.server) == "école" || trim(sip.server) == "padded"`, ""},
 		{"ldap", `ldap.amplification / 2 > 4.5 || -client.port < -40000 || ldap.amplification * 2 == 20 || ldap.request_bytes / 2 > 1e18`, ""},
 		{"ldap", `(ldap.cleartext ? ldap.messages : ldap.search_count) > 2 && upper(ldap.binds != nil ? "a" : "b") == "A"`, ""},
 		{"ldap", `start < end && end >= start && !start.Equal(end) && end.After(start) && duration > 100 && !end.IsZero()`, ""},
