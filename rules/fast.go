@@ -596,8 +596,10 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 		}
 		return constant[int64](int64(v))
 	case *ast.UnaryNode:
-		if k := typeOf(n.Node).Kind(); k >= reflect.Uint && k <= reflect.Uint64 {
-			giveUp("unary %s of a %s (it wraps in its own width in expr)", n.Operator, typeOf(n.Node))
+		if k := typeOf(n.Node).Kind(); n.Operator == "-" && k != reflect.Int && k != reflect.Int64 {
+			// expr negates a value in its own type: -int8(-128) stays -128, an unsigned
+			// value wraps in its width.
+			giveUp("unary - of a %s", typeOf(n.Node))
 		}
 		x := c.integer(n.Node)
 		switch n.Operator {
