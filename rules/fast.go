@@ -274,14 +274,14 @@ func (c *fastCompiler) equal(a, b ast.Node) func(*frame) bool {
 			q := *(*unsafe.Pointer)(p(fr))
 			return q != nil && *(*bool)(q) == r(fr)
 		}
-	case tb.Kind() == reflect.Pointer && ta.Kind() == reflect.Bool:
-		return c.equal(b, a)
+	case tb.Kind() == reflect.Pointer && tb.Elem().Kind() == reflect.Bool && ta.Kind() == reflect.Bool && isPlace(b):
+		return c.equal(b, a) // the case above, turned round
 	case isNilNode(b) && isPlace(a) && hasNil(ta):
 		// A nil slice, map or pointer equals nil; an empty slice does not.
 		p, _ := c.place(a)
 		return func(fr *frame) bool { return *(*unsafe.Pointer)(p(fr)) == nil }
-	case isNilNode(a):
-		return c.equal(b, a)
+	case isNilNode(a) && isPlace(b) && hasNil(tb):
+		return c.equal(b, a) // the case above, turned round
 	}
 	giveUp("%s == %s", ta, tb)
 	return nil
