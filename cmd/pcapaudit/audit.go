@@ -171,6 +171,11 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		}
 	}
 	sum.Stats = a.eng.Stats()
+	sum.PolicyErrors = a.policyErrors()
+	for _, e := range sum.PolicyErrors {
+		log.Warn().Str("rule", e.Rule).Uint64("count", e.Count).Str("first", e.First).
+			Msgf("%s: rule %s failed to evaluate %d time(s), counted as no match: %s", pol.Name, e.Rule, e.Count, e.First)
+	}
 	a.out.close()
 	if err := rep.Close(sum); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
@@ -223,15 +228,17 @@ func useColor(mode string, w io.Writer) bool {
 // order.
 type auditor struct {
 	eng      *classify.Parallel
-	checker  *rules.Checker // Apply, on the merging goroutine
-	matches  sync.Pool      // *[]rules.Match: from a worker's Match to the merger's Apply
+	pol      *rules.Policy
+	checker  *rules.Checker   // Apply, on the merging goroutine
+	workers  []*rules.Checker // Match, one per worker
+	matches  sync.Pool        // *[]rules.Match: from a worker's Match to the merger's Apply
 	out      *reportPipe
 	findings []*rules.Finding
 	worst    rules.Severity
 }
 
 func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
-	a := &auditor{checker: pol.NewChecker(), out: newReportPipe(rep)}
+	a := &auditor{pol: pol, checker: pol.NewChecker(), out: newReportPipe(rep)}
 	a.matches.New = func() any { return new([]rules.Match) }
 	cfg := classify.DefaultConfig()
 	cfg.MaxFlows = maxFlows
@@ -240,11 +247,39 @@ func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, worker
 	st := &pol.Settings
 	cfg.TCPTimeout, cfg.TCPClosedTimeout, cfg.UDPTimeout = st.Timeouts.TCP, st.Timeouts.TCPClosed, st.Timeouts.UDP
 	cfg.Detectors = classify.Detectors(st.TLSPorts)
-	a.eng = classify.NewParallelAnnotated(cfg, workers, func(int) classify.Annotator {
+	a.workers = make([]*rules.Checker, workers)
+	a.eng = classify.NewParallelAnnotated(cfg, workers, func(w int) classify.Annotator {
 		ch := pol.NewChecker()
+		a.workers[w] = ch
 		return func(r *flow.Record) any { return a.match(ch, r) }
 	}, a.flow)
 	return a
+}
+
+// policyErrors sums, rule by rule in policy order, the evaluation errors of the workers'
+// checkers, with the first error of the first worker that had one. Call it when every flow
+// has been checked (after the engine's Flush).
+func (a *auditor) policyErrors() []report.PolicyError {
+	var out []report.PolicyError
+	stats := make([]rules.Stats, len(a.workers))
+	for i, ch := range a.workers {
+		stats[i] = ch.Stats()
+	}
+	for _, r := range a.pol.Rules {
+		e := report.PolicyError{Rule: r.ID}
+		for _, st := range stats {
+			if n := st.EvalErrors[r.ID]; n > 0 {
+				if e.Count == 0 {
+					e.First = st.FirstEvalError[r.ID]
+				}
+				e.Count += n
+			}
+		}
+		if e.Count > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // match runs on a worker: the policy's rules on a flow that ended, without the thresholds.

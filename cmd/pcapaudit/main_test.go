@@ -424,3 +424,68 @@ func TestJSONSummaryCarriesWarnings(t *testing.T) {
 		t.Errorf("flows %d, findings %+v", s.Flows, s.Findings)
 	}
 }
+
+// A rule whose condition fails while running finds nothing; the user is told which rule,
+// how often and why: on stderr, in the text report's header and in the NDJSON summary.
+func TestPolicyErrorsAreReported(t *testing.T) {
+	def := runCmd(t, nil, "policy").stdout
+	// ldap.starttls is nil on a flow without StartTLS: the VM's error, and the compiled one.
+	src := strings.Replace(def, "when: 'ldap.cleartext && !ldap.cldap && ldap.messages > 0'", "when: 'ldap.starttls.result == 0'", 1)
+	src = strings.Replace(src, "when: 'ldap.spn_search'", "when: 'ldap.starttls?.result == 0 || ldap.binds[5].dn == \"x\"'", 1)
+	if src == def || strings.Count(src, "ldap.starttls") < 2 {
+		t.Fatal("the default policy's conditions changed: update the test")
+	}
+	pol := writeFile(t, "failing.yaml", []byte(src))
+	capture := filepath.Join(repo, "testdata", "real", "ldap-simple-bind.pcap")
+
+	r := runCmd(t, nil, "-p", pol, capture)
+	if r.code != 1 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"rule ldap.cleartext failed to evaluate 1 time(s), counted as no match: cannot read ldap.starttls.result: ldap.starttls is nil",
+		"rule ldap.spn-search failed to evaluate 1 time(s)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the text report does not say %q:\n%s", want, r.stdout)
+		}
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "ldap.cleartext  ") {
+		t.Error("the failing rule raised a finding")
+	}
+
+	r = runCmd(t, nil, "-f", "json", "-p", pol, capture)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var sum struct {
+		PcapAudit struct {
+			Summary struct {
+				PolicyErrors []struct {
+					Rule  string
+					Count int
+					First string
+				} `json:"policy_errors"`
+			}
+		} `json:"pcapaudit"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	pe := sum.PcapAudit.Summary.PolicyErrors
+	if len(pe) != 2 || pe[0].Rule != "ldap.cleartext" || pe[0].Count != 1 || !strings.Contains(pe[0].First, "ldap.starttls is nil") ||
+		pe[1].Rule != "ldap.spn-search" || pe[1].First == "" {
+		t.Errorf("policy_errors %+v", pe)
+	}
+	documented := readmeFields(t)
+	for _, k := range []string{"pcapaudit.summary.policy_errors[].rule", "pcapaudit.summary.policy_errors[].count", "pcapaudit.summary.policy_errors[].first"} {
+		if !documented[k] {
+			t.Errorf("%s is not documented in the README's output schema", k)
+		}
+	}
+	// With the default policy, nothing fails.
+	if r := runCmd(t, nil, "-f", "json", capture); strings.Contains(r.stdout, "policy_errors") || strings.Contains(r.stderr, "failed to evaluate") {
+		t.Errorf("the default policy reports evaluation errors: %s", r.stderr)
+	}
+}

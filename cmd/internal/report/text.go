@@ -42,6 +42,18 @@ type Summary struct {
 	Files  []FileSummary
 	Stats  classify.Stats
 	Policy string
+	// PolicyErrors are the rules whose expressions failed while running (a field read
+	// through facts a flow does not have): such a condition counts as no match, so a rule
+	// that always fails finds nothing, and the user needs to be told.
+	PolicyErrors []PolicyError
+}
+
+// PolicyError is a rule whose expressions failed while running: how many times, and the
+// first error.
+type PolicyError struct {
+	Rule  string
+	Count uint64
+	First string
 }
 
 // Text writes the report for a person: what was read, the classified flows, then the
@@ -218,6 +230,9 @@ func (t *Text) Close(s *Summary) error {
 		fmt.Fprintf(w, "  bounds   %s\n", x)
 	}
 	fmt.Fprintf(w, "  policy   %s\n", s.Policy)
+	for _, e := range s.PolicyErrors {
+		fmt.Fprintf(w, "           rule %s failed to evaluate %d time(s), counted as no match: %s\n", e.Rule, e.Count, e.First)
+	}
 
 	for l := flow.Label(1); l <= flow.NumLabels; l++ {
 		lab := l % flow.NumLabels // unknown last
