@@ -41,10 +41,38 @@ type Stats struct {
 	ThresholdDropped uint64
 }
 
+// Add adds o's counters to s: the Stats of several Checkers of one audit (one per worker
+// running Match) as one. A rule's first evaluation error stays s's when s has one.
+func (s *Stats) Add(o Stats) {
+	s.Flows += o.Flows
+	s.Findings += o.Findings
+	s.ThresholdDropped += o.ThresholdDropped
+	s.ByRule = addCounts(s.ByRule, o.ByRule)
+	s.EvalErrors = addCounts(s.EvalErrors, o.EvalErrors)
+	for k, e := range o.FirstEvalError {
+		if s.FirstEvalError == nil {
+			s.FirstEvalError = map[string]string{}
+		}
+		if _, ok := s.FirstEvalError[k]; !ok {
+			s.FirstEvalError[k] = e
+		}
+	}
+}
+
+func addCounts(to, from map[string]uint64) map[string]uint64 {
+	for k, n := range from {
+		if to == nil {
+			to = map[string]uint64{}
+		}
+		to[k] += n
+	}
+	return to
+}
+
 // Checker runs a policy over the records of one audit. It holds the state of the threshold
 // rules and reuses one expression VM and one Env, so a Checker must be used by one goroutine
-// at a time (the command runs it on the engine's merging goroutine). Any number of Checkers
-// may share a Policy.
+// at a time (the command runs one Checker's Match on each engine worker and another's Apply
+// on the engine's merging goroutine). Any number of Checkers may share a Policy.
 type Checker struct {
 	p       *Policy
 	vm      vm.VM
@@ -321,15 +349,6 @@ func eventIn(v reflect.Value, path []int) (flow.Event, bool) {
 func (c *Checker) message(r *Rule, env any, f *Finding) {
 	b := &c.msg
 	b.Reset()
-	if f.Observed == nil {
-		n := 0
-		for _, p := range r.message {
-			if p.prog != nil {
-				n++
-			}
-		}
-		f.Observed = make([]KV, 0, n)
-	}
 	for _, p := range r.message {
 		if p.prog == nil {
 			b.WriteString(p.text)

@@ -909,3 +909,27 @@ func failedBind(frame uint64) flow.LDAPBind {
 	b.Result, b.ResultName = 49, "invalidCredentials"
 	return b
 }
+
+// Stats of several checkers add up; the first error of a rule is the first one added.
+func TestStatsAdd(t *testing.T) {
+	src := strings.Replace(minimal, "'ldap.messages > 0'", "'ldap.starttls.result == 0'", 1)
+	p, err := Load("e.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := p.NewChecker(), p.NewChecker()
+	a.Check(cleartextLDAP(), func(*Finding) {})
+	b.Check(cleartextLDAP(), func(*Finding) {})
+	b.Check(safeNTP(), func(*Finding) {})
+	var sum Stats
+	sum.Add(a.Stats())
+	sum.Add(b.Stats())
+	if sum.Flows != 3 || sum.EvalErrors["t.rule"] != 2 || !strings.Contains(sum.FirstEvalError["t.rule"], "starttls") {
+		t.Errorf("sum %+v", sum)
+	}
+	sum.FirstEvalError["t.rule"] = "kept"
+	sum.Add(a.Stats())
+	if sum.FirstEvalError["t.rule"] != "kept" || sum.EvalErrors["t.rule"] != 3 {
+		t.Errorf("after a third Add: %+v", sum)
+	}
+}

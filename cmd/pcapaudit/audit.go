@@ -256,27 +256,18 @@ func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, worker
 	return a
 }
 
-// policyErrors sums, rule by rule in policy order, the evaluation errors of the workers'
-// checkers, with the first error of the first worker that had one. Call it when every flow
-// has been checked (after the engine's Flush).
+// policyErrors lists, in policy order, the rules whose expressions failed while running on
+// the workers' checkers, with their counts and first errors. Call it when every flow has
+// been checked (after the engine's Flush).
 func (a *auditor) policyErrors() []report.PolicyError {
-	var out []report.PolicyError
-	stats := make([]rules.Stats, len(a.workers))
-	for i, ch := range a.workers {
-		stats[i] = ch.Stats()
+	var st rules.Stats
+	for _, ch := range a.workers {
+		st.Add(ch.Stats())
 	}
+	var out []report.PolicyError
 	for _, r := range a.pol.Rules {
-		e := report.PolicyError{Rule: r.ID}
-		for _, st := range stats {
-			if n := st.EvalErrors[r.ID]; n > 0 {
-				if e.Count == 0 {
-					e.First = st.FirstEvalError[r.ID]
-				}
-				e.Count += n
-			}
-		}
-		if e.Count > 0 {
-			out = append(out, e)
+		if n := st.EvalErrors[r.ID]; n > 0 {
+			out = append(out, report.PolicyError{Rule: r.ID, Count: n, First: st.FirstEvalError[r.ID]})
 		}
 	}
 	return out
