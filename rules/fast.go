@@ -96,9 +96,6 @@ func isFloat(t reflect.Type) bool {
 
 func isNumber(t reflect.Type) bool { return isInt(t) || isFloat(t) }
 
-// typeOf is the static type expr's checker gave n (interface{} when it could not tell).
-func typeOf(n ast.Node) reflect.Type { return n.Type() }
-
 // place compiles a node that names a value in memory — a field of Env, `it`, `#`, or a field
 // of one of those — to a function returning its address, and returns its type. A field read
 // through a nil pointer raises an evalError, as the VM's read does.
@@ -176,13 +173,13 @@ func isPlace(n ast.Node) bool {
 	case *ast.IdentifierNode, *ast.PointerNode:
 		return true
 	case *ast.MemberNode:
-		return !n.Optional && !n.Method && typeOf(n.Node).Kind() != reflect.Map
+		return !n.Optional && !n.Method && n.Node.Type().Kind() != reflect.Map
 	}
 	return false
 }
 
 func (c *fastCompiler) boolean(n ast.Node) func(*frame) bool {
-	if t := typeOf(n); t.Kind() != reflect.Bool {
+	if t := n.Type(); t.Kind() != reflect.Bool {
 		giveUp("%s is not a bool", t)
 	}
 	switch n := n.(type) {
@@ -249,7 +246,7 @@ func (c *fastCompiler) binaryBool(n *ast.BinaryNode) func(*frame) bool {
 // equal compiles a == b as expr's runtime.Equal decides it for the types at hand: numbers by
 // value (an int and a float as floats), strings, bools, times by time.Time.Equal.
 func (c *fastCompiler) equal(a, b ast.Node) func(*frame) bool {
-	ta, tb := typeOf(a), typeOf(b)
+	ta, tb := a.Type(), b.Type()
 	switch {
 	case isInt(ta) && isInt(tb):
 		l, r := c.integer(a), c.integer(b)
@@ -288,7 +285,7 @@ func (c *fastCompiler) equal(a, b ast.Node) func(*frame) bool {
 }
 
 func (c *fastCompiler) order(op string, a, b ast.Node) func(*frame) bool {
-	ta, tb := typeOf(a), typeOf(b)
+	ta, tb := a.Type(), b.Type()
 	switch {
 	case isInt(ta) && isInt(tb):
 		return ordered(op, c.integer(a), c.integer(b))
@@ -386,7 +383,7 @@ func ordered[T int64 | float64 | string](op string, l, r func(*frame) T) func(*f
 // in compiles `x in list`: a constant list (expr's optimizer makes one of an array literal:
 // a set of strings, or a slice of values) or a list of strings (lists.x, a []string field).
 func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
-	ta := typeOf(a)
+	ta := a.Type()
 	if k, ok := b.(*ast.ConstantNode); ok {
 		switch set := k.Value.(type) {
 		case map[string]struct{}:
@@ -406,7 +403,7 @@ func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
 		}
 		giveUp("in constant %T", k.Value)
 	}
-	if ta.Kind() == reflect.String && typeOf(b) == stringsType {
+	if ta.Kind() == reflect.String && b.Type() == stringsType {
 		x, list := c.str(a), c.strs(b)
 		return func(fr *frame) bool {
 			s := x(fr)
@@ -418,7 +415,7 @@ func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
 			return false
 		}
 	}
-	if tb := typeOf(b); isInt(ta) && tb.Kind() == reflect.Slice && tb.Elem().Kind() == reflect.Int && isPlace(b) {
+	if tb := b.Type(); isInt(ta) && tb.Kind() == reflect.Slice && tb.Elem().Kind() == reflect.Int && isPlace(b) {
 		x := c.integer(a)
 		p, _ := c.place(b)
 		return func(fr *frame) bool {
@@ -431,13 +428,13 @@ func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
 			return false
 		}
 	}
-	giveUp("%s in %s", ta, typeOf(b))
+	giveUp("%s in %s", ta, b.Type())
 	return nil
 }
 
 // inValues compiles `x in [v, ...]` for an array of numbers or of strings.
 func (c *fastCompiler) inValues(a ast.Node, vs []any) func(*frame) bool {
-	ta := typeOf(a)
+	ta := a.Type()
 	switch {
 	case isNumber(ta):
 		fs := make([]float64, 0, len(vs))
@@ -518,14 +515,14 @@ func (c *fastCompiler) call(n *ast.CallNode) func(*frame) bool {
 		return func(fr *frame) bool { return *(*unsafe.Pointer)(p(fr)) == nil }
 	case *ast.MemberNode:
 		prop, ok := callee.Property.(*ast.StringNode)
-		if !ok || !callee.Method || callee.Optional || typeOf(callee.Node) != timeType {
+		if !ok || !callee.Method || callee.Optional || callee.Node.Type() != timeType {
 			giveUp("method call")
 		}
 		recv := c.time(callee.Node)
 		switch {
 		case prop.Value == "IsZero" && len(n.Arguments) == 0:
 			return func(fr *frame) bool { return recv(fr).IsZero() }
-		case len(n.Arguments) == 1 && typeOf(n.Arguments[0]) == timeType:
+		case len(n.Arguments) == 1 && n.Arguments[0].Type() == timeType:
 			arg := c.time(n.Arguments[0])
 			switch prop.Value {
 			case "Before":
@@ -582,7 +579,7 @@ func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
 }
 
 func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
-	t := typeOf(n)
+	t := n.Type()
 	if !isInt(t) {
 		giveUp("%s is not an integer", t)
 	}
@@ -596,10 +593,10 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 		}
 		return constant[int64](int64(v))
 	case *ast.UnaryNode:
-		if k := typeOf(n.Node).Kind(); n.Operator == "-" && k != reflect.Int && k != reflect.Int64 {
+		if k := n.Node.Type().Kind(); n.Operator == "-" && k != reflect.Int && k != reflect.Int64 {
 			// expr negates a value in its own type: -int8(-128) stays -128, an unsigned
 			// value wraps in its width.
-			giveUp("unary - of a %s", typeOf(n.Node))
+			giveUp("unary - of a %s", n.Node.Type())
 		}
 		x := c.integer(n.Node)
 		switch n.Operator {
@@ -621,10 +618,10 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 	case *ast.BuiltinNode:
 		if n.Name == "len" && len(n.Arguments) == 1 {
 			switch a := n.Arguments[0]; {
-			case typeOf(a).Kind() == reflect.String:
+			case a.Type().Kind() == reflect.String:
 				s := c.str(a) // expr's len of a string counts its runes
 				return func(fr *frame) int64 { return int64(utf8.RuneCountInString(s(fr))) }
-			case typeOf(a).Kind() == reflect.Slice && isPlace(a):
+			case a.Type().Kind() == reflect.Slice && isPlace(a):
 				p, _ := c.place(a)
 				// Every slice has the same header: its length is that of a []byte view.
 				return func(fr *frame) int64 { return int64(len(*(*[]byte)(p(fr)))) }
@@ -665,7 +662,7 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 // float compiles a number as a float64 (an integer is converted, as expr does when it mixes
 // the two). The quotient a / b is always a float in expr.
 func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
-	t := typeOf(n)
+	t := n.Type()
 	if k := t.Kind(); k == reflect.Uint64 || k == reflect.Uint {
 		// expr makes a float of the unsigned value itself (2^64-1 stays positive), where
 		// integer arithmetic converts to int first.
@@ -699,7 +696,7 @@ func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
 			return x
 		}
 	case *ast.BinaryNode:
-		if !isNumber(typeOf(n.Left)) || !isNumber(typeOf(n.Right)) {
+		if !isNumber(n.Left.Type()) || !isNumber(n.Right.Type()) {
 			giveUp("float operands")
 		}
 		l, r := c.float(n.Left), c.float(n.Right)
@@ -728,7 +725,7 @@ func (c *fastCompiler) float(n ast.Node) func(*frame) float64 {
 }
 
 func (c *fastCompiler) str(n ast.Node) func(*frame) string {
-	if t := typeOf(n); t.Kind() != reflect.String {
+	if t := n.Type(); t.Kind() != reflect.String {
 		giveUp("%s is not a string", t)
 	}
 	if c.hoist != nil && len(*c.hoist) < len(frame{}.vals) && !isPlace(n) && !usesElem(n) {
@@ -782,7 +779,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 }
 
 func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
-	if typeOf(n) != timeType || !isPlace(n) {
+	if n.Type() != timeType || !isPlace(n) {
 		giveUp("time %T", n)
 	}
 	p, _ := c.place(n)
@@ -791,12 +788,12 @@ func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
 
 // strs compiles a list of strings: lists.name (a map entry) or a []string field.
 func (c *fastCompiler) strs(n ast.Node) func(*frame) []string {
-	if typeOf(n) != stringsType {
-		giveUp("%s is not a list of strings", typeOf(n))
+	if n.Type() != stringsType {
+		giveUp("%s is not a list of strings", n.Type())
 	}
-	if m, ok := n.(*ast.MemberNode); ok && !m.Optional && !m.Method && typeOf(m.Node).Kind() == reflect.Map {
+	if m, ok := n.(*ast.MemberNode); ok && !m.Optional && !m.Method && m.Node.Type().Kind() == reflect.Map {
 		key, ok := m.Property.(*ast.StringNode)
-		if !ok || typeOf(m.Node) != reflect.TypeFor[map[string][]string]() || !isPlace(m.Node) {
+		if !ok || m.Node.Type() != reflect.TypeFor[map[string][]string]() || !isPlace(m.Node) {
 			giveUp("list lookup")
 		}
 		p, _ := c.place(m.Node)
