@@ -19,6 +19,7 @@ import (
 	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/debugserver"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
@@ -48,6 +49,7 @@ type auditOptions struct {
 	logLevel   string
 	cpuProfile string
 	memProfile string
+	debugAddr  string
 	workers    int
 }
 
@@ -81,6 +83,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fl.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
+	fl.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) and the audit's progress (/debug/vars) on this address while it runs, e.g. localhost:6060")
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -157,6 +160,15 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 
 	a := newAuditor(pol, rep, o.maxFlows, o.window, o.workers, o.all)
 	defer a.eng.Close()
+	a.prog.start(len(files))
+	if o.debugAddr != "" {
+		srv, err := debugserver.Start(o.debugAddr, a.prog.snapshot)
+		if err != nil {
+			return usageErr("--debug-addr %q: %v", o.debugAddr, err)
+		}
+		defer srv.Close()
+		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
+	}
 	sum := &report.Summary{Policy: pol.Name}
 	bad := 0
 	for _, name := range files {
@@ -235,6 +247,7 @@ type auditor struct {
 	out      *reportPipe
 	findings []*rules.Finding
 	worst    rules.Severity
+	prog     progress
 }
 
 func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
@@ -293,6 +306,8 @@ func (a *auditor) flow(r *flow.Record, note any) {
 		clear(*ms) // let the findings go with the flow
 		a.matches.Put(ms)
 	}
+	a.prog.flows.Add(1)
+	a.prog.findings.Add(uint64(len(a.findings)))
 	a.out.flow(r, a.findings)
 }
 
@@ -321,6 +336,8 @@ func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log ze
 	} else {
 		src, err = capture.Open(name)
 	}
+	a.prog.file.Store(&name)
+	defer a.prog.fileDone(&fs)
 	if err != nil {
 		fs.Err = err.Error()
 		log.Error().Str("file", name).Msg(err.Error())
@@ -337,6 +354,9 @@ func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log ze
 	}
 	done := ctx.Done()
 	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			a.prog.read(&fs)
+		}
 		if n&4095 == 0 {
 			select {
 			case <-done:

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
+)
+
+// progress is how far an audit has got, for --debug-addr's /debug/vars. The reading goroutine
+// and the merging goroutine write it, the debug server's goroutines read it: every field is
+// atomic. The reader publishes its counts every 1024 packets and at the end of each file, so
+// the per-packet path pays nothing for it.
+type progress struct {
+	started   time.Time
+	files     int
+	filesDone atomic.Int64
+	file      atomic.Pointer[string] // the file being read (or the last one read)
+
+	// Of the files read before the current one (reading goroutine only).
+	basePackets, baseBytes uint64
+
+	packets, bytes atomic.Uint64
+	last           atomic.Int64 // packet time (Unix ns) of the latest packet read
+	flows          atomic.Uint64
+	findings       atomic.Uint64
+}
+
+func (p *progress) start(files int) {
+	p.started = time.Now()
+	p.files = files
+}
+
+// read publishes the counts of the file being read.
+func (p *progress) read(fs *report.FileSummary) {
+	p.packets.Store(p.basePackets + fs.Packets)
+	p.bytes.Store(p.baseBytes + fs.Bytes)
+	if !fs.Last.IsZero() {
+		p.last.Store(fs.Last.UnixNano())
+	}
+}
+
+// fileDone publishes the final counts of a file and makes them the base of the next one.
+func (p *progress) fileDone(fs *report.FileSummary) {
+	p.read(fs)
+	p.basePackets += fs.Packets
+	p.baseBytes += fs.Bytes
+	p.filesDone.Add(1)
+}
+
+// progressDoc is the progress as /debug/vars shows it under "pcapaudit".
+type progressDoc struct {
+	Started       time.Time  `json:"started"`
+	Elapsed       float64    `json:"elapsed_seconds"`
+	Files         int        `json:"files"`
+	FilesDone     int64      `json:"files_done"`
+	File          string     `json:"file"`
+	Packets       uint64     `json:"packets"`
+	Bytes         uint64     `json:"bytes"`
+	CaptureTime   *time.Time `json:"capture_time,omitempty"`
+	FlowsReported uint64     `json:"flows_reported"`
+	Findings      uint64     `json:"findings"`
+}
+
+// snapshot is safe to call from any goroutine.
+func (p *progress) snapshot() any {
+	d := progressDoc{
+		Started:       p.started,
+		Elapsed:       time.Since(p.started).Seconds(),
+		Files:         p.files,
+		FilesDone:     p.filesDone.Load(),
+		Packets:       p.packets.Load(),
+		Bytes:         p.bytes.Load(),
+		FlowsReported: p.flows.Load(),
+		Findings:      p.findings.Load(),
+	}
+	if f := p.file.Load(); f != nil {
+		d.File = *f
+	}
+	if ns := p.last.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		d.CaptureTime = &t
+	}
+	return d
+}
