@@ -36,7 +36,9 @@ type Parallel struct {
 	sink    chan output
 	done    chan struct{}
 	emit    func(*flow.Record, any)
-	recs    sync.Pool // *item: copies of the workers' records, recycled after emit
+	recs    sync.Pool      // *item: copies of the workers' records, recycled after emit
+	working sync.WaitGroup // the workers' goroutines
+	merged  chan struct{}  // closed when the merger has returned
 	stats   Stats
 	mu      sync.Mutex // guards stats read after Flush
 }
@@ -117,12 +119,13 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 	per.MaxFlows = max(cfg.MaxFlows/n, 1)
 	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
-		recs: sync.Pool{New: func() any { return new(item) }},
-		dec:  decode.New(decode.Config{}),
-		free: make(chan *batch, 4*n+4),
-		sink: make(chan output, 4*n),
-		done: make(chan struct{}),
-		emit: emit,
+		recs:   sync.Pool{New: func() any { return new(item) }},
+		dec:    decode.New(decode.Config{}),
+		free:   make(chan *batch, 4*n+4),
+		sink:   make(chan output, 4*n),
+		done:   make(chan struct{}),
+		merged: make(chan struct{}),
+		emit:   emit,
 	}
 	for i := 0; i < n; i++ {
 		w := &worker{id: i, in: make(chan *batch, 4)}
@@ -142,6 +145,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 			}
 		})
 		p.workers = append(p.workers, w)
+		p.working.Add(1)
 		go p.work(w)
 	}
 	go p.merge()
@@ -239,6 +243,7 @@ func (p *Parallel) tick(flush bool) {
 }
 
 func (p *Parallel) work(w *worker) {
+	defer p.working.Done()
 	// Payloads in a batch alias the batch's buffer, which is recycled only after the
 	// engine has handled the batch; detectors copy what they keep.
 	for b := range w.in {
@@ -290,8 +295,8 @@ func (p *Parallel) merge() {
 	open := make([][]*item, n) // per worker: open flows not yet emitted, in order
 	heads := make([]int, n)
 	var h itemHeap
-	for {
-		o := <-p.sink
+	defer close(p.merged)
+	for o := range p.sink {
 		for _, r := range o.recs {
 			if r.rec.EmitAt.IsZero() {
 				open[o.w] = append(open[o.w], r)
@@ -367,11 +372,15 @@ func (p *Parallel) out(it *item) {
 	p.recs.Put(it)
 }
 
-// Close stops the workers. Call Flush first.
+// Close stops the workers and the merger, and returns when their goroutines have ended.
+// Call Flush first, and nothing after Close.
 func (p *Parallel) Close() {
 	for _, w := range p.workers {
 		close(w.in)
 	}
+	p.working.Wait()
+	close(p.sink)
+	<-p.merged
 }
 
 // Stats sums the workers' counters. Call it after Flush.

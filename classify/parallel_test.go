@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -207,5 +208,28 @@ func TestOpenFlowsOfTwoFilesAtOneInstant(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%d workers, run %d: order differs from the first run:\n%v\n%v", n, run, got, want)
 		}
+	}
+}
+
+// TestCloseEndsEveryGoroutine: a program that audits one capture after another (or a sensor
+// that restarts its engine) must not keep a merger goroutine and its buffers per engine.
+func TestCloseEndsEveryGoroutine(t *testing.T) {
+	tr := trace(3, 20)
+	before := runtime.NumGoroutine()
+	for range 20 {
+		cfg := Config{Detectors: []flow.Detector{newLineDet()}}
+		p := NewParallel(cfg, 3, func(*flow.Record) {})
+		for i, tp := range tr {
+			p.dispatch(tp.p, tp.ts, uint64(i+1), "t")
+		}
+		p.Flush()
+		p.Close()
+	}
+	// Close returns when the goroutines have ended; give the runtime a moment to count them.
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after 20 engines were closed, %d before", n, before)
 	}
 }
