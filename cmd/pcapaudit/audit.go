@@ -158,17 +158,18 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer pprof.StopCPUProfile()
 	}
 
-	a := newAuditor(pol, rep, o.maxFlows, o.window, o.workers, o.all)
-	defer a.eng.Close()
-	a.prog.start(len(files))
+	prog := newProgress(len(files))
 	if o.debugAddr != "" {
-		srv, err := debugserver.Start(o.debugAddr, a.prog.snapshot)
+		srv, err := debugserver.Start(o.debugAddr, prog.snapshot)
 		if err != nil {
 			return usageErr("--debug-addr %q: %v", o.debugAddr, err)
 		}
 		defer srv.Close()
 		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
 	}
+
+	a := newAuditor(pol, rep, prog, o.maxFlows, o.window, o.workers, o.all)
+	defer a.eng.Close()
 	sum := &report.Summary{Policy: pol.Name}
 	bad := 0
 	for _, name := range files {
@@ -247,11 +248,11 @@ type auditor struct {
 	out      *reportPipe
 	findings []*rules.Finding
 	worst    rules.Severity
-	prog     progress
+	prog     *progress
 }
 
-func newAuditor(pol *rules.Policy, rep report.Reporter, maxFlows, window, workers int, all bool) *auditor {
-	a := &auditor{pol: pol, checker: pol.NewChecker(), out: newReportPipe(rep)}
+func newAuditor(pol *rules.Policy, rep report.Reporter, prog *progress, maxFlows, window, workers int, all bool) *auditor {
+	a := &auditor{pol: pol, checker: pol.NewChecker(), out: newReportPipe(rep), prog: prog}
 	a.matches.New = func() any { return new([]rules.Match) }
 	cfg := classify.DefaultConfig()
 	cfg.MaxFlows = maxFlows

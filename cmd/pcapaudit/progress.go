@@ -26,9 +26,8 @@ type progress struct {
 	findings       atomic.Uint64
 }
 
-func (p *progress) start(files int) {
-	p.started = time.Now()
-	p.files = files
+func newProgress(files int) *progress {
+	return &progress{started: time.Now(), files: files}
 }
 
 // read publishes the counts of the file being read.
