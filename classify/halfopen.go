@@ -11,13 +11,14 @@ import (
 // port scan or a SYN flood. It costs about a tenth of a full entry and is promoted to one on
 // the flow's first other packet, so a flood of new flows does not exhaust memory.
 type halfOpen struct {
-	start, last int64 // packet times (Unix ns) of the first and latest SYN
-	first       uint64
-	isn         uint32
-	packets     uint32
-	bytes       uint32
-	file        uint16 // index in Engine.files
-	srcIsA      bool   // the SYN's sender is endpoint A of the key
+	start   int64 // packet time (Unix ns) of the first SYN
+	last    int64 // the engine's clock at the latest SYN (the packet time, unless it went back)
+	first   uint64
+	isn     uint32
+	packets uint32
+	bytes   uint32
+	file    uint16 // index in Engine.files
+	srcIsA  bool   // the SYN's sender is endpoint A of the key
 }
 
 // hoItem is an entry of the half-open queue, oldest first. Stale items (the flow was promoted,
@@ -50,7 +51,10 @@ func (e *Engine) fileIndex(file string) uint16 {
 // packet was absorbed by the half-open table; otherwise the caller creates (or, after a
 // promotion, finds) the full entry.
 func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) bool {
-	now := ts.UnixNano()
+	// Activity is stamped with the engine's clock, which never goes back, as full entries
+	// are: a SYN whose packet time is earlier than one already seen (a capture whose clock
+	// stepped back) must neither end the flow before it began nor jump the expiry queue.
+	now := e.now.UnixNano()
 	ho, ok := e.half[*k]
 	if ok && time.Duration(e.now.UnixNano()-ho.last) > e.hoTimeout() {
 		e.finishHalf(k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()))
@@ -78,7 +82,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 			e.evictOldest()
 		}
 		e.checkPressure()
-		e.half[*k] = halfOpen{start: now, last: now, first: frame, isn: p.Seq + 1, packets: 1,
+		e.half[*k] = halfOpen{start: ts.UnixNano(), last: now, first: frame, isn: p.Seq + 1, packets: 1,
 			bytes: uint32(p.IPLen), file: e.fileIndex(file), srcIsA: srcIsA}
 		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
 		e.stats.Flows++
