@@ -91,16 +91,11 @@ func FuzzEngine(f *testing.F) {
 			InspectWindow: 600, MaxOutOfOrder: 3, MaxOutOfOrderBytes: 1500, MaxBufferedBytes: 4000}
 		fuzzCheck(t, small, prog)
 
-		// Roomy bounds: the records and their order are the same on one engine and on
-		// workers, as long as packet time does not go backwards (each worker keeps its own
-		// clock, so a late packet may expire a flow on one and not on the other).
+		// Roomy bounds (no eviction, whose choice depends on how the table is split among
+		// workers): the records and their order are the same on one engine and on workers,
+		// even when packet time goes back, since every worker hears the reader's clock.
 		roomy := Config{MaxFlows: 1000, TCPTimeout: 20 * time.Second, TCPClosedTimeout: time.Second, UDPTimeout: 5 * time.Second}
 		single := fuzzCheck(t, roomy, prog)
-		for _, p := range prog {
-			if !p.Monotonic {
-				return
-			}
-		}
 		slices.SortStableFunc(single, func(a, b flow.Record) int {
 			switch {
 			case recLess(&a, &b):

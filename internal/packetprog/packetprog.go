@@ -57,8 +57,6 @@ var T0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type Packet struct {
 	Frame []byte // Ethernet
 	Time  time.Time
-	// Monotonic is true when Time is not before any earlier packet's.
-	Monotonic bool
 }
 
 var (
@@ -73,7 +71,6 @@ func Build(data []byte) []Packet {
 		next[c] = [2]uint32{1000, 900000}
 	}
 	ts := T0
-	latest := ts
 	var out []Packet
 	for len(data) >= OpLen && len(out) < MaxPackets {
 		op := data[:OpLen]
@@ -89,10 +86,6 @@ func Build(data []byte) []Packet {
 			ts = ts.Add(time.Duration(t-200) * time.Second)
 		default:
 			ts = ts.Add(-time.Duration(t-250) * time.Second)
-		}
-		mono := !ts.Before(latest)
-		if mono {
-			latest = ts
 		}
 		cv := Convs[c]
 		src, dst := client, server
@@ -115,7 +108,7 @@ func Build(data []byte) []Packet {
 		} else {
 			l4 = udp(sport, dport, payload)
 		}
-		out = append(out, Packet{Frame: ethIPv4(src, dst, cv.Proto, l4), Time: ts, Monotonic: mono})
+		out = append(out, Packet{Frame: ethIPv4(src, dst, cv.Proto, l4), Time: ts})
 	}
 	return out
 }
