@@ -14,7 +14,8 @@ import (
 // FuzzAudit plays packet programs (see internal/packetprog) through the whole command:
 // decoder, engine, detectors, the default policy and both reports. Whatever the packets, the
 // audit ends with exit 0 or 1, writes one JSON document per line with the flow and finding
-// fields every consumer relies on, closes with the summary, and no rule of the default
+// fields every consumer relies on, closes with the summary, writes the same report with one
+// worker as with two, and no rule of the default
 // policy fails to evaluate on a flow the engine produced (a failing rule finds nothing, so
 // such a flow would hide what the rule is for).
 func FuzzAudit(f *testing.F) {
@@ -83,6 +84,10 @@ func FuzzAudit(f *testing.F) {
 		}
 		if summaries != 1 || (len(prog) > 0 && flows == 0) {
 			t.Fatalf("%d packets gave %d flow documents and %d summaries:\n%s", len(prog), flows, summaries, r.stdout)
+		}
+		// The report is the same for any number of workers.
+		if r1 := runCmd(t, pcap.Bytes(), "--format", "json", "--all", "--workers", "1", "-"); r1.stdout != r.stdout || r1.code != r.code {
+			t.Fatalf("1 worker (exit %d) and 2 workers (exit %d) wrote different reports:\n%s\n---\n%s", r1.code, r.code, r1.stdout, r.stdout)
 		}
 		// The text report of the same capture is written too.
 		if r := runCmd(t, pcap.Bytes(), "--fail-on", "none", "--color", "never", "-"); r.code != exitOK || r.stdout == "" {
