@@ -27,6 +27,11 @@ func FuzzAudit(f *testing.F) {
 		}
 		f.Add(s)
 	}
+	// The public corpus beside the repository, when it is there (a failure found from one of
+	// these must become a regression test written by hand: the corpus is not copied in).
+	for _, s := range packetprog.SeedsIn(filepath.Join(repo, "..", "shared", "corpus"), 64<<10) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		prog := packetprog.Build(data)
 		var pcap bytes.Buffer

@@ -24,6 +24,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -213,4 +216,26 @@ func Seed(path string) ([]byte, error) {
 		prog = append(prog, byte(conv)|byte(dir)<<3|byte(n>>8)<<4, p.Flags, 0, 0, dt, byte(n))
 		prog = append(prog, p.Payload[:n]...)
 	}
+}
+
+// SeedsIn turns every capture below dir (*.pcap, *.pcapng, either gzipped) into a program, as
+// Seed does, keeping those that play at least one packet, cut to maxLen bytes. A missing dir,
+// or a file that is not a readable capture, gives nothing: the seeds are a bonus (the public
+// corpus beside the repository), not something a test may depend on.
+func SeedsIn(dir string, maxLen int) [][]byte {
+	var seeds [][]byte
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck // best effort
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		name := strings.TrimSuffix(d.Name(), ".gz")
+		if !strings.HasSuffix(name, ".pcap") && !strings.HasSuffix(name, ".pcapng") {
+			return nil
+		}
+		if s, err := Seed(path); err == nil && len(s) >= OpLen {
+			seeds = append(seeds, s[:min(len(s), maxLen)])
+		}
+		return nil
+	})
+	return seeds
 }
