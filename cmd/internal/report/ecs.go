@@ -121,13 +121,8 @@ type (
 			Undecodable      uint64 `json:"undecodable_packets"`
 			FragmentsDropped uint64 `json:"fragments_dropped"`
 		} `json:"bounds"`
-		Policy       string               `json:"policy"`
-		PolicyErrors []summaryPolicyError `json:"policy_errors,omitempty"`
-	}
-	summaryPolicyError struct {
-		Rule  string `json:"rule"`
-		Count uint64 `json:"count"`
-		First string `json:"first"`
+		Policy       string        `json:"policy"`
+		PolicyErrors []PolicyError `json:"policy_errors,omitempty"`
 	}
 	summaryDoc struct {
 		Timestamp string   `json:"@timestamp"`
@@ -170,9 +165,7 @@ func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
 	b.Cut, b.TCPGaps, b.ParseErrors, b.DetectorFailures = st.Cut, st.TCPGaps, st.ParseErrors, st.Panics
 	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
 	in.Policy = s.Policy
-	for _, e := range s.PolicyErrors {
-		in.PolicyErrors = append(in.PolicyErrors, summaryPolicyError{Rule: e.Rule, Count: e.Count, First: e.First})
-	}
+	in.PolicyErrors = s.PolicyErrors
 	d.Timestamp = ts(last)
 	d.Event = ecsEvent{Kind: "metric", Category: categoryNetwork, Type: typeInfo, Module: "pcapaudit",
 		Dataset: "pcapaudit.summary", Start: ts(first), End: ts(last), Duration: last.Sub(first).Nanoseconds()}

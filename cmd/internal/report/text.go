@@ -49,11 +49,11 @@ type Summary struct {
 }
 
 // PolicyError is a rule whose expressions failed while running: how many times, and the
-// first error.
+// first error. The NDJSON summary carries it as it is.
 type PolicyError struct {
-	Rule  string
-	Count uint64
-	First string
+	Rule  string `json:"rule"`
+	Count uint64 `json:"count"`
+	First string `json:"first"`
 }
 
 // Text writes the report for a person: what was read, the classified flows, then the
