@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -405,28 +406,12 @@ func (c *fastCompiler) in(a, b ast.Node) func(*frame) bool {
 	}
 	if ta.Kind() == reflect.String && b.Type() == stringsType {
 		x, list := c.str(a), c.strs(b)
-		return func(fr *frame) bool {
-			s := x(fr)
-			for _, e := range list(fr) {
-				if e == s {
-					return true
-				}
-			}
-			return false
-		}
+		return func(fr *frame) bool { return slices.Contains(list(fr), x(fr)) }
 	}
 	if tb := b.Type(); isInt(ta) && tb.Kind() == reflect.Slice && tb.Elem().Kind() == reflect.Int && isPlace(b) {
 		x := c.integer(a)
 		p, _ := c.place(b)
-		return func(fr *frame) bool {
-			n := x(fr)
-			for _, e := range *(*[]int)(p(fr)) {
-				if int64(e) == n {
-					return true
-				}
-			}
-			return false
-		}
+		return func(fr *frame) bool { return slices.Contains(*(*[]int)(p(fr)), int(x(fr))) }
 	}
 	giveUp("%s in %s", ta, b.Type())
 	return nil
@@ -438,44 +423,23 @@ func (c *fastCompiler) inValues(a ast.Node, vs []any) func(*frame) bool {
 	switch {
 	case isNumber(ta):
 		fs := make([]float64, 0, len(vs))
+		is := make([]int64, 0, len(vs))
 		for _, v := range vs {
 			switch v := v.(type) {
 			case int:
-				fs = append(fs, float64(v))
+				fs, is = append(fs, float64(v)), append(is, int64(v))
 			case float64:
 				fs = append(fs, v)
 			default:
 				giveUp("number in an array of %T", v)
 			}
 		}
-		is := make([]int64, 0, len(vs))
-		for _, v := range vs {
-			if n, ok := v.(int); ok {
-				is = append(is, int64(n))
-			}
-		}
 		if isInt(ta) && len(is) == len(vs) {
 			x := c.integer(a)
-			return func(fr *frame) bool {
-				n := x(fr)
-				for _, v := range is {
-					if v == n {
-						return true
-					}
-				}
-				return false
-			}
+			return func(fr *frame) bool { return slices.Contains(is, x(fr)) }
 		}
 		x := c.float(a)
-		return func(fr *frame) bool {
-			n := x(fr)
-			for _, v := range fs {
-				if v == n {
-					return true
-				}
-			}
-			return false
-		}
+		return func(fr *frame) bool { return slices.Contains(fs, x(fr)) }
 	case ta.Kind() == reflect.String:
 		ss := make([]string, 0, len(vs))
 		for _, v := range vs {
@@ -486,15 +450,7 @@ func (c *fastCompiler) inValues(a ast.Node, vs []any) func(*frame) bool {
 			ss = append(ss, s)
 		}
 		x := c.str(a)
-		return func(fr *frame) bool {
-			s := x(fr)
-			for _, v := range ss {
-				if v == s {
-					return true
-				}
-			}
-			return false
-		}
+		return func(fr *frame) bool { return slices.Contains(ss, x(fr)) }
 	}
 	giveUp("%s in an array", ta)
 	return nil
