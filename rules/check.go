@@ -349,6 +349,9 @@ func eventIn(v reflect.Value, path []int) (flow.Event, bool) {
 func (c *Checker) message(r *Rule, env any, f *Finding) {
 	b := &c.msg
 	b.Reset()
+	if f.Observed == nil {
+		f.Observed = make([]KV, 0, r.observed)
+	}
 	for _, p := range r.message {
 		if p.prog == nil {
 			b.WriteString(p.text)

@@ -438,6 +438,13 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 	if r.message, err = l.template(f["message"], env); err != nil {
 		return nil, err
 	}
+	var seen []string
+	for _, p := range r.message {
+		if p.prog != nil && !slices.Contains(seen, p.text) {
+			seen = append(seen, p.text)
+		}
+	}
+	r.observed = len(seen)
 	if ev := f["evidence"]; ev != nil {
 		if r.evidence, err = l.evidence(ev, env); err != nil {
 			return nil, err

@@ -104,6 +104,7 @@ type Rule struct {
 	when     *vm.Program
 	fast     fastCond // when, compiled to Go; nil when it runs on the VM
 	message  []part
+	observed int // distinct placeholders of message: the observed values of a finding
 	evidence *evidenceProg
 	each     *eachPath
 	eachT    *eachType
