@@ -355,10 +355,8 @@ func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log ze
 	}
 	done := ctx.Done()
 	for n := 0; ; n++ {
-		if n&1023 == 0 {
+		if n&1023 == 0 { // now and then: publish the progress, heed an interrupt
 			a.prog.read(&fs)
-		}
-		if n&4095 == 0 {
 			select {
 			case <-done:
 				a.eng.Flush()
