@@ -9,16 +9,13 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"sync"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/pcapaudit/pcapaudit/capture"
-	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
-	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/debugserver"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/rules"
@@ -158,9 +155,9 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer pprof.StopCPUProfile()
 	}
 
-	prog := newProgress(len(files))
+	prog := audit.NewProgress(len(files))
 	if o.debugAddr != "" {
-		srv, err := debugserver.Start(o.debugAddr, prog.snapshot)
+		srv, err := debugserver.Start(o.debugAddr, prog.Snapshot)
 		if err != nil {
 			return usageErr("--debug-addr %q: %v", o.debugAddr, err)
 		}
@@ -168,29 +165,21 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
 	}
 
-	a := newAuditor(pol, rep, prog, o.maxFlows, o.window, o.workers, o.all)
-	defer a.eng.Close()
-	sum := &report.Summary{Policy: pol.Name}
+	a := audit.New(audit.Options{
+		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
+		Sinks: []audit.Sink{rep}, Log: log, Progress: prog,
+	})
 	bad := 0
 	for _, name := range files {
-		fs := a.file(ctx, name, stdin, log)
-		if fs.Err != "" {
+		if fs := a.File(ctx, name, stdin); fs.Err != "" {
 			bad++
 		}
-		sum.Files = append(sum.Files, fs)
 		if ctx.Err() != nil {
 			log.Warn().Msg("interrupted: reporting what was read so far")
 			break
 		}
 	}
-	sum.Stats = a.eng.Stats()
-	sum.PolicyErrors = a.policyErrors()
-	for _, e := range sum.PolicyErrors {
-		log.Warn().Str("rule", e.Rule).Uint64("count", e.Count).Str("first", e.First).
-			Msgf("%s: rule %s failed to evaluate %d time(s), counted as no match: %s", pol.Name, e.Rule, e.Count, e.First)
-	}
-	a.out.close()
-	if err := rep.Close(sum); err != nil {
+	if _, err := a.Close(); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
 	}
 	if o.memProfile != "" {
@@ -201,7 +190,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	switch {
 	case bad > 0:
 		return &exitErr{code: exitError}
-	case a.worst >= failOn && failOn != 0:
+	case a.Worst() >= failOn && failOn != 0:
 		return &exitErr{code: exitFindings}
 	}
 	return nil
@@ -232,172 +221,4 @@ func useColor(mode string, w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// auditor wires the stages: capture → engine → policy → reporter. The policy's conditions and
-// messages run on the engine's workers, as each flow ends (rules.Checker.Match, one Checker
-// per worker); its thresholds, which count flows in order, run on the engine's merging
-// goroutine (Apply); the reporter follows on its own goroutine (reportPipe), in the same
-// order.
-type auditor struct {
-	eng      *classify.Parallel
-	pol      *rules.Policy
-	checker  *rules.Checker   // Apply, on the merging goroutine
-	workers  []*rules.Checker // Match, one per worker
-	matches  sync.Pool        // *[]rules.Match: from a worker's Match to the merger's Apply
-	out      *reportPipe
-	findings []*rules.Finding
-	worst    rules.Severity
-	prog     *progress
-}
-
-func newAuditor(pol *rules.Policy, rep report.Reporter, prog *progress, maxFlows, window, workers int, all bool) *auditor {
-	a := &auditor{pol: pol, checker: pol.NewChecker(), out: newReportPipe(rep), prog: prog}
-	a.matches.New = func() any { return new([]rules.Match) }
-	cfg := classify.DefaultConfig()
-	cfg.MaxFlows = maxFlows
-	cfg.InspectWindow = window
-	cfg.SkipUnknown = !all // unknown flows raise no finding: count them, list them only on request
-	st := &pol.Settings
-	cfg.TCPTimeout, cfg.TCPClosedTimeout, cfg.UDPTimeout = st.Timeouts.TCP, st.Timeouts.TCPClosed, st.Timeouts.UDP
-	cfg.Detectors = classify.Detectors(st.TLSPorts)
-	a.workers = make([]*rules.Checker, workers)
-	a.eng = classify.NewParallelAnnotated(cfg, workers, func(w int) classify.Annotator {
-		ch := pol.NewChecker()
-		a.workers[w] = ch
-		return func(r *flow.Record) any { return a.match(ch, r) }
-	}, a.flow)
-	return a
-}
-
-// policyErrors lists, in policy order, the rules whose expressions failed while running on
-// the workers' checkers, with their counts and first errors. Call it when every flow has
-// been checked (after the engine's Flush).
-func (a *auditor) policyErrors() []report.PolicyError {
-	var st rules.Stats
-	for _, ch := range a.workers {
-		st.Add(ch.Stats())
-	}
-	var out []report.PolicyError
-	for _, r := range a.pol.Rules {
-		if n := st.EvalErrors[r.ID]; n > 0 {
-			out = append(out, report.PolicyError{Rule: r.ID, Count: n, First: st.FirstEvalError[r.ID]})
-		}
-	}
-	return out
-}
-
-// match runs on a worker: the policy's rules on a flow that ended, without the thresholds.
-func (a *auditor) match(ch *rules.Checker, r *flow.Record) any {
-	ms := a.matches.Get().(*[]rules.Match)
-	*ms = ch.Match(r, (*ms)[:0])
-	if len(*ms) == 0 {
-		a.matches.Put(ms)
-		return nil
-	}
-	return ms
-}
-
-// flow decides the thresholds of a flow's matches, in flow order, and hands the flow and its
-// findings to the reporter.
-func (a *auditor) flow(r *flow.Record, note any) {
-	a.findings = a.findings[:0]
-	if ms, ok := note.(*[]rules.Match); ok {
-		a.checker.Apply(*ms, a.collect)
-		clear(*ms) // let the findings go with the flow
-		a.matches.Put(ms)
-	}
-	a.prog.flows.Add(1)
-	a.prog.findings.Add(uint64(len(a.findings)))
-	a.out.flow(r, a.findings)
-}
-
-func (a *auditor) collect(f *rules.Finding) {
-	if f.Rule.Severity > a.worst {
-		a.worst = f.Rule.Severity
-	}
-	a.findings = append(a.findings, f)
-}
-
-// file audits one input. A file that cannot be read is reported in the summary and logged;
-// a file cut short is audited up to the cut, with a warning.
-// badWhy says in words what a decode status means for a packet that could not be read.
-var badWhy = map[decode.Status]string{
-	decode.Truncated:       "cut short: the capture holds fewer bytes than its headers need",
-	decode.Malformed:       "malformed: its headers contradict themselves or exceed a bound",
-	decode.UnsupportedLink: "a link type pcapaudit does not read",
-}
-
-func (a *auditor) file(ctx context.Context, name string, stdin io.Reader, log zerolog.Logger) report.FileSummary {
-	fs := report.FileSummary{Name: name}
-	var src capture.Source
-	var err error
-	if name == "-" {
-		src, err = capture.OpenReader("-", stdin)
-	} else {
-		src, err = capture.Open(name)
-	}
-	a.prog.file.Store(&name)
-	defer a.prog.fileDone(&fs)
-	if err != nil {
-		fs.Err = err.Error()
-		log.Error().Str("file", name).Msg(err.Error())
-		return fs
-	}
-	defer src.Close()
-	var p capture.Packet
-	// Packets the decoder could not read (cut by the snap length, contradicting headers, an
-	// unknown link type): counted, and the first one named in a warning at the end.
-	var bad struct {
-		n      uint64
-		frame  uint64
-		status decode.Status
-	}
-	done := ctx.Done()
-	for n := 0; ; n++ {
-		if n&1023 == 0 { // now and then: publish the progress, heed an interrupt
-			a.prog.read(&fs)
-			select {
-			case <-done:
-				a.eng.Flush()
-				return fs
-			default:
-			}
-		}
-		err = src.Next(&p)
-		if err != nil {
-			break
-		}
-		if fs.Packets == 0 {
-			fs.First = p.Timestamp
-		}
-		if p.Timestamp.After(fs.Last) {
-			fs.Last = p.Timestamp
-		}
-		fs.Packets++
-		fs.Bytes += uint64(len(p.Data))
-		switch st := a.eng.Packet(&p); st {
-		case decode.Truncated, decode.Malformed, decode.UnsupportedLink:
-			if bad.n++; bad.n == 1 {
-				bad.frame, bad.status = p.Frame, st
-			}
-		}
-	}
-	a.eng.Flush()
-	if bad.n > 0 {
-		m := fmt.Sprintf("%s: %d packet(s) could not be decoded, the first at frame %d (%s)", name, bad.n, bad.frame, badWhy[bad.status])
-		fs.Warnings = append(fs.Warnings, m)
-		log.Warn().Str("file", name).Uint64("frame", bad.frame).Uint64("packets", bad.n).Msg(m)
-	}
-	var te *capture.TruncatedError
-	switch {
-	case errors.Is(err, io.EOF):
-	case errors.As(err, &te):
-		fs.Warnings = append(fs.Warnings, err.Error())
-		log.Warn().Str("file", name).Msg(err.Error())
-	default:
-		fs.Err = err.Error()
-		log.Error().Str("file", name).Msg(err.Error())
-	}
-	return fs
 }

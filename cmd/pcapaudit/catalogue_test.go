@@ -52,9 +52,9 @@ var catalogue = map[string]struct{ raise, safe string }{
 	"proto.nonstandard-port":         {"real/ldap-port-10389", "real/ldap-anonymous-search"},
 }
 
-// audit runs the command with JSON output on one shipped capture and returns the rule ids it
+// auditOne runs the command with JSON output on one shipped capture and returns the rule ids it
 // raised and the protocols of its flows.
-func audit(t *testing.T, name string) (raised, protocols []string) {
+func auditOne(t *testing.T, name string) (raised, protocols []string) {
 	t.Helper()
 	r := runCmd(t, nil, "-f", "json", filepath.Join(repo, "testdata", name+".pcap"))
 	if r.code != 0 && r.code != 1 {
@@ -89,7 +89,7 @@ func TestCatalogue(t *testing.T) {
 			return r
 		}
 		var r result
-		r.raised, r.protocols = audit(t, name)
+		r.raised, r.protocols = auditOne(t, name)
 		cache[name] = r
 		return r
 	}

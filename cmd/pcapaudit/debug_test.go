@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 )
 
 // syncBuffer is a bytes.Buffer written by the command's goroutine and read by the test's.
@@ -82,7 +84,7 @@ func TestDebugAddr(t *testing.T) {
 
 	addrRE := regexp.MustCompile(`"addr":"([^"]+)"`)
 	var addr string
-	var prog progressDoc
+	var prog audit.ProgressDoc
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if time.Now().After(deadline) {
@@ -99,9 +101,9 @@ func TestDebugAddr(t *testing.T) {
 				t.Fatalf("/debug/vars: status %d: %s", code, body)
 			}
 			var vars struct {
-				Pcapaudit progressDoc    `json:"pcapaudit"`
-				Memstats  map[string]any `json:"memstats"`
-				Cmdline   []string       `json:"cmdline"`
+				Pcapaudit audit.ProgressDoc `json:"pcapaudit"`
+				Memstats  map[string]any    `json:"memstats"`
+				Cmdline   []string          `json:"cmdline"`
 			}
 			if err := json.Unmarshal([]byte(body), &vars); err != nil {
 				t.Fatalf("/debug/vars is not JSON: %v\n%s", err, body)

@@ -1,4 +1,4 @@
-package main
+package audit
 
 import (
 	"sync/atomic"
@@ -7,11 +7,11 @@ import (
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 )
 
-// progress is how far an audit has got, for --debug-addr's /debug/vars. The reading goroutine
+// Progress is how far an audit has got, for --debug-addr's /debug/vars. The reading goroutine
 // and the merging goroutine write it, the debug server's goroutines read it: every field is
 // atomic. The reader publishes its counts every 1024 packets and at the end of each file, so
 // the per-packet path pays nothing for it.
-type progress struct {
+type Progress struct {
 	started   time.Time
 	files     int
 	filesDone atomic.Int64
@@ -26,12 +26,13 @@ type progress struct {
 	findings       atomic.Uint64
 }
 
-func newProgress(files int) *progress {
-	return &progress{started: time.Now(), files: files}
+// NewProgress starts the clock of an audit of files inputs.
+func NewProgress(files int) *Progress {
+	return &Progress{started: time.Now(), files: files}
 }
 
 // read publishes the counts of the file being read.
-func (p *progress) read(fs *report.FileSummary) {
+func (p *Progress) read(fs *report.FileSummary) {
 	p.packets.Store(p.basePackets + fs.Packets)
 	p.bytes.Store(p.baseBytes + fs.Bytes)
 	if !fs.Last.IsZero() {
@@ -40,15 +41,15 @@ func (p *progress) read(fs *report.FileSummary) {
 }
 
 // fileDone publishes the final counts of a file and makes them the base of the next one.
-func (p *progress) fileDone(fs *report.FileSummary) {
+func (p *Progress) fileDone(fs *report.FileSummary) {
 	p.read(fs)
 	p.basePackets += fs.Packets
 	p.baseBytes += fs.Bytes
 	p.filesDone.Add(1)
 }
 
-// progressDoc is the progress as /debug/vars shows it under "pcapaudit".
-type progressDoc struct {
+// ProgressDoc is the progress as /debug/vars shows it under "pcapaudit".
+type ProgressDoc struct {
 	Started       time.Time  `json:"started"`
 	Elapsed       float64    `json:"elapsed_seconds"`
 	Files         int        `json:"files"`
@@ -61,9 +62,9 @@ type progressDoc struct {
 	Findings      uint64     `json:"findings"`
 }
 
-// snapshot is safe to call from any goroutine.
-func (p *progress) snapshot() any {
-	d := progressDoc{
+// Snapshot is safe to call from any goroutine.
+func (p *Progress) Snapshot() any {
+	d := ProgressDoc{
 		Started:       p.started,
 		Elapsed:       time.Since(p.started).Seconds(),
 		Files:         p.files,
