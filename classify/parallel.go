@@ -2,8 +2,10 @@ package classify
 
 import (
 	"container/heap"
+	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/capture"
@@ -27,21 +29,43 @@ import (
 // too: see NewParallelAnnotated.
 type Parallel struct {
 	workers []*worker
-	dec     *decode.Decoder
-	dp      decode.Packet
-	now     time.Time
-	sinceTk int
-	free    chan *batch // batches back from the workers; every batch made fits in it
-	made    int         // batches made so far (reader goroutine only)
+	main    *Feeder // the feeder behind Packet and Flush
+	seed    maphash.Seed
+	free    chan *batch  // batches back from the workers; every batch made fits in it
+	made    atomic.Int64 // batches made so far
 	sink    chan output
 	done    chan struct{}
 	emit    func(*flow.Record, any)
 	recs    sync.Pool      // *item: copies of the workers' records, recycled after emit
 	working sync.WaitGroup // the workers' goroutines
 	merged  chan struct{}  // closed when the merger has returned
-	stats   Stats
-	mu      sync.Mutex // guards stats read after Flush
+
+	feedersMu sync.Mutex
+	feeders   []*Feeder // every feeder made, for Stats
 }
+
+// A Feeder decodes packets and hands them to the workers of its Parallel. A Feeder is used
+// by one goroutine; a live capture with several rings uses one Feeder per ring, each on its
+// own goroutine (NewFeeder), so that no single reader falls behind. Packets of one flow may
+// come through different feeders: each is handed to the flow's worker, chosen by a seeded
+// hash of the flow (crafted traffic cannot steer every flow onto one worker).
+type Feeder struct {
+	p       *Parallel
+	dec     *decode.Decoder
+	dp      decode.Packet
+	now     time.Time
+	sinceTk int
+	cur     []*batch // per worker: the batch being filled
+	packets uint64
+	bytes   uint64
+
+	mu   sync.Mutex // guards snap
+	snap Stats      // packets, bytes and decoder counts as of the last tick, for LiveStats
+}
+
+// maxFeeders bounds the feeders of one Parallel: each may hold a batch per worker that it is
+// filling, and the free list has room for all of them.
+const maxFeeders = 64
 
 const (
 	batchPackets = 256
@@ -85,6 +109,10 @@ type output struct {
 }
 
 type worker struct {
+	mu    sync.Mutex // guards snap and flows, for LiveStats
+	snap  Stats
+	flows int
+
 	id       int
 	e        *Engine
 	in       chan *batch
@@ -120,8 +148,8 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
 		recs:   sync.Pool{New: func() any { return new(item) }},
-		dec:    decode.New(decode.Config{}),
-		free:   make(chan *batch, 4*n+4),
+		seed:   maphash.MakeSeed(),
+		free:   make(chan *batch, (4+maxFeeders)*n+4),
 		sink:   make(chan output, 4*n),
 		done:   make(chan struct{}),
 		merged: make(chan struct{}),
@@ -149,7 +177,21 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 		go p.work(w)
 	}
 	go p.merge()
+	p.main = p.NewFeeder()
 	return p
+}
+
+// NewFeeder returns a Feeder for another goroutine (see Feeder). It panics past 64 feeders.
+// Before the last Flush, every feeder but the one behind Packet must Send what it holds.
+func (p *Parallel) NewFeeder() *Feeder {
+	p.feedersMu.Lock()
+	defer p.feedersMu.Unlock()
+	if len(p.feeders) == maxFeeders {
+		panic("classify: more than 64 feeders")
+	}
+	f := &Feeder{p: p, dec: decode.New(decode.Config{}), cur: make([]*batch, len(p.workers))}
+	p.feeders = append(p.feeders, f)
+	return f
 }
 
 // getBatch returns an empty batch: a recycled one, a new one while fewer than the free
@@ -160,11 +202,11 @@ func (p *Parallel) getBatch() *batch {
 	select {
 	case b = <-p.free:
 	default:
-		if p.made < cap(p.free) {
-			p.made++
+		if p.made.Add(1) <= int64(cap(p.free)) {
 			return &batch{pkts: make([]decode.Packet, 0, batchPackets), meta: make([]meta, 0, batchPackets),
 				buf: make([]byte, 0, batchBytes)}
 		}
+		p.made.Add(-1)
 		b = <-p.free
 	}
 	if cap(b.buf) > 4*batchBytes { // one huge payload grew it: do not keep that
@@ -176,69 +218,99 @@ func (p *Parallel) getBatch() *batch {
 
 // Packet decodes one captured packet and hands it to its flow's worker. It returns what the
 // decoder made of the packet (anything but OK is counted in Stats and goes no further).
-func (p *Parallel) Packet(c *capture.Packet) decode.Status {
-	p.stats.Packets++
-	p.stats.Bytes += uint64(len(c.Data))
-	if c.Timestamp.After(p.now) {
-		p.now = c.Timestamp
+func (p *Parallel) Packet(c *capture.Packet) decode.Status { return p.main.Packet(c) }
+
+// Packet decodes one captured packet and hands it to its flow's worker. It returns what the
+// decoder made of the packet (anything but OK is counted in Stats and goes no further).
+func (f *Feeder) Packet(c *capture.Packet) decode.Status {
+	f.packets++
+	f.bytes += uint64(len(c.Data))
+	if c.Timestamp.After(f.now) {
+		f.now = c.Timestamp
 	}
-	st := p.dec.Decode(c.Data, c.LinkType, c.Timestamp, &p.dp)
+	st := f.dec.Decode(c.Data, c.LinkType, c.Timestamp, &f.dp)
 	if st == decode.OK {
-		p.dispatch(&p.dp, c.Timestamp, c.Frame, c.File)
+		f.dispatch(&f.dp, c.Timestamp, c.Frame, c.File)
 	}
 	return st
 }
 
 // dispatch copies a decoded packet into its worker's batch.
-func (p *Parallel) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file string) {
-	if ts.After(p.now) {
-		p.now = ts
+func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file string) {
+	p := f.p
+	if ts.After(f.now) {
+		f.now = ts
 	}
 	k, _ := makeKey(dp)
-	w := p.workers[k.hash()%uint64(len(p.workers))]
-	if w.cur == nil {
-		w.cur = p.getBatch()
-	}
-	b := w.cur
-	if len(b.buf)+len(dp.Payload) > cap(b.buf) && len(b.pkts) > 0 {
-		p.send(w)
+	wi := maphash.Bytes(p.seed, k[:]) % uint64(len(p.workers))
+	b := f.cur[wi]
+	if b == nil {
 		b = p.getBatch()
-		w.cur = b
+		f.cur[wi] = b
+	}
+	if len(b.buf)+len(dp.Payload) > cap(b.buf) && len(b.pkts) > 0 {
+		f.send(int(wi))
+		b = p.getBatch()
+		f.cur[wi] = b
 	}
 	cp := *dp
 	start := len(b.buf)
 	b.buf = append(b.buf, dp.Payload...) // may grow past cap for one huge payload: fine
 	cp.Payload = b.buf[start:len(b.buf):len(b.buf)]
 	b.pkts = append(b.pkts, cp)
-	b.meta = append(b.meta, meta{ts: ts, now: p.now, frame: frame, file: file})
+	b.meta = append(b.meta, meta{ts: ts, now: f.now, frame: frame, file: file})
 	if len(b.pkts) == batchPackets {
-		p.send(w)
+		f.send(int(wi))
 	}
-	if p.sinceTk++; p.sinceTk >= tickPackets {
-		p.tick(false)
+	if f.sinceTk++; f.sinceTk >= tickPackets {
+		f.tick(false)
 	}
 }
 
-// send hands w's current batch to it.
-func (p *Parallel) send(w *worker) {
-	b := w.cur
-	w.cur = nil
+// send hands the batch the feeder fills for worker wi to it.
+func (f *Feeder) send(wi int) {
+	b := f.cur[wi]
+	f.cur[wi] = nil
 	if b == nil {
-		b = p.getBatch()
+		b = f.p.getBatch()
 	}
-	b.clock = p.now
-	w.in <- b
+	b.clock = f.now
+	f.p.workers[wi].in <- b
 }
 
 // tick sends every worker its batch (possibly empty) so all clocks advance together.
-func (p *Parallel) tick(flush bool) {
-	p.sinceTk = 0
-	for _, w := range p.workers {
-		if w.cur == nil {
-			w.cur = p.getBatch()
+func (f *Feeder) tick(flush bool) {
+	f.sinceTk = 0
+	f.mu.Lock()
+	f.snap.Packets, f.snap.Bytes, f.snap.Decode = f.packets, f.bytes, *f.dec.Stats()
+	f.mu.Unlock()
+	for wi := range f.p.workers {
+		if f.cur[wi] == nil {
+			f.cur[wi] = f.p.getBatch()
 		}
-		w.cur.flush = flush
-		p.send(w)
+		f.cur[wi].flush = flush
+		f.send(wi)
+	}
+}
+
+// Tick moves the feeder's clock to now, if later, and hands every worker what the feeder
+// holds for it, with that clock: the workers expire the flows idle for longer than their
+// timeouts. A live capture calls it with the wall clock when no packet has come for a while,
+// so that a quiet link still ends its flows; files never need it.
+func (f *Feeder) Tick(now time.Time) {
+	if now.After(f.now) {
+		f.now = now
+	}
+	f.tick(false)
+}
+
+// Send hands every worker what the feeder holds for it. A feeder other than the one behind
+// Packet calls it when its input ends, before the Parallel's Flush.
+func (f *Feeder) Send() {
+	for wi, b := range f.cur {
+		if b != nil && len(b.pkts) > 0 {
+			f.send(wi)
+		}
 	}
 }
 
@@ -254,7 +326,12 @@ func (p *Parallel) work(w *worker) {
 			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
 		}
 		w.e.Advance(b.clock)
-		w.clock = b.clock
+		if b.clock.After(w.clock) { // batches of several feeders: the clock never goes back
+			w.clock = b.clock
+		}
+		w.mu.Lock()
+		w.snap, w.flows = w.e.stats, w.e.Flows()
+		w.mu.Unlock()
 		if b.flush {
 			w.flushing = true
 			w.e.Flush()
@@ -277,7 +354,7 @@ func (p *Parallel) hand(w *worker, final bool) {
 // Flush ends the input: every worker emits its open flows, and Flush returns once every
 // record has been passed to emit. Packet may be called again afterwards (the next file).
 func (p *Parallel) Flush() {
-	p.tick(true)
+	p.main.tick(true)
 	<-p.done
 }
 
@@ -385,14 +462,44 @@ func (p *Parallel) Close() {
 
 // Stats sums the workers' counters. Call it after Flush.
 func (p *Parallel) Stats() Stats {
-	s := Stats{Packets: p.stats.Packets, Bytes: p.stats.Bytes}
-	s.Decode = *p.dec.Stats()
+	var s Stats
+	p.feedersMu.Lock()
+	for _, f := range p.feeders {
+		s.Packets += f.packets
+		s.Bytes += f.bytes
+		s.Decode.Add(f.dec.Stats())
+	}
+	p.feedersMu.Unlock()
 	for _, w := range p.workers {
 		ws := w.e.stats // read after Flush: the worker is idle
 		ws.Packets, ws.Bytes = 0, 0
 		s.Add(&ws)
 	}
 	return s
+}
+
+// LiveStats sums the counters as the feeders and workers last published them (a feeder at
+// each tick, a worker after each batch), and the flows in the workers' tables now. Unlike
+// Stats it may be called at any time, from any goroutine: a live sensor's metrics read it.
+func (p *Parallel) LiveStats() (s Stats, flows int) {
+	p.feedersMu.Lock()
+	for _, f := range p.feeders {
+		f.mu.Lock()
+		s.Packets += f.snap.Packets
+		s.Bytes += f.snap.Bytes
+		s.Decode.Add(&f.snap.Decode)
+		f.mu.Unlock()
+	}
+	p.feedersMu.Unlock()
+	for _, w := range p.workers {
+		w.mu.Lock()
+		ws := w.snap
+		flows += w.flows
+		w.mu.Unlock()
+		ws.Packets, ws.Bytes = 0, 0
+		s.Add(&ws)
+	}
+	return s, flows
 }
 
 // recLess is the canonical order of records: by EmitAt (open flows, with a zero EmitAt,

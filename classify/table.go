@@ -38,18 +38,6 @@ func makeKey(p *decode.Packet) (k key, srcIsA bool) {
 	return k, srcIsA
 }
 
-// hash is a symmetric hash of the flow (both directions give the same value), used to shard
-// flows over workers.
-func (k *key) hash() uint64 {
-	// FNV-1a over the canonical key: canonical order makes it symmetric.
-	h := uint64(14695981039346656037)
-	for _, b := range k {
-		h ^= uint64(b)
-		h *= 1099511628211
-	}
-	return h
-}
-
 func (k *key) addrPort(b bool) netip.AddrPort {
 	off, poff := 0, 32
 	if b {
