@@ -51,6 +51,10 @@ type Config struct {
 	EmergencyDivisor int
 	// Detectors in the order they are tried when no port hints otherwise.
 	Detectors []flow.Detector
+	// Interim, when positive, makes a flow that stays open this long emit an interim record
+	// (Record.Interim) with its counters so far, and again at each such interval, so that a
+	// live sensor reports long-lived flows before they end. Off for files.
+	Interim time.Duration
 	// SkipUnknown: flows no detector claimed are counted in Stats but not emitted (the policy
 	// has nothing to say about them and a report lists them only on request). It keeps a flood
 	// of unknown flows from costing output and memory.
@@ -119,6 +123,7 @@ type Stats struct {
 	Cut             uint64                 // flows whose inspection stopped at the inspection window
 	ParseErrors     uint64                 // payloads a detector could not parse
 	Panics          uint64                 // detector panics recovered (a bug: please report)
+	Interim         uint64                 // interim records of flows still open (Config.Interim)
 	// TCP reassembly.
 	TCPOutOfOrder, TCPRetransmits, TCPOverlaps, TCPGaps, TCPGapBytes, TCPDroppedSegments uint64
 }
@@ -143,6 +148,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Cut += o.Cut
 	s.ParseErrors += o.ParseErrors
 	s.Panics += o.Panics
+	s.Interim += o.Interim
 	s.TCPOutOfOrder += o.TCPOutOfOrder
 	s.TCPRetransmits += o.TCPRetransmits
 	s.TCPOverlaps += o.TCPOverlaps
@@ -173,6 +179,8 @@ type Engine struct {
 	hoHead  int
 	files   []string
 	scratch flow.Record
+
+	nextInterim int64 // packet time (Unix ns) of the next scan for interim records
 
 	emergency bool
 	stats     Stats
@@ -429,6 +437,45 @@ func (e *Engine) expireOne(en *entry) {
 func (e *Engine) Advance(now time.Time) {
 	e.setNow(now)
 	e.expire()
+	e.interim()
+}
+
+// interimScan is how often, at most, the table is scanned for flows due an interim record:
+// a tenth of the interval (a record comes at most that late), at least a second.
+func (e *Engine) interimScan() int64 { return int64(max(e.cfg.Interim/10, time.Second)) }
+
+// interim emits an interim record of every reported flow that has been open for an interval
+// since its start or its last interim record. The scan walks the whole table, at most every
+// tenth of the interval.
+func (e *Engine) interim() {
+	now := e.now.UnixNano()
+	if e.cfg.Interim <= 0 || now < e.nextInterim {
+		return
+	}
+	e.nextInterim = now + e.interimScan()
+	iv := int64(e.cfg.Interim)
+	e.flows.all(func(en *entry) {
+		f := en.f
+		if f == nil || (f.Label == flow.Unknown && e.cfg.SkipUnknown) {
+			return
+		}
+		if en.interimAt == 0 {
+			en.interimAt = f.Start.UnixNano()
+		}
+		if now-en.interimAt < iv {
+			return
+		}
+		en.interimAt = now
+		r := &e.scratch
+		*r = f.Record
+		r.Interim, r.EmitAt = true, e.now
+		if !en.skip { // the detector still writes the facts: leave them out
+			r.FactsPending = true
+			r.NTP, r.SIP, r.LDAP, r.TLS = nil, nil, nil, nil
+		}
+		e.stats.Interim++
+		e.emit(r)
+	})
 }
 
 // setNow moves the engine's clock to now, if later, without expiring anything yet.

@@ -76,6 +76,7 @@ type entry struct {
 	class      uint8
 	prev, next *entry // in the list of class, oldest first
 	last       int64  // packet time (Unix ns) of the latest activity
+	interimAt  int64  // packet time (Unix ns) of the last interim record (Config.Interim)
 	hnext      *entry // the next entry whose key hashes the same (see flowTable)
 
 	// inspection state

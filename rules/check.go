@@ -158,6 +158,10 @@ type Match struct {
 	at       time.Time // packet time of the match
 }
 
+// Counts reports whether m belongs to a threshold rule: it counts towards a window, and Apply
+// decides whether it fires.
+func (m *Match) Counts() bool { return m.f.Rule.thresh != nil }
+
 // Match is the part of Check that needs no order: it evaluates every rule on rec, builds the
 // findings and their messages, and returns them appended to out, in policy order, for Apply.
 // Threshold rules are matched here too; whether they fire is Apply's to decide. Different

@@ -141,6 +141,10 @@ type Finding struct {
 	Label          flow.Label
 	File           string
 	FlowFirstFrame uint64
+
+	// Suppressed is the number of findings of the same rule, client and server that a live
+	// sensor held back since it last reported one (its suppression window).
+	Suppressed uint64
 }
 
 // Timeouts are the engine's idle timeouts, in packet time.

@@ -131,6 +131,13 @@ type Record struct {
 	// (EmitAt, FirstFrame) order, with the open flows last, whatever the number of workers.
 	EmitAt time.Time
 
+	// Interim is set on an interim report of a flow that is still open (a live sensor's
+	// Config.Interim): its counters so far. The flow's final record follows when it ends.
+	// FactsPending is set on an interim report whose detector is still reading the flow:
+	// its protocol facts are left out (they are still changing) and the policy does not
+	// look at it.
+	Interim, FactsPending bool
+
 	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
 	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
 	ParseError  string // the first parse error, for the evidence

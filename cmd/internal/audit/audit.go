@@ -10,6 +10,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -50,6 +52,15 @@ type Options struct {
 	Log zerolog.Logger
 	// Progress, if set, is kept up to date for a debug server (NewProgress).
 	Progress *Progress
+	// Suppress, when positive, reports a finding for the same client, server and rule once
+	// per this window of packet time; the next report says how many were held back. Its
+	// state holds at most SuppressKeys keys (default 100,000).
+	Suppress     time.Duration
+	SuppressKeys int
+	// FlushEvery, when positive, hands the sinks what the policy has passed within this
+	// interval and flushes the sinks that buffer (a live sensor: output is not held back on a
+	// quiet link). Files leave it at zero: sinks flush when their buffers fill and at Close.
+	FlushEvery time.Duration
 	// Engine, if set, adjusts the engine's configuration after the options above were
 	// applied (a front end's own settings).
 	Engine func(*classify.Config)
@@ -68,6 +79,7 @@ type Audit struct {
 	matches  sync.Pool // *note: from a worker's Match to the merger's Apply
 	findings []*rules.Finding
 	worst    rules.Severity
+	sup      *suppressor // nil: every finding is reported
 
 	retiredMu sync.Mutex
 	retired   []*policyState // replaced policies, for their evaluation errors
@@ -111,7 +123,10 @@ func New(o Options) *Audit {
 	if len(o.Sinks) == 1 {
 		sink = o.Sinks[0]
 	}
-	a := &Audit{log: o.Log, prog: prog, out: newReportPipe(sink), sinks: o.Sinks}
+	a := &Audit{log: o.Log, prog: prog, out: newReportPipe(sink, o.FlushEvery), sinks: o.Sinks}
+	if o.Suppress > 0 {
+		a.sup = newSuppressor(o.Suppress, cmp.Or(o.SuppressKeys, 100_000))
+	}
 	a.sum.Policy = o.Policy.Name
 	a.pol.Store(newPolicyState(o.Policy, o.Workers))
 	a.matches.New = func() any { return new(note) }
@@ -158,6 +173,9 @@ func (a *Audit) retire(st *policyState) {
 
 // match runs on worker w: the policy's rules on a flow that ended, without the thresholds.
 func (a *Audit) match(w int, r *flow.Record) any {
+	if r.FactsPending { // an interim record without its facts: nothing to judge yet
+		return nil
+	}
 	st := a.pol.Load()
 	n := a.matches.Get().(*note)
 	n.st = st
@@ -175,6 +193,10 @@ func (a *Audit) match(w int, r *flow.Record) any {
 func (a *Audit) flow(r *flow.Record, ann any) {
 	a.findings = a.findings[:0]
 	if n, ok := ann.(*note); ok {
+		if r.Interim {
+			// Thresholds count each flow once, with its final record.
+			n.ms = slices.DeleteFunc(n.ms, func(m rules.Match) bool { return m.Counts() })
+		}
 		n.st.applier.Apply(n.ms, a.collect)
 		clear(n.ms) // let the findings go with the flow
 		n.st = nil
@@ -186,6 +208,10 @@ func (a *Audit) flow(r *flow.Record, ann any) {
 }
 
 func (a *Audit) collect(f *rules.Finding) {
+	if a.sup != nil && !a.sup.keep(f) {
+		a.sum.Suppressed++
+		return
+	}
 	if f.Rule.Severity > a.worst {
 		a.worst = f.Rule.Severity
 	}
@@ -303,6 +329,9 @@ func (a *Audit) Close() (*report.Summary, error) {
 	a.eng.Flush()
 	a.eng.Close()
 	a.sum.Stats = a.eng.Stats()
+	if a.sup != nil {
+		a.sum.SuppressEvicted = a.sup.evicted
+	}
 	a.sum.PolicyErrors = a.policyErrors()
 	for _, e := range a.sum.PolicyErrors {
 		a.log.Warn().Str("rule", e.Rule).Uint64("count", e.Count).Str("first", e.First).
@@ -346,6 +375,17 @@ func (a *Audit) policyErrors() []report.PolicyError {
 
 // multi hands each flow to every sink in turn.
 type multi []Sink
+
+// Flush flushes the sinks that buffer.
+func (m multi) Flush() error {
+	var errs []error
+	for _, s := range m {
+		if f, ok := s.(Flusher); ok {
+			errs = append(errs, f.Flush())
+		}
+	}
+	return errors.Join(errs...)
+}
 
 func (m multi) Flow(r *flow.Record, findings []*rules.Finding) {
 	for _, s := range m {

@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"sync"
+	"time"
+
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/rules"
@@ -14,12 +17,18 @@ import (
 //
 // Flows travel in batches (one channel send per pipeFlows flows, not per flow); the batches
 // are recycled, so steady state allocates nothing here.
+//
+// With a flush interval (a live sensor), the sinks' goroutine also takes the batch being
+// filled at each interval and flushes the sinks that buffer (Flusher), so a flow reaches the
+// output within the interval even on a quiet link.
 type reportPipe struct {
-	rep  report.Reporter
-	cur  *pipeBatch
-	full chan *pipeBatch
-	free chan *pipeBatch
-	done chan struct{}
+	rep   report.Reporter
+	every time.Duration
+	mu    sync.Mutex // guards cur, when every > 0
+	cur   *pipeBatch
+	full  chan *pipeBatch
+	free  chan *pipeBatch
+	done  chan struct{}
 }
 
 const (
@@ -37,12 +46,16 @@ type pipeBatch struct {
 	n     int
 }
 
-func newReportPipe(rep report.Reporter) *reportPipe {
+// A Flusher is a sink that buffers its output: Flush writes what it holds.
+type Flusher interface{ Flush() error }
+
+func newReportPipe(rep report.Reporter, every time.Duration) *reportPipe {
 	p := &reportPipe{
-		rep:  rep,
-		full: make(chan *pipeBatch, pipeBatches),
-		free: make(chan *pipeBatch, pipeBatches+1),
-		done: make(chan struct{}),
+		rep:   rep,
+		every: every,
+		full:  make(chan *pipeBatch, pipeBatches),
+		free:  make(chan *pipeBatch, pipeBatches+1),
+		done:  make(chan struct{}),
 	}
 	for i := 0; i < pipeBatches+1; i++ {
 		p.free <- &pipeBatch{items: make([]pipeItem, pipeFlows)}
@@ -54,6 +67,10 @@ func newReportPipe(rep report.Reporter) *reportPipe {
 // flow queues r and its findings for the reporter. It copies r (which the engine recycles);
 // the findings are new for each flow and are kept as they are.
 func (p *reportPipe) flow(r *flow.Record, findings []*rules.Finding) {
+	if p.every > 0 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
 	if p.cur == nil {
 		p.cur = <-p.free
 	}
@@ -69,6 +86,8 @@ func (p *reportPipe) flow(r *flow.Record, findings []*rules.Finding) {
 // close hands over what is queued and returns once the reporter has seen every flow. The
 // reporter may be used directly (Close) afterwards.
 func (p *reportPipe) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.cur != nil {
 		p.full <- p.cur
 		p.cur = nil
@@ -79,14 +98,42 @@ func (p *reportPipe) close() {
 
 func (p *reportPipe) run() {
 	defer close(p.done)
-	for b := range p.full {
-		for i := range b.items[:b.n] {
-			it := &b.items[i]
-			p.rep.Flow(&it.rec, it.findings)
-			it.rec = flow.Record{} // let the facts go
-			clear(it.findings)
-		}
-		b.n = 0
-		p.free <- b
+	var tick <-chan time.Time
+	if p.every > 0 {
+		t := time.NewTicker(p.every)
+		defer t.Stop()
+		tick = t.C
 	}
+	for {
+		select {
+		case b, ok := <-p.full:
+			if !ok {
+				return
+			}
+			p.write(b)
+		case <-tick:
+			p.mu.Lock()
+			b := p.cur
+			p.cur = nil
+			p.mu.Unlock()
+			if b != nil {
+				p.write(b)
+			}
+			if f, ok := p.rep.(Flusher); ok {
+				f.Flush() //nolint:errcheck // a write error is the sink's to keep and report at Close
+			}
+		}
+	}
+}
+
+// write hands a batch's flows to the reporter and recycles the batch.
+func (p *reportPipe) write(b *pipeBatch) {
+	for i := range b.items[:b.n] {
+		it := &b.items[i]
+		p.rep.Flow(&it.rec, it.findings)
+		it.rec = flow.Record{} // let the facts go
+		clear(it.findings)
+	}
+	b.n = 0
+	p.free <- b
 }

@@ -30,7 +30,7 @@ func (r *recorder) Close(*report.Summary) error { r.closed = true; return nil }
 // partial batch.
 func TestReportPipeKeepsOrderAndEveryFlow(t *testing.T) {
 	rec := &recorder{}
-	p := newReportPipe(rec)
+	p := newReportPipe(rec, 0)
 	var r flow.Record
 	var fs []*rules.Finding
 	const n = 10*pipeFlows + 7

@@ -42,6 +42,41 @@ type JSON struct {
 	str    string // the string appendString hands to the encoder
 	sbuf   bytes.Buffer
 	senc   *json.Encoder // facts and escaped strings, into sbuf
+
+	observer []byte // `"observer":{…},` of a live sensor, or nothing
+}
+
+// Observer names the sensor that saw the traffic (ECS observer.*). A live sensor sets it;
+// the documents of a file audit carry none.
+type Observer struct {
+	Hostname  string // observer.hostname
+	Interface string // observer.ingress.interface.name
+	Version   string // observer.version
+}
+
+// SetObserver makes every flow and finding document carry o as ECS observer fields.
+func (j *JSON) SetObserver(o Observer) {
+	b := []byte(`"observer":{"type":"sensor","product":"pcapaudit"`)
+	if o.Hostname != "" {
+		b = j.appendString(append(b, `,"hostname":`...), o.Hostname)
+	}
+	if o.Version != "" {
+		b = j.appendString(append(b, `,"version":`...), o.Version)
+	}
+	if o.Interface != "" {
+		b = j.appendString(append(b, `,"ingress":{"interface":{"name":`...), o.Interface)
+		b = append(b, "}}"...)
+	}
+	j.observer = append(b, "},"...)
+}
+
+// Flush writes what is buffered (a live sensor's output is not held back on a quiet link).
+func (j *JSON) Flush() error {
+	if j.err != nil {
+		return j.err
+	}
+	j.err = j.w.Flush()
+	return j.err
 }
 
 type ruleLabel struct {
@@ -139,11 +174,12 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	b = appendTime(b, r.Start)
 	b = append(b, `,"event":{"kind":"event","category":["network"],"type":["connection"],"module":"pcapaudit","dataset":"pcapaudit.flow",`...)
 	b = append(b, j.start...)
-	if reason := r.EndReason.String(); reason != "" {
+	if reason := r.EndReason.String(); reason != "" && !r.Interim {
 		b = append(b, `,"reason":`...)
 		b = j.appendString(b, reason)
 	}
 	b = append(b, "},"...)
+	b = append(b, j.observer...)
 	b = append(b, j.shared...)
 	var err error
 	if r.NTP != nil {
@@ -166,8 +202,15 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	b = j.appendString(b, r.File)
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
-	b = append(b, `,"end_reason":`...)
-	b = j.appendString(b, r.EndReason.String())
+	if r.Interim {
+		b = append(b, `,"interim":true`...)
+		if r.FactsPending {
+			b = append(b, `,"facts_pending":true`...)
+		}
+	} else {
+		b = append(b, `,"end_reason":`...)
+		b = j.appendString(b, r.EndReason.String())
+	}
 	b = append(b, `,"client_known":`...)
 	b = strconv.AppendBool(b, r.ClientKnown)
 	b = append(b, `,"payload_bytes":{"client":`...)
@@ -208,6 +251,7 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 		b = strconv.AppendInt(b, int64(sc), 10)
 	}
 	b = append(b, "},"...)
+	b = append(b, j.observer...)
 	b = append(b, j.rulePart(f.Rule, r.Label)...)
 	b = append(b, `,"message":`...)
 	b = j.appendString(b, f.Message)
@@ -227,6 +271,10 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	}
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, int64(f.Count), 10)
+	if f.Suppressed > 0 {
+		b = append(b, `,"suppressed":`...)
+		b = strconv.AppendUint(b, f.Suppressed, 10)
+	}
 	if len(f.Observed) > 0 {
 		// As a JSON object of the values by their expression, keys sorted; a key given twice
 		// keeps its last value.

@@ -46,6 +46,9 @@ type Summary struct {
 	// through facts a flow does not have): such a condition counts as no match, so a rule
 	// that always fails finds nothing, and the user needs to be told.
 	PolicyErrors []PolicyError
+	// Suppressed is the number of findings a live sensor held back as repeats within its
+	// suppression window; SuppressEvicted the keys its bounded state forgot.
+	Suppressed, SuppressEvicted uint64
 }
 
 // PolicyError is a rule whose expressions failed while running: how many times, and the
