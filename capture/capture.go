@@ -19,8 +19,17 @@ type Packet struct {
 	LinkType layers.LinkType
 	// Frame is the frame number as Wireshark counts it: 1 for the first packet of each file.
 	Frame uint64
-	// File is the name the file was opened by ("-" for standard input).
+	// File is the name the file was opened by ("-" for standard input); for a live capture,
+	// the interface's name.
 	File string
+	// VLAN is the VLAN identifier (the 12-bit VID) of an 802.1Q or 802.1ad tag that the capture
+	// took out of the frame into its metadata, as Linux does for the outermost tag of every
+	// frame an AF_PACKET socket receives; valid when HasVLAN is set. A tag that is still inside
+	// Data (always the case for capture files) is not reported here: the decoder reads it from
+	// the frame.
+	VLAN uint16
+	// HasVLAN says that VLAN holds a tag taken out of the frame (VLAN 0 is a priority tag).
+	HasVLAN bool
 }
 
 // Source yields packets one at a time.

@@ -282,6 +282,7 @@ func (r *reader) Next(p *Packet) error {
 	p.LinkType = lt
 	p.Frame = r.frame
 	p.File = r.name
+	p.VLAN, p.HasVLAN = 0, false // a file's tags stay in the frame
 	return nil
 }
 

@@ -1,0 +1,186 @@
+//go:build libpcap
+
+package live
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
+	"golang.org/x/net/bpf"
+
+	"github.com/pcapaudit/pcapaudit/capture"
+)
+
+// havePcap: this build has the libpcap backend.
+const havePcap = true
+
+// snapLen is libpcap's largest snap length (MAXIMUM_SNAPLEN): whole frames.
+const snapLen = 262144
+
+// pcapCapture is the libpcap backend: one handle, one Source. libpcap on Linux reads its own
+// TPACKET_V3 ring and puts a VLAN tag the kernel stripped back into the frame, so Packet.VLAN
+// is never set here: the decoder finds the tag in Data.
+type pcapCapture struct {
+	iface string
+	h     *pcap.Handle
+
+	mu    sync.Mutex // held by Next and close: close never frees the handle under a reader
+	done  bool
+	frame uint64
+
+	stopped atomic.Bool
+	stopAt  atomic.Int64 // UnixNano of Stop: packets stamped later are not delivered
+
+	delivered, bytes atomic.Uint64
+
+	statsMu sync.Mutex
+	last    pcap.Stats // libpcap's cumulative 32-bit counters at the last read
+	sum     Stats
+	closed  bool
+}
+
+func openPcap(cfg Config) (_ backend, err error) {
+	in, err := pcap.NewInactiveHandle(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("live: interface %q: %w", cfg.Interface, err)
+	}
+	defer in.CleanUp()
+	for _, set := range []func() error{
+		func() error { return in.SetSnapLen(snapLen) },
+		func() error { return in.SetPromisc(cfg.Promiscuous) },
+		func() error { return in.SetTimeout(cfg.PollTimeout) },
+		func() error { return in.SetBufferSize(cfg.BlockSize * cfg.NumBlocks) },
+	} {
+		if err := set(); err != nil {
+			return nil, fmt.Errorf("live: interface %q: %w", cfg.Interface, err)
+		}
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, fmt.Errorf("live: interface %q: libpcap: %w", cfg.Interface, err)
+	}
+	c := &pcapCapture{iface: cfg.Interface, h: h}
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if lt := h.LinkType(); lt != layers.LinkTypeEthernet {
+		return nil, fmt.Errorf("live: %s: not an Ethernet interface (link type %v)", cfg.Interface, lt)
+	}
+	// libpcap filters in user space what its ring held before the filter was set, so no
+	// packet the filter rejects is delivered.
+	if err := c.setFilter(cfg.Filter, cfg.FilterExpr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *pcapCapture) sources() []Source { return []Source{c} }
+
+// setFilter compiles an expression on the open handle: libpcap then generates the code of a
+// live capture on this interface (its VLAN tests read the kernel's metadata), which
+// pcap_open_dead would not.
+func (c *pcapCapture) setFilter(prog []bpf.RawInstruction, expr string) error {
+	switch {
+	case expr != "":
+		if err := c.h.SetBPFFilter(expr); err != nil {
+			return fmt.Errorf("live: filter %q on %s: %w", expr, c.iface, err)
+		}
+	case len(prog) > 0:
+		if err := checkProgram(prog); err != nil {
+			return fmt.Errorf("live: filter: %w", err)
+		}
+		ins := make([]pcap.BPFInstruction, len(prog))
+		for i, r := range prog {
+			ins[i] = pcap.BPFInstruction{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+		}
+		if err := c.h.SetBPFInstructionFilter(ins); err != nil {
+			return fmt.Errorf("live: %s: libpcap refused the filter: %w", c.iface, err)
+		}
+	default:
+		if err := c.h.SetBPFFilter(""); err != nil { // everything
+			return fmt.Errorf("live: %s: clearing the filter: %w", c.iface, err)
+		}
+	}
+	return nil
+}
+
+// stop does not touch the filter: libpcap would apply a new one to the packets already in its
+// ring. Next instead ends at the first packet stamped after Stop, or at a poll timeout.
+func (c *pcapCapture) stop() {
+	c.stopAt.Store(time.Now().UnixNano())
+	c.stopped.Store(true)
+}
+
+func (c *pcapCapture) close() error {
+	c.stats()
+	c.mu.Lock()
+	c.done = true
+	c.statsMu.Lock()
+	c.closed = true
+	c.statsMu.Unlock()
+	c.h.Close()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *pcapCapture) stats() []Stats {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if !c.closed {
+		if st, err := c.h.Stats(); err == nil {
+			// Cumulative counters kept by libpcap in 32 bits: add the difference, modulo 2^32.
+			c.sum.Packets += uint64(uint32(st.PacketsReceived) - uint32(c.last.PacketsReceived))
+			c.sum.Drops += uint64(uint32(st.PacketsDropped) - uint32(c.last.PacketsDropped))
+			c.sum.IfDrops += uint64(uint32(st.PacketsIfDropped) - uint32(c.last.PacketsIfDropped))
+			c.last = *st
+		}
+	}
+	s := c.sum
+	s.Delivered = c.delivered.Load()
+	s.Bytes = c.bytes.Load()
+	return []Stats{s}
+}
+
+// Next implements Source.
+func (c *pcapCapture) Next(p *capture.Packet) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return ErrStopped
+	}
+	data, ci, err := c.h.ZeroCopyReadPacketData()
+	stopped := c.stopped.Load()
+	switch {
+	case err == nil:
+		if stopped && ci.Timestamp.UnixNano() > c.stopAt.Load() {
+			c.done = true
+			return ErrStopped
+		}
+	case errors.Is(err, pcap.NextErrorTimeoutExpired):
+		if stopped {
+			c.done = true
+			return ErrStopped
+		}
+		return ErrTimeout
+	default:
+		return fmt.Errorf("live: %s: %w", c.iface, err)
+	}
+	c.frame++
+	p.Data = data
+	p.Timestamp = ci.Timestamp
+	p.Length = ci.Length
+	p.LinkType = layers.LinkTypeEthernet
+	p.Frame = c.frame
+	p.File = c.iface
+	p.VLAN, p.HasVLAN = 0, false
+	c.delivered.Add(1)
+	c.bytes.Add(uint64(len(data)))
+	return nil
+}

@@ -1,0 +1,439 @@
+//go:build linux
+
+package live
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/internal/netnstest"
+)
+
+// backends lists the backends this build can test: afpacket, and pcap in -tags libpcap builds.
+func backends() []string {
+	if havePcap {
+		return []string{BackendAFPacket, BackendPcap}
+	}
+	return []string{BackendAFPacket}
+}
+
+// workersFor is the largest worker count a backend takes in these tests.
+func workersFor(backend string) int {
+	if backend == BackendPcap {
+		return 1
+	}
+	return 3
+}
+
+// collector reads every Source of c in its own goroutine until Stop, keeping what it parses.
+type collector struct {
+	mu     sync.Mutex
+	got    []got
+	other  int            // frames that are not test frames
+	errs   []error        // errors other than ErrTimeout and ErrStopped
+	frames map[int]uint64 // last Frame per source
+	wg     sync.WaitGroup
+	// pause, when set, is called before each Next (a slow consumer).
+	pause func()
+}
+
+func collect(c *Capture, pause func()) *collector {
+	col := &collector{frames: map[int]uint64{}, pause: pause}
+	for i, src := range c.Sources() {
+		col.wg.Add(1)
+		go func() {
+			defer col.wg.Done()
+			var p capture.Packet
+			for {
+				if col.pause != nil {
+					col.pause()
+				}
+				err := src.Next(&p)
+				switch {
+				case err == nil:
+				case errors.Is(err, ErrTimeout):
+					continue
+				case errors.Is(err, ErrStopped):
+					return
+				default:
+					col.mu.Lock()
+					col.errs = append(col.errs, err)
+					col.mu.Unlock()
+					continue
+				}
+				g, ok := parse(&p)
+				col.mu.Lock()
+				if p.Frame != col.frames[i]+1 {
+					col.errs = append(col.errs, fmt.Errorf("source %d: frame %d after %d", i, p.Frame, col.frames[i]))
+				}
+				col.frames[i] = p.Frame
+				if ok {
+					g.source = i
+					col.got = append(col.got, g)
+				} else {
+					col.other++
+				}
+				col.mu.Unlock()
+			}
+		}()
+	}
+	return col
+}
+
+// waitFor waits until n test frames were collected or d passed, and returns how many were.
+func (col *collector) waitFor(n int, d time.Duration) int {
+	end := time.Now().Add(d)
+	for {
+		col.mu.Lock()
+		k := len(col.got)
+		col.mu.Unlock()
+		if k >= n || time.Now().After(end) {
+			return k
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// finish stops the capture, waits for the readers, closes, and checks there was no error.
+func (col *collector) finish(t *testing.T, c *Capture) []got {
+	t.Helper()
+	c.Stop()
+	col.wg.Wait()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, err := range col.errs {
+		t.Errorf("reader: %v", err)
+	}
+	if col.other > 0 {
+		t.Errorf("%d frames that the test did not send", col.other)
+	}
+	return col.got
+}
+
+// open opens a capture on v.A from inside the namespace.
+func open(t *testing.T, v *netnstest.Veth, cfg Config) *Capture {
+	t.Helper()
+	cfg.Interface = v.A
+	var c *Capture
+	if err := v.Do(func() (err error) { c, err = Open(cfg); return err }); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestFanoutEachPacketOnceFlowsTogether: 40 UDP flows, both directions interleaved, sent into
+// the pair: every packet comes out exactly once, with its timestamp, length, interface name
+// and per-source frame number, both directions of each flow come out of the same Source, and
+// the flows are spread over more than one Source.
+func TestFanoutEachPacketOnceFlowsTogether(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			v := netnstest.New(t)
+			c := open(t, v, Config{Backend: backend, Workers: workersFor(backend), Promiscuous: true, PollTimeout: 50 * time.Millisecond})
+			if n := len(c.Sources()); n != workersFor(backend) {
+				t.Fatalf("%d sources, want %d", n, workersFor(backend))
+			}
+			col := collect(c, nil)
+			w := v.Writer(t, v.B)
+			const flows, perDir = 40, 10
+			var sent []spec
+			start := time.Now()
+			for range perDir {
+				for f := range flows {
+					client := addr(fmt.Sprintf("127.0.%d.%d", f/200+1, f%200+1), uint16(40000+f))
+					server := addr("127.0.0.1", 123)
+					for _, s := range []spec{{src: client, dst: server}, {src: server, dst: client}} {
+						s.vlan, s.size, s.id = -1, 40+f, uint32(len(sent))
+						if err := w.Write(s.frame(t)); err != nil {
+							t.Fatal(err)
+						}
+						sent = append(sent, s)
+					}
+				}
+			}
+			if n := col.waitFor(len(sent), 10*time.Second); n != len(sent) {
+				t.Errorf("received %d of %d packets", n, len(sent))
+			}
+			st := sum(c.Stats())
+			gots := col.finish(t, c)
+
+			seen := make([]int, len(sent))
+			flowSource := map[[2]netip.AddrPort]int{}
+			sources := map[int]bool{}
+			for _, g := range gots {
+				if int(g.id) >= len(sent) {
+					t.Fatalf("unknown id %d", g.id)
+				}
+				seen[g.id]++
+				s := sent[g.id]
+				if g.src != s.src || g.dst != s.dst {
+					t.Errorf("id %d: %v -> %v, sent %v -> %v", g.id, g.src, g.dst, s.src, s.dst)
+				}
+				p := g.pkt
+				if p.File != v.A || p.LinkType != layers.LinkTypeEthernet || p.HasVLAN {
+					t.Errorf("id %d: file %q link type %v VLAN %v", g.id, p.File, p.LinkType, p.HasVLAN)
+				}
+				if want := 14 + 20 + 8 + s.size; p.Length != want {
+					t.Errorf("id %d: length %d, want %d", g.id, p.Length, want)
+				}
+				if p.Timestamp.Before(start.Add(-time.Second)) || p.Timestamp.After(time.Now()) {
+					t.Errorf("id %d: timestamp %v outside the test", g.id, p.Timestamp)
+				}
+				key := [2]netip.AddrPort{s.src, s.dst}
+				if s.dst.Port() != 123 {
+					key = [2]netip.AddrPort{s.dst, s.src}
+				}
+				if src, ok := flowSource[key]; ok && src != g.source {
+					t.Errorf("flow %v: on sources %d and %d", key, src, g.source)
+				}
+				flowSource[key] = g.source
+				sources[g.source] = true
+			}
+			for id, n := range seen {
+				if n != 1 {
+					t.Errorf("id %d received %d times", id, n)
+				}
+			}
+			if want := min(workersFor(backend), 2); len(sources) < want {
+				t.Errorf("flows on %d sources, want at least %d", len(sources), want)
+			}
+			t.Logf("per source: %+v", c.Stats())
+			if st.Delivered != uint64(len(sent)) || st.Packets != uint64(len(sent)) || st.Drops != 0 {
+				t.Errorf("stats %+v, want %d packets delivered, none dropped", st, len(sent))
+			}
+		})
+	}
+}
+
+// TestVLAN: tagged frames written into the pair come out with their VLAN id: in Packet.VLAN
+// and without the tag in Data (afpacket), or with the tag in Data (pcap, where libpcap puts
+// it back). Untagged frames have none.
+func TestVLAN(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			v := netnstest.New(t)
+			c := open(t, v, Config{Backend: backend, Workers: 1, PollTimeout: 50 * time.Millisecond})
+			col := collect(c, nil)
+			w := v.Writer(t, v.B)
+			vlans := []int{-1, 0, 5, 100, 4094, -1, 7}
+			for i, vl := range vlans {
+				s := spec{src: addr("127.0.0.2", 5060), dst: addr("127.0.0.1", 5060), vlan: vl, id: uint32(i), size: 100}
+				if err := w.Write(s.frame(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			col.waitFor(len(vlans), 5*time.Second)
+			gots := col.finish(t, c)
+			if len(gots) != len(vlans) {
+				t.Fatalf("received %d of %d frames", len(gots), len(vlans))
+			}
+			for _, g := range gots {
+				want := vlans[g.id]
+				p := g.pkt
+				switch {
+				case backend == BackendPcap && (p.HasVLAN || g.inTag != want):
+					t.Errorf("frame %d: pcap: tag in frame %d, metadata %v/%d; want %d in the frame", g.id, g.inTag, p.HasVLAN, p.VLAN, want)
+				case backend == BackendAFPacket && want < 0 && (p.HasVLAN || g.inTag >= 0):
+					t.Errorf("frame %d: untagged, got VLAN %v/%d (tag in frame %d)", g.id, p.HasVLAN, p.VLAN, g.inTag)
+				case backend == BackendAFPacket && want >= 0 && (!p.HasVLAN || int(p.VLAN) != want || g.inTag >= 0):
+					t.Errorf("frame %d: got VLAN %v/%d (tag in frame %d), want %d in the metadata", g.id, p.HasVLAN, p.VLAN, g.inTag, want)
+				}
+				wire := 14 + 20 + 8 + 100
+				if want >= 0 {
+					wire += 4
+				}
+				if p.Length != wire {
+					t.Errorf("frame %d: length %d, want %d (the tag counts, as on the wire)", g.id, p.Length, wire)
+				}
+			}
+		})
+	}
+}
+
+// TestStopDrainsWhatWasCaptured: packets that reached the rings before Stop are all delivered
+// after it, then ErrStopped; packets sent after Stop are neither delivered nor counted.
+func TestStopDrainsWhatWasCaptured(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			v := netnstest.New(t)
+			c := open(t, v, Config{Backend: backend, Workers: workersFor(backend), PollTimeout: 50 * time.Millisecond})
+			w := v.Writer(t, v.B)
+			send := func(from, n int) {
+				for i := from; i < from+n; i++ {
+					s := spec{src: addr("127.0.0.2", uint16(1000+i%97)), dst: addr("127.0.0.1", 53), vlan: -1, id: uint32(i), size: 200}
+					if err := w.Write(s.frame(t)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			const before = 500
+			send(0, before)
+			time.Sleep(time.Millisecond) // the last frame out of the veth's backlog
+			c.Stop()
+			send(before, 100)
+			col := collect(c, nil) // readers start only now
+			col.wg.Wait()          // they end by themselves, with ErrStopped
+			st := sum(c.Stats())
+			gots := col.finish(t, c)
+			ids := map[uint32]bool{}
+			for _, g := range gots {
+				if g.id >= before {
+					t.Errorf("frame %d, sent after Stop, delivered", g.id)
+				}
+				ids[g.id] = true
+			}
+			if len(ids) != before || len(gots) != before {
+				t.Errorf("delivered %d frames (%d distinct), want the %d sent before Stop", len(gots), len(ids), before)
+			}
+			if backend == BackendAFPacket && st.Packets != before {
+				t.Errorf("kernel counted %d packets, want %d", st.Packets, before)
+			}
+			var p capture.Packet
+			for _, src := range c.Sources() {
+				if err := src.Next(&p); !errors.Is(err, ErrStopped) {
+					t.Errorf("Next after Close: %v, want ErrStopped", err)
+				}
+			}
+		})
+	}
+}
+
+// TestStopAndCloseWithBlockedReaders: readers waiting in Next on a silent link (poll timeout
+// of 20 s) return ErrStopped soon after Stop, without waiting for the poll timeout; Close with
+// readers still blocked (no Stop first) waits for them and does not crash; both are
+// idempotent.
+func TestStopAndCloseWithBlockedReaders(t *testing.T) {
+	const poll = 20 * time.Second
+	for _, backend := range backends() {
+		for _, how := range []string{"stop-then-close", "close-only"} {
+			t.Run(backend+"/"+how, func(t *testing.T) {
+				v := netnstest.New(t)
+				c := open(t, v, Config{Backend: backend, Workers: workersFor(backend), PollTimeout: poll})
+				errc := make(chan error, len(c.Sources()))
+				for _, src := range c.Sources() {
+					go func() {
+						var p capture.Packet
+						errc <- src.Next(&p)
+					}()
+				}
+				time.Sleep(100 * time.Millisecond) // the readers are in poll
+				start := time.Now()
+				closed := make(chan error, 1)
+				if how == "stop-then-close" {
+					c.Stop()
+					c.Stop()
+				} else {
+					go func() { closed <- c.Close() }()
+				}
+				for range c.Sources() {
+					if err := <-errc; !errors.Is(err, ErrStopped) {
+						t.Errorf("Next: %v, want ErrStopped", err)
+					}
+				}
+				if how == "close-only" {
+					if err := <-closed; err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				}
+				if err := c.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				if d := time.Since(start); d > poll/2 {
+					t.Errorf("readers returned after %v: Stop waited for the poll timeout", d)
+				}
+				if st := c.Stats(); len(st) != len(c.Sources()) {
+					t.Errorf("Stats after Close: %d entries", len(st))
+				}
+			})
+		}
+	}
+}
+
+// TestTinyRingDropCount: a 2 x 64 KiB ring and a slow reader under a burst: the drop counter
+// equals exactly the packets sent that the reader did not see, and the kernel's packet count
+// equals what was sent.
+func TestTinyRingDropCount(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			v := netnstest.New(t)
+			c := open(t, v, Config{Backend: backend, Workers: 1, BlockSize: MinBlockSize, NumBlocks: MinNumBlocks,
+				PollTimeout: 200 * time.Millisecond})
+			var n int
+			col := collect(c, func() {
+				if n++; n%16 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			})
+			w := v.Writer(t, v.B)
+			const sent = 4000
+			for i := range sent {
+				s := spec{src: addr("127.0.0.2", uint16(2000+i%300)), dst: addr("127.0.0.1", 389), vlan: -1, id: uint32(i), size: 1000}
+				if err := w.Write(s.frame(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			col.waitFor(sent, 2*time.Second) // what is left in the ring, then a quiet link
+			st := sum(c.Stats())
+			gots := col.finish(t, c)
+			received := uint64(len(gots))
+			t.Logf("%s: sent %d, received %d, stats %+v", backend, sent, received, st)
+			if st.Drops == 0 {
+				t.Fatalf("no drop: the ring was not overrun (received %d of %d)", received, sent)
+			}
+			if st.Packets != sent {
+				t.Errorf("kernel counted %d packets, sent %d", st.Packets, sent)
+			}
+			if st.Drops != sent-received {
+				t.Errorf("drops %d, want sent - received = %d", st.Drops, sent-received)
+			}
+			if backend == BackendAFPacket && st.QueueFreezes == 0 {
+				t.Errorf("no queue freeze counted on an overrun ring")
+			}
+		})
+	}
+}
+
+// TestOpenErrors: an unknown interface and a missing permission are one line naming the
+// interface, and nothing is left open.
+func TestOpenErrors(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			_, err := Open(Config{Backend: backend, Interface: "nope0"})
+			if err == nil || !strings.Contains(err.Error(), `"nope0"`) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("unknown interface: %v", err)
+			}
+			v := netnstest.New(t)
+			err = v.Do(func() error {
+				if err := dropCapNetRaw(); err != nil {
+					return fmt.Errorf("dropping CAP_NET_RAW: %w", err)
+				}
+				_, err := Open(Config{Backend: backend, Interface: v.A})
+				if err == nil {
+					return errors.New("Open without CAP_NET_RAW succeeded")
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, v.A) || strings.Contains(msg, "\n") {
+					return fmt.Errorf("error does not name %s in one line: %q", v.A, msg)
+				}
+				if backend == BackendAFPacket && !strings.Contains(msg, "CAP_NET_RAW") {
+					return fmt.Errorf("error does not say what is missing: %q", msg)
+				}
+				t.Logf("without CAP_NET_RAW: %v", err)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
