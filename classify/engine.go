@@ -126,6 +126,9 @@ type Stats struct {
 	Interim         uint64                 // interim records of flows still open (Config.Interim)
 	// TCP reassembly.
 	TCPOutOfOrder, TCPRetransmits, TCPOverlaps, TCPGaps, TCPGapBytes, TCPDroppedSegments uint64
+	// TCPAckedGaps: of TCPGaps, holes the receiver acknowledged: bytes lost before they
+	// reached the capture (Zeek's capture-loss estimate).
+	TCPAckedGaps uint64
 }
 
 const numEndReasons = int(flow.EndEvicted) + 1
@@ -154,6 +157,7 @@ func (s *Stats) Add(o *Stats) {
 	s.TCPOverlaps += o.TCPOverlaps
 	s.TCPGaps += o.TCPGaps
 	s.TCPGapBytes += o.TCPGapBytes
+	s.TCPAckedGaps += o.TCPAckedGaps
 	s.TCPDroppedSegments += o.TCPDroppedSegments
 }
 

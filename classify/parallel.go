@@ -502,6 +502,20 @@ func (p *Parallel) LiveStats() (s Stats, flows int) {
 	return s, flows
 }
 
+// FeederStats returns, for each feeder made with NewFeeder in the order made, its packets,
+// bytes and decoder counts as of its last tick. Safe from any goroutine.
+func (p *Parallel) FeederStats() []Stats {
+	p.feedersMu.Lock()
+	defer p.feedersMu.Unlock()
+	out := make([]Stats, 0, len(p.feeders)-1)
+	for _, f := range p.feeders[1:] { // the first is the one behind Packet
+		f.mu.Lock()
+		out = append(out, f.snap)
+		f.mu.Unlock()
+	}
+	return out
+}
+
 // recLess is the canonical order of records: by EmitAt (open flows, with a zero EmitAt,
 // last), then by first packet (compareFirst).
 func recLess(a, b *flow.Record) bool {

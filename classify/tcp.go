@@ -156,6 +156,11 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes
 	if acked || full && len(s.ooo) == 0 {
 		// Skip the hole: the segment is then in order.
+		if acked {
+			// Bytes the receiver had, that the capture never saw: loss on the way to the
+			// sensor (a SPAN port's own drops), which no kernel counter shows.
+			e.stats.TCPAckedGaps++
+		}
 		e.gap(en, d, s, seq)
 		if !en.skip && en.tcp != nil {
 			e.inOrder(en, d, seq, data)

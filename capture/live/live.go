@@ -59,10 +59,12 @@ import (
 // Sentinel errors of Source.Next; compare with errors.Is.
 var (
 	// ErrTimeout: no packet arrived within Config.PollTimeout. Call Next again.
-	ErrTimeout = errors.New("live: no packet within the poll timeout")
+	// It is capture.ErrTimeout, so a reader of any live source tests for one error.
+	ErrTimeout = capture.ErrTimeout
 	// ErrStopped: Stop was called and every packet captured before it was delivered (or the
 	// capture is closed). Every later Next returns it too.
-	ErrStopped = errors.New("live: capture stopped")
+	// It is capture.ErrStopped.
+	ErrStopped = capture.ErrStopped
 )
 
 // Backend names for Config.Backend.

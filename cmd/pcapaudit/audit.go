@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/pcapaudit/pcapaudit/classify"
@@ -35,19 +36,15 @@ Exit codes:
 
 // auditOptions are the flags of an audit.
 type auditOptions struct {
+	engineFlags
 	format     string
 	failOn     string
-	policy     string
 	all        bool
-	maxFlows   int
-	window     int
 	perLabel   int
 	color      string
-	logLevel   string
 	cpuProfile string
 	memProfile string
 	debugAddr  string
-	workers    int
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -70,21 +67,17 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&o.format, "format", "f", "text", "output format: text (for a person) or json (NDJSON, Elastic Common Schema)")
 	fl.StringVar(&o.failOn, "fail-on", "medium", "exit 1 when a finding has this severity or higher: low, medium, high, critical, or none")
-	fl.StringVarP(&o.policy, "policy", "p", "", "policy file replacing the default policy (see 'pcapaudit policy')")
+	o.engineFlags.add(fl, "flow workers (the output is the same for any number)")
 	fl.BoolVarP(&o.all, "all", "a", false, "also list flows labelled unknown")
-	fl.IntVar(&o.maxFlows, "max-flows", 1_000_000, "flows tracked at once; the least recently active is evicted when full")
-	fl.IntVar(&o.window, "inspect-window", classify.DefaultConfig().InspectWindow, "bytes per flow direction a detector may wait on (an undecided prefix, an incomplete message); past it inspection stops, counted")
 	fl.IntVar(&o.perLabel, "list", 20, "text format: flows listed per label and findings shown per rule (the rest are counted)")
-	fl.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "flow workers (the output is the same for any number)")
 	fl.StringVar(&o.color, "color", "auto", "text format colours: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fl.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fl.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
 	fl.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) and the audit's progress (/debug/vars) on this address while it runs, e.g. localhost:6060")
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.AddCommand(newPolicyCmd(stdout), newVersionCmd(stdout))
+	cmd.AddCommand(newPolicyCmd(stdout), newVersionCmd(stdout), newSensorCmd(stdout, stderr))
 	return cmd
 }
 
@@ -92,8 +85,50 @@ func usageErr(format string, a ...any) error {
 	return &exitErr{code: exitError, err: fmt.Errorf(format, a...)}
 }
 
+// engineFlags are the flags every front end shares: the policy, the engine's bounds and
+// workers, the log level.
+type engineFlags struct {
+	policy   string
+	maxFlows int
+	window   int
+	workers  int
+	logLevel string
+}
+
+// add adds the shared flags to fl; workersHelp says what --workers means for the command.
+func (e *engineFlags) add(fl *pflag.FlagSet, workersHelp string) {
+	fl.StringVarP(&e.policy, "policy", "p", "", "policy file replacing the default policy (see 'pcapaudit policy')")
+	fl.IntVar(&e.maxFlows, "max-flows", 1_000_000, "flows tracked at once; the least recently active is evicted when full")
+	fl.IntVar(&e.window, "inspect-window", classify.DefaultConfig().InspectWindow, "bytes per flow direction a detector may wait on (an undecided prefix, an incomplete message); past it inspection stops, counted")
+	fl.IntVar(&e.workers, "workers", runtime.GOMAXPROCS(0), workersHelp)
+	fl.StringVar(&e.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+}
+
+// check validates the shared flags' values.
+func (e *engineFlags) check() error {
+	if e.workers < 1 || e.workers > 256 {
+		return usageErr("--workers %d: want 1 to 256", e.workers)
+	}
+	if e.maxFlows <= 0 {
+		return usageErr("--max-flows %d: want a positive number", e.maxFlows)
+	}
+	if e.window < 512 || e.window > 16<<20 {
+		return usageErr("--inspect-window %d: want 512 to 16777216 bytes", e.window)
+	}
+	return nil
+}
+
+// loadPolicy loads --policy, or the default policy.
+func (e *engineFlags) loadPolicy() (*rules.Policy, error) {
+	if e.policy == "" {
+		return rules.Default(), nil
+	}
+	return rules.LoadFile(e.policy)
+}
+
 // newLogger logs to stderr: a console format on a terminal, JSON otherwise.
-func newLogger(stderr io.Writer, level string) (zerolog.Logger, error) {
+// component names the command in every line ("audit", "sensor").
+func newLogger(stderr io.Writer, level, component string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
 		return zerolog.Nop(), usageErr("--log-level %q: want debug, info, warn or error", level)
@@ -102,11 +137,11 @@ func newLogger(stderr io.Writer, level string) (zerolog.Logger, error) {
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05"}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Str("component", "audit").Logger(), nil
+	return zerolog.New(w).Level(lvl).With().Timestamp().Str("component", component).Logger(), nil
 }
 
 func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	log, err := newLogger(stderr, o.logLevel)
+	log, err := newLogger(stderr, o.logLevel, "audit")
 	if err != nil {
 		return err
 	}
@@ -116,20 +151,12 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 			return usageErr("--fail-on %q: want low, medium, high, critical or none", o.failOn)
 		}
 	}
-	if o.workers < 1 || o.workers > 256 {
-		return usageErr("--workers %d: want 1 to 256", o.workers)
+	if err := o.engineFlags.check(); err != nil {
+		return err
 	}
-	if o.maxFlows <= 0 {
-		return usageErr("--max-flows %d: want a positive number", o.maxFlows)
-	}
-	if o.window < 512 || o.window > 16<<20 {
-		return usageErr("--inspect-window %d: want 512 to 16777216 bytes", o.window)
-	}
-	pol := rules.Default()
-	if o.policy != "" {
-		if pol, err = rules.LoadFile(o.policy); err != nil {
-			return &exitErr{code: exitError, err: err}
-		}
+	pol, err := o.loadPolicy()
+	if err != nil {
+		return &exitErr{code: exitError, err: err}
 	}
 	var rep report.Reporter
 	switch o.format {

@@ -12,16 +12,22 @@ import (
 // version from the build information is used.
 var version = ""
 
-func versionString() string {
+// shortVersion is the version alone ("v1.2.3", or "(devel)" for a build from a checkout), as
+// a sensor's documents carry it in observer.version.
+func shortVersion() string {
 	v := version
-	info, ok := debug.ReadBuildInfo()
-	if v == "" && ok {
+	if info, ok := debug.ReadBuildInfo(); v == "" && ok {
 		v = info.Main.Version
 	}
 	if v == "" {
 		v = "(devel)"
 	}
-	s := "pcapaudit " + v
+	return v
+}
+
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	s := "pcapaudit " + shortVersion()
 	if ok {
 		var rev, when, dirty string
 		for _, kv := range info.Settings {

@@ -80,6 +80,7 @@ type Audit struct {
 	findings []*rules.Finding
 	worst    rules.Severity
 	sup      *suppressor // nil: every finding is reported
+	readers  atomic.Int32 // live readers running
 
 	retiredMu sync.Mutex
 	retired   []*policyState // replaced policies, for their evaluation errors
@@ -209,7 +210,6 @@ func (a *Audit) flow(r *flow.Record, ann any) {
 
 func (a *Audit) collect(f *rules.Finding) {
 	if a.sup != nil && !a.sup.keep(f) {
-		a.sum.Suppressed++
 		return
 	}
 	if f.Rule.Severity > a.worst {
@@ -329,9 +329,7 @@ func (a *Audit) Close() (*report.Summary, error) {
 	a.eng.Flush()
 	a.eng.Close()
 	a.sum.Stats = a.eng.Stats()
-	if a.sup != nil {
-		a.sum.SuppressEvicted = a.sup.evicted
-	}
+	a.sum.Suppressed, a.sum.SuppressEvicted = a.Suppressed()
 	a.sum.PolicyErrors = a.policyErrors()
 	for _, e := range a.sum.PolicyErrors {
 		a.log.Warn().Str("rule", e.Rule).Uint64("count", e.Count).Str("first", e.First).

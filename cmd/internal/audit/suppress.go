@@ -2,6 +2,7 @@ package audit
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -18,7 +19,8 @@ import (
 type suppressor struct {
 	window  time.Duration
 	lru     *simplelru.LRU[supKey, *supState]
-	evicted uint64
+	held    atomic.Uint64 // findings held back
+	evicted atomic.Uint64 // keys forgotten
 }
 
 type supKey struct {
@@ -33,7 +35,7 @@ type supState struct {
 
 func newSuppressor(window time.Duration, max int) *suppressor {
 	s := &suppressor{window: window}
-	s.lru, _ = simplelru.NewLRU[supKey, *supState](max, func(supKey, *supState) { s.evicted++ })
+	s.lru, _ = simplelru.NewLRU[supKey, *supState](max, func(supKey, *supState) { s.evicted.Add(1) })
 	return s
 }
 
@@ -49,6 +51,7 @@ func (s *suppressor) keep(f *rules.Finding) bool {
 	}
 	if t.Sub(st.last) < s.window {
 		st.suppressed++
+		s.held.Add(1)
 		return false
 	}
 	f.Suppressed = st.suppressed

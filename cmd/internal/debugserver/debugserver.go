@@ -29,6 +29,24 @@ type Server struct {
 // progress, called on each request of /debug/vars, gives the value published there under
 // "pcapaudit"; it must be safe to call from another goroutine.
 func Start(addr string, progress func() any) (*Server, error) {
+	mux := http.NewServeMux()
+	Mount(mux, progress)
+	return Listen(addr, mux)
+}
+
+// Mount adds the profiler (/debug/pprof/) and the variables (/debug/vars, with progress under
+// "pcapaudit") to mux: a sensor serves them beside its metrics.
+func Mount(mux *http.ServeMux, progress func() any) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves the named profiles (heap, goroutine, ...)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/vars", vars(progress))
+}
+
+// Listen listens on addr (host:port; port 0 picks a free one) and serves h in the background.
+func Listen(addr string, h http.Handler) (*Server, error) {
 	if addr == "" {
 		return nil, errors.New("no address")
 	}
@@ -36,14 +54,7 @@ func Start(addr string, progress func() any) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves the named profiles (heap, goroutine, ...)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/vars", vars(progress))
-	s := &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	s := &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 	go s.srv.Serve(ln) //nolint:errcheck // Serve returns ErrServerClosed on Close
 	return s, nil
 }
