@@ -473,10 +473,8 @@ func (e *Engine) interim() {
 		r := &e.scratch
 		*r = f.Record
 		r.Interim, r.EmitAt = true, e.now
-		if !en.skip { // the detector still writes the facts: leave them out
-			r.FactsPending = true
-			r.NTP, r.SIP, r.LDAP, r.TLS = nil, nil, nil, nil
-		}
+		// While the detector still writes the facts, they may be read during emit only.
+		r.FactsPending = !en.skip
 		e.stats.Interim++
 		e.emit(r)
 	})

@@ -167,6 +167,9 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 			if ann != nil {
 				c.note = ann(r)
 			}
+			if r.FactsPending { // still being written on this worker: not for the merger
+				c.rec.NTP, c.rec.SIP, c.rec.LDAP, c.rec.TLS = nil, nil, nil, nil
+			}
 			w.recs = append(w.recs, c)
 			if w.flushing && len(w.recs) >= flushChunk {
 				p.hand(w, false) // stream the open flows instead of holding them all

@@ -134,8 +134,9 @@ type Record struct {
 	// Interim is set on an interim report of a flow that is still open (a live sensor's
 	// Config.Interim): its counters so far. The flow's final record follows when it ends.
 	// FactsPending is set on an interim report whose detector is still reading the flow:
-	// its protocol facts are left out (they are still changing) and the policy does not
-	// look at it.
+	// its protocol facts are still changing, so they may be read during the emit call only
+	// (the policy runs there) and are left out of what is kept (classify.Parallel drops them
+	// after its Annotator).
 	Interim, FactsPending bool
 
 	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.

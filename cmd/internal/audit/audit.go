@@ -79,8 +79,9 @@ type Audit struct {
 	matches  sync.Pool // *note: from a worker's Match to the merger's Apply
 	findings []*rules.Finding
 	worst    rules.Severity
-	sup      *suppressor // nil: every finding is reported
-	readers  atomic.Int32 // live readers running
+	sup      *suppressor      // nil: every finding is reported
+	readers  atomic.Int32     // live readers running
+	now      func() time.Time // the wall clock of live reading (tests set their own)
 
 	retiredMu sync.Mutex
 	retired   []*policyState // replaced policies, for their evaluation errors
@@ -131,6 +132,7 @@ func New(o Options) *Audit {
 	a.sum.Policy = o.Policy.Name
 	a.pol.Store(newPolicyState(o.Policy, o.Workers))
 	a.matches.New = func() any { return new(note) }
+	a.now = time.Now
 	cfg := classify.DefaultConfig()
 	if o.MaxFlows > 0 {
 		cfg.MaxFlows = o.MaxFlows
@@ -174,9 +176,6 @@ func (a *Audit) retire(st *policyState) {
 
 // match runs on worker w: the policy's rules on a flow that ended, without the thresholds.
 func (a *Audit) match(w int, r *flow.Record) any {
-	if r.FactsPending { // an interim record without its facts: nothing to judge yet
-		return nil
-	}
 	st := a.pol.Load()
 	n := a.matches.Get().(*note)
 	n.st = st

@@ -91,8 +91,9 @@ func (a *Audit) readLive(name string, src capture.Source) report.FileSummary {
 		switch {
 		case err == nil:
 		case errors.Is(err, capture.ErrTimeout):
-			f.Tick(time.Now())
-			lastTick = time.Now()
+			now := a.now()
+			f.Tick(now)
+			lastTick = now
 			continue
 		case errors.Is(err, capture.ErrStopped), errors.Is(err, io.EOF):
 			return fs

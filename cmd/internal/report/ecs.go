@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	json "github.com/goccy/go-json"
+
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
@@ -123,10 +125,14 @@ type (
 		} `json:"bounds"`
 		Policy       string        `json:"policy"`
 		PolicyErrors []PolicyError `json:"policy_errors,omitempty"`
+		// A live sensor's: interim records written, findings held back as repeats.
+		Interim    uint64 `json:"interim_records,omitempty"`
+		Suppressed uint64 `json:"findings_suppressed,omitempty"`
 	}
 	summaryDoc struct {
-		Timestamp string   `json:"@timestamp"`
-		Event     ecsEvent `json:"event"`
+		Timestamp string          `json:"@timestamp"`
+		Event     ecsEvent        `json:"event"`
+		Observer  json.RawMessage `json:"observer,omitempty"`
 		PcapAudit struct {
 			Summary summaryInfo `json:"summary"`
 		} `json:"pcapaudit"`
@@ -164,6 +170,10 @@ func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
 	b.Evicted, b.HalfOpenEvicted, b.Emergencies = st.Evicted, st.HalfOpenEvicted, st.Emergencies
 	b.Cut, b.TCPGaps, b.ParseErrors, b.DetectorFailures = st.Cut, st.TCPGaps, st.ParseErrors, st.Panics
 	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
+	in.Interim, in.Suppressed = st.Interim, s.Suppressed
+	if len(j.observer) > 0 {
+		d.Observer = json.RawMessage(j.observer[len(`"observer":`) : len(j.observer)-1])
+	}
 	in.Policy = s.Policy
 	in.PolicyErrors = s.PolicyErrors
 	d.Timestamp = ts(last)
