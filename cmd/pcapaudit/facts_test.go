@@ -172,7 +172,7 @@ func factsRows(t *testing.T) []string {
 	return rows
 }
 
-// TestFactsTable keeps the README's table of protocol facts equal to the facts types: every
+// TestFactsTable keeps the table of protocol facts in docs/schema.md equal to the facts types: every
 // field, its type and the first sentence of its doc comment (-update rewrites it).
 func TestFactsTable(t *testing.T) {
 	rows := factsRows(t)
@@ -182,25 +182,25 @@ func TestFactsTable(t *testing.T) {
 		b.WriteString(r + "\n")
 	}
 	b.WriteString("\n" + factsEnd)
-	readme := filepath.Join(repo, "README.md")
-	data, err := os.ReadFile(readme)
+	doc := filepath.Join(repo, "docs", "schema.md")
+	data, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(data)
 	i, j := strings.Index(s, factsBegin), strings.Index(s, factsEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the markers %q … %q", factsBegin, factsEnd)
+		t.Fatalf("docs/schema.md lacks the markers %q … %q", factsBegin, factsEnd)
 	}
 	got := s[:i] + b.String() + s[j+len(factsEnd):]
 	if *update {
-		if err := os.WriteFile(readme, []byte(got), 0o644); err != nil {
+		if err := os.WriteFile(doc, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if got != s {
-		t.Errorf("the README's protocol facts table is out of date: run go test ./cmd/pcapaudit -run FactsTable -update")
+		t.Errorf("the protocol facts table of docs/schema.md is out of date: run go test ./cmd/pcapaudit -run FactsTable -update")
 	}
 	if len(rows) < 100 {
 		t.Errorf("only %d protocol fact fields", len(rows))
