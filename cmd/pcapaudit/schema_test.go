@@ -181,6 +181,8 @@ func TestSchemaFileRejects(t *testing.T) {
 		{"a time without nanoseconds", flowDoc, func(m map[string]any) { m["@timestamp"] = "2026-01-01T00:00:00Z" }},
 		{"an address that is not one", flowDoc, func(m map[string]any) { obj(m, "source")["ip"] = "localhost" }},
 		{"a flow with a finding's field", flowDoc, func(m map[string]any) { m["rule"] = map[string]any{"id": "x"} }},
+		{"a flow with a finding's severity", flowDoc, func(m map[string]any) { obj(m, "event")["severity"] = 99 }},
+		{"a finding without its rule's category", findingDoc, func(m map[string]any) { delete(obj(m, "rule"), "category") }},
 		{"a finding with an unknown severity", findingDoc, func(m map[string]any) { obj(m, "event")["severity"] = 50 }},
 		{"a finding's observed value not a string", findingDoc, func(m map[string]any) { obj(m, "pcapaudit")["observed"] = map[string]any{"x": 1} }},
 		{"an unknown summary counter", summaryDoc, func(m map[string]any) {

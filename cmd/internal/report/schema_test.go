@@ -26,99 +26,13 @@ const (
 	fieldsFile = "docs/schema.md"
 )
 
-// The flow and finding documents as types. ndjson.go writes them field by field (it is the hot
-// path) and does not use these types; docs/schema.json is generated from them, from the
-// record's protocol facts and from the summary's own types, and the command's tests validate
-// every golden output against that file. A field the writer adds without adding it here, or
-// writes with another type, fails those tests.
-type (
-	ecsEndpoint struct {
-		IP      string `json:"ip"`
-		Port    uint16 `json:"port"`
-		Packets uint64 `json:"packets"`
-		Bytes   uint64 `json:"bytes"`
-	}
-	ecsNetwork struct {
-		Transport   string `json:"transport"`
-		Type        string `json:"type"`
-		Protocol    string `json:"protocol"`
-		CommunityID string `json:"community_id"`
-		Packets     uint64 `json:"packets"`
-		Bytes       uint64 `json:"bytes"`
-	}
-	flowEvent struct {
-		Kind     string   `json:"kind"`
-		Category []string `json:"category"`
-		Type     []string `json:"type"`
-		Module   string   `json:"module"`
-		Dataset  string   `json:"dataset"`
-		Start    string   `json:"start"`
-		End      string   `json:"end"`
-		Duration int64    `json:"duration"`
-		Reason   string   `json:"reason"`
-	}
-	flowDocument struct {
-		Timestamp   string      `json:"@timestamp"`
-		Event       flowEvent   `json:"event"`
-		Source      ecsEndpoint `json:"source"`
-		Destination ecsEndpoint `json:"destination"`
-		Network     ecsNetwork  `json:"network"`
-		// The protocol facts are added from flow.Record's fields with a json tag.
-		PcapAudit struct {
-			File         string `json:"file"`
-			Frame        uint64 `json:"frame"`
-			EndReason    string `json:"end_reason"`
-			ClientKnown  bool   `json:"client_known"`
-			PayloadBytes struct {
-				Client uint64 `json:"client"`
-				Server uint64 `json:"server"`
-			} `json:"payload_bytes"`
-			ParseErrors uint32 `json:"parse_errors,omitempty"`
-			ParseError  string `json:"parse_error,omitempty"`
-			Gaps        uint32 `json:"gaps,omitempty"`
-			Cut         bool   `json:"cut,omitempty"`
-		} `json:"pcapaudit"`
-	}
-	findingEvent struct {
-		Kind     string   `json:"kind"`
-		Category []string `json:"category"`
-		Type     []string `json:"type"`
-		Module   string   `json:"module"`
-		Dataset  string   `json:"dataset"`
-		Start    string   `json:"start"`
-		End      string   `json:"end"`
-		Duration int64    `json:"duration"`
-		Severity int      `json:"severity"`
-	}
-	findingDocument struct {
-		Timestamp string       `json:"@timestamp"`
-		Event     findingEvent `json:"event"`
-		Rule      struct {
-			ID          string `json:"id"`
-			Name        string `json:"name"`
-			Description string `json:"description"`
-			Category    string `json:"category"`
-			Reference   string `json:"reference,omitempty"`
-			Ruleset     string `json:"ruleset"`
-		} `json:"rule"`
-		Message     string      `json:"message"`
-		Source      ecsEndpoint `json:"source"`
-		Destination ecsEndpoint `json:"destination"`
-		Network     ecsNetwork  `json:"network"`
-		PcapAudit   struct {
-			File      string            `json:"file"`
-			Frame     uint64            `json:"frame"`
-			FlowFrame uint64            `json:"flow_frame"`
-			Severity  string            `json:"severity"`
-			Remedy    string            `json:"remedy,omitempty"`
-			Count     int               `json:"count"`
-			Observed  map[string]string `json:"observed,omitempty"`
-		} `json:"pcapaudit"`
-	}
-)
+// The flow and finding documents are generated from refFlowDoc and refFindingDoc, the types
+// ndjson_test.go proves the writer's bytes equal to, the summary from summaryDoc.
 
 // constraints are what the types cannot say: fixed values and value sets, by document and
-// field path, taken from the code where the code has them.
+// field path, taken from the code where the code has them. "$drop" leaves fields of a shared
+// type out of a document that never has them, "$require" requires fields the type marks
+// omitempty but the writer always writes.
 func constraints() map[string]map[string]map[string]any {
 	var labels, reasons, sevNames []any
 	for l := flow.Label(0); l < flow.NumLabels; l++ {
@@ -135,8 +49,9 @@ func constraints() map[string]map[string]map[string]any {
 	// Packet times as the writer formats them: RFC 3339, nine fraction digits, UTC.
 	docTime := map[string]any{"type": "string", "format": "date-time", "pattern": `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`}
 	ip := map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "ipv4"}, map[string]any{"format": "ipv6"}}}
-	common := func(kind, dataset, typ string) map[string]map[string]any {
+	common := func(kind, dataset, typ string, event map[string]any) map[string]map[string]any {
 		return map[string]map[string]any{
+			"event":                    event,
 			"@timestamp":               docTime,
 			"event.start":              docTime,
 			"event.end":                docTime,
@@ -160,10 +75,12 @@ func constraints() map[string]map[string]map[string]any {
 			"pcapaudit.summary.policy": {"minLength": 1},
 		}
 	}
+	finding := common("alert", "pcapaudit.finding", "info", map[string]any{"$drop": []string{"reason"}, "$require": []string{"severity"}})
+	finding["rule"] = map[string]any{"$require": []string{"category"}}
 	return map[string]map[string]map[string]any{
-		"flow":    common("event", "pcapaudit.flow", "connection"),
-		"finding": common("alert", "pcapaudit.finding", "info"),
-		"summary": common("metric", "pcapaudit.summary", "info"),
+		"flow":    common("event", "pcapaudit.flow", "connection", map[string]any{"$drop": []string{"severity"}, "$require": []string{"reason"}}),
+		"finding": finding,
+		"summary": common("metric", "pcapaudit.summary", "info", map[string]any{"$drop": []string{"reason", "severity"}}),
 	}
 }
 
@@ -281,7 +198,21 @@ func (g *schemaGen) schema(t reflect.Type, path string, nullable bool) map[strin
 		}
 	}
 	for k, v := range g.extra[path] {
-		s[k] = v
+		switch k {
+		case "$drop":
+			for _, f := range v.([]string) {
+				delete(s["properties"].(map[string]any), f)
+				req, _ := s["required"].([]string)
+				s["required"] = slices.DeleteFunc(req, func(r string) bool { return r == f })
+			}
+		case "$require":
+			req, _ := s["required"].([]string)
+			req = append(req, v.([]string)...)
+			slices.Sort(req)
+			s["required"] = req
+		default:
+			s[k] = v
+		}
 	}
 	if nullable {
 		wrap := map[string]any{"anyOf": []any{s, map[string]any{"type": "null"}}}
@@ -354,31 +285,11 @@ func (g *schemaGen) object(t reflect.Type, path string) map[string]any {
 	return s
 }
 
-// documentSchema is the schema of one kind of document: the type's fields, and for a flow the
-// record's protocol facts.
-func (g *schemaGen) documentSchema(kind string, doc any, withFacts bool) map[string]any {
+// documentSchema is the schema of one kind of document.
+func (g *schemaGen) documentSchema(kind string, doc any) map[string]any {
 	g.extra = constraints()[kind]
-	s := g.object(reflect.TypeOf(doc), "")
-	if withFacts {
-		rt := reflect.TypeFor[flow.Record]()
-		props := s["properties"].(map[string]any)
-		facts := 0
-		for i := range rt.NumField() {
-			f := rt.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			if !strings.Contains(opts, "omitempty") {
-				g.t.Errorf("flow.Record.%s is written only when set: its json tag needs omitempty", f.Name)
-			}
-			props[name] = g.schema(f.Type, name, false)
-			facts++
-		}
-		if facts < 4 {
-			g.t.Errorf("flow.Record has %d protocol facts with a json tag", facts)
-		}
-	}
+	s := g.schema(reflect.TypeOf(doc), "", false)
+	delete(s, "description")
 	return s
 }
 
@@ -386,14 +297,29 @@ func (g *schemaGen) documentSchema(kind string, doc any, withFacts bool) map[str
 func generateSchema(t *testing.T) []byte {
 	t.Helper()
 	g := &schemaGen{t: t, ref: fieldReference(t), seen: map[string]bool{}}
-	defs := map[string]any{
-		"flow":    g.documentSchema("flow", flowDocument{}, true),
-		"finding": g.documentSchema("finding", findingDocument{}, false),
-		"summary": g.documentSchema("summary", summaryDoc{}, false),
+	defs := map[string]map[string]any{
+		"flow":    g.documentSchema("flow", refFlowDoc{}),
+		"finding": g.documentSchema("finding", refFindingDoc{}),
+		"summary": g.documentSchema("summary", summaryDoc{}),
 	}
-	defs["flow"].(map[string]any)["description"] = "A flow: one per flow, in the order the flows ended (event.kind event)."
-	defs["finding"].(map[string]any)["description"] = "A finding, right after the flow it was raised on (event.kind alert)."
-	defs["summary"].(map[string]any)["description"] = "The summary of the run, the last document (event.kind metric)."
+	// Every protocol fact of the record is in the flow document.
+	rt, props := reflect.TypeFor[flow.Record](), defs["flow"]["properties"].(map[string]any)
+	facts := 0
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			facts++
+			if props[name] == nil {
+				t.Errorf("flow.Record.%s (%s) is not in the flow document type refFlowDoc", rt.Field(i).Name, name)
+			}
+		}
+	}
+	if facts < 4 {
+		t.Errorf("flow.Record has %d protocol facts with a json tag", facts)
+	}
+	defs["flow"]["description"] = "A flow: one per flow, in the order the flows ended (event.kind event)."
+	defs["finding"]["description"] = "A finding, right after the flow it was raised on (event.kind alert)."
+	defs["summary"]["description"] = "The summary of the run, the last document (event.kind metric)."
 	for f := range g.ref {
 		if !g.seen[f] && !strings.HasSuffix(f, "[]") {
 			// A row no type has: a field the reference describes and no document carries.
