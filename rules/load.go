@@ -55,7 +55,7 @@ var (
 	yamlRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
-// ruleKeys are the keys a rule may have, in the order the README lists them.
+// ruleKeys are the keys a rule may have, in the order docs/policy.md lists them.
 var ruleKeys = []string{"id", "name", "description", "severity", "protocol", "each", "when",
 	"message", "evidence", "remedy", "references", "allow", "threshold"}
 

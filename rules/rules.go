@@ -11,7 +11,8 @@
 // against the element type of the list), so a misspelt field, a type error or a condition
 // that is not a bool is a *LoadError naming the file, the line and the rule, never a surprise
 // in the middle of an audit. The default policy is embedded (default.yaml) and returned by
-// Default; a policy file given by the user replaces it. The format is described in README.md.
+// Default; a policy file given by the user replaces it. The format is described in
+// docs/policy.md.
 package rules
 
 import (

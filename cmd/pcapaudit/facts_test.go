@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,21 @@ func factsStructs(t *testing.T) map[string][]structField {
 			if !ok {
 				return true
 			}
-			var lastDoc string
+			var lastDoc, groupLead string
+			lastLine := 0
+			goNames := map[string]string{} // Go name → JSON name, to write the docs in JSON names
+			for _, fl := range st.Fields.List {
+				tag := ""
+				if fl.Tag != nil {
+					tag, _ = strconv.Unquote(fl.Tag.Value)
+				}
+				js := strings.Split(reflect.StructTag(tag).Get("json"), ",")[0]
+				for _, id := range fl.Names {
+					if id.IsExported() && js != "-" && js != "" {
+						goNames[id.Name] = js
+					}
+				}
+			}
 			for _, fl := range st.Fields.List {
 				tag := ""
 				if fl.Tag != nil {
@@ -61,11 +76,30 @@ func factsStructs(t *testing.T) map[string][]structField {
 				if doc == "" {
 					doc = strings.TrimSpace(fl.Comment.Text())
 				}
-				if doc == "" && len(fl.Names) > 0 && fl.Doc == nil && fl.Comment == nil {
-					doc = lastDoc // a field in a commented group
-				}
+				own := doc != ""
+				line := fset.Position(fl.Pos()).Line
 				if fl.Doc != nil {
-					lastDoc = doc
+					// A comment above a field leads a group: the fields on the lines right
+					// below it, without a comment of their own, share it.
+					lastDoc, groupLead = doc, ""
+					if len(fl.Names) > 0 && strings.HasPrefix(exprString(fl.Type), "[]") {
+						groupLead = fl.Names[0].Name
+					}
+				} else if line != lastLine+1 {
+					lastDoc, groupLead = "", ""
+				}
+				lastLine = fset.Position(fl.End()).Line
+				if !own && len(fl.Names) > 0 && lastDoc != "" {
+					doc = lastDoc
+					if !namesWord(doc, fl.Names[0].Name) {
+						// A list's comment says what its counters count ("Mode6 lists the
+						// control messages, the first 16; the counters cover all.").
+						doc = ""
+						if first := splitSentences(lastDoc)[0]; groupLead != "" && namesWord(first, groupLead) {
+							doc = first
+						}
+						own = true
+					}
 				}
 				typ := exprString(fl.Type)
 				if len(fl.Names) == 0 {
@@ -80,7 +114,7 @@ func factsStructs(t *testing.T) map[string][]structField {
 					if name == "" {
 						name = id.Name
 					}
-					out[ts.Name.Name] = append(out[ts.Name.Name], structField{json: name, goType: typ, doc: describe(doc, id.Name)})
+					out[ts.Name.Name] = append(out[ts.Name.Name], structField{json: name, goType: typ, doc: describe(doc, id.Name, own, goNames)})
 				}
 			}
 			return true
@@ -103,23 +137,118 @@ func exprString(e ast.Expr) string {
 	return "?"
 }
 
-// describe turns a Go doc comment into one line: the sentence that mentions the field.
-func describe(doc, field string) string {
+// describe turns a Go doc comment into the meaning of one field: the sentences that name the
+// field, or, for a comment of the field's own that does not name it, the first sentence. A
+// group comment that does not name the field says nothing about it (""). Go field names are
+// written as the JSON names the output and the policy use ("`password_present` and
+// `password_len` describe the simple bind password.").
+func describe(doc, field string, own bool, goNames map[string]string) string {
 	doc = strings.Join(strings.Fields(doc), " ")
 	if doc == "" {
 		return ""
 	}
-	sentences := strings.SplitAfter(doc, ". ")
+	sentences := splitSentences(doc)
+	var picked []string
 	for _, s := range sentences {
-		if strings.Contains(s, field) {
-			return strings.TrimSpace(strings.TrimPrefix(s, field+" "))
+		if namesWord(s, field) {
+			picked = append(picked, s)
 		}
 	}
-	return strings.TrimSpace(sentences[0])
+	if len(picked) == 0 {
+		if !own {
+			return ""
+		}
+		picked = sentences[:1]
+	}
+	text := strings.Join(picked, " ")
+	var out strings.Builder
+	last := 0
+	for _, m := range goWordRE.FindAllStringIndex(text, -1) {
+		w := text[m[0]:m[1]]
+		js, ok := goNames[w]
+		if !ok || !fieldNameAt(text, m[0], w) {
+			continue
+		}
+		out.WriteString(text[last:m[0]])
+		out.WriteString("`" + js + "`")
+		last = m[1]
+	}
+	out.WriteString(text[last:])
+	return out.String()
+}
+
+// protocolTerms are Go field names that are also the protocol's own word for a thing: like an
+// upper-case name, they name the field only where a sentence or a list of names puts them.
+var protocolTerms = map[string]bool{"StartTLS": true}
+
+// fieldNameAt reports whether the Go field name w at text[i:] names the field rather than a
+// thing of the protocol: not after a dot (Record.TLS), and an upper-case name (JA4, SRTP, QOP)
+// or a protocol term only where a sentence or a list of names puts it ("Algorithm and QOP", not "the FoxIO JA4").
+func fieldNameAt(text string, i int, w string) bool {
+	before := strings.TrimRight(text[:i], " ")
+	if strings.HasSuffix(before, ".") && !strings.HasSuffix(text[:i], " ") {
+		return false
+	}
+	if strings.ToUpper(w) != w && !protocolTerms[w] {
+		return true
+	}
+	if before == "" || strings.HasSuffix(before, ".") || strings.HasSuffix(before, ",") ||
+		strings.HasSuffix(before, "/") || strings.HasSuffix(before, "(") || strings.HasSuffix(before, ";") {
+		return true
+	}
+	prev := before[strings.LastIndexByte(before, ' ')+1:]
+	return prev == "and" || prev == "or"
+}
+
+// goWordRE matches an identifier that is not part of a dotted name (Record.TLS) or of a code
+// span's text.
+var goWordRE = regexp.MustCompile("[A-Za-z_][A-Za-z0-9_]*")
+
+// namesWord reports whether s has the identifier w as a whole word.
+func namesWord(s, w string) bool {
+	for _, m := range goWordRE.FindAllString(s, -1) {
+		if m == w {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSentences splits a comment after ". " (or a final "."), but not inside parentheses,
+// quotes or after an abbreviation such as "e.g.".
+func splitSentences(s string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth > 0 {
+				depth--
+			}
+		case '"':
+			quoted = !quoted
+		case '.':
+			if depth > 0 || quoted || (i+1 < len(s) && s[i+1] != ' ') {
+				continue
+			}
+			word := s[strings.LastIndexByte(s[:i], ' ')+1 : i+1]
+			if word == "e.g." || word == "i.e." || word == "etc." || word == "vs." {
+				continue
+			}
+			out = append(out, strings.TrimSpace(s[start:i+1]))
+			start = i + 1
+		}
+	}
+	if rest := strings.TrimSpace(s[start:]); rest != "" {
+		out = append(out, rest)
+	}
+	return out
 }
 
 func esType(goType string) string {
-	switch strings.TrimPrefix(goType, "[]") {
+	switch strings.TrimLeft(goType, "[]*") {
 	case "string":
 		return "keyword"
 	case "bool":
@@ -172,7 +301,7 @@ func factsRows(t *testing.T) []string {
 	return rows
 }
 
-// TestFactsTable keeps the README's table of protocol facts equal to the facts types: every
+// TestFactsTable keeps the table of protocol facts in docs/schema.md equal to the facts types: every
 // field, its type and the first sentence of its doc comment (-update rewrites it).
 func TestFactsTable(t *testing.T) {
 	rows := factsRows(t)
@@ -182,27 +311,66 @@ func TestFactsTable(t *testing.T) {
 		b.WriteString(r + "\n")
 	}
 	b.WriteString("\n" + factsEnd)
-	readme := filepath.Join(repo, "README.md")
-	data, err := os.ReadFile(readme)
+	doc := filepath.Join(repo, "docs", "schema.md")
+	data, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(data)
 	i, j := strings.Index(s, factsBegin), strings.Index(s, factsEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the markers %q … %q", factsBegin, factsEnd)
+		t.Fatalf("docs/schema.md lacks the markers %q … %q", factsBegin, factsEnd)
 	}
 	got := s[:i] + b.String() + s[j+len(factsEnd):]
 	if *update {
-		if err := os.WriteFile(readme, []byte(got), 0o644); err != nil {
+		if err := os.WriteFile(doc, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if got != s {
-		t.Errorf("the README's protocol facts table is out of date: run go test ./cmd/pcapaudit -run FactsTable -update")
+		t.Errorf("the protocol facts table of docs/schema.md is out of date: run go test ./cmd/pcapaudit -run FactsTable -update")
 	}
 	if len(rows) < 100 {
 		t.Errorf("only %d protocol fact fields", len(rows))
+	}
+}
+
+// TestDescribe: a field's meaning is the whole sentence that names it, in JSON names, never a
+// sentence cut at "e.g." or stripped of its subject ("and CredentialsLen describe ...").
+func TestDescribe(t *testing.T) {
+	names := map[string]string{"CredentialsPresent": "credentials_present", "CredentialsLen": "credentials_len",
+		"Scheme": "scheme", "QOP": "qop", "JA4": "ja4", "Mode6": "mode6", "Mode6Requests": "mode6_requests", "StartTLS": "starttls"}
+	for _, c := range []struct {
+		doc, field string
+		own        bool
+		want       string
+	}{
+		{"CredentialsPresent and CredentialsLen describe the SASL credentials of the request.", "CredentialsLen", true,
+			"`credentials_present` and `credentials_len` describe the SASL credentials of the request."},
+		{"CredentialsPresent and CredentialsLen describe the SASL credentials of the request.", "CredentialsPresent", true,
+			"`credentials_present` and `credentials_len` describe the SASL credentials of the request."},
+		{`Scheme and QOP (the qop options offered, e.g. "auth,auth-int"). Other text.`, "QOP", false,
+			"`scheme` and `qop` (the qop options offered, e.g. \"auth,auth-int\")."},
+		{"JA4 is the FoxIO JA4 fingerprint of the ClientHello.", "JA4", true, "`ja4` is the FoxIO JA4 fingerprint of the ClientHello."},
+		{"the bind name, first 256 bytes", "DN", true, "the bind name, first 256 bytes"},
+		{"Mode6 lists the control messages. The counters cover all.", "Mode6Requests", false, ""},
+		{"Cleartext is true when no StartTLS succeeded.", "Cleartext", true, "Cleartext is true when no StartTLS succeeded."},
+	} {
+		if got := describe(c.doc, c.field, c.own, names); got != c.want {
+			t.Errorf("describe(%q, %s):\n got  %q\n want %q", c.doc, c.field, got, c.want)
+		}
+	}
+	// No row of the generated table starts mid-sentence or stops at an abbreviation.
+	for _, r := range factsRows(t) {
+		meaning := strings.TrimSuffix(r[strings.LastIndex(strings.TrimSuffix(r, " |"), " | ")+3:], " |")
+		for _, bad := range []string{"and ", "or ", "/ ", "is ", "are "} {
+			if strings.HasPrefix(meaning, bad) {
+				t.Errorf("garbled meaning: %s", r)
+			}
+		}
+		if strings.HasSuffix(meaning, "e.g.") || strings.HasSuffix(meaning, "i.e.") {
+			t.Errorf("meaning cut at an abbreviation: %s", r)
+		}
 	}
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# compare.sh — the speed comparison the README quotes: pcapaudit against the
+# compare.sh — the speed comparison docs/performance.md quotes: pcapaudit against the
 # decode-and-flow-map floor (cmd/pcapfloor), nDPI and tshark on the same synthetic captures.
 #
 # Usage (from anywhere inside the repository):

@@ -19,8 +19,8 @@ import (
 // (event.kind "alert"), each finding right after the flow it was raised on.
 //
 // The documents are written field by field into one reused line buffer, in the order the
-// README's schema gives; only the protocol facts go through the JSON encoder (they are the
-// detectors' structs, marshalled as they are). What a flow and its findings share (times,
+// field reference (docs/schema.md) gives; only the protocol facts go through the JSON
+// encoder (they are the detectors' structs, marshalled as they are). What a flow and its findings share (times,
 // endpoints, network, Community ID) is written once per flow and copied into each finding,
 // and the rule part of a finding once per rule and label. Strings are escaped exactly as the
 // encoder escapes them: a string with nothing to escape is copied, any other goes through
