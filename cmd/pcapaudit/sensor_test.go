@@ -50,6 +50,7 @@ func docsWithout(t *testing.T, ndjson string, drop ...string) []string {
 // TestSensorFileMatchesAudit: a capture read through the sensor's live path (--file) gives
 // the same flow and finding documents as the file audit, each with the observer fields.
 func TestSensorFileMatchesAudit(t *testing.T) {
+	schema := outputSchema(t)
 	for _, name := range captures(t) {
 		t.Run(filepath.Base(name), func(t *testing.T) {
 			off := runCmd(t, nil, "--format", "json", name)
@@ -65,6 +66,10 @@ func TestSensorFileMatchesAudit(t *testing.T) {
 					t.Fatalf("a sensor document without observer fields: %.200s", line)
 				}
 			}
+			validateNDJSON(t, schema, name, live.stdout, map[string]int{})
+			// With the suppression window on (the default), repeats are held back and counted.
+			sup := runCmd(t, nil, "sensor", "--file", name, "--metrics-addr", "")
+			validateNDJSON(t, schema, name, sup.stdout, map[string]int{})
 			want, got := docsWithout(t, off.stdout), docsWithout(t, live.stdout, "observer")
 			if len(want) != len(got) {
 				t.Fatalf("sensor wrote %d documents, the audit %d", len(got), len(want))

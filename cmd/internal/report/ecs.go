@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
@@ -130,9 +128,9 @@ type (
 		Suppressed uint64 `json:"findings_suppressed,omitempty"`
 	}
 	summaryDoc struct {
-		Timestamp string          `json:"@timestamp"`
-		Event     ecsEvent        `json:"event"`
-		Observer  json.RawMessage `json:"observer,omitempty"`
+		Timestamp string       `json:"@timestamp"`
+		Event     ecsEvent     `json:"event"`
+		Observer  *observerDoc `json:"observer,omitempty"`
 		PcapAudit struct {
 			Summary summaryInfo `json:"summary"`
 		} `json:"pcapaudit"`
@@ -171,9 +169,7 @@ func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
 	b.Cut, b.TCPGaps, b.ParseErrors, b.DetectorFailures = st.Cut, st.TCPGaps, st.ParseErrors, st.Panics
 	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
 	in.Interim, in.Suppressed = st.Interim, s.Suppressed
-	if len(j.observer) > 0 {
-		d.Observer = json.RawMessage(j.observer[len(`"observer":`) : len(j.observer)-1])
-	}
+	d.Observer = j.obsDoc
 	in.Policy = s.Policy
 	in.PolicyErrors = s.PolicyErrors
 	d.Timestamp = ts(last)

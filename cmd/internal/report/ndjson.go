@@ -43,7 +43,8 @@ type JSON struct {
 	sbuf   bytes.Buffer
 	senc   *json.Encoder // facts and escaped strings, into sbuf
 
-	observer []byte // `"observer":{…},` of a live sensor, or nothing
+	observer []byte       // `"observer":{…},` of a live sensor, or nothing
+	obsDoc   *observerDoc // the same, for the summary
 }
 
 // Observer names the sensor that saw the traffic (ECS observer.*). A live sensor sets it;
@@ -54,20 +55,38 @@ type Observer struct {
 	Version   string // observer.version
 }
 
-// SetObserver makes every flow and finding document carry o as ECS observer fields.
-func (j *JSON) SetObserver(o Observer) {
-	b := []byte(`"observer":{"type":"sensor","product":"pcapaudit"`)
-	if o.Hostname != "" {
-		b = j.appendString(append(b, `,"hostname":`...), o.Hostname)
-	}
-	if o.Version != "" {
-		b = j.appendString(append(b, `,"version":`...), o.Version)
-	}
+// observerDoc is the ECS observer object of a sensor's documents.
+type observerDoc struct {
+	Type     string          `json:"type"`
+	Product  string          `json:"product"`
+	Hostname string          `json:"hostname,omitempty"`
+	Version  string          `json:"version,omitempty"`
+	Ingress  *observerIngres `json:"ingress,omitempty"`
+}
+
+type observerIngres struct {
+	Interface struct {
+		Name string `json:"name"`
+	} `json:"interface"`
+}
+
+func newObserverDoc(o Observer) *observerDoc {
+	d := &observerDoc{Type: "sensor", Product: "pcapaudit", Hostname: o.Hostname, Version: o.Version}
 	if o.Interface != "" {
-		b = j.appendString(append(b, `,"ingress":{"interface":{"name":`...), o.Interface)
-		b = append(b, "}}"...)
+		d.Ingress = &observerIngres{}
+		d.Ingress.Interface.Name = o.Interface
 	}
-	j.observer = append(b, "},"...)
+	return d
+}
+
+// SetObserver makes every document carry o as ECS observer fields.
+func (j *JSON) SetObserver(o Observer) {
+	j.obsDoc = newObserverDoc(o)
+	b, err := j.encode([]byte(`"observer":`), j.obsDoc)
+	if err != nil { // strings and a struct: the encoder does not fail on them
+		panic(err)
+	}
+	j.observer = append(b, ',')
 }
 
 // Flush writes what is buffered (a live sensor's output is not held back on a quiet link).

@@ -43,7 +43,9 @@ type (
 	refFlowInfo struct {
 		File         string `json:"file"`
 		Frame        uint64 `json:"frame"`
-		EndReason    string `json:"end_reason"`
+		EndReason    string `json:"end_reason,omitempty"`
+		Interim      bool   `json:"interim,omitempty"`
+		FactsPending bool   `json:"facts_pending,omitempty"`
 		ClientKnown  bool   `json:"client_known"`
 		PayloadBytes struct {
 			Client uint64 `json:"client"`
@@ -60,12 +62,14 @@ type (
 		FlowFrame uint64            `json:"flow_frame"`
 		Severity  string            `json:"severity"`
 		Remedy    string            `json:"remedy,omitempty"`
-		Count     int               `json:"count"`
-		Observed  map[string]string `json:"observed,omitempty"`
+		Count      int               `json:"count"`
+		Suppressed uint64            `json:"suppressed,omitempty"`
+		Observed   map[string]string `json:"observed,omitempty"`
 	}
 	refFlowDoc struct {
 		Timestamp   string          `json:"@timestamp"`
 		Event       ecsEvent        `json:"event"`
+		Observer    *observerDoc    `json:"observer,omitempty"`
 		Source      refEndpoint     `json:"source"`
 		Destination refEndpoint     `json:"destination"`
 		Network     refNetwork      `json:"network"`
@@ -78,6 +82,7 @@ type (
 	refFindingDoc struct {
 		Timestamp   string         `json:"@timestamp"`
 		Event       ecsEvent       `json:"event"`
+		Observer    *observerDoc   `json:"observer,omitempty"`
 		Rule        refRule        `json:"rule"`
 		Message     string         `json:"message"`
 		Source      refEndpoint    `json:"source"`
@@ -87,7 +92,7 @@ type (
 	}
 )
 
-func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset string) []byte {
+func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset string, obs *observerDoc) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
@@ -101,11 +106,16 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		CommunityID: string(appendCommunityID(nil, r.Client, r.Server, r.Transport)), Packets: r.Packets[0] + r.Packets[1], Bytes: r.Bytes[0] + r.Bytes[1]}
 	src := refEndpoint{IP: r.Client.Addr().String(), Port: r.Client.Port(), Packets: r.Packets[0], Bytes: r.Bytes[0]}
 	dst := refEndpoint{IP: r.Server.Addr().String(), Port: r.Server.Port(), Packets: r.Packets[1], Bytes: r.Bytes[1]}
+	reason := r.EndReason.String()
+	if r.Interim {
+		reason = ""
+	}
 	d := refFlowDoc{Timestamp: start,
 		Event: ecsEvent{Kind: "event", Category: []string{"network"}, Type: []string{"connection"}, Module: "pcapaudit",
-			Dataset: "pcapaudit.flow", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Reason: r.EndReason.String()},
-		Source: src, Destination: dst, Network: nw, NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
-		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, EndReason: r.EndReason.String(), ClientKnown: r.ClientKnown,
+			Dataset: "pcapaudit.flow", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Reason: reason},
+		Observer: obs, Source: src, Destination: dst, Network: nw, NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
+		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, EndReason: reason, Interim: r.Interim,
+			FactsPending: r.Interim && r.FactsPending, ClientKnown: r.ClientKnown,
 			ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut}}
 	d.PcapAudit.PayloadBytes.Client, d.PcapAudit.PayloadBytes.Server = r.Payload[0], r.Payload[1]
 	if err := enc.Encode(&d); err != nil {
@@ -115,11 +125,12 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		fd := refFindingDoc{Timestamp: ts(f.Evidence.Time),
 			Event: ecsEvent{Kind: "alert", Category: []string{"network"}, Type: []string{"info"}, Module: "pcapaudit",
 				Dataset: "pcapaudit.finding", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Severity: f.Rule.Severity.Score()},
+			Observer: obs,
 			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
 				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
 			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
-				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count}}
+				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
 			for _, kv := range f.Observed {
@@ -160,6 +171,7 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		r.Gaps, r.Cut = uint32(i%2), i%4 == 0
 		r.EndReason = flow.End(i % 5)
 		r.ClientKnown = i%2 == 0
+		r.Interim, r.FactsPending = i%5 == 1, i%10 == 1
 		r.Label = flow.Label(i % int(flow.NumLabels))
 		r.Start = time.Unix(int64(1_700_000_000+i), int64(i*7919)).In(time.FixedZone("x", 3600))
 		r.End = r.Start.Add(time.Duration(i) * time.Millisecond)
@@ -170,7 +182,7 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		}
 		var fs []*rules.Finding
 		for k := range i % 4 {
-			f := &rules.Finding{Rule: rs[(i+k)%len(rs)], Message: pick(), Count: i + k,
+			f := &rules.Finding{Rule: rs[(i+k)%len(rs)], Message: pick(), Count: i + k, Suppressed: uint64(i % 3),
 				Evidence: flow.Event{Frame: uint64(i * k), Time: r.Start.Add(time.Second)}}
 			for range k {
 				f.Observed = append(f.Observed, rules.KV{Key: pick(), Value: pick()})
@@ -189,11 +201,20 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		for _, ruleset := range []string{"default", pick()} {
 			var got bytes.Buffer
 			j := NewJSON(&got, true, ruleset)
+			var obs *observerDoc
+			if i%4 == 1 { // a sensor's documents
+				o := Observer{Hostname: pick(), Version: pick()}
+				if i%8 == 1 {
+					o.Interface = pick()
+				}
+				j.SetObserver(o)
+				obs = newObserverDoc(o)
+			}
 			j.Flow(&c.r, c.fs)
 			if err := j.w.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			want := refEncode(t, &c.r, c.fs, ruleset)
+			want := refEncode(t, &c.r, c.fs, ruleset, obs)
 			if !bytes.Equal(got.Bytes(), want) {
 				t.Fatalf("case %d: the writer wrote\n%s\nthe reference encoding\n%s", i, got.Bytes(), want)
 			}
