@@ -57,11 +57,11 @@ type (
 		Cut         bool   `json:"cut,omitempty"`
 	}
 	refFindingInfo struct {
-		File      string            `json:"file"`
-		Frame     uint64            `json:"frame"`
-		FlowFrame uint64            `json:"flow_frame"`
-		Severity  string            `json:"severity"`
-		Remedy    string            `json:"remedy,omitempty"`
+		File       string            `json:"file"`
+		Frame      uint64            `json:"frame"`
+		FlowFrame  uint64            `json:"flow_frame"`
+		Severity   string            `json:"severity"`
+		Remedy     string            `json:"remedy,omitempty"`
 		Count      int               `json:"count"`
 		Suppressed uint64            `json:"suppressed,omitempty"`
 		Observed   map[string]string `json:"observed,omitempty"`
