@@ -158,9 +158,13 @@ type Match struct {
 	at       time.Time // packet time of the match
 }
 
+// Aggregate reports whether r has a threshold: it fires on the flow that crosses it, counting
+// flows (of a client, a server, ...) in a window, rather than on one flow by itself.
+func (r *Rule) Aggregate() bool { return r.thresh != nil }
+
 // Counts reports whether m belongs to a threshold rule: it counts towards a window, and Apply
 // decides whether it fires.
-func (m *Match) Counts() bool { return m.f.Rule.thresh != nil }
+func (m *Match) Counts() bool { return m.f.Rule.Aggregate() }
 
 // Match is the part of Check that needs no order: it evaluates every rule on rec, builds the
 // findings and their messages, and returns them appended to out, in policy order, for Apply.

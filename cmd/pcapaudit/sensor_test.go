@@ -164,7 +164,7 @@ func TestSensorStopsCleanlyAndServesMetrics(t *testing.T) {
 	// Two captures in one file, the second an hour after the first: the replay waits.
 	dir := t.TempDir()
 	joined := filepath.Join(dir, "two.pcap")
-	joinCaptures(t, joined, time.Hour, filepath.Join(repo, "testdata/real/ldap-simple-bind.pcap"), filepath.Join(repo, "testdata/real/ntp-client.pcap"))
+	joinCaptures(t, joined, time.Hour, 0, filepath.Join(repo, "testdata/real/ldap-simple-bind.pcap"), filepath.Join(repo, "testdata/real/ntp-client.pcap"))
 	addr := freeAddr(t)
 	out := filepath.Join(dir, "out.ndjson")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -268,8 +268,12 @@ func freeAddr(t *testing.T) string {
 }
 
 // joinCaptures writes the packets of the captures (pcap, Ethernet) one after the other into
-// one pcap file, each capture starting gap after the previous one's last packet.
-func joinCaptures(t *testing.T, dst string, gap time.Duration, srcs ...string) {
+// one pcap file, each capture starting at least gap after the previous one's last packet
+// (a capture recorded later keeps its start: certificates are judged at the packet's time).
+// A positive spacing instead puts every packet that far after the one before, from the latest
+// start of the captures, as a replay at top speed does (no flow idles out, and no
+// certificate is judged before its capture was recorded).
+func joinCaptures(t *testing.T, dst string, gap, spacing time.Duration, srcs ...string) {
 	t.Helper()
 	f, err := os.Create(dst)
 	if err != nil {
@@ -281,6 +285,20 @@ func joinCaptures(t *testing.T, dst string, gap time.Duration, srcs ...string) {
 		t.Fatal(err)
 	}
 	var last time.Time
+	if spacing > 0 {
+		for _, name := range srcs {
+			in, err := os.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := pcapgo.NewReader(in); err == nil {
+				if _, ci, err := r.ReadPacketData(); err == nil && ci.Timestamp.After(last) {
+					last = ci.Timestamp
+				}
+			}
+			in.Close()
+		}
+	}
 	for _, name := range srcs {
 		in, err := os.Open(name)
 		if err != nil {
@@ -291,19 +309,22 @@ func joinCaptures(t *testing.T, dst string, gap time.Duration, srcs ...string) {
 			t.Fatal(err)
 		}
 		var shift time.Duration
-		first := true
-		for {
+		for n := 0; ; n++ {
 			data, ci, err := r.ReadPacketData()
 			if err != nil {
 				break
 			}
-			if first {
-				if !last.IsZero() {
+			switch {
+			case spacing > 0:
+				ci.Timestamp = last.Add(spacing)
+			case n == 0:
+				if !last.IsZero() && ci.Timestamp.Before(last.Add(gap)) {
 					shift = last.Add(gap).Sub(ci.Timestamp)
 				}
-				first = false
+				ci.Timestamp = ci.Timestamp.Add(shift)
+			default:
+				ci.Timestamp = ci.Timestamp.Add(shift)
 			}
-			ci.Timestamp = ci.Timestamp.Add(shift)
 			last = ci.Timestamp
 			if err := w.WritePacket(ci, data); err != nil {
 				t.Fatal(err)

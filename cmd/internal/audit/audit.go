@@ -81,6 +81,7 @@ type Audit struct {
 	worst    rules.Severity
 	sup      *suppressor      // nil: every finding is reported
 	readers  atomic.Int32     // live readers running
+	frames   atomic.Uint64    // live packets numbered, all rings
 	now      func() time.Time // the wall clock of live reading (tests set their own)
 
 	retiredMu sync.Mutex

@@ -102,6 +102,9 @@ func (a *Audit) readLive(name string, src capture.Source) report.FileSummary {
 			a.log.Error().Str("interface", name).Msg(err.Error())
 			return fs
 		}
+		// One frame count for the whole interface, in the order the rings are read, so the
+		// open flows are ordered by their first packet whatever ring brought it.
+		p.Frame = a.frames.Add(1)
 		if fs.Packets == 0 {
 			fs.First = p.Timestamp
 		}

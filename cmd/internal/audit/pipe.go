@@ -112,10 +112,19 @@ func (p *reportPipe) run() {
 			}
 			p.write(b)
 		case <-tick:
-			p.mu.Lock()
+			// The producer holds mu while it fills and hands over batches, also while it
+			// waits for this goroutine to take one: never wait for mu here. If it is busy,
+			// its batches are on their way anyway.
+			if !p.mu.TryLock() {
+				continue
+			}
 			b := p.cur
 			p.cur = nil
+			older := len(p.full) // batches handed over before b; only this goroutine takes them
 			p.mu.Unlock()
+			for range older {
+				p.write(<-p.full)
+			}
 			if b != nil {
 				p.write(b)
 			}

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -65,6 +67,50 @@ func TestReportPipeKeepsOrderAndEveryFlow(t *testing.T) {
 	for i := range want {
 		if rec.findings[i] != want[i] {
 			t.Fatalf("finding %d is %q, want %q", i, rec.findings[i], want[i])
+		}
+	}
+}
+
+// slowSink takes a while over each flow, so the pipe's batches fill up.
+type slowSink struct{ recorder }
+
+func (s *slowSink) Flow(rec *flow.Record, fs []*rules.Finding) {
+	time.Sleep(50 * time.Microsecond)
+	s.recorder.Flow(rec, fs)
+}
+
+func (s *slowSink) Flush() error { return nil }
+
+// TestReportPipeFlushEveryNeverDeadlocks: with a flush interval, a producer that fills the
+// pipe faster than the sink drains it, while the interval's ticks come, neither stalls nor
+// reorders: every flow arrives, in order.
+func TestReportPipeFlushEveryNeverDeadlocks(t *testing.T) {
+	rec := &slowSink{}
+	p := newReportPipe(rec, time.Millisecond)
+	const n = 20 * pipeFlows
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= n; i++ {
+			r := flow.Record{FirstFrame: uint64(i)}
+			p.flow(&r, nil)
+			if i%100 == 0 {
+				time.Sleep(3 * time.Millisecond) // let ticks take partial batches
+			}
+		}
+		p.close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pipe stalled")
+	}
+	if len(rec.frames) != n {
+		t.Fatalf("%d flows arrived, want %d", len(rec.frames), n)
+	}
+	for i, f := range rec.frames {
+		if f != uint64(i+1) {
+			t.Fatalf("flow %d arrived as %d: order lost", i+1, f)
 		}
 	}
 }
