@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,44 @@ func joinCaptures(t *testing.T, dst string, gap, spacing time.Duration, srcs ...
 			}
 		}
 		in.Close()
+	}
+}
+
+// TestShippedSensorConfigLoads: the example configuration in docs/deploy names only settings
+// the sensor has, with values it takes, and the systemd unit starts the sensor with flags it
+// has.
+func TestShippedSensorConfigLoads(t *testing.T) {
+	cmd := newSensorCmd(io.Discard, io.Discard)
+	if err := applyConfig(cmd.Flags(), filepath.Join(repo, "docs", "deploy", "sensor.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Flags().Lookup("interface").Value.String(); got != "eth1" {
+		t.Errorf("interface %q from the example, want eth1", got)
+	}
+	unit, err := os.ReadFile(filepath.Join(repo, "docs", "deploy", "pcapaudit-sensor.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ExecStart=\S+ sensor (.*)$`).FindSubmatch(unit)
+	if m == nil {
+		t.Fatal("no ExecStart running 'pcapaudit sensor' in the unit")
+	}
+	if err := newSensorCmd(io.Discard, io.Discard).Flags().Parse(strings.Fields(string(m[1]))); err != nil {
+		t.Errorf("the unit's ExecStart: %v", err)
+	}
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		// systemd's own check of the unit, with the binary path pointing at one that exists.
+		exe, _ := os.Executable()
+		tmp := filepath.Join(t.TempDir(), "pcapaudit-sensor.service")
+		os.WriteFile(tmp, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/pcapaudit", exe)), 0o644)
+		if out, err := exec.Command(sa, "verify", tmp).CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		}
+	}
+	for _, want := range []string{"AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN", "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
+		"NoNewPrivileges=yes", "ProtectSystem=strict", "ExecReload=/bin/kill -HUP $MAINPID"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("the unit lacks %s", want)
+		}
 	}
 }
