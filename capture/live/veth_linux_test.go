@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -374,6 +375,21 @@ func TestTinyRingDropCount(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			})
+			// Stats read all along, concurrently with the reader: the kernel resets its
+			// counters on each read, so only a sum kept across reads comes out right.
+			polled := make(chan struct{})
+			pollStop := make(chan struct{})
+			go func() {
+				defer close(polled)
+				for {
+					select {
+					case <-pollStop:
+						return
+					case <-time.After(2 * time.Millisecond):
+						c.Stats()
+					}
+				}
+			}()
 			w := v.Writer(t, v.B)
 			const sent = 4000
 			for i := range sent {
@@ -383,6 +399,8 @@ func TestTinyRingDropCount(t *testing.T) {
 				}
 			}
 			col.waitFor(sent, 2*time.Second) // what is left in the ring, then a quiet link
+			close(pollStop)
+			<-polled
 			st := sum(c.Stats())
 			gots := col.finish(t, c)
 			received := uint64(len(gots))
@@ -433,6 +451,140 @@ func TestOpenErrors(t *testing.T) {
 			})
 			if err != nil {
 				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestFilterFromFirstPacket: while frames to ports 5000 and 5001 stream into the pair, a
+// capture opened with a filter for port 5000 never delivers a frame to 5001, from the first
+// packet on (repeated, to hit the moment the sockets are set up while traffic flows).
+func TestFilterFromFirstPacket(t *testing.T) {
+	prog, err := ReadFilterFile("testdata/udp-dst-5000.bpf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range backends() {
+		for _, kind := range []string{"program", "expression"} {
+			t.Run(backend+"/"+kind, func(t *testing.T) {
+				if _, err := exec.LookPath("tcpdump"); err != nil && kind == "expression" && backend == BackendAFPacket {
+					t.Skip("tcpdump is not installed")
+				}
+				v := netnstest.New(t)
+				w := v.Writer(t, v.B)
+				frames := [2][]byte{
+					spec{src: addr("127.0.0.2", 999), dst: addr("127.0.0.1", 5000), vlan: -1, id: 1}.frame(t),
+					spec{src: addr("127.0.0.2", 999), dst: addr("127.0.0.1", 5001), vlan: -1, id: 2}.frame(t),
+				}
+				stop := make(chan struct{})
+				sent := make(chan int)
+				go func() {
+					n := 0
+					for {
+						select {
+						case <-stop:
+							sent <- n
+							return
+						default:
+						}
+						if w.Write(frames[n%2]) == nil {
+							n++
+						}
+					}
+				}()
+				var wanted, unwanted int
+				for range 5 {
+					cfg := Config{Backend: backend, Workers: workersFor(backend), PollTimeout: 20 * time.Millisecond}
+					if kind == "program" {
+						cfg.Filter = prog
+					} else {
+						cfg.FilterExpr = "udp dst port 5000"
+					}
+					c := open(t, v, cfg)
+					col := collect(c, nil)
+					col.waitFor(200, 2*time.Second)
+					for _, g := range col.finish(t, c) {
+						if g.dst.Port() == 5000 {
+							wanted++
+						} else {
+							unwanted++
+						}
+					}
+				}
+				close(stop)
+				n := <-sent
+				t.Logf("sent %d frames while capturing; delivered %d to port 5000, %d to 5001", n, wanted, unwanted)
+				if unwanted > 0 || wanted == 0 {
+					t.Errorf("delivered %d frames the filter rejects and %d it accepts", unwanted, wanted)
+				}
+			})
+		}
+	}
+}
+
+// TestNoAllocPerPacket: reading VLAN-tagged frames costs no allocation per packet (gopacket's
+// afpacket allocates an AncillaryVLAN for each).
+func TestNoAllocPerPacket(t *testing.T) {
+	v := netnstest.New(t)
+	c := open(t, v, Config{Workers: 1, PollTimeout: 50 * time.Millisecond})
+	w := v.Writer(t, v.B)
+	const n = 3000
+	for i := range n {
+		s := spec{src: addr("127.0.0.2", 5060), dst: addr("127.0.0.1", 5060), vlan: 100 + i%50, id: uint32(i), size: 300}
+		if err := w.Write(s.frame(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * blockTimeout) // the last block is handed over
+	src := c.Sources()[0]
+	var p capture.Packet
+	var tagged, errs int
+	allocs := testing.AllocsPerRun(n-100, func() {
+		if err := src.Next(&p); err != nil {
+			errs++
+		} else if p.HasVLAN && p.VLAN >= 100 {
+			tagged++
+		}
+	})
+	if errs > 0 || tagged != n-100+1 {
+		t.Fatalf("%d errors, %d tagged frames of %d read", errs, tagged, n-100+1)
+	}
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet, want 0", allocs)
+	}
+}
+
+// TestTwoCapturesDoNotShareAGroup: two captures on one interface with the default fanout
+// group each get every packet (two sensors never collide); two with the same explicit group
+// share them.
+func TestTwoCapturesDoNotShareAGroup(t *testing.T) {
+	for _, group := range []uint16{0, 4242} {
+		t.Run(fmt.Sprint("group ", group), func(t *testing.T) {
+			v := netnstest.New(t)
+			cfg := Config{Workers: 2, FanoutGroup: group, PollTimeout: 20 * time.Millisecond}
+			c1, c2 := open(t, v, cfg), open(t, v, cfg)
+			col1, col2 := collect(c1, nil), collect(c2, nil)
+			w := v.Writer(t, v.B)
+			const n = 300
+			for i := range n {
+				s := spec{src: addr("127.0.0.2", uint16(1000+i)), dst: addr("127.0.0.1", 53), vlan: -1, id: uint32(i)}
+				if err := w.Write(s.frame(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := n
+			if group != 0 {
+				want = n / 2 // about: together they get n
+			}
+			col1.waitFor(want, 2*time.Second)
+			col2.waitFor(want, 2*time.Second)
+			time.Sleep(50 * time.Millisecond)
+			n1, n2 := len(col1.finish(t, c1)), len(col2.finish(t, c2))
+			if group == 0 && (n1 != n || n2 != n) {
+				t.Errorf("default groups: captures got %d and %d packets, want %d each", n1, n2, n)
+			}
+			if group != 0 && (n1+n2 != n || n1 == 0 || n2 == 0) {
+				t.Errorf("shared group %d: captures got %d and %d packets, want %d between them", group, n1, n2, n)
 			}
 		})
 	}
