@@ -3,10 +3,12 @@
 package live
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,10 +46,20 @@ type collector struct {
 	wg     sync.WaitGroup
 	// pause, when set, is called before each Next (a slow consumer).
 	pause func()
+	// raw, when not nil, receives a copy of every frame with its source, test frame or not.
+	raw *[]rawFrame
 }
 
-func collect(c *Capture, pause func()) *collector {
-	col := &collector{frames: map[int]uint64{}, pause: pause}
+// rawFrame is a copy of a delivered frame.
+type rawFrame struct {
+	source int
+	data   string
+}
+
+func collect(c *Capture, pause func()) *collector { return collectRaw(c, pause, nil) }
+
+func collectRaw(c *Capture, pause func(), raw *[]rawFrame) *collector {
+	col := &collector{frames: map[int]uint64{}, pause: pause, raw: raw}
 	for i, src := range c.Sources() {
 		col.wg.Add(1)
 		go func() {
@@ -72,6 +84,10 @@ func collect(c *Capture, pause func()) *collector {
 				}
 				g, ok := parse(&p)
 				col.mu.Lock()
+				if col.raw != nil {
+					*col.raw = append(*col.raw, rawFrame{i, string(p.Data)})
+					ok = true
+				}
 				if p.Frame != col.frames[i]+1 {
 					col.errs = append(col.errs, fmt.Errorf("source %d: frame %d after %d", i, p.Frame, col.frames[i]))
 				}
@@ -588,4 +604,75 @@ func TestTwoCapturesDoNotShareAGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFragmentsArriveReassembled documents what the fanout's defrag flag does: the kernel
+// reassembles IPv4 fragments before choosing a socket, so a datagram sent in two fragments is
+// delivered as one frame holding the whole datagram (and counted once), on the Source of its
+// flow; a datagram whose fragments never complete is not delivered at all.
+func TestFragmentsArriveReassembled(t *testing.T) {
+	v := netnstest.New(t)
+	c := open(t, v, Config{Workers: 3, PollTimeout: 20 * time.Millisecond})
+	col := collect(c, nil)
+	w := v.Writer(t, v.B)
+	const size = 3000
+	whole := spec{src: addr("127.0.0.2", 7000), dst: addr("127.0.0.1", 7001), vlan: -1, id: 42, size: size}.frame(t)
+	for i, part := range fragment(t, whole, 1480) {
+		if err := w.Write(part); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 { // a lone first fragment of another datagram: never completed
+			lone := fragment(t, spec{src: addr("127.0.0.3", 7000), dst: addr("127.0.0.1", 7001), vlan: -1, id: 43, size: size}.frame(t), 1480)[0]
+			if err := w.Write(lone); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	col.waitFor(1, 2*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	st := sum(c.Stats())
+	gots := col.finish(t, c)
+	if len(gots) != 1 || gots[0].id != 42 {
+		t.Fatalf("got %d frames (%+v), want the one reassembled datagram", len(gots), gots)
+	}
+	if n := gots[0].pkt.Length; n != len(whole) {
+		t.Errorf("reassembled frame of %d bytes, want %d", n, len(whole))
+	}
+	if st.Packets != 1 {
+		t.Errorf("kernel counted %d packets, want 1", st.Packets)
+	}
+}
+
+// fragment splits an untagged Ethernet+IPv4 frame into IPv4 fragments of at most mtu bytes of
+// IP packet (payload cut on 8-byte boundaries).
+func fragment(t *testing.T, frame []byte, mtu int) [][]byte {
+	t.Helper()
+	eth, ip := frame[:14], frame[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	hdr, payload := ip[:ihl], ip[ihl:]
+	step := (mtu - ihl) &^ 7
+	var out [][]byte
+	for off := 0; off < len(payload); off += step {
+		end := min(off+step, len(payload))
+		h := slices.Clone(hdr)
+		binary.BigEndian.PutUint16(h[2:], uint16(ihl+end-off))
+		binary.BigEndian.PutUint16(h[4:], 0x1234)
+		flags := uint16(off / 8)
+		if end < len(payload) {
+			flags |= 0x2000 // more fragments
+		}
+		binary.BigEndian.PutUint16(h[6:], flags)
+		h[10], h[11] = 0, 0
+		var sum uint32
+		for i := 0; i < len(h); i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(h[i:]))
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+		f := slices.Concat(eth, h, payload[off:end])
+		out = append(out, f)
+	}
+	return out
 }
