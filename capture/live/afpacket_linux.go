@@ -81,6 +81,7 @@ type ring struct {
 	nblock int
 	poll   time.Duration
 
+	gone bool   // the interface was removed: the socket will never receive again
 	cur  int    // block the reader is in or waits for
 	held bool   // the reader holds block cur (to give back before moving on)
 	left uint32 // packets of block cur not yet delivered
@@ -415,6 +416,9 @@ func (r *ring) nextBlock() error {
 				r.done = true
 				return ErrStopped
 			}
+			if r.gone {
+				return fmt.Errorf("live: %s: %w", r.c.iface, ErrInterfaceGone)
+			}
 			return ErrTimeout
 		}
 		fds := [2]unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}, {Fd: int32(r.c.stopFd), Events: unix.POLLIN}}
@@ -428,8 +432,15 @@ func (r *ring) nextBlock() error {
 		}
 		if fds[0].Revents&unix.POLLERR != 0 {
 			// A socket error, for example ENETDOWN when the link goes down; reading SO_ERROR
-			// clears it. The socket keeps its place and resumes when the link is back.
+			// clears it. The socket keeps its place and resumes when the link is back, unless
+			// the interface was removed: the kernel then unbinds the socket (index -1).
 			if e, err := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+				if sa, err := unix.Getsockname(r.fd); err == nil {
+					if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Ifindex != r.c.ifindex {
+						r.gone = true
+						return fmt.Errorf("live: %s: %w", r.c.iface, ErrInterfaceGone)
+					}
+				}
 				return fmt.Errorf("live: %s: %w", r.c.iface, unix.Errno(e))
 			}
 		}

@@ -189,7 +189,11 @@ func (c *pcapCapture) Next(p *capture.Packet) error {
 				return ErrTimeout
 			}
 		default:
-			return fmt.Errorf("live: %s: %w", c.iface, err)
+			// A live handle may recover (libpcap says why in pcap_geterr); wait a step so a
+			// caller that carries on does not spin on a removed interface.
+			msg := c.h.Error()
+			time.Sleep(pcapTick)
+			return fmt.Errorf("live: %s: %w (%v)", c.iface, err, msg)
 		}
 	}
 }
