@@ -22,7 +22,7 @@
 //				case err == nil: // use p
 //				case errors.Is(err, live.ErrTimeout): // no packet for PollTimeout: expire flows
 //				case errors.Is(err, live.ErrStopped): return
-//				default: // a socket error (for example the link went down): log, carry on
+//				default: // the link went down, or ErrInterfaceGone: log, carry on
 //				}
 //			}
 //		}()
