@@ -143,6 +143,7 @@ func TestConfigErrors(t *testing.T) {
 		{"block huge", func(c *Config) { c.BlockSize = 1 << 30 }, "ring block size"},
 		{"one block", func(c *Config) { c.NumBlocks = 1 }, "1 ring blocks"},
 		{"negative blocks", func(c *Config) { c.NumBlocks = -3 }, "-3 ring blocks"},
+		{"ring huge", func(c *Config) { c.BlockSize, c.NumBlocks = 256<<20, 1000 }, "250 GiB, want at most 16"},
 		{"poll", func(c *Config) { c.PollTimeout = time.Microsecond }, "poll timeout"},
 		{"poll long", func(c *Config) { c.PollTimeout = time.Hour }, "poll timeout"},
 		{"both filters", func(c *Config) { c.FilterExpr = "udp"; c.Filter = acceptAllProg }, "not both"},

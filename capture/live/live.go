@@ -84,6 +84,7 @@ const (
 	MaxBlockSize       = 256 << 20 // beyond it the kernel cannot allocate a block
 	MinNumBlocks       = 2         // the kernel fills one while the reader holds another
 	MaxNumBlocks       = 1 << 16
+	MaxRingSize        = 16 << 30 // BlockSize x NumBlocks, per worker
 	MaxWorkers         = 256 // the fanout group size of older kernels
 	MaxPollTimeout     = time.Minute
 )
@@ -269,6 +270,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.NumBlocks < MinNumBlocks || cfg.NumBlocks > MaxNumBlocks {
 		return fmt.Errorf("live: %d ring blocks: want %d to %d", cfg.NumBlocks, MinNumBlocks, MaxNumBlocks)
+	}
+	if total := int64(cfg.BlockSize) * int64(cfg.NumBlocks); total > MaxRingSize {
+		return fmt.Errorf("live: ring of %d blocks of %d bytes: %d GiB, want at most %d GiB per worker", cfg.NumBlocks, cfg.BlockSize, total>>30, MaxRingSize>>30)
 	}
 	switch {
 	case cfg.PollTimeout == 0:
