@@ -3,12 +3,15 @@
 // Two backends deliver the same capture.Packet stream:
 //
 //   - "afpacket" (Linux, the default, pure Go): Config.Workers AF_PACKET sockets joined in one
-//     PACKET_FANOUT hash group with IP defragmentation, so both directions of a flow (and every
-//     fragment of a datagram) reach the same socket; each socket has its own TPACKET_V3 ring of
+//     PACKET_FANOUT hash group, so both directions of a flow reach the same socket (the kernel
+//     reassembles IPv4 fragments before it chooses); each socket has its own TPACKET_V3 ring of
 //     NumBlocks blocks of BlockSize bytes, read without a copy and without an allocation per
 //     packet. The VLAN tag the kernel takes out of each frame is delivered in Packet.VLAN.
 //   - "pcap" (only in binaries built with -tags libpcap): one libpcap handle, whatever the
 //     number of cores; libpcap puts a stripped VLAN tag back into the frame itself.
+//
+// Packets are Ethernet frames stamped by the kernel (nanoseconds); Packet.File is the interface
+// name and Packet.Frame counts from 1 per Source.
 //
 // Use:
 //
@@ -85,7 +88,7 @@ const (
 	MinNumBlocks       = 2         // the kernel fills one while the reader holds another
 	MaxNumBlocks       = 1 << 16
 	MaxRingSize        = 16 << 30 // BlockSize x NumBlocks, per worker
-	MaxWorkers         = 256 // the fanout group size of older kernels
+	MaxWorkers         = 256      // the fanout group size of older kernels
 	MaxPollTimeout     = time.Minute
 )
 
