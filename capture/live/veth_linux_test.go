@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
+	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -729,5 +731,68 @@ func TestVLANFilter(t *testing.T) {
 				t.Errorf("frames %v came through, want those of VLAN 100: [0 3 5]", ids)
 			}
 		})
+	}
+}
+
+// TestFanoutGroupZero: the kernel numbers the groups it chooses from 0 up, across the whole
+// system, and wraps: when it picks 0 for the first socket, the others must still join that
+// group (0 is not "no group yet"), or each packet reaches two sockets. The test drives the
+// kernel's counter to 65535 with throwaway groups, so that the capture's group is 0.
+func TestFanoutGroupZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates up to 65536 fanout groups (about 6 s)")
+	}
+	if havePcap {
+		t.Skip("afpacket only: the default build's tests run it")
+	}
+	v := netnstest.New(t)
+	var c *Capture
+	err := v.Do(func() error {
+		ifc, err := net.InterfaceByName(v.A)
+		if err != nil {
+			return err
+		}
+		for range 1 << 16 {
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			var id int
+			err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index})
+			if err == nil {
+				err = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT, int(fanoutFlags|unix.PACKET_FANOUT_FLAG_UNIQUEID)<<16)
+			}
+			if err == nil {
+				id, err = unix.GetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+			}
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+			if uint16(id) == 0xffff {
+				c, err = Open(Config{Interface: v.A, Workers: 3, PollTimeout: 20 * time.Millisecond})
+				return err
+			}
+		}
+		return errors.New("the kernel never chose group 65535")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	col := collect(c, nil)
+	w := v.Writer(t, v.B)
+	const n = 200
+	for i := range n {
+		s := spec{src: addr("127.0.0.2", uint16(1000+i)), dst: addr("127.0.0.1", 53), vlan: -1, id: uint32(i)}
+		if err := w.Write(s.frame(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col.waitFor(n, 2*time.Second)
+	col.waitQuiet(50*time.Millisecond, time.Second)
+	st := sum(c.Stats())
+	if got := len(col.finish(t, c)); got != n || st.Packets != n {
+		t.Errorf("%d packets sent, %d delivered, %d counted by the kernel: want each once", n, got, st.Packets)
 	}
 }
