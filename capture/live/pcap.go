@@ -210,3 +210,31 @@ func (c *pcapCapture) deliver(p *capture.Packet, data []byte, ts time.Time, leng
 	c.delivered.Add(1)
 	c.bytes.Add(uint64(len(data)))
 }
+
+// compileLive compiles expr with libpcap on a handle opened on iface and activated, as the
+// capture's own would be: the code of a live capture on that interface. The handle is closed
+// before any packet is read.
+func compileLive(iface, expr string) ([]bpf.RawInstruction, error) {
+	in, err := pcap.NewInactiveHandle(iface)
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: %w", expr, iface, err)
+	}
+	defer in.CleanUp()
+	if err := in.SetSnapLen(snapLen); err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: %w", expr, iface, err)
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: libpcap: %w", expr, iface, err)
+	}
+	defer h.Close()
+	ins, err := h.CompileBPFFilter(expr)
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q on %s: %w", expr, iface, err)
+	}
+	prog := make([]bpf.RawInstruction, len(ins))
+	for i, x := range ins {
+		prog[i] = bpf.RawInstruction{Op: x.Code, Jt: x.Jt, Jf: x.Jf, K: x.K}
+	}
+	return prog, nil
+}
