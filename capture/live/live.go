@@ -38,7 +38,8 @@
 // read: the afpacket sockets start with a filter that rejects everything and get the real one
 // only once every socket of the group is bound and joined; libpcap filters in user space the
 // packets its ring already held when the filter was set. CompileFilter compiles a tcpdump
-// expression with tcpdump (there is no correct pure-Go compiler of that syntax) and
+// expression for the interface with tcpdump, or with libpcap in -tags libpcap builds (there
+// is no correct pure-Go compiler of that syntax), and
 // ReadFilterFile reads a program tcpdump compiled earlier (tcpdump -ddd).
 //
 // Stop is safe at any time and from any goroutine; Close waits for a reader still inside Next
@@ -118,8 +119,8 @@ type Config struct {
 	// packet.
 	Filter []bpf.RawInstruction
 	// FilterExpr is a tcpdump filter expression, the alternative to Filter (setting both is an
-	// error): afpacket compiles it with CompileFilter (tcpdump must be installed), pcap with
-	// libpcap on the open handle.
+	// error): afpacket compiles it with CompileFilter (tcpdump, or libpcap in -tags libpcap
+	// builds), pcap with libpcap on the open handle.
 	FilterExpr string
 	// PollTimeout bounds how long Next waits: it returns ErrTimeout at least this often when
 	// no packet arrives. 0: DefaultPollTimeout; at most MaxPollTimeout.
