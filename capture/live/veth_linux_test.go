@@ -3,6 +3,7 @@
 package live
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -181,6 +183,9 @@ func TestFanoutEachPacketOnceFlowsTogether(t *testing.T) {
 			if n := len(c.Sources()); n != workersFor(backend) {
 				t.Fatalf("%d sources, want %d", n, workersFor(backend))
 			}
+			if n := promiscuity(t, v); n != workersFor(backend) {
+				t.Errorf("promiscuity %d while open, want one per socket: %d", n, workersFor(backend))
+			}
 			col := collect(c, nil)
 			w := v.Writer(t, v.B)
 			const flows, perDir = 40, 10
@@ -204,6 +209,9 @@ func TestFanoutEachPacketOnceFlowsTogether(t *testing.T) {
 			}
 			st := sum(c.Stats())
 			gots := col.finish(t, c)
+			if n := promiscuity(t, v); n != 0 {
+				t.Errorf("promiscuity %d after Close, want 0", n)
+			}
 
 			seen := make([]int, len(sent))
 			flowSource := map[[2]netip.AddrPort]int{}
@@ -795,4 +803,25 @@ func TestFanoutGroupZero(t *testing.T) {
 	if got := len(col.finish(t, c)); got != n || st.Packets != n {
 		t.Errorf("%d packets sent, %d delivered, %d counted by the kernel: want each once", n, got, st.Packets)
 	}
+}
+
+// promiscuity is the promiscuous-mode count of v.A (ip -d link).
+func promiscuity(t *testing.T, v *netnstest.Veth) int {
+	t.Helper()
+	out, err := v.Command(context.Background(), "ip", "-d", "link", "show", v.A).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip -d link show: %v: %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	for i, w := range f[:len(f)-1] {
+		if w == "promiscuity" {
+			n, err := strconv.Atoi(f[i+1])
+			if err != nil {
+				t.Fatalf("ip -d link show: %q", out)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no promiscuity in %q", out)
+	return 0
 }
