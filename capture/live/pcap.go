@@ -139,6 +139,9 @@ func (c *pcapCapture) stats() []Stats {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
 	if !c.closed {
+		// pcap_stats reads the socket's counters and adds them to libpcap's own, which only
+		// pcap_stats writes on Linux: safe beside a reader in pcap_next_ex (statsMu keeps two
+		// Stats calls apart).
 		if st, err := c.h.Stats(); err == nil {
 			// Cumulative counters kept by libpcap in 32 bits: add the difference, modulo 2^32.
 			c.sum.Packets += uint64(uint32(st.PacketsReceived) - uint32(c.last.PacketsReceived))
