@@ -92,9 +92,9 @@ type ring struct {
 	frame uint64
 
 	// Counters: delivered by the reader (atomics, read by Stats); kernel ones under c.fdMu.
-	delivered, bytes atomic.Uint64
-	kern             Stats
-	_                [64]byte // keep the next ring's atomics off this cache line
+	delivered, bytes, linkDowns atomic.Uint64
+	kern                        Stats
+	_                           [64]byte // keep the next ring's atomics off this cache line
 }
 
 // openAFPacket opens cfg.Workers sockets. The order matters, so that no packet the filter
@@ -325,6 +325,7 @@ func (c *afCapture) stats() []Stats {
 		out[i] = r.kern
 		out[i].Delivered = r.delivered.Load()
 		out[i].Bytes = r.bytes.Load()
+		out[i].LinkDowns = r.linkDowns.Load()
 	}
 	return out
 }
@@ -440,6 +441,10 @@ func (r *ring) nextBlock() error {
 						r.gone = true
 						return fmt.Errorf("live: %s: %w", r.c.iface, ErrInterfaceGone)
 					}
+				}
+				if unix.Errno(e) == unix.ENETDOWN {
+					r.linkDowns.Add(1) // a link flap: counted, and waited through
+					continue
 				}
 				return fmt.Errorf("live: %s: %w", r.c.iface, unix.Errno(e))
 			}

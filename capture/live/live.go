@@ -25,7 +25,7 @@
 //				case err == nil: // use p
 //				case errors.Is(err, live.ErrTimeout): // no packet for PollTimeout: expire flows
 //				case errors.Is(err, live.ErrStopped): return
-//				default: // the link went down, or ErrInterfaceGone: log, carry on
+//				default: // ErrInterfaceGone, or another socket error: log it
 //				}
 //			}
 //		}()
@@ -134,9 +134,9 @@ type Config struct {
 type Source interface {
 	// Next fills p with the next packet. p.Data aliases the capture's memory and is valid only
 	// until the next call to Next on this Source (and never after Close). It returns
-	// ErrTimeout when no packet arrived within the poll timeout, ErrStopped once Stop was
-	// called and what was captured before it was delivered, or a socket error (Next may be
-	// called again after it).
+	// ErrTimeout when no packet arrived within the poll timeout (also while the link is down),
+	// ErrStopped once Stop was called and what was captured before it was delivered,
+	// ErrInterfaceGone (wrapped) when the interface was removed, or another socket error.
 	Next(p *capture.Packet) error
 }
 
@@ -154,6 +154,9 @@ type Stats struct {
 	IfDrops uint64
 	// Delivered and Bytes count the packets Next returned and their captured bytes.
 	Delivered, Bytes uint64
+	// LinkDowns counts the times the socket reported its link down (afpacket only). Next
+	// does not return that: it waits on, and capture resumes when the link is up again.
+	LinkDowns uint64
 }
 
 // Capture is an open capture: its Sources, their counters, Stop and Close.
