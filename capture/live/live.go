@@ -67,10 +67,6 @@ var (
 	// ErrStopped: Stop was called and every packet captured before it was delivered (or the
 	// capture is closed). Every later Next returns it too.
 	ErrStopped = errors.New("live: capture stopped")
-	// ErrInterfaceGone: the interface was removed; the Source will never deliver again (Next
-	// keeps returning it once per poll timeout, until Stop). Reopen the capture when the
-	// interface is back. afpacket only: libpcap reports a read error instead.
-	ErrInterfaceGone = errors.New("interface removed")
 )
 
 // Backend names for Config.Backend.
@@ -78,6 +74,11 @@ const (
 	BackendAFPacket = "afpacket"
 	BackendPcap     = "pcap"
 )
+
+// ErrInterfaceGone: the interface was removed; the Source will never deliver again (Next keeps
+// returning it once per poll timeout, until Stop). Reopen the capture when the interface is
+// back. afpacket only: libpcap reports a read error instead.
+var ErrInterfaceGone = errors.New("interface removed")
 
 // Defaults and bounds of Config.
 const (
