@@ -26,7 +26,7 @@ type Packet struct {
 	// took out of the frame into its metadata, as Linux does for the outermost tag of every
 	// frame an AF_PACKET socket receives; valid when HasVLAN is set. A tag that is still inside
 	// Data (always the case for capture files) is not reported here: the decoder reads it from
-	// the frame.
+	// the frame. Length counts a stripped tag, as it was on the wire.
 	VLAN uint16
 	// HasVLAN says that VLAN holds a tag taken out of the frame (VLAN 0 is a priority tag).
 	HasVLAN bool

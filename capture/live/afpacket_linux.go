@@ -81,6 +81,7 @@ type ring struct {
 	nblock int
 	poll   time.Duration
 
+	gone bool   // the interface was removed: the socket will never receive again
 	cur  int    // block the reader is in or waits for
 	held bool   // the reader holds block cur (to give back before moving on)
 	left uint32 // packets of block cur not yet delivered
@@ -91,9 +92,9 @@ type ring struct {
 	frame uint64
 
 	// Counters: delivered by the reader (atomics, read by Stats); kernel ones under c.fdMu.
-	delivered, bytes atomic.Uint64
-	kern             Stats
-	_                [64]byte // keep the next ring's atomics off this cache line
+	delivered, bytes, linkDowns atomic.Uint64
+	kern                        Stats
+	_                           [64]byte // keep the next ring's atomics off this cache line
 }
 
 // openAFPacket opens cfg.Workers sockets. The order matters, so that no packet the filter
@@ -324,6 +325,7 @@ func (c *afCapture) stats() []Stats {
 		out[i] = r.kern
 		out[i].Delivered = r.delivered.Load()
 		out[i].Bytes = r.bytes.Load()
+		out[i].LinkDowns = r.linkDowns.Load()
 	}
 	return out
 }
@@ -415,6 +417,9 @@ func (r *ring) nextBlock() error {
 				r.done = true
 				return ErrStopped
 			}
+			if r.gone {
+				return fmt.Errorf("live: %s: %w", r.c.iface, ErrInterfaceGone)
+			}
 			return ErrTimeout
 		}
 		fds := [2]unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}, {Fd: int32(r.c.stopFd), Events: unix.POLLIN}}
@@ -428,8 +433,19 @@ func (r *ring) nextBlock() error {
 		}
 		if fds[0].Revents&unix.POLLERR != 0 {
 			// A socket error, for example ENETDOWN when the link goes down; reading SO_ERROR
-			// clears it. The socket keeps its place and resumes when the link is back.
+			// clears it. The socket keeps its place and resumes when the link is back, unless
+			// the interface was removed: the kernel then unbinds the socket (index -1).
 			if e, err := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+				if sa, err := unix.Getsockname(r.fd); err == nil {
+					if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Ifindex != r.c.ifindex {
+						r.gone = true
+						return fmt.Errorf("live: %s: %w", r.c.iface, ErrInterfaceGone)
+					}
+				}
+				if unix.Errno(e) == unix.ENETDOWN {
+					r.linkDowns.Add(1) // a link flap: counted, and waited through
+					continue
+				}
 				return fmt.Errorf("live: %s: %w", r.c.iface, unix.Errno(e))
 			}
 		}

@@ -23,13 +23,17 @@ const compileTimeout = 30 * time.Second
 // ErrNoTcpdump: CompileFilter needs tcpdump and it is not installed.
 var ErrNoTcpdump = errors.New("tcpdump is not installed")
 
-// CompileFilter compiles a tcpdump filter expression for iface with tcpdump -i iface -ddd, so
-// the code is that of a live capture on that interface (VLAN tests read the kernel's VLAN
-// metadata, which code compiled for a capture file would not). tcpdump opens the interface to
-// learn its link type, so it needs the same permission as capturing. When tcpdump is not
-// installed the error (wrapping ErrNoTcpdump) says what to do; when the expression does not
-// compile it carries tcpdump's own message.
+// CompileFilter compiles a tcpdump filter expression for a live capture on iface, so that
+// its VLAN tests read the kernel's VLAN metadata (code compiled for a capture file looks for
+// the tag in the frame, where it no longer is). Built with -tags libpcap, libpcap compiles it
+// on a handle opened on iface; otherwise tcpdump -i iface -ddd does, and when tcpdump is not
+// installed the error (wrapping ErrNoTcpdump) says what to do. Either opens the interface, so
+// it needs the same permission as capturing. An expression that does not compile is an error
+// carrying libpcap's (tcpdump's) own message.
 func CompileFilter(iface, expr string) ([]bpf.RawInstruction, error) {
+	if havePcap {
+		return compileLive(iface, expr)
+	}
 	path, err := exec.LookPath("tcpdump")
 	if err != nil {
 		return nil, fmt.Errorf("live: filter %q: %w: install it (Debian: apt-get install tcpdump) or give a program compiled with tcpdump -ddd in a filter file", expr, ErrNoTcpdump)

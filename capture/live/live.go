@@ -3,12 +3,15 @@
 // Two backends deliver the same capture.Packet stream:
 //
 //   - "afpacket" (Linux, the default, pure Go): Config.Workers AF_PACKET sockets joined in one
-//     PACKET_FANOUT hash group with IP defragmentation, so both directions of a flow (and every
-//     fragment of a datagram) reach the same socket; each socket has its own TPACKET_V3 ring of
+//     PACKET_FANOUT hash group, so both directions of a flow reach the same socket (the kernel
+//     reassembles IPv4 fragments before it chooses); each socket has its own TPACKET_V3 ring of
 //     NumBlocks blocks of BlockSize bytes, read without a copy and without an allocation per
 //     packet. The VLAN tag the kernel takes out of each frame is delivered in Packet.VLAN.
 //   - "pcap" (only in binaries built with -tags libpcap): one libpcap handle, whatever the
 //     number of cores; libpcap puts a stripped VLAN tag back into the frame itself.
+//
+// Packets are Ethernet frames stamped by the kernel (nanoseconds); Packet.File is the interface
+// name and Packet.Frame counts from 1 per Source.
 //
 // Use:
 //
@@ -22,7 +25,7 @@
 //				case err == nil: // use p
 //				case errors.Is(err, live.ErrTimeout): // no packet for PollTimeout: expire flows
 //				case errors.Is(err, live.ErrStopped): return
-//				default: // a socket error (for example the link went down): log, carry on
+//				default: // ErrInterfaceGone, or another socket error: log it
 //				}
 //			}
 //		}()
@@ -35,7 +38,8 @@
 // read: the afpacket sockets start with a filter that rejects everything and get the real one
 // only once every socket of the group is bound and joined; libpcap filters in user space the
 // packets its ring already held when the filter was set. CompileFilter compiles a tcpdump
-// expression with tcpdump (there is no correct pure-Go compiler of that syntax) and
+// expression for the interface with tcpdump, or with libpcap in -tags libpcap builds (there
+// is no correct pure-Go compiler of that syntax), and
 // ReadFilterFile reads a program tcpdump compiled earlier (tcpdump -ddd).
 //
 // Stop is safe at any time and from any goroutine; Close waits for a reader still inside Next
@@ -73,6 +77,11 @@ const (
 	BackendPcap     = "pcap"
 )
 
+// ErrInterfaceGone: the interface was removed; the Source will never deliver again (Next keeps
+// returning it once per poll timeout, until Stop). Reopen the capture when the interface is
+// back. afpacket only: libpcap reports a read error instead.
+var ErrInterfaceGone = errors.New("interface removed")
+
 // Defaults and bounds of Config.
 const (
 	DefaultBlockSize   = 1 << 20 // 1 MiB
@@ -82,7 +91,8 @@ const (
 	MaxBlockSize       = 256 << 20 // beyond it the kernel cannot allocate a block
 	MinNumBlocks       = 2         // the kernel fills one while the reader holds another
 	MaxNumBlocks       = 1 << 16
-	MaxWorkers         = 256 // the fanout group size of older kernels
+	MaxRingSize        = 16 << 30 // BlockSize x NumBlocks, per worker
+	MaxWorkers         = 256      // the fanout group size of older kernels
 	MaxPollTimeout     = time.Minute
 )
 
@@ -112,8 +122,8 @@ type Config struct {
 	// packet.
 	Filter []bpf.RawInstruction
 	// FilterExpr is a tcpdump filter expression, the alternative to Filter (setting both is an
-	// error): afpacket compiles it with CompileFilter (tcpdump must be installed), pcap with
-	// libpcap on the open handle.
+	// error): afpacket compiles it with CompileFilter (tcpdump, or libpcap in -tags libpcap
+	// builds), pcap with libpcap on the open handle.
 	FilterExpr string
 	// PollTimeout bounds how long Next waits: it returns ErrTimeout at least this often when
 	// no packet arrives. 0: DefaultPollTimeout; at most MaxPollTimeout.
@@ -127,9 +137,9 @@ type Config struct {
 type Source interface {
 	// Next fills p with the next packet. p.Data aliases the capture's memory and is valid only
 	// until the next call to Next on this Source (and never after Close). It returns
-	// ErrTimeout when no packet arrived within the poll timeout, ErrStopped once Stop was
-	// called and what was captured before it was delivered, or a socket error (Next may be
-	// called again after it).
+	// ErrTimeout when no packet arrived within the poll timeout (also while the link is down),
+	// ErrStopped once Stop was called and what was captured before it was delivered,
+	// ErrInterfaceGone (wrapped) when the interface was removed, or another socket error.
 	Next(p *capture.Packet) error
 }
 
@@ -147,6 +157,9 @@ type Stats struct {
 	IfDrops uint64
 	// Delivered and Bytes count the packets Next returned and their captured bytes.
 	Delivered, Bytes uint64
+	// LinkDowns counts the times the socket reported its link down (afpacket only). Next
+	// does not return that: it waits on, and capture resumes when the link is up again.
+	LinkDowns uint64
 }
 
 // Capture is an open capture: its Sources, their counters, Stop and Close.
@@ -267,6 +280,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.NumBlocks < MinNumBlocks || cfg.NumBlocks > MaxNumBlocks {
 		return fmt.Errorf("live: %d ring blocks: want %d to %d", cfg.NumBlocks, MinNumBlocks, MaxNumBlocks)
+	}
+	if total := int64(cfg.BlockSize) * int64(cfg.NumBlocks); total > MaxRingSize {
+		return fmt.Errorf("live: ring of %d blocks of %d bytes: %d GiB, want at most %d GiB per worker", cfg.NumBlocks, cfg.BlockSize, total>>30, MaxRingSize>>30)
 	}
 	switch {
 	case cfg.PollTimeout == 0:

@@ -22,12 +22,17 @@ const havePcap = true
 // snapLen is libpcap's largest snap length (MAXIMUM_SNAPLEN): whole frames.
 const snapLen = 262144
 
+// pcapTick is the longest libpcap waits at a time: gopacket's pcap has no way to wake a reader
+// waiting in libpcap, so Next waits in steps of this and looks at the stop flag in between.
+const pcapTick = 50 * time.Millisecond
+
 // pcapCapture is the libpcap backend: one handle, one Source. libpcap on Linux reads its own
 // TPACKET_V3 ring and puts a VLAN tag the kernel stripped back into the frame, so Packet.VLAN
 // is never set here: the decoder finds the tag in Data.
 type pcapCapture struct {
 	iface string
 	h     *pcap.Handle
+	poll  time.Duration
 
 	mu    sync.Mutex // held by Next and close: close never frees the handle under a reader
 	done  bool
@@ -53,7 +58,7 @@ func openPcap(cfg Config) (_ backend, err error) {
 	for _, set := range []func() error{
 		func() error { return in.SetSnapLen(snapLen) },
 		func() error { return in.SetPromisc(cfg.Promiscuous) },
-		func() error { return in.SetTimeout(cfg.PollTimeout) },
+		func() error { return in.SetTimeout(min(cfg.PollTimeout, pcapTick)) },
 		func() error { return in.SetBufferSize(cfg.BlockSize * cfg.NumBlocks) },
 	} {
 		if err := set(); err != nil {
@@ -64,7 +69,7 @@ func openPcap(cfg Config) (_ backend, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: interface %q: libpcap: %w", cfg.Interface, err)
 	}
-	c := &pcapCapture{iface: cfg.Interface, h: h}
+	c := &pcapCapture{iface: cfg.Interface, h: h, poll: cfg.PollTimeout}
 	defer func() {
 		if err != nil {
 			h.Close()
@@ -134,6 +139,9 @@ func (c *pcapCapture) stats() []Stats {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
 	if !c.closed {
+		// pcap_stats reads the socket's counters and adds them to libpcap's own, which only
+		// pcap_stats writes on Linux: safe beside a reader in pcap_next_ex (statsMu keeps two
+		// Stats calls apart).
 		if st, err := c.h.Stats(); err == nil {
 			// Cumulative counters kept by libpcap in 32 bits: add the difference, modulo 2^32.
 			c.sum.Packets += uint64(uint32(st.PacketsReceived) - uint32(c.last.PacketsReceived))
@@ -155,32 +163,81 @@ func (c *pcapCapture) Next(p *capture.Packet) error {
 	if c.done {
 		return ErrStopped
 	}
-	data, ci, err := c.h.ZeroCopyReadPacketData()
-	stopped := c.stopped.Load()
-	switch {
-	case err == nil:
-		if stopped && ci.Timestamp.UnixNano() > c.stopAt.Load() {
-			c.done = true
-			return ErrStopped
+	var deadline time.Time
+	for {
+		data, ci, err := c.h.ZeroCopyReadPacketData()
+		stopped := c.stopped.Load()
+		switch {
+		case err == nil:
+			if stopped && ci.Timestamp.UnixNano() > c.stopAt.Load() {
+				c.done = true
+				return ErrStopped
+			}
+			c.deliver(p, data, ci.Timestamp, ci.Length)
+			return nil
+		case errors.Is(err, pcap.NextErrorTimeoutExpired):
+			now := time.Now()
+			// libpcap's ring hands over a partly filled block within two of its timeouts
+			// (pcapTick): only a wait that ends later has seen everything captured.
+			if stopped && now.UnixNano() > c.stopAt.Load()+int64(3*pcapTick) {
+				c.done = true
+				return ErrStopped
+			} else if stopped {
+				continue
+			}
+			if deadline.IsZero() {
+				deadline = now.Add(c.poll - min(c.poll, pcapTick))
+			}
+			if !now.Before(deadline) {
+				return ErrTimeout
+			}
+		default:
+			// A live handle may recover (libpcap says why in pcap_geterr); wait a step so a
+			// caller that carries on does not spin on a removed interface.
+			msg := c.h.Error()
+			time.Sleep(pcapTick)
+			return fmt.Errorf("live: %s: %w (%v)", c.iface, err, msg)
 		}
-	case errors.Is(err, pcap.NextErrorTimeoutExpired):
-		if stopped {
-			c.done = true
-			return ErrStopped
-		}
-		return ErrTimeout
-	default:
-		return fmt.Errorf("live: %s: %w", c.iface, err)
 	}
+}
+
+func (c *pcapCapture) deliver(p *capture.Packet, data []byte, ts time.Time, length int) {
 	c.frame++
 	p.Data = data
-	p.Timestamp = ci.Timestamp
-	p.Length = ci.Length
+	p.Timestamp = ts
+	p.Length = length
 	p.LinkType = layers.LinkTypeEthernet
 	p.Frame = c.frame
 	p.File = c.iface
 	p.VLAN, p.HasVLAN = 0, false
 	c.delivered.Add(1)
 	c.bytes.Add(uint64(len(data)))
-	return nil
+}
+
+// compileLive compiles expr with libpcap on a handle opened on iface and activated, as the
+// capture's own would be: the code of a live capture on that interface. The handle is closed
+// before any packet is read.
+func compileLive(iface, expr string) ([]bpf.RawInstruction, error) {
+	in, err := pcap.NewInactiveHandle(iface)
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: %w", expr, iface, err)
+	}
+	defer in.CleanUp()
+	if err := in.SetSnapLen(snapLen); err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: %w", expr, iface, err)
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q: interface %q: libpcap: %w", expr, iface, err)
+	}
+	defer h.Close()
+	ins, err := h.CompileBPFFilter(expr)
+	if err != nil {
+		return nil, fmt.Errorf("live: filter %q on %s: %w", expr, iface, err)
+	}
+	prog := make([]bpf.RawInstruction, len(ins))
+	for i, x := range ins {
+		prog[i] = bpf.RawInstruction{Op: x.Code, Jt: x.Jt, Jf: x.Jf, K: x.K}
+	}
+	return prog, nil
 }

@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,7 +41,8 @@ func New(t testing.TB) *Veth {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs ip (iproute2) to make a network namespace")
 	}
-	v := &Veth{NS: fmt.Sprintf("pcapaudit-test-%d-%d", os.Getpid(), seq.Add(1)), A: "veth-a", B: "veth-b"}
+	removeStale()
+	v := &Veth{NS: fmt.Sprintf("%s%d-%d", prefix, os.Getpid(), seq.Add(1)), A: "veth-a", B: "veth-b"}
 	if out, err := exec.Command("ip", "netns", "add", v.NS).CombinedOutput(); err != nil {
 		t.Skipf("cannot make a network namespace here: ip netns add: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -70,6 +73,25 @@ func New(t testing.TB) *Veth {
 		}
 	}
 	return v
+}
+
+// prefix names the namespaces this package makes: prefix, process id, "-", sequence number.
+const prefix = "pcapaudit-test-"
+
+// removeStale deletes the namespaces left by test processes that died before their cleanup
+// (a crash, a kill): those whose process id is no longer running.
+func removeStale() {
+	names, _ := filepath.Glob("/run/netns/" + prefix + "*")
+	for _, path := range names {
+		name := filepath.Base(path)
+		pid, _, ok := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+		if _, err := strconv.Atoi(pid); !ok || err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, fs.ErrNotExist) {
+			_ = exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
 }
 
 // Do runs fn on an OS thread that has entered the namespace, and returns its error. Sockets
