@@ -259,7 +259,7 @@ func TestListsBounded(t *testing.T) {
 
 func TestMalformedAfterClaim(t *testing.T) {
 	f := newFlow(true)
-	feed(New(), f, step{flow.FromClient, clientRequest}, step{flow.FromServer, rtpPacket}, step{flow.FromServer, serverReply})
+	feed(New(), f, step{flow.FromClient, clientRequest}, step{flow.FromServer, serverReply}, step{flow.FromServer, rtpPacket})
 	x := f.NTP
 	if x.Malformed != 1 || f.ParseErrors != 1 || x.Messages != 2 || !x.Response.Seen {
 		t.Errorf("malformed %d parse errors %d messages %d", x.Malformed, f.ParseErrors, x.Messages)
@@ -297,7 +297,7 @@ func TestRejects(t *testing.T) {
 		{"mode 7 implementation 9", unknownImpl, true, true},
 		{"mode 6 count past end", ctrlBadCount, true, true},
 		{"mode 6 request with error bit", reqWithE, true, true},
-		{"25 unknown trailing bytes", badTrailer, false, true},
+		{"25 unknown trailing bytes", badTrailer, true, true},
 		{"empty", nil, true, true},
 	}
 	d := New()
@@ -312,11 +312,17 @@ func TestRejects(t *testing.T) {
 			}
 		}
 	}
-	// On port 123 a sane header with an unreadable trailer is NTP, with a parse error.
+	// On port 123 too a sane header with an unreadable trailer claims nothing: the port does
+	// not make up for what the datagram lacks. Once the flow is NTP, such a datagram is
+	// counted as NTP, with a parse error.
 	f := newFlow(true)
-	feed(d, f, step{flow.FromServer, badTrailer})
-	if f.NTP == nil || f.ParseErrors != 1 || f.ParseError != ErrTrailer.Error() {
-		t.Errorf("port 123 bad trailer: %+v errors %d", f.NTP, f.ParseErrors)
+	if v, _ := d.Inspect(f, flow.FromServer, badTrailer); v != flow.Reject || f.NTP != nil {
+		t.Errorf("port 123 bad trailer claimed the flow: %v", v)
+	}
+	f = newFlow(true)
+	feed(d, f, step{flow.FromClient, clientRequest}, step{flow.FromServer, serverReply}, step{flow.FromServer, badTrailer})
+	if f.NTP == nil || f.NTP.Messages != 3 || f.ParseErrors != 1 || f.ParseError != ErrTrailer.Error() {
+		t.Errorf("port 123 bad trailer after the claim: %+v errors %d", f.NTP, f.ParseErrors)
 	}
 }
 
