@@ -5,13 +5,15 @@
 // extension fields, RFC 7822 and RFC 8915), mode 6 control messages (RFC 9327), mode 7
 // private messages with monlist (CVE-2013-5211), and request/response volumes.
 //
-// A datagram is claimed only when its header is sane for its mode: modes 1–5 need 48 bytes
-// and a stratum, poll and precision in range, mode 6 a known opcode, consistent R/E/M bits and
-// a count within the datagram, mode 7 a known implementation, request code and item layout.
-// Off port 123 the checks are stricter (plausible timestamps and root delay, zero status and
-// offset in control requests, exact item sizes), so that DNS, RTP and random datagrams are
-// rejected. Every message is parsed (the verdict stays More) so that counters keep running;
-// after the claim nothing is allocated per message, only facts that are kept once.
+// A flow is claimed only by its first datagram, and only when its whole header is sane for
+// its mode, whatever the port: modes 1–5 need 48 bytes, a stratum, poll, precision, root
+// delay and timestamps in range and a trailer of extension fields or a MAC; mode 6 a defined
+// opcode, consistent R/E/M bits and a length that is 12 + count, padded, plus at most a MAC;
+// mode 7 a known implementation, request code and item layout that fills the datagram. A
+// claim made on a request is withdrawn when the first reply does not answer it (origin
+// timestamp, or opcode, sequence and association). Every message is parsed (the verdict
+// stays More) so that counters keep running; after the claim nothing is allocated per
+// message, only facts that are kept once.
 package ntp
 
 import (

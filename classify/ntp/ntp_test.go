@@ -326,7 +326,8 @@ func TestRejects(t *testing.T) {
 	}
 }
 
-// TestRandomRejected feeds random datagrams off port 123: almost none may pass.
+// TestRandomRejected feeds random datagrams on and off port 123: almost none may pass, and
+// the port makes no difference (it never turns a weak match into a claim).
 func TestRandomRejected(t *testing.T) {
 	d := New()
 	const n = 200000
@@ -347,8 +348,8 @@ func TestRandomRejected(t *testing.T) {
 				claims++
 			}
 		}
-		// Off port 123 at most 1 in 10,000; on it, at most 1 in 1,000.
-		if limit := map[bool]int{false: n / 10000, true: n / 1000}[onPort]; claims > limit {
+		// At most 1 in 20,000, wherever.
+		if limit := n / 20000; claims > limit {
 			t.Errorf("port 123 %v: %d of %d random datagrams claimed", onPort, claims, n)
 		}
 		t.Logf("port 123 %v: %d of %d random datagrams claimed", onPort, claims, n)
