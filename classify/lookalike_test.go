@@ -211,3 +211,23 @@ func TestLookalikeRejectsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestNTPAfterTheOtherSideSpoke: when the other side spoke first and was not NTP, a sane NTP
+// reply is no answer to anything and does not claim the flow; junk from the client before its
+// own request does not hide an exchange.
+func TestNTPAfterTheOtherSideSpoke(t *testing.T) {
+	const xmt = 0xED1C_2300_8000_0000
+	l := newLookEngine()
+	l.udp(123, false, lookalike.QUICInitial)
+	l.udp(123, true, ntpReply(xmt))
+	if r := l.done(t); r.Label != flow.Unknown {
+		t.Errorf("a reply after another protocol's request: labelled %v", r.Label)
+	}
+	l = newLookEngine()
+	l.udp(123, false, []byte("\r\n"))
+	l.udp(123, false, ntpRequest(xmt))
+	l.udp(123, true, ntpReply(xmt))
+	if r := l.done(t); r.Label != flow.NTP || !r.Certain {
+		t.Errorf("junk, request, reply: labelled %v certain %v", r.Label, r.Certain)
+	}
+}

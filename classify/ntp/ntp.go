@@ -5,15 +5,15 @@
 // extension fields, RFC 7822 and RFC 8915), mode 6 control messages (RFC 9327), mode 7
 // private messages with monlist (CVE-2013-5211), and request/response volumes.
 //
-// A flow is claimed only by its first datagram, and only when its whole header is sane for
-// its mode, whatever the port: modes 1–5 need 48 bytes, a stratum, poll, precision, root
-// delay and timestamps in range and a trailer of extension fields or a MAC; mode 6 a defined
-// opcode, consistent R/E/M bits and a length that is 12 + count, padded, plus at most a MAC;
-// mode 7 a known implementation, request code and item layout that fills the datagram. A
-// claim made on a request is withdrawn when the first reply does not answer it (origin
-// timestamp, or opcode, sequence and association). Every message is parsed (the verdict
-// stays More) so that counters keep running; after the claim nothing is allocated per
-// message, only facts that are kept once.
+// A flow is claimed only by a datagram that no payload of the other side preceded, and only
+// when its whole header is sane for its mode, whatever the port: modes 1–5 need 48 bytes, a
+// stratum, poll, precision, root delay and timestamps in range and a trailer of extension
+// fields or a MAC; mode 6 a defined opcode, consistent R/E/M bits and a length that is 12 +
+// count, padded, plus at most a MAC; mode 7 a known implementation, request code and item
+// layout that fills the datagram. A claim made on a request is withdrawn when the first reply
+// does not answer it (origin timestamp, or opcode, sequence and association). Every message
+// is parsed (the verdict stays More) so that counters keep running; after the claim nothing
+// is allocated per message, only facts that are kept once.
 package ntp
 
 import (
@@ -51,7 +51,7 @@ func (*Detector) Hint(t flow.Transport, port uint16) bool { return t == flow.UDP
 // Inspect implements flow.Detector. Each call is one UDP datagram.
 //
 // The claim never leans on the port: the datagram must pass every check of its mode (see
-// parse with lenient false) and be the first payload of the flow, a mode 6 response seen
+// parse with lenient false) and must not follow a payload of the other side, a mode 6 response seen
 // without its request must carry data of the kind its opcode returns, and a claim made on a
 // request is withdrawn when the first reply from the other side does not answer it. After
 // the claim, a datagram on port 123 whose header is sane but whose trailer is not is still
@@ -64,9 +64,10 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	if parse(&m, data, false) != nil {
 		return flow.Reject, 0
 	}
-	// An NTP flow starts with an NTP message: a datagram that comes after one this detector
-	// rejected (a DNS query, a DTLS ClientHello) is not the start of an NTP exchange.
-	if f.Payload[0]+f.Payload[1] > uint64(len(data)) {
+	// When the other side spoke first and was not NTP (a DNS query, a DTLS ClientHello), this
+	// datagram neither answers an NTP request nor starts an NTP exchange. (Junk from the same
+	// side before its first request does not hide it.)
+	if f.Payload[1-dir&1] > 0 {
 		return flow.Reject, 0
 	}
 	if m.mode == 6 && m.response && !controlDataPlausible(&m, data) {
