@@ -29,26 +29,32 @@ func lookalikeFlow(tr flow.Transport, port uint16) *flow.Flow {
 // lookalike for why each is not ours) to every detector on the port it would mislead, and on
 // the port of each detector: none may claim it.
 func TestLookalikesRejectedByEveryDetector(t *testing.T) {
-	all := append(lookalike.UDP(), lookalike.TCP()...)
-	for _, p := range all {
+	forEachLookalike(func(p lookalike.Payload, tr flow.Transport, d flow.Detector) {
+		for _, port := range []uint16{p.Port, 123, 5060, 5061, 389, 636} {
+			f := lookalikeFlow(tr, port)
+			dir := flow.FromClient
+			if p.Reply {
+				dir = flow.FromServer
+			}
+			v, _ := d.Inspect(f, dir, p.Data)
+			if f.Label != flow.Unknown || v == flow.Done {
+				t.Errorf("%s: %s on port %d claimed it as %v (%v)", p.Name, d.Name(), port, f.Label, v)
+			}
+		}
+	})
+}
+
+// forEachLookalike calls fn with every look-alike and every detector that accepts its
+// transport.
+func forEachLookalike(fn func(p lookalike.Payload, tr flow.Transport, d flow.Detector)) {
+	for _, p := range append(lookalike.UDP(), lookalike.TCP()...) {
 		tr := flow.UDP
 		if p.TCP {
 			tr = flow.TCP
 		}
 		for _, d := range Detectors(nil) {
-			if !d.Accepts(tr) {
-				continue
-			}
-			for _, port := range []uint16{p.Port, 123, 5060, 5061, 389, 636} {
-				f := lookalikeFlow(tr, port)
-				dir := flow.FromClient
-				if p.Reply {
-					dir = flow.FromServer
-				}
-				v, _ := d.Inspect(f, dir, p.Data)
-				if f.Label != flow.Unknown || v == flow.Done {
-					t.Errorf("%s: %s on port %d claimed it as %v (%v)", p.Name, d.Name(), port, f.Label, v)
-				}
+			if d.Accepts(tr) {
+				fn(p, tr, d)
 			}
 		}
 	}
@@ -194,22 +200,13 @@ func TestLoneControlRequestIsNotCertain(t *testing.T) {
 
 // TestLookalikeRejectsDoNotAllocate: turning a look-alike down costs no allocation.
 func TestLookalikeRejectsDoNotAllocate(t *testing.T) {
-	for _, p := range append(lookalike.UDP(), lookalike.TCP()...) {
-		tr := flow.UDP
-		if p.TCP {
-			tr = flow.TCP
+	forEachLookalike(func(p lookalike.Payload, tr flow.Transport, d flow.Detector) {
+		f := lookalikeFlow(tr, p.Port)
+		var v flow.Verdict
+		if n := testing.AllocsPerRun(20, func() { v, _ = d.Inspect(f, flow.FromClient, p.Data) }); n != 0 && v == flow.Reject {
+			t.Errorf("%s: %s allocates %.0f times to reject it", p.Name, d.Name(), n)
 		}
-		for _, d := range Detectors(nil) {
-			if !d.Accepts(tr) {
-				continue
-			}
-			f := lookalikeFlow(tr, p.Port)
-			var v flow.Verdict
-			if n := testing.AllocsPerRun(20, func() { v, _ = d.Inspect(f, flow.FromClient, p.Data) }); n != 0 && v == flow.Reject {
-				t.Errorf("%s: %s allocates %.0f times to reject it", p.Name, d.Name(), n)
-			}
-		}
-	}
+	})
 }
 
 // TestNTPAfterTheOtherSideSpoke: when the other side spoke first and was not NTP, a sane NTP

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,11 +16,7 @@ import (
 // test when it is absent.
 func OtherDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(Root(t), "..", "shared", "corpus-other")
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Skip("corpus of other protocols absent (../shared/corpus-other beside the repository)")
-	}
-	return dir
+	return sharedDir(t, "corpus-other", "corpus of other protocols absent (../shared/corpus-other beside the repository)")
 }
 
 // FlowKey names a flow whichever way round its ends are given.
