@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/lookalike"
 )
 
 func TestClientServer(t *testing.T) {
@@ -407,11 +408,19 @@ func TestJSONNames(t *testing.T) {
 
 func TestAllocs(t *testing.T) {
 	d := New()
-	for name, data := range map[string][]byte{"dns": dnsQuery, "rtp": rtpPacket, "random": []byte("\x23garbage that is not ntp at all, long enough for a header")} {
+	for name, data := range map[string][]byte{"dns": dnsQuery, "rtp": rtpPacket, "random": []byte("\x23garbage that is not ntp at all, long enough for a header"),
+		"dns reply read as mode 6": lookalike.DNSRefusedE6, "dtls hello verify": lookalike.DTLS0100HelloVerify} {
 		f := newFlow(false)
 		if a := testing.AllocsPerRun(100, func() { d.Inspect(f, flow.FromClient, data) }); a != 0 {
 			t.Errorf("reject %s: %v allocs", name, a)
 		}
+	}
+	// A sane reply after the other side sent something else.
+	other := newFlow(true)
+	other.Payload[flow.FromClient] = 40
+	var v flow.Verdict
+	if a := testing.AllocsPerRun(100, func() { v, _ = d.Inspect(other, flow.FromServer, serverReply) }); a != 0 || v != flow.Reject {
+		t.Errorf("reply after another protocol: %v, %v allocs", v, a)
 	}
 	// Steady state after the claim: the first request and response are recorded, the lists
 	// are full; further messages of every kind cost nothing.

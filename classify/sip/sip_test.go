@@ -429,11 +429,16 @@ func TestTruncation(t *testing.T) {
 
 func TestRejectAllocations(t *testing.T) {
 	d := New()
-	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random} {
-		f := &flow.Flow{}
-		f.Transport = flow.UDP
-		if n := testing.AllocsPerRun(100, func() { d.Inspect(f, flow.FromClient, data) }); n != 0 {
-			t.Errorf("%s: %.1f allocations on Reject", name, n)
+	// A start line without the mandatory headers is turned down as cheaply.
+	bare := crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\nUser-Agent: x\n\n")
+	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random, "bare start line": bare} {
+		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
+			f := &flow.Flow{}
+			f.Transport = tr
+			var v flow.Verdict
+			if n := testing.AllocsPerRun(100, func() { v, _ = d.Inspect(f, flow.FromClient, data) }); n != 0 || v != flow.Reject {
+				t.Errorf("%s over %v: %v, %.1f allocations", name, tr, v, n)
+			}
 		}
 	}
 }
