@@ -25,8 +25,9 @@ var ndpiNames = map[string][]string{
 
 // dissectorSays lists the flows of corpus-other where nDPI's output names another protocol
 // but a dissector (tshark) agrees with our label, as "file|transport a:p b:q" (the ends in
-// the order corpustest.Key puts them) with the label and why. None so far: on every flow of
-// the corpus where pcapaudit once gave one of its labels, both nDPI and tshark said otherwise.
+// the order corpustest.Key puts them) with the label and why. None so far: nDPI names none of
+// the corpus's flows NTP, SIP or LDAP, and tshark's dissectors (display filter
+// "ntp || sip || ldap || cldap", heuristics on) match no packet of it either.
 var dissectorSays = map[string]string{}
 
 // TestPrecisionOtherProtocols audits every capture of ../shared/corpus-other (public captures
