@@ -1,7 +1,9 @@
 // Package lookalike holds payloads of other protocols that resemble NTP, SIP, LDAP or TLS in
 // their first bytes, each with a comment saying what it is and why it is not the protocol it
 // resembles. The detectors' tests and the engine's tests use them as regression fixtures for
-// precision; no package may import it from a non-test file.
+// precision; no package may import it from a non-test file. Written into a capture, each is
+// read by tshark (decoding the port as the protocol named) as what its comment says it is.
+// They are made by hand, not copied from any capture.
 package lookalike
 
 // Payload is one look-alike: a UDP datagram or the first bytes of a TCP stream.
