@@ -67,7 +67,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	// When the other side spoke first and was not NTP (a DNS query, a DTLS ClientHello), this
 	// datagram neither answers an NTP request nor starts an NTP exchange. (Junk from the same
 	// side before its first request does not hide it.)
-	if f.Payload[1-dir&1] > 0 {
+	if other := 1 - dir&1; f.Payload[other] > 0 {
 		return flow.Reject, 0
 	}
 	if m.mode == 6 && m.response && !controlDataPlausible(&m, data) {

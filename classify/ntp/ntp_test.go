@@ -494,3 +494,39 @@ func TestDataMinimisedClient(t *testing.T) {
 		t.Errorf("server reply with precision 32 claimed")
 	}
 }
+
+// TestReplyMustAnswer: a claim made on a control or private request stands when the first
+// reply echoes it (and the label becomes certain), and is withdrawn when the reply answers
+// another request (sequence, opcode, implementation or request code differ).
+func TestReplyMustAnswer(t *testing.T) {
+	otherSeq := slices.Clone(readvarResponse)
+	otherSeq[3] = 9
+	otherOp := slices.Clone(readvarResponse)
+	otherOp[1] = 0x81 // READSTAT
+	otherCode := slices.Clone(monlistResponse)
+	otherCode[3] = 20 // MON_GETLIST, asked MON_GETLIST_1
+	for _, c := range []struct {
+		name         string
+		request      []byte
+		reply        []byte
+		claimed      bool
+		certainAfter bool
+	}{
+		{"readvar answered", readvarRequest, readvarResponse, true, true},
+		{"readvar, reply to sequence 9", readvarRequest, otherSeq, false, false},
+		{"readvar, readstat reply", readvarRequest, otherOp, false, false},
+		{"monlist answered", monlistRequest, monlistResponse, true, true},
+		{"monlist, reply to another request code", monlistRequest, otherCode, false, false},
+	} {
+		f := newFlow(true)
+		d := New()
+		feed(d, f, step{flow.FromClient, c.request})
+		if f.Label != flow.NTP || f.Certain {
+			t.Errorf("%s: after the request: label %v certain %v", c.name, f.Label, f.Certain)
+		}
+		v, _ := d.Inspect(f, flow.FromServer, c.reply)
+		if (f.Label == flow.NTP) != c.claimed || (f.NTP != nil) != c.claimed || f.Certain != c.certainAfter || (v == flow.Reject) == c.claimed {
+			t.Errorf("%s: after the reply: %v label %v certain %v", c.name, v, f.Label, f.Certain)
+		}
+	}
+}
