@@ -293,8 +293,13 @@ func defaultRuleCases() []ruleCase {
 			safe:   safeLDAPS(),
 			ignore: []string{"ldap.cleartext"}, frame: 4, msg: []string{"cleartext ldap on TLS port 636"}},
 		{id: "proto.nonstandard-port",
-			fire: with(safeNTP(), func(r *flow.Record) { r.Server = netip.AddrPortFrom(r.Server.Addr(), 1123) }),
+			fire: with(safeNTP(), func(r *flow.Record) { r.Server, r.Certain = netip.AddrPortFrom(r.Server.Addr(), 1123), true }),
 			safe: safeNTP(), frame: 4, msg: []string{"ntp on udp port 1123"}},
+		// A label that rests on one short message is not evidence enough for this finding.
+		{id: "proto.nonstandard-port",
+			fire:  with(safeNTP(), func(r *flow.Record) { r.Server, r.Certain = netip.AddrPortFrom(r.Server.Addr(), 1123), true }),
+			safe:  with(safeNTP(), func(r *flow.Record) { r.Server = netip.AddrPortFrom(r.Server.Addr(), 1123) }),
+			frame: 4, msg: []string{"ntp on udp port 1123"}},
 	}
 }
 

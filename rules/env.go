@@ -58,6 +58,10 @@ type Env struct {
 	// record's label; TLSPort when it is one of settings.tls_ports.
 	StandardPort bool `expr:"standard_port"`
 	TLSPort      bool `expr:"tls_port"`
+	// Certain is true when the detector's label rests on evidence other protocols do not
+	// produce by chance beyond the message that made the claim (flow.Record.Certain): a rule
+	// whose only evidence is the label, such as a protocol on a non-standard port, tests it.
+	Certain bool `expr:"certain"`
 }
 
 // Endpoint is one side of a flow: client.ip, server.port, client.payload_bytes, ...
@@ -101,6 +105,7 @@ func fillEnv(e *Env, r *flow.Record, s *Settings) {
 		TLS:          r.TLS,
 		Lists:        s.Lists,
 		StandardPort: slices.Contains(s.StandardPorts[r.Label], r.Server.Port()),
+		Certain:      r.Certain,
 	}
 	_, e.TLSPort = s.TLSPorts[r.Server.Port()]
 }

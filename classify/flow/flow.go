@@ -116,6 +116,13 @@ type Record struct {
 	ClientKnown bool
 
 	Label Label
+	// Certain is true when the label rests on evidence other protocols do not produce by
+	// chance, beyond the one message that made the claim: a request answered by a reply that
+	// matches it, or a message whose whole structure was checked (a SIP message with its
+	// mandatory headers, a complete LDAP message, a TLS hello). A finding whose only evidence
+	// is the label itself (a protocol on a non-standard port) needs it. Each detector's
+	// README says when it sets it.
+	Certain bool
 	// ProtoFrame is the frame number of the first packet whose payload the detector recognised.
 	ProtoFrame uint64
 	ProtoTime  time.Time
@@ -187,6 +194,19 @@ func (f *Flow) Claim(l Label) {
 	if f.ProtoFrame == 0 {
 		f.ProtoFrame, f.ProtoTime = f.Frame, f.Time
 	}
+}
+
+// Withdraw takes back the claim of the detector that made it, from a later Inspect call of
+// that detector, when what followed showed the flow is not its protocol (a reply that does
+// not answer the request the claim rested on). It clears the label, the protocol facts, the
+// detector's state and the parse errors it counted; the detector then returns Reject and
+// the flow is reported as unknown.
+func (f *Flow) Withdraw() {
+	f.Label, f.Certain = Unknown, false
+	f.ProtoFrame, f.ProtoTime = 0, time.Time{}
+	f.ParseErrors, f.ParseError = 0, ""
+	f.NTP, f.SIP, f.LDAP, f.TLS = nil, nil, nil, nil
+	f.State = nil
 }
 
 // Relabel changes the label of a claimed flow (for example a TLS flow whose port says LDAPS).

@@ -25,6 +25,7 @@ func (d *Detector) count(f *flow.Flow, st *state, m *message) {
 
 // message records the facts of one valid message.
 func (d *Detector) message(f *flow.Flow, st *state, m *message) {
+	f.Certain = true // a complete LDAPMessage whose operation parsed
 	d.count(f, st, m)
 	l := f.LDAP
 	clear := true

@@ -5,13 +5,15 @@
 // extension fields, RFC 7822 and RFC 8915), mode 6 control messages (RFC 9327), mode 7
 // private messages with monlist (CVE-2013-5211), and request/response volumes.
 //
-// A datagram is claimed only when its header is sane for its mode: modes 1–5 need 48 bytes
-// and a stratum, poll and precision in range, mode 6 a known opcode, consistent R/E/M bits and
-// a count within the datagram, mode 7 a known implementation, request code and item layout.
-// Off port 123 the checks are stricter (plausible timestamps and root delay, zero status and
-// offset in control requests, exact item sizes), so that DNS, RTP and random datagrams are
-// rejected. Every message is parsed (the verdict stays More) so that counters keep running;
-// after the claim nothing is allocated per message, only facts that are kept once.
+// A flow is claimed only by a datagram that no payload of the other side preceded, and only
+// when its whole header is sane for its mode, whatever the port: modes 1–5 need 48 bytes, a
+// stratum, poll, precision, root delay and timestamps in range and a trailer of extension
+// fields or a MAC; mode 6 a defined opcode, consistent R/E/M bits and a length that is 12 +
+// count, padded, plus at most a MAC; mode 7 a known implementation, request code and item
+// layout that fills the datagram. A claim made on a request is withdrawn when the first reply
+// does not answer it (origin timestamp, or opcode, sequence and association). Every message
+// is parsed (the verdict stays More) so that counters keep running; after the claim nothing
+// is allocated per message, only facts that are kept once.
 package ntp
 
 import (
@@ -47,20 +49,28 @@ func (*Detector) Accepts(t flow.Transport) bool { return t == flow.UDP }
 func (*Detector) Hint(t flow.Transport, port uint16) bool { return t == flow.UDP && port == Port }
 
 // Inspect implements flow.Detector. Each call is one UDP datagram.
+//
+// The claim never leans on the port: the datagram must pass every check of its mode (see
+// parse with lenient false) and must not follow a payload of the other side, a mode 6 response seen
+// without its request must carry data of the kind its opcode returns, and a claim made on a
+// request is withdrawn when the first reply from the other side does not answer it. After
+// the claim, a datagram on port 123 whose header is sane but whose trailer is not is still
+// counted as NTP (and as a parse error).
 func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
-	lenient := f.Client.Port() == Port || f.Server.Port() == Port
-	var m msg
-	err := parse(&m, data, lenient)
 	if x := f.NTP; x != nil {
-		if err != nil {
-			x.Malformed++
-			f.Fail(err)
-			return flow.More, len(data)
-		}
-		record(f, x, &m, dir == flow.FromServer, len(data))
-		return flow.More, len(data)
+		return d.claimed(f, x, dir, data)
 	}
-	if err != nil {
+	var m msg
+	if parse(&m, data, false) != nil {
+		return flow.Reject, 0
+	}
+	// When the other side spoke first and was not NTP (a DNS query, a DTLS ClientHello), this
+	// datagram neither answers an NTP request nor starts an NTP exchange. (Junk from the same
+	// side before its first request does not hide it.)
+	if other := 1 - dir&1; f.Payload[other] > 0 {
+		return flow.Reject, 0
+	}
+	if m.mode == 6 && m.response && !controlDataPlausible(&m, data) {
 		return flow.Reject, 0
 	}
 
@@ -73,17 +83,128 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 			fromServer = !fromServer
 		}
 	}
+	// A time message's 48-byte header is evidence enough; a short control or private message
+	// alone is not, until a reply answers it.
+	f.Certain = m.mode <= 5
+	if m.asks() {
+		st := &state{open: true}
+		st.add(&m)
+		f.State = st
+	}
 	x := &flow.NTPFacts{
 		First:        f.Now(),
 		Version:      m.version,
 		Mode:         m.mode,
 		Modes:        make([]int, 0, 7),
-		StandardPort: lenient,
+		StandardPort: f.Client.Port() == Port || f.Server.Port() == Port,
 		Auth:         authNone,
 	}
 	f.NTP = x
 	record(f, x, &m, fromServer, len(data))
 	return flow.More, len(data)
+}
+
+// claimed reads a datagram of a flow already claimed. It withdraws the claim when the first
+// reply from the server side does not answer one of the requests the claim rested on.
+func (d *Detector) claimed(f *flow.Flow, x *flow.NTPFacts, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	var m msg
+	err := parse(&m, data, x.StandardPort)
+	st, _ := f.State.(*state)
+	if st != nil && st.open {
+		switch {
+		case dir == flow.FromClient && err == nil && m.asks():
+			st.add(&m)
+		case dir == flow.FromServer && (err != nil || m.isResponse() && !st.answeredBy(&m) && !saneAlone(&m, data)):
+			f.Withdraw()
+			return flow.Reject, 0
+		case dir == flow.FromServer && m.isResponse():
+			st.open = false
+			f.Certain = true
+		}
+	}
+	if err != nil {
+		x.Malformed++
+		f.Fail(err)
+		return flow.More, len(data)
+	}
+	record(f, x, &m, dir == flow.FromServer, len(data))
+	return flow.More, len(data)
+}
+
+// saneAlone reports whether a reply that does not echo the request is still a time message
+// sane enough to be claimed on its own (some servers and test generators leave the origin
+// timestamp 0). A control or private reply must echo its request.
+func saneAlone(m *msg, data []byte) bool {
+	if m.mode > 5 {
+		return false
+	}
+	var strict msg
+	return parse(&strict, data, false) == nil
+}
+
+// maxAsked is the number of requests remembered while waiting for the first reply: a client
+// may repeat its request before the server answers.
+const maxAsked = 4
+
+// asked is what a reply must echo of a request.
+type asked struct {
+	mode, opcode, impl, code uint8
+	seq, assoc               uint16
+	transmit                 uint64
+}
+
+// state is the per-flow state of a flow claimed on a request, until its first reply.
+type state struct {
+	open  bool // no reply seen yet
+	n     int
+	asked [maxAsked]asked
+}
+
+// asks reports whether m is a request that a reply would answer: a client or symmetric
+// active time message, a control or private request.
+func (m *msg) asks() bool {
+	switch m.mode {
+	case 1, 3:
+		return true
+	case 6, 7:
+		return !m.response
+	}
+	return false
+}
+
+func (st *state) add(m *msg) {
+	st.asked[st.n%maxAsked] = asked{mode: m.mode, opcode: m.opcode, impl: m.impl, code: m.code,
+		seq: m.seq, assoc: m.assoc, transmit: m.ts[3]}
+	st.n++
+}
+
+// answeredBy reports whether the response m answers one of the remembered requests: a server
+// reply (mode 4) echoes the client's transmit timestamp as its origin (RFC 5905 §8), a
+// symmetric peer (mode 1 or 2) echoes it or, before it has heard from us, sends 0; a control
+// response echoes the opcode, sequence and association (RFC 9327 §2); a private response the
+// implementation and request code (ntpd's ntp_request.h).
+func (st *state) answeredBy(m *msg) bool {
+	for _, a := range st.asked[:min(st.n, maxAsked)] {
+		switch {
+		case a.mode == 3 && m.mode == 4:
+			if m.ts[1] == a.transmit {
+				return true
+			}
+		case a.mode == 1 && (m.mode == 1 || m.mode == 2):
+			if m.ts[1] == a.transmit || m.ts[1] == 0 {
+				return true
+			}
+		case a.mode == 6 && m.mode == 6:
+			if m.opcode == a.opcode && m.seq == a.seq && m.assoc == a.assoc {
+				return true
+			}
+		case a.mode == 7 && m.mode == 7:
+			if m.impl == a.impl && m.code == a.code {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // record adds one parsed message to the facts. It allocates only for facts kept once per

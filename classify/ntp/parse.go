@@ -154,9 +154,12 @@ func parseTime(m *msg, b []byte, lenient bool) error {
 		if m.rootDelay >= 0x01000000 || m.rootDisp >= 0x01000000 { // 256 s
 			return ErrHeader
 		}
+		// Every timestamp is a time (or 0), except in a client request the receive and
+		// transmit timestamps, which the server only echoes: data-minimised clients randomise
+		// the transmit timestamp, chrony the receive timestamp as well.
 		last := len(m.ts)
 		if m.mode == 3 {
-			last-- // a client's transmit timestamp may be random (data minimisation)
+			last -= 2
 		}
 		for _, t := range m.ts[:last] {
 			if !plausibleTS(t) {
@@ -167,8 +170,8 @@ func parseTime(m *msg, b []byte, lenient bool) error {
 		if server && m.ts[3] == 0 {
 			return ErrHeader // a server always stamps its transmit time
 		}
-		if server && m.stratum == 0 && !upperASCII(m.refID) {
-			return ErrHeader // stratum 0 from a server is a kiss code
+		if server && m.stratum == 0 && !upperASCII(m.refID) && m.refID != [4]byte{} {
+			return ErrHeader // stratum 0 from a server is a kiss code, or unspecified (0)
 		}
 	}
 	if !parseTrailer(m, b[timeHeader:]) {
@@ -292,8 +295,9 @@ func parseControl(m *msg, b []byte, lenient bool) error {
 		if m.errBit || m.more {
 			return ErrHeader
 		}
-		// ntpq and ntpdc-era tools write 0 in these: a DNS query (QDCOUNT 1) does not.
-		if !lenient && (m.leap != 0 || m.status != 0 || m.offset != 0) {
+		// ntpq writes 0 in these (NTPsec's ntpq LI 3, "unsynchronised"): a DNS query
+		// (QDCOUNT 1) does not.
+		if !lenient && (m.leap != 0 && m.leap != 3 || m.status != 0 || m.offset != 0) {
 			return ErrHeader
 		}
 	} else if m.offset%4 != 0 && !lenient {
@@ -306,7 +310,8 @@ func parseControl(m *msg, b []byte, lenient bool) error {
 	}
 	for _, align := range [2]int{4, 8} {
 		pad := (align - end%align) % align
-		if n := rest - pad; n > 4 && macLen(n, 4) {
+		// ntpq and ntpd put at most a 20-byte digest after a control message (MAX_MAC_LEN).
+		if n := rest - pad; n > 4 && macLen(n, 3) {
 			m.auth = true
 			m.keyID = be32(b[end+pad:])
 			m.digest = n - 4
@@ -369,4 +374,25 @@ func parsePrivate(m *msg, b []byte, lenient bool) error {
 		return ErrHeader
 	}
 	return nil
+}
+
+// controlDataPlausible reports whether a mode 6 response seen without its request carries the
+// data its opcode returns (RFC 9327 §3, ntpd's ntp_control.c): a READSTAT response lists
+// association id and status pairs, 4 bytes each; the others that return data return text
+// ("name=value, ..."). An empty or error response proves nothing: the 12-byte header alone is
+// too easily met by chance (a DNS reply whose ID starts with 0xE6 reads as one).
+func controlDataPlausible(m *msg, b []byte) bool {
+	if m.errBit || m.count == 0 {
+		return false
+	}
+	data := b[controlHeader : controlHeader+int(m.count)]
+	if m.opcode == 1 {
+		return len(data)%4 == 0
+	}
+	for _, c := range data {
+		if (c < 0x20 || c > 0x7e) && c != '\r' && c != '\n' && c != '\t' {
+			return false
+		}
+	}
+	return true
 }

@@ -119,6 +119,7 @@ v: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKkjshdyff
 f: Alice <sip:alice:SECRETPASS@atlanta.example.com>;tag=88sja8x
 t: Bob <sip:bob@biloxi.example.com>
 i: 987asjd97y7atg@pc33.atlanta.example.com
+CSeq: 314159 INVITE
 m: <sip:alice@pc33.atlanta.example.com>
 k: 100rel
 s: compact

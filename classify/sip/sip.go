@@ -6,8 +6,9 @@
 // challenges, and the SDP bodies (media transport profiles, SDES a=crypto suites and k= lines,
 // never a key; DTLS fingerprints' hash names).
 //
-// A flow is recognised by its first start line: `METHOD SP Request-URI SP SIP/2.0` with one of
-// the RFC methods and a sip:, sips: or tel: URI, or `SIP/2.0 NNN reason`. Leading CR LF
+// A flow is recognised by its first message: a start line `METHOD SP Request-URI SP SIP/2.0`
+// with one of the RFC methods and a sip:, sips: or tel: URI, or `SIP/2.0 NNN reason`, and a
+// header block holding Via, From, To, Call-ID and CSeq (compact forms count). Leading CR LF
 // keep-alives are skipped, and in a UDP datagram a little padding (NULs, blanks) as well.
 // HTTP, RTSP and other text protocols do not match.
 //
@@ -167,8 +168,16 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	default:
 		return flow.Reject, 0
 	}
+	switch mandatory(b, sl.end, udp) {
+	case nil:
+	case errShort:
+		return flow.More, 0
+	default:
+		return flow.Reject, 0
+	}
 
 	f.Claim(flow.SIP)
+	f.Certain = true
 	st := &state{}
 	st.dir[0].st, st.dir[1].st = st, st
 	f.State = st

@@ -198,17 +198,16 @@ func TestTCPMessageAcrossSegments(t *testing.T) {
 	if v := s.Client(a); v != flow.More || s.F.Label != flow.Unknown {
 		t.Fatalf("after %q: verdict %v label %v", a, v, s.F.Label)
 	}
-	s.Client(b)
-	if f := s.facts(); f.Messages != 0 {
-		t.Fatalf("message counted before it was complete: %+v", f)
+	if v := s.Client(b); v != flow.More || s.F.SIP != nil && s.F.SIP.Messages != 0 {
+		t.Fatalf("message counted before it was complete: %v %+v", v, s.F.SIP)
 	}
 	s.Client(c)
 	f := s.facts()
 	if f.Messages != 1 || f.MediaCount != 2 || len(s.Pend[0]) != 0 {
 		t.Errorf("messages %d media %d pending %d", f.Messages, f.MediaCount, len(s.Pend[0]))
 	}
-	if s.F.ProtoFrame != 2 {
-		t.Errorf("claimed at frame %d, want 2 (the start line completed there)", s.F.ProtoFrame)
+	if s.F.ProtoFrame != 3 {
+		t.Errorf("claimed at frame %d, want 3 (the header block completed there)", s.F.ProtoFrame)
 	}
 }
 
@@ -291,7 +290,12 @@ func TestJunkBeforeRequest(t *testing.T) {
 	if s.F.Label != flow.Unknown {
 		t.Fatal("NULs claimed")
 	}
+	// A start line without the headers every SIP message carries is not enough.
 	s.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\n\n")...))
+	if s.F.Label != flow.Unknown {
+		t.Fatal("a start line without Via, From, To, Call-ID and CSeq claimed")
+	}
+	s.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nv: SIP/2.0/UDP 1.1.1.1:31000\nf: <sip:1@1.1.1.1>\nt: <sip:1@1.1.1.1>\ni: 1\nCSeq: 1 REGISTER\nExpires: 3600\n\n")...))
 	f := s.facts()
 	if f.Methods.Register != 1 || f.RequestURI != "sip:1.1.1.1:5060" {
 		t.Errorf("facts %+v", f)
@@ -316,7 +320,7 @@ func TestHostile(t *testing.T) {
 	t.Run("10000 headers", func(t *testing.T) {
 		many := func(n int) []byte {
 			var b strings.Builder
-			b.WriteString("OPTIONS sip:a@b SIP/2.0\r\n")
+			b.WriteString(hostileStart)
 			for i := 0; i < n; i++ {
 				b.WriteString("X: y\r\n")
 			}
@@ -343,16 +347,29 @@ func TestHostile(t *testing.T) {
 	})
 	t.Run("4 GiB Content-Length", func(t *testing.T) {
 		s := newSession(t, flow.TCP, 5060)
-		msg := crlf("INVITE sip:a@b SIP/2.0\nContent-Type: application/sdp\nContent-Length: 4294967296\n\nv=0\n")
+		msg := crlf("INVITE sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h\nFrom: <sip:a@b>\nTo: <sip:a@b>\nCall-ID: 1\nCSeq: 1 INVITE\nContent-Type: application/sdp\nContent-Length: 4294967296\n\nv=0\n")
 		v := s.Client(msg)
 		if v != flow.Reject || s.F.ParseError != ErrBodyTooLarge.Error() || s.facts().Messages != 1 || len(s.Pend[0]) != 0 {
 			t.Errorf("verdict %v error %q", v, s.F.ParseError)
 		}
 	})
 	t.Run("1 MB header line", func(t *testing.T) {
+		// Before the claim: the first header block must end within 32 KiB to be read.
 		s := newSession(t, flow.TCP, 5060)
+		s.Hard = true
 		s.Client([]byte("OPTIONS sip:a@b SIP/2.0\r\nX-Long: "))
 		chunk := bytes.Repeat([]byte("A"), 64<<10)
+		for i := 0; i < 16 && !s.Stopped; i++ {
+			s.Client(chunk)
+		}
+		if !s.Stopped || s.F.Label != flow.Unknown {
+			t.Errorf("before the claim: stopped %v label %v", s.Stopped, s.F.Label)
+		}
+		// After the claim: a message whose header block grows past 32 KiB stops inspection.
+		s = newSession(t, flow.TCP, 5060)
+		s.Client(options1)
+		s.Client([]byte(hostileStart + "X-Long: "))
+		chunk = bytes.Repeat([]byte("A"), 64<<10)
 		for i := 0; i < 16 && !s.Stopped; i++ {
 			s.Client(chunk)
 			if len(s.Pend[0]) > maxHeaderBlock+len(chunk) {
@@ -365,7 +382,7 @@ func TestHostile(t *testing.T) {
 	})
 	t.Run("NULs inside", func(t *testing.T) {
 		s := newSession(t, flow.UDP, 5060)
-		s.Client(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP \x00\x00;received=\x00x\nUser-Agent: \x00\x00\nContent-Length: 0\n\n"))
+		s.Client(crlf("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP \x00\x00;received=\x00x\nUser-Agent: \x00\x00\nf: <sip:a@b>\nt: <sip:a@b>\ni: \x00\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"))
 		if f := s.facts(); f.Messages != 1 {
 			t.Errorf("facts %+v", f)
 		}
@@ -394,13 +411,16 @@ func TestTruncation(t *testing.T) {
 				f.Transport = tr
 				v, _ := New().Inspect(f, flow.FromClient, msg[:i])
 				line := bytes.IndexByte(msg, '\n')
+				end := bytes.Index(msg, []byte("\r\n\r\n")) + 3
 				switch {
 				case i <= line && f.Label != flow.Unknown:
 					t.Fatalf("%s[:%d] over %v claimed before the start line ended", name, i, tr)
 				case tr == flow.TCP && f.Label == flow.Unknown && v != flow.More:
 					t.Fatalf("%s[:%d] over TCP: %v, want More", name, i, v)
-				case i > line && f.Label != flow.SIP:
-					t.Fatalf("%s[:%d] over %v: not claimed after a complete start line", name, i, tr)
+				case i > line && tr == flow.UDP && f.Label == flow.SIP != hasMandatory(msg[:i]):
+					t.Fatalf("%s[:%d] over UDP: label %v with the mandatory headers %v", name, i, f.Label, hasMandatory(msg[:i]))
+				case i > end && f.Label != flow.SIP:
+					t.Fatalf("%s[:%d] over %v: not claimed after a complete header block", name, i, tr)
 				}
 			}
 		}
@@ -409,11 +429,16 @@ func TestTruncation(t *testing.T) {
 
 func TestRejectAllocations(t *testing.T) {
 	d := New()
-	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random} {
-		f := &flow.Flow{}
-		f.Transport = flow.UDP
-		if n := testing.AllocsPerRun(100, func() { d.Inspect(f, flow.FromClient, data) }); n != 0 {
-			t.Errorf("%s: %.1f allocations on Reject", name, n)
+	// A start line without the mandatory headers is turned down as cheaply.
+	bare := crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\nUser-Agent: x\n\n")
+	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random, "bare start line": bare} {
+		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
+			f := &flow.Flow{}
+			f.Transport = tr
+			var v flow.Verdict
+			if n := testing.AllocsPerRun(100, func() { v, _ = d.Inspect(f, flow.FromClient, data) }); n != 0 || v != flow.Reject {
+				t.Errorf("%s over %v: %v, %.1f allocations", name, tr, v, n)
+			}
 		}
 	}
 }
@@ -480,4 +505,33 @@ func TestDirectionsFramedApart(t *testing.T) {
 	if f.Messages != 2 || f.Status.Provisional != 1 || f.MediaCount != 2 || s.F.ParseErrors != 0 || f.Media[0].Response {
 		t.Errorf("messages %d media %d errors %d (%s)", f.Messages, f.MediaCount, s.F.ParseErrors, s.F.ParseError)
 	}
+}
+
+// hostileStart is a request line and the mandatory headers, for hostile messages to go on from.
+const hostileStart = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h\r\nFrom: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n"
+
+// hasMandatory reports whether the complete lines of msg hold Via, From, To, Call-ID and
+// CSeq, long or compact: what a datagram needs, besides its start line, to be SIP.
+func hasMandatory(msg []byte) bool {
+	seen := map[string]bool{}
+	lines := strings.Split(string(msg), "\n")
+	for _, l := range lines[1:] {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v":
+			seen["via"] = true
+		case "from", "f":
+			seen["from"] = true
+		case "to", "t":
+			seen["to"] = true
+		case "call-id", "i":
+			seen["call-id"] = true
+		case "cseq":
+			seen["cseq"] = true
+		}
+	}
+	return len(seen) == 5
 }

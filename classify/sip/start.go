@@ -239,3 +239,68 @@ func uriPrefix(b []byte, strict bool) bool {
 	}
 	return true
 }
+
+// The header fields every SIP request and response carries (RFC 3261 §8.1.1, §8.2.6.2).
+const (
+	hdrVia = 1 << iota
+	hdrFrom
+	hdrTo
+	hdrCallID
+	hdrCSeq
+	hdrAll = hdrVia | hdrFrom | hdrTo | hdrCallID | hdrCSeq
+)
+
+// mandatory reports whether the header block of the message at b, whose start line ends at
+// start, holds Via, From, To, Call-ID and CSeq (long or compact names): a start line alone is
+// a few bytes any text protocol can happen to send. Over TCP it returns errShort while the
+// block is incomplete, until the block outgrows maxHeaderBlock; over UDP the end of the
+// datagram ends the block. It does not allocate.
+func mandatory(b []byte, start int, udp bool) error {
+	seen := 0
+	for pos := start; ; {
+		lf := bytes.IndexByte(b[pos:], '\n')
+		line := b[pos:]
+		if lf >= 0 {
+			line = line[:lf]
+		}
+		line = trimCR(line)
+		if len(line) == 0 && lf >= 0 {
+			break // the blank line ending the headers
+		}
+		if lf < 0 && !udp {
+			if len(b) > maxHeaderBlock {
+				return ErrNotSIP
+			}
+			return errShort
+		}
+		if len(line) > 0 && !isWS(line[0]) { // not a folded continuation
+			if name, _, ok := cut(line, ':'); ok {
+				seen |= headerBit(trimWS(name))
+			}
+		}
+		if lf < 0 {
+			break
+		}
+		pos += lf + 1
+	}
+	if seen != hdrAll {
+		return ErrNotSIP
+	}
+	return nil
+}
+
+func headerBit(name []byte) int {
+	switch {
+	case eqFold(name, "via"), eqFold(name, "v"):
+		return hdrVia
+	case eqFold(name, "from"), eqFold(name, "f"):
+		return hdrFrom
+	case eqFold(name, "to"), eqFold(name, "t"):
+		return hdrTo
+	case eqFold(name, "call-id"), eqFold(name, "i"):
+		return hdrCallID
+	case eqFold(name, "cseq"):
+		return hdrCSeq
+	}
+	return 0
+}

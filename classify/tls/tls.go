@@ -88,6 +88,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		return flow.Reject, 0
 	}
 	f.Claim(label)
+	f.Certain = true // record and handshake headers agree (sniff)
 	s := &Session{}
 	f.State = s
 	if reverse {
@@ -100,8 +101,18 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	return v, n
 }
 
+// sniffLen is what sniff needs to decide: the record header (5), the handshake header (4),
+// the hello's version (2), random (32) and session ID length (1), and the 2 bytes after the
+// session ID (a ClientHello's cipher suites length) when the ID is empty.
+const sniffLen = 5 + 4 + 2 + 32 + 1 + 2
+
 // sniff reports whether data starts with a handshake record holding a ClientHello or a
-// ServerHello (11 bytes tell), or an SSL 2.0 compatible CLIENT-HELLO. It does not allocate.
+// ServerHello, or an SSL 2.0 compatible CLIENT-HELLO. The record header, the handshake header
+// and the hello must agree: record version SSL 3.0 to TLS 1.2 (TLS 1.3 keeps 1.2 there),
+// hello version 3.0 to 3.3, a record length that holds the hello's fixed part, a handshake
+// length within the bounds, a session ID of at most 32 bytes and, for a ClientHello, an even,
+// non-empty list of cipher suites within the hello. DTLS (version 0xFEFF, 0xFEFD or 0x0100)
+// and random bytes do not pass. It does not allocate.
 func sniff(b []byte) int {
 	if len(b) == 0 {
 		return sniffMore
@@ -109,8 +120,8 @@ func sniff(b []byte) int {
 	if b[0]&0x80 != 0 {
 		return sniffSSLv2(b)
 	}
-	// Record header: type 22, version 3.x (x ≤ 4), length.
-	want := [...]struct{ lo, hi byte }{{22, 22}, {3, 3}, {0, 4}}
+	// Record header: type 22, version 3.x (x ≤ 3), length.
+	want := [...]struct{ lo, hi byte }{{22, 22}, {3, 3}, {0, 3}}
 	for i := 0; i < len(want) && i < len(b); i++ {
 		if b[i] < want[i].lo || b[i] > want[i].hi {
 			return sniffNo
@@ -121,16 +132,42 @@ func sniff(b []byte) int {
 	}
 	rl := int(b[3])<<8 | int(b[4])
 	hl := int(b[6])<<16 | int(b[7])<<8 | int(b[8])
-	if rl < 4+38 || rl > maxRecord || hl < 38 || hl > maxHandshake || b[9] != 3 || b[10] > 4 {
+	if rl < 4+38 || rl > maxRecord || hl < 38 || hl > maxHandshake || b[9] != 3 || b[10] > 3 {
 		return sniffNo
 	}
+	kind := sniffNo
 	switch b[5] {
 	case hsClientHello:
-		return sniffClientHello
+		kind = sniffClientHello
 	case hsServerHello:
-		return sniffServerHello
+		kind = sniffServerHello
 	}
-	return sniffNo
+	if kind == sniffNo {
+		return sniffNo
+	}
+	if len(b) < sniffLen-2 {
+		return sniffMore
+	}
+	sid := int(b[43])
+	if sid > 32 {
+		return sniffNo
+	}
+	if kind == sniffServerHello {
+		return kind
+	}
+	// The cipher suites length, when the record holds it.
+	at := 44 + sid
+	if at+2 > 5+rl {
+		return kind // a ClientHello split across records: the next record has the rest
+	}
+	if len(b) < at+2 {
+		return sniffMore
+	}
+	cs := int(b[at])<<8 | int(b[at+1])
+	if cs == 0 || cs%2 != 0 || 4+2+32+1+sid+2+cs > 4+hl {
+		return sniffNo
+	}
+	return kind
 }
 
 // sniffSSLv2 recognises an SSL 2.0 record holding a CLIENT-HELLO (RFC 6101 Appendix E.2):

@@ -51,9 +51,16 @@ func Root(t testing.TB) string {
 // (or its MANIFEST.tsv) is absent.
 func Dir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(Root(t), "..", "shared", "corpus")
+	return sharedDir(t, "corpus", "public capture corpus absent (../shared/corpus beside the repository)")
+}
+
+// sharedDir returns <root>/../shared/name and skips the test with why when it (or its
+// MANIFEST.tsv) is absent.
+func sharedDir(t testing.TB, name, why string) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "..", "shared", name)
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		t.Skip("public capture corpus absent (../shared/corpus beside the repository)")
+		t.Skip(why)
 	}
 	return dir
 }
