@@ -54,10 +54,13 @@ var corpusCases = []corpusCase{
 		}, "the T.38 re-INVITE (m=image udptl)")
 	}},
 	// Zeek's parser test: after the NULs comes "REGISTER sip:1.1.1.1:5060 SIP/2.0" with only an
-	// Expires header. Without Via, From, To, Call-ID and CSeq (RFC 3261 §8.1.1) it is not a SIP
-	// message any user agent sends, and a start line alone is not enough to claim a flow.
-	// TestJunkBeforeRequest checks the skipping of the NULs on a complete message.
-	{"shared:zeek/Traces/sip/sip-junk-before-request.pcap", 0, nil},
+	// Expires header. The start line claims it; without Via, From, To, Call-ID and CSeq (RFC
+	// 3261 §8.1.1) the label is not certain.
+	{"shared:zeek/Traces/sip/sip-junk-before-request.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
+		wantFact(t, fs, func(f *flow.Flow, s *flow.SIPFacts) bool {
+			return s.Method == "REGISTER" && s.RequestURI == "sip:1.1.1.1:5060" && f.Server.Port() == 5060 && !f.Certain
+		}, "the REGISTER after the NULs, labelled but not certain")
+	}},
 	{"shared:suricata-verify/sip-tcp-method/sip-tcp.pcap", 1, func(t *testing.T, fs []*flow.Flow) {
 		wantFact(t, fs, func(f *flow.Flow, s *flow.SIPFacts) bool {
 			return f.Transport == flow.TCP && s.Requests == 1 && s.Responses == 1 && slices.Equal(s.ViaTransports, []string{"TCP"})

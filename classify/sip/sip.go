@@ -7,8 +7,9 @@
 // never a key; DTLS fingerprints' hash names).
 //
 // A flow is recognised by its first message: a start line `METHOD SP Request-URI SP SIP/2.0`
-// with one of the RFC methods and a sip:, sips: or tel: URI, or `SIP/2.0 NNN reason`, and a
-// header block holding Via, From, To, Call-ID and CSeq (compact forms count). Leading CR LF
+// with one of the RFC methods and a sip:, sips: or tel: URI, or `SIP/2.0 NNN reason`; its
+// label is certain (flow.Record.Certain) when the header block holds Via, From, To, Call-ID
+// and CSeq (compact forms count). Leading CR LF
 // keep-alives are skipped, and in a UDP datagram a little padding (NULs, blanks) as well.
 // HTTP, RTSP and other text protocols do not match.
 //
@@ -168,16 +169,21 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	default:
 		return flow.Reject, 0
 	}
-	switch mandatory(b, sl.end, udp) {
-	case nil:
+	// The start line decides the claim: "METHOD sip:… SIP/2.0" or "SIP/2.0 NNN" does not
+	// occur by chance in another protocol (HTTP and RTSP fail it on the version). The
+	// headers every SIP message carries make the label certain; a message without them
+	// (a fuzzer's, a test's) is still SIP, but a finding that needs certainty is not raised.
+	hdrs := mandatory(b, sl.end, udp)
+	switch hdrs {
+	case nil, errMissingHeaders:
 	case errShort:
 		return flow.More, 0
-	default:
+	default: // a header block past any bound
 		return flow.Reject, 0
 	}
 
 	f.Claim(flow.SIP)
-	f.Certain = true
+	f.Certain = hdrs == nil
 	st := &state{}
 	st.dir[0].st, st.dir[1].st = st, st
 	f.State = st

@@ -290,10 +290,11 @@ func TestJunkBeforeRequest(t *testing.T) {
 	if s.F.Label != flow.Unknown {
 		t.Fatal("NULs claimed")
 	}
-	// A start line without the headers every SIP message carries is not enough.
-	s.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\n\n")...))
-	if s.F.Label != flow.Unknown {
-		t.Fatal("a start line without Via, From, To, Call-ID and CSeq claimed")
+	// A start line without the headers every SIP message carries: SIP, but not certain.
+	bare := newSession(t, flow.UDP, 5060)
+	bare.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\n\n")...))
+	if bare.F.Label != flow.SIP || bare.F.Certain {
+		t.Fatalf("a start line without Via, From, To, Call-ID and CSeq: label %v, certain %v; want sip, not certain", bare.F.Label, bare.F.Certain)
 	}
 	s.Client(append([]byte{0, 0, '\r', '\n'}, crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nv: SIP/2.0/UDP 1.1.1.1:31000\nf: <sip:1@1.1.1.1>\nt: <sip:1@1.1.1.1>\ni: 1\nCSeq: 1 REGISTER\nExpires: 3600\n\n")...))
 	f := s.facts()
@@ -417,8 +418,8 @@ func TestTruncation(t *testing.T) {
 					t.Fatalf("%s[:%d] over %v claimed before the start line ended", name, i, tr)
 				case tr == flow.TCP && f.Label == flow.Unknown && v != flow.More:
 					t.Fatalf("%s[:%d] over TCP: %v, want More", name, i, v)
-				case i > line && tr == flow.UDP && f.Label == flow.SIP != hasMandatory(msg[:i]):
-					t.Fatalf("%s[:%d] over UDP: label %v with the mandatory headers %v", name, i, f.Label, hasMandatory(msg[:i]))
+				case i > line && tr == flow.UDP && (f.Label != flow.SIP || f.Certain != hasMandatory(msg[:i])):
+					t.Fatalf("%s[:%d] over UDP: label %v, certain %v, with the mandatory headers %v", name, i, f.Label, f.Certain, hasMandatory(msg[:i]))
 				case i > end && f.Label != flow.SIP:
 					t.Fatalf("%s[:%d] over %v: not claimed after a complete header block", name, i, tr)
 				}
@@ -429,9 +430,7 @@ func TestTruncation(t *testing.T) {
 
 func TestRejectAllocations(t *testing.T) {
 	d := New()
-	// A start line without the mandatory headers is turned down as cheaply.
-	bare := crlf("REGISTER sip:1.1.1.1:5060 SIP/2.0\nExpires: 3600\nUser-Agent: x\n\n")
-	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random, "bare start line": bare} {
+	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random} {
 		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
 			f := &flow.Flow{}
 			f.Transport = tr

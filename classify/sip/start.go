@@ -1,6 +1,9 @@
 package sip
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // methodNames are the methods a flow is recognised by (RFC 3261, 3262, 3265/6665, 3428,
 // 3311, 3515, 3903, 6086). Other methods are counted once the flow is recognised.
@@ -284,10 +287,13 @@ func mandatory(b []byte, start int, udp bool) error {
 		pos += lf + 1
 	}
 	if seen != hdrAll {
-		return ErrNotSIP
+		return errMissingHeaders
 	}
 	return nil
 }
+
+// errMissingHeaders: a header block without one of Via, From, To, Call-ID and CSeq.
+var errMissingHeaders = errors.New("sip: a mandatory header is missing")
 
 func headerBit(name []byte) int {
 	switch {
