@@ -30,14 +30,19 @@ import (
 // end. They need root, ip and tcpreplay (CI runs as root and installs them), and skip
 // otherwise. The sensor is a binary built without the race detector, as it is shipped.
 
-// buildSensor builds the pcapaudit command once per test binary.
+// buildSensor builds the pcapaudit command once per test binary, with the build tags of the
+// test binary's own build (libpcap: the libpcap backend is in it).
 var buildSensor = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "pcapaudit-sensor-")
 	if err != nil {
 		return "", err
 	}
 	exe := filepath.Join(dir, "pcapaudit")
-	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
+	args := []string{"build", "-o", exe}
+	if libpcapBuild {
+		args = append(args, "-tags", "libpcap")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -71,7 +76,11 @@ func startSensor(t *testing.T, args ...string) *liveSensor {
 	}
 	s := &liveSensor{t: t, v: v, out: filepath.Join(t.TempDir(), "out.ndjson"), addr: "127.0.0.1:9187",
 		stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	s.cmd = v.Command(context.Background(), exe, append([]string{"sensor", "--interface", v.A, "--workers", "2",
+	workers := "2"
+	if slices.Contains(args, "pcap") {
+		workers = "1" // one libpcap handle
+	}
+	s.cmd = v.Command(context.Background(), exe, append([]string{"sensor", "--interface", v.A, "--workers", workers,
 		"--metrics-addr", s.addr, "--output", s.out, "--log-level", "info"}, args...)...)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -267,7 +276,21 @@ func sameDocs(t *testing.T, what string, offline, live []string) {
 // give the flows and findings the file audit gives for the same packets; the metrics count
 // every packet and pass promtool; SIGHUP reloads; SIGTERM ends with exit 0.
 func TestSensorLiveMatchesAudit(t *testing.T) {
-	s := startSensor(t, "--suppress", "0", "--interim", "0")
+	backends := []string{"afpacket"}
+	if libpcapBuild {
+		backends = append(backends, "pcap")
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { sensorLiveMatchesAudit(t, b) })
+	}
+}
+
+func sensorLiveMatchesAudit(t *testing.T, backend string) {
+	s := startSensor(t, "--suppress", "0", "--interim", "0", "--backend", backend)
+	workers := 2
+	if backend == "pcap" {
+		workers = 1
+	}
 	merged := filepath.Join(t.TempDir(), "all.pcap")
 	joinCaptures(t, merged, time.Millisecond, 10*time.Microsecond, captures(t)...)
 	sent := s.replay(merged)
@@ -283,7 +306,7 @@ func TestSensorLiveMatchesAudit(t *testing.T) {
 	}
 	if h, err := s.get("/healthz"); err != nil {
 		t.Errorf("/healthz: %v", err)
-	} else if !strings.HasPrefix(h, "ok: 2 workers") {
+	} else if !strings.HasPrefix(h, fmt.Sprintf("ok: %d workers", workers)) {
 		t.Errorf("/healthz: %q", h)
 	}
 	if promtool, err := exec.LookPath("promtool"); err == nil {
