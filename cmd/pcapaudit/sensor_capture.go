@@ -74,7 +74,7 @@ func (o *sensorOptions) open(filter *bpfProgram) (liveCapture, error) {
 		rings: func() []metrics.Ring {
 			var out []metrics.Ring
 			for _, s := range c.Stats() {
-				out = append(out, metrics.Ring{Packets: s.Packets, Drops: s.Drops + s.IfDrops, Freezes: s.QueueFreezes})
+				out = append(out, metrics.Ring{Packets: s.Packets, Drops: s.Drops + s.IfDrops, Freezes: s.QueueFreezes, LinkDowns: s.LinkDowns})
 			}
 			return out
 		},

@@ -286,7 +286,11 @@ func TestSensorLiveMatchesAudit(t *testing.T) {
 }
 
 func sensorLiveMatchesAudit(t *testing.T, backend string) {
-	s := startSensor(t, "--suppress", "0", "--interim", "0", "--backend", backend)
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, rules.Default().Source, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startSensor(t, "--suppress", "0", "--interim", "0", "--backend", backend, "--policy", policy)
 	workers := 2
 	if backend == "pcap" {
 		workers = 1
@@ -318,6 +322,14 @@ func sensorLiveMatchesAudit(t *testing.T, backend string) {
 	} else if os.Getenv("CI") != "" {
 		t.Error("promtool is not installed in CI (Debian package prometheus)")
 	}
+	// A broken policy on SIGHUP is logged and the old one kept; a good one is loaded.
+	os.WriteFile(policy, []byte("version: 1\nrules: [\n"), 0o644)
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog("SIGHUP: the policy did not load, the old one stays", 10*time.Second)
+	if scrape, _ = s.get("/metrics"); !strings.Contains(scrape, `pcapaudit_reloads_total{result="failure"} 1`) {
+		t.Errorf("after a failed reload the metrics do not count it:\n%s", grepLines(scrape, "reload"))
+	}
+	os.WriteFile(policy, rules.Default().Source, 0o644)
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	s.waitLog("SIGHUP: output reopened, policy and filter reloaded", 10*time.Second)
 	if scrape, _ = s.get("/metrics"); !strings.Contains(scrape, `pcapaudit_reloads_total{result="success"} 2`) {
@@ -329,7 +341,7 @@ func sensorLiveMatchesAudit(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := runCmd(t, nil, "--format", "json", merged)
+	off := runCmd(t, nil, "--format", "json", "--policy", policy, merged)
 	if off.code > 1 {
 		t.Fatalf("audit: exit %d: %s", off.code, off.stderr)
 	}

@@ -25,6 +25,9 @@ import (
 // (the ring was full), and times the ring froze. 64-bit, accumulated since the start.
 type Ring struct {
 	Packets, Drops, Freezes uint64
+	// LinkDowns counts the times the interface went down under the ring (capture resumes when
+	// it comes back).
+	LinkDowns uint64
 }
 
 // Sources are the functions the metrics read at each scrape. Each must be safe to call from
@@ -135,6 +138,7 @@ var (
 	descKernPackets = prometheus.NewDesc("pcapaudit_kernel_packets_total", "Packets the kernel passed to the capture ring, per worker.", []string{"interface", "worker"}, nil)
 	descKernDrops   = prometheus.NewDesc("pcapaudit_kernel_drops_total", "Packets the kernel dropped because the capture ring was full, per worker.", []string{"interface", "worker"}, nil)
 	descKernFreezes = prometheus.NewDesc("pcapaudit_kernel_queue_freezes_total", "Times the kernel froze the capture ring's queue, per worker.", []string{"interface", "worker"}, nil)
+	descLinkDowns   = prometheus.NewDesc("pcapaudit_interface_link_downs_total", "Times the interface went down under a worker's ring.", []string{"interface", "worker"}, nil)
 	descDecode      = prometheus.NewDesc("pcapaudit_decode_packets_total", "Packets by what the decoder made of them.", []string{"status"}, nil)
 	descFlowsActive = prometheus.NewDesc("pcapaudit_flows_active", "Flows in the flow tables now.", nil, nil)
 	descFlowsMade   = prometheus.NewDesc("pcapaudit_flows_created_total", "Flows created.", nil, nil)
@@ -153,7 +157,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descBytes, descKernPackets, descKernDrops, descKernFreezes, descDecode,
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descKernPackets, descKernDrops, descKernFreezes, descLinkDowns, descDecode,
 		descFlowsActive, descFlowsMade, descFlowsEnded, descInterim, descFindings, descSuppressed, descEvictions,
 		descTCPGaps, descTCPAcked, descTCPGapBytes, descCut, descPanics, descWritten, descDropped} {
 		ch <- d
@@ -179,6 +183,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descKernPackets, r.Packets, iface, w)
 			counter(descKernDrops, r.Drops, iface, w)
 			counter(descKernFreezes, r.Freezes, iface, w)
+			counter(descLinkDowns, r.LinkDowns, iface, w)
 		}
 	}
 	if src.Engine != nil {
