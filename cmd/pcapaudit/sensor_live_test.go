@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -390,4 +391,33 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSensorRefusesBadFilterAndInterface: a filter that does not compile, and an interface
+// that does not exist, are one line on stderr and exit 2, before any capture starts.
+func TestSensorRefusesBadFilterAndInterface(t *testing.T) {
+	v := netnstest.New(t)
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("needs tcpdump to compile filters")
+	}
+	exe, err := buildSensor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--interface", v.A, "--filter", "port nope"}, "port nope"},
+		{[]string{"--interface", "no-such-if0"}, "no-such-if0"},
+	} {
+		var stderr bytes.Buffer
+		cmd := v.Command(t.Context(), exe, append([]string{"sensor", "--metrics-addr", ""}, c.args...)...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("sensor %v: %v, stderr %q; want exit 2 and one line naming %q", c.args, err, stderr.String(), c.want)
+		}
+	}
 }
