@@ -135,6 +135,8 @@ type liveCapture struct {
 	rings func() []metrics.Ring
 	// setFilter replaces the filter on every ring (nil: filters cannot be changed).
 	setFilter func(f *bpfProgram) error
+	// transient says which errors of a source leave it readable (nil: none; a file's end it).
+	transient func(error) bool
 }
 
 func runSensor(ctx context.Context, o *sensorOptions, stdout, stderr io.Writer) error {
@@ -229,7 +231,7 @@ func runSensor(ctx context.Context, o *sensorOptions, stdout, stderr io.Writer) 
 	go func() { defer bg.Done(); s.watchLoss(done) }()
 
 	log.Info().Str("interface", name).Int("workers", len(lc.sources)).Msg("capturing")
-	fs := a.Live(ctx, name, lc.sources, lc.stop)
+	fs := a.Live(ctx, name, lc.sources, lc.stop, lc.transient)
 	close(done)
 	bg.Wait()
 	if err := lc.close(); err != nil {

@@ -78,6 +78,9 @@ func (o *sensorOptions) open(filter *bpfProgram) (liveCapture, error) {
 			}
 			return out
 		},
+		// A ring's errors (a socket error, the interface gone) leave it readable: the reader
+		// waits for the interface to come back, and /healthz says it is not capturing.
+		transient: func(error) bool { return true },
 		setFilter: func(f *bpfProgram) error {
 			if f == nil {
 				return c.SetFilter(nil, "")

@@ -15,6 +15,10 @@ import (
 // flows end within a second of their idle timeout even on a quiet link.
 const tickEvery = time.Second
 
+// transientPause is the wait after a transient error of a live source, so a source that
+// fails at once again does not spin.
+var transientPause = 100 * time.Millisecond
+
 // Live reads live sources — the rings of one interface, or a file replayed at its pace —
 // each on a goroutine of its own with its own decoder, until every source ends (ErrStopped,
 // end of file, an error). When ctx is done, stop is called once: it must make the sources
@@ -23,7 +27,10 @@ const tickEvery = time.Second
 //
 // A source returns capture.ErrTimeout when no packet came within its poll interval: the
 // reader then moves the clock on to the wall clock, so a quiet link still ends its flows.
-func (a *Audit) Live(ctx context.Context, name string, srcs []capture.Source, stop func()) report.FileSummary {
+// An error for which transient reports true (a socket error, the interface gone; nil: none
+// is) is logged at most once a minute and the reader carries on: it counts as not capturing
+// (Readers) until a packet or a quiet poll comes again. Any other error ends the reader.
+func (a *Audit) Live(ctx context.Context, name string, srcs []capture.Source, stop func(), transient func(error) bool) report.FileSummary {
 	a.prog.file.Store(&name)
 	done := make(chan struct{})
 	go func() {
@@ -39,7 +46,7 @@ func (a *Audit) Live(ctx context.Context, name string, srcs []capture.Source, st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sums[i] = a.readLive(name, src)
+			sums[i] = a.readLive(name, src, transient)
 		}()
 	}
 	wg.Wait()
@@ -64,8 +71,8 @@ func (a *Audit) Live(ctx context.Context, name string, srcs []capture.Source, st
 	return fs
 }
 
-// Readers is the number of live readers running (Live): a sensor is healthy while every one
-// of its rings is read.
+// Readers is the number of live readers capturing (Live): running, and not failing on their
+// source. A sensor is healthy while every one of its rings is read.
 func (a *Audit) Readers() int { return int(a.readers.Load()) }
 
 // Suppressed is the number of findings held back as repeats within the suppression window,
@@ -78,16 +85,26 @@ func (a *Audit) Suppressed() (held, forgotten uint64) {
 }
 
 // readLive is one reader of Live.
-func (a *Audit) readLive(name string, src capture.Source) report.FileSummary {
+func (a *Audit) readLive(name string, src capture.Source, transient func(error) bool) report.FileSummary {
 	f := a.eng.NewFeeder()
 	a.readers.Add(1)
-	defer a.readers.Add(-1)
+	failing := false
+	defer func() {
+		if !failing {
+			a.readers.Add(-1)
+		}
+	}()
 	defer f.Send()
 	fs := report.FileSummary{Name: name}
 	var p capture.Packet
-	var lastTick time.Time
+	var lastTick, lastLog time.Time
 	for {
 		err := src.Next(&p)
+		if failing && (err == nil || errors.Is(err, capture.ErrTimeout)) {
+			failing = false
+			a.readers.Add(1)
+			a.log.Info().Str("interface", name).Msg("capturing again")
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, capture.ErrTimeout):
@@ -97,6 +114,17 @@ func (a *Audit) readLive(name string, src capture.Source) report.FileSummary {
 			continue
 		case errors.Is(err, capture.ErrStopped), errors.Is(err, io.EOF):
 			return fs
+		case transient != nil && transient(err):
+			if !failing {
+				failing = true
+				a.readers.Add(-1)
+			}
+			if now := time.Now(); now.Sub(lastLog) >= time.Minute {
+				lastLog = now
+				a.log.Error().Str("interface", name).Msgf("%v (capture goes on when it can)", err)
+			}
+			time.Sleep(transientPause)
+			continue
 		default:
 			fs.Err = err.Error()
 			a.log.Error().Str("interface", name).Msg(err.Error())

@@ -75,7 +75,7 @@ func TestInterimRecordsAndSuppression(t *testing.T) {
 		Suppress: 10 * time.Minute, FlushEvery: 0,
 		Engine: func(c *classify.Config) { c.Interim = 2 * time.Minute }})
 	a.now = func() time.Time { return clock }
-	a.Live(context.Background(), "eth0", []capture.Source{&heldOpen{pkts: pkts, clock: &clock, minutes: 9}}, func() {})
+	a.Live(context.Background(), "eth0", []capture.Source{&heldOpen{pkts: pkts, clock: &clock, minutes: 9}}, func() {}, nil)
 	sum, err := a.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -132,5 +132,74 @@ func TestInterimRecordsAndSuppression(t *testing.T) {
 	}
 	if !strings.Contains(text, `"interim":true`) {
 		t.Error("no interim marker in the NDJSON")
+	}
+}
+
+// flappy fails a few times with a transient error (a link that went away), then yields its
+// packets, then stops; it records how many readers the audit counted as capturing meanwhile.
+type flappy struct {
+	a        *Audit
+	fails    int
+	pkts     []capture.Packet
+	i        int
+	seenDown bool
+}
+
+var errLinkGone = errors.New("link gone")
+
+func (f *flappy) Next(p *capture.Packet) error {
+	if f.fails > 0 {
+		f.fails--
+		if f.fails < 2 && f.a.Readers() == 0 {
+			f.seenDown = true
+		}
+		return errLinkGone
+	}
+	if f.i < len(f.pkts) {
+		*p = f.pkts[f.i]
+		f.i++
+		return nil
+	}
+	return capture.ErrStopped
+}
+
+func (f *flappy) Close() error { return nil }
+
+// TestLiveReaderSurvivesTransientErrors: a ring that fails for a while (the interface gone)
+// counts as not capturing, is logged, and is read again when it comes back; nothing is lost.
+func TestLiveReaderSurvivesTransientErrors(t *testing.T) {
+	defer func(d time.Duration) { transientPause = d }(transientPause)
+	transientPause = time.Millisecond
+	path := filepath.Join(corpustest.Root(t), "testdata", "real", "ntp-client.pcap")
+	src, err := capture.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts []capture.Packet
+	var p capture.Packet
+	for src.Next(&p) == nil {
+		c := p
+		c.Data = bytes.Clone(p.Data)
+		pkts = append(pkts, c)
+	}
+	src.Close()
+	var out, logs bytes.Buffer
+	a := New(Options{Policy: rules.Default(), Workers: 1, Sinks: []Sink{report.NewJSON(&out, false, "default")}, Log: zerolog.New(&logs)})
+	f := &flappy{a: a, fails: 5, pkts: pkts}
+	fs := a.Live(context.Background(), "eth0", []capture.Source{f}, func() {}, func(error) bool { return true })
+	if _, err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !f.seenDown {
+		t.Error("while the source failed, the reader still counted as capturing")
+	}
+	if fs.Packets != uint64(len(pkts)) || fs.Err != "" {
+		t.Errorf("read %d of %d packets, error %q", fs.Packets, len(pkts), fs.Err)
+	}
+	if !strings.Contains(out.String(), `"protocol":"ntp"`) {
+		t.Error("the NTP flow after the failures was not reported")
+	}
+	if n := strings.Count(logs.String(), "link gone"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once (at most once a minute)", n)
 	}
 }
