@@ -38,6 +38,21 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeTunnel decodes the same TCP segment as ethernet-ipv4-tcp inside each tunnel.
+func BenchmarkDecodeTunnel(b *testing.B) {
+	for _, f := range tunnelFrames(benchPayload) {
+		b.Run(f.name, func(b *testing.B) {
+			d := New(Config{})
+			var p Packet
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.data)))
+			for i := 0; i < b.N; i++ {
+				d.Decode(f.data, f.lt, ts0, &p)
+			}
+		})
+	}
+}
+
 func BenchmarkReassemble(b *testing.B) {
 	payload := udp(53, 53, make([]byte, 2000))
 	f1 := eth(0x0800, ip4(ProtoUDP, payload[:1480], v4opt{id: 7, more: true}))

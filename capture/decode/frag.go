@@ -26,6 +26,7 @@ type fragKey struct {
 	id       uint32
 	proto    uint8
 	v6       bool
+	tunnel   uint64 // Packet.TunnelID of the tunnel the fragment came out of
 }
 
 type span struct{ lo, hi int32 }
