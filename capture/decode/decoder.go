@@ -391,7 +391,7 @@ func push(p *Packet, t TunnelType, addr bool) *Tunnel {
 // MaxTunnels, so the loop is bounded whatever the input. cut says the capture holds less than an
 // enclosing IP header announced: a header found short is then Truncated, not damaged.
 func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Status {
-	cut := false   // an enclosing IP header announced more than was captured
+	cut := false    // an enclosing IP header announced more than was captured
 	haveIP := false // an IP header encloses the position
 	tags := 0
 	// damaged is the status of a tunnel header found short: cut by the snap length when no IP
