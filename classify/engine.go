@@ -241,6 +241,9 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
+		if f := en.f; f != nil {
+			f.VLAN, f.NVLAN, f.Tunnel = arrival(p, srcIsA == en.clientIsA)
+		}
 	}
 	d := flow.FromServer
 	if srcIsA == en.clientIsA {

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"reflect"
 	"testing"
 	"time"
 
@@ -499,5 +500,42 @@ func TestTunnelTruncationPrefixes(t *testing.T) {
 				t.Errorf("%s cut at %d: %v (%d layers, %d payload)", f.name, n, st, p.NTunnels, len(p.Payload))
 			}
 		}
+	}
+}
+
+// TestCopyTo: CopyTo copies every field of a Packet (a field added later and forgotten fails
+// here).
+func TestCopyTo(t *testing.T) {
+	var p Packet
+	v := reflect.ValueOf(&p).Elem()
+	var fill func(v reflect.Value, seed int)
+	fill = func(v reflect.Value, seed int) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				fill(v.Field(i), seed+i*7)
+			}
+		case reflect.Array:
+			for i := range v.Len() {
+				fill(v.Index(i), seed+i*13)
+			}
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			v.SetUint(uint64(seed%200 + 1))
+		case reflect.Int:
+			v.SetInt(int64(seed + 1))
+		case reflect.Slice:
+			v.Set(reflect.ValueOf([]byte("payload")))
+		default:
+			t.Fatalf("field of kind %v: teach the test", v.Kind())
+		}
+	}
+	fill(v, 1)
+	p.NTunnels = MaxTunnels
+	var q Packet
+	p.CopyTo(&q)
+	if !reflect.DeepEqual(p, q) {
+		t.Errorf("copy differs:\n%+v\n%+v", p, q)
 	}
 }
