@@ -273,6 +273,7 @@ const (
 	nPPP       // a PPP protocol field
 	nMPLS      // an MPLS label stack entry
 	n80211     // an 802.11 frame
+	n80211Swap // an 802.11 frame whose frame control bytes may be swapped (CAPWAP from Cisco)
 	nGRE       // a GRE header
 	nTransport // the payload of IP protocol et
 )
@@ -595,9 +596,9 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 			default: // an Ethernet pseudowire without control word
 				k = nEther
 			}
-		case n80211:
+		case n80211, n80211Swap:
 			st := Status(OK)
-			if st, et, b = wifi(b); st != OK {
+			if st, et, b = wifi(b, k == n80211Swap); st != OK {
 				return st
 			}
 			k, tags = nEthertype, 0
@@ -613,12 +614,17 @@ func knownEthertype(et uint16) bool {
 	return false
 }
 
-// wifi reads an 802.11 data frame up to the ethertype of its LLC/SNAP header.
-func wifi(b []byte) (Status, uint16, []byte) {
+// wifi reads an 802.11 data frame up to the ethertype of its LLC/SNAP header. swap allows
+// frame control bytes in the wrong order, as Cisco controllers send them in CAPWAP (Wireshark
+// swaps them too): a protocol version other than 0 in the first byte and 0 in the second.
+func wifi(b []byte, swap bool) (Status, uint16, []byte) {
 	if len(b) < 24 {
 		return Truncated, 0, nil
 	}
 	fc0, fc1 := b[0], b[1]
+	if swap && fc0&0x03 != 0 && fc1&0x03 == 0 {
+		fc0, fc1 = fc1, fc0
+	}
 	if fc0&0x03 != 0 { // protocol version 0 only
 		return Malformed, 0, nil
 	}
@@ -922,7 +928,7 @@ func (d *Decoder) capwap(pl []byte, p *Packet) (Status, next, []byte) {
 	case !native:
 		return OK, nEther, pl[n:]
 	case wbid == 1:
-		return OK, n80211, pl[n:]
+		return OK, n80211Swap, pl[n:]
 	}
 	return NotIP, 0, nil
 }

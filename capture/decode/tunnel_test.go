@@ -161,6 +161,11 @@ func TestTunnels(t *testing.T) {
 		}(), u6, nil},
 		{"radiotap (127)", 127, cat([]byte{0, 0}, binary.LittleEndian.AppendUint16(nil, 12), make([]byte, 8), dot11(0x0800, v4)), t4, nil},
 		{"PPI 802.11 (192)", 192, cat([]byte{0, 0}, binary.LittleEndian.AppendUint16(nil, 8), binary.LittleEndian.AppendUint32(nil, 105), dot11(0x86dd, v6)), u6, nil},
+		{"CAPWAP carrying 802.11, frame control swapped", layers.LinkTypeEthernet, udp4(5247, cat(u32(2<<19|1<<9|1<<8), u32(0), func() []byte {
+			f := dot11(0x0800, v4)
+			f[0], f[1] = f[1], f[0]
+			return f
+		}())), t4, []layer{{TunnelCAPWAP, true, -1}}},
 		{"CAPWAP carrying 802.11", layers.LinkTypeEthernet, udp4(5247, cat(u32(2<<19|1<<9|1<<8), u32(0), dot11(0x0800, v4))), t4, []layer{{TunnelCAPWAP, true, -1}}},
 	}
 	d := New(Config{})
