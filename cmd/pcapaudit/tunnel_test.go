@@ -148,3 +148,47 @@ func TestRealCapturesInEveryTunnel(t *testing.T) {
 		})
 	}
 }
+
+// TestTunnelPolicyExample: the rule docs/tunnels.md shows loads with the default policy, fires
+// on the generated VXLAN capture (VNI 5001) and not on the same traffic in another VNI or
+// unwrapped.
+func TestTunnelPolicyExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repo, "docs", "tunnels.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "<!-- tunnel rule -->\n```yaml\n")
+	rule, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/tunnels.md lacks the rule example")
+	}
+	def := runCmd(t, nil, "policy")
+	if def.code != 0 {
+		t.Fatalf("policy: %d %s", def.code, def.stderr)
+	}
+	policy := writeFile(t, "site.yaml", []byte(strings.TrimRight(def.stdout, "\n")+"\n\n"+rule))
+	if r := runCmd(t, nil, "policy", "check", policy); r.code != 0 {
+		t.Fatalf("policy check: exit %d %s", r.code, r.stderr)
+	}
+	for _, c := range []struct {
+		capture string
+		fires   bool
+	}{
+		{"testdata/gen/tunnel-vxlan.pcap", true},
+		{"testdata/gen/tunnel-geneve.pcap", false},
+		{"testdata/gen/ldap-cleartext-636.pcap", false},
+	} {
+		r := runCmd(t, nil, "--format", "json", "--policy", policy, filepath.Join(repo, c.capture))
+		fired := strings.Contains(r.stdout, `"id":"site.tenant-5001-ldap-cleartext"`)
+		if fired != c.fires {
+			t.Errorf("%s: rule fired %v, want %v:\n%s", c.capture, fired, c.fires, r.stdout)
+		}
+		if fired && !strings.Contains(r.stdout, "cleartext LDAP inside VNI 5001 through tunnel endpoint 127.0.100.2") {
+			t.Errorf("%s: message not as written:\n%s", c.capture, r.stdout)
+		}
+		// The rules of the default policy still fire: the example adds, it does not replace.
+		if !strings.Contains(r.stdout, `"id":"ldap.cleartext-password"`) {
+			t.Errorf("%s: default rules lost", c.capture)
+		}
+	}
+}
