@@ -464,22 +464,18 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 			default:
 				return Malformed
 			}
-		case nIPv4:
-			proto, seg, c, st := d.ipv4(b, ts, p)
-			if st != OK {
-				return st
-			}
-			cut, haveIP = cut || c, true
-			if proto == ProtoTCP || proto == ProtoUDP {
-				st, k, b = d.transport(proto, seg, cut, p)
-				if st != OK || k == nTransport {
-					return st
-				}
+		case nIPv4, nIPv6:
+			var (
+				proto uint8
+				seg   []byte
+				c     bool
+				st    Status
+			)
+			if k == nIPv4 {
+				proto, seg, c, st = d.ipv4(b, ts, p)
 			} else {
-				b, et, k = seg, uint16(proto), nTransport
+				proto, seg, c, st = d.ipv6(b, ts, p)
 			}
-		case nIPv6:
-			proto, seg, c, st := d.ipv6(b, ts, p)
 			if st != OK {
 				return st
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -470,17 +469,7 @@ func TestTunnelNoAllocs(t *testing.T) {
 	}
 	f1 := wrap(ip4(ProtoUDP, seg[:1480], v4opt{id: 5, more: true}))
 	f2 := wrap(ip4(ProtoUDP, seg[1480:], v4opt{id: 5, off: 1480}))
-	ts := ts0
-	a := testing.AllocsPerRun(1000, func() {
-		ts = ts.Add(time.Millisecond)
-		if st := d.Decode(f1, layers.LinkTypeRaw, ts, &p); st != Fragment {
-			t.Fatal(st)
-		}
-		if st := d.Decode(f2, layers.LinkTypeRaw, ts, &p); st != OK {
-			t.Fatal(st)
-		}
-	})
-	if a != 0 {
+	if a := reassemblyAllocs(t, d, layers.LinkTypeRaw, f1, f2); a != 0 {
 		t.Errorf("tunnelled reassembly: %.1f allocations per datagram", a)
 	}
 }
