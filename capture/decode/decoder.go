@@ -257,8 +257,12 @@ const (
 	linkPPI        = 192
 )
 
-// ARPHRD types of Linux cooked captures whose payload is not an ethertype's.
-const arphrdIPGRE = 778 // a GRE tunnel device: the payload starts with the GRE header
+// ARPHRD types of Linux cooked captures whose payload is not an ethertype's: GRE tunnel
+// devices (over IPv4 and IPv6), whose payload starts with the GRE header.
+const (
+	arphrdIPGRE  = 778
+	arphrdIP6GRE = 823
+)
 
 // next says what the bytes at the decode loop's position start with.
 type next uint8
@@ -289,7 +293,7 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet)
 		if len(data) < 16 {
 			return Truncated
 		}
-		if be16(data[2:]) == arphrdIPGRE {
+		if hw := be16(data[2:]); hw == arphrdIPGRE || hw == arphrdIP6GRE {
 			return d.loop(data[16:], nGRE, 0, ts, p)
 		}
 		return d.loop(data[16:], nEthertype, be16(data[14:]), ts, p)
@@ -297,7 +301,7 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet)
 		if len(data) < 20 {
 			return Truncated
 		}
-		if be16(data[8:]) == arphrdIPGRE {
+		if hw := be16(data[8:]); hw == arphrdIPGRE || hw == arphrdIP6GRE {
 			return d.loop(data[20:], nGRE, 0, ts, p)
 		}
 		return d.loop(data[20:], nEthertype, be16(data), ts, p)

@@ -145,6 +145,7 @@ func TestTunnels(t *testing.T) {
 		{"CAPWAP data 802.3", layers.LinkTypeEthernet, udp4(5247, capwapHdr(inner)), t4, []layer{{TunnelCAPWAP, true, -1}}},
 		{"VXLAN in GRE", layers.LinkTypeEthernet, gre4(cat(greHdr(0x0800, false, 1, -1), outer4(ProtoUDP, udp(1, 4789, cat(vxlanHdr(7), inner))))), t4, []layer{{TunnelGRE, true, 1}, {TunnelVXLAN, true, 7}}},
 		{"QinQ inside VXLAN", layers.LinkTypeEthernet, udp4(4789, cat(vxlanHdr(8), eth(0x0800, v4, 0x88a8, 0x8100))), t4, []layer{{TunnelVXLAN, true, 8}}},
+		{"GRE in a linux cooked v2 ip6gre device", layers.LinkTypeLinuxSLL2, cat(u16(0x86dd), u16(0), u32(3), u16(823), []byte{0, 0}, make([]byte, 8), greHdr(0x86dd, false, -1, -1), v6), u6, []layer{{TunnelGRE, false, -1}}},
 		{"GRE in a linux cooked GRE device", layers.LinkTypeLinuxSLL, cat(u16(0), u16(778), u16(0), make([]byte, 8), u16(0x0800), greHdr(0x0800, false, 3, -1), v4), t4, []layer{{TunnelGRE, false, 3}}},
 
 		// Link types that are not tunnels.
