@@ -162,6 +162,9 @@ type Decoder struct {
 	stats Stats
 	frag  reassembler
 	vxlan []uint16 // Config.VXLANPorts
+	// ports has a bit set for every UDP port a tunnel may be on, so that a plain UDP packet
+	// costs two bit tests.
+	ports *[1024]uint64
 }
 
 // New returns a Decoder with the given bounds.
@@ -171,6 +174,10 @@ func New(cfg Config) *Decoder {
 	d.frag.cfg = cfg
 	d.frag.pending, d.frag.head, d.frag.tail = -1, -1, -1
 	d.vxlan = cfg.VXLANPorts
+	d.ports = new([1024]uint64)
+	for _, port := range append([]uint16{PortGeneve, PortGTPU, PortCAPWAP}, d.vxlan...) {
+		d.ports[port>>6] |= 1 << (port & 63)
+	}
 	return d
 }
 
@@ -399,14 +406,6 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 	cut := false    // an enclosing IP header announced more than was captured
 	haveIP := false // an IP header encloses the position
 	tags := 0
-	// damaged is the status of a tunnel header found short: cut by the snap length when no IP
-	// length says otherwise, damaged when the enclosing IP packet was captured whole.
-	damaged := func() Status {
-		if cut || !haveIP {
-			return Truncated
-		}
-		return TunnelMalformed
-	}
 	for {
 		switch k {
 		case nEthertype:
@@ -429,12 +428,14 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 				tags++
 				et = be16(b[2:])
 				b = b[4:]
+				continue
 			case etherMPLS, etherMPLSMulti:
 				k = nMPLS
+				continue
 			case etherPPPoE:
 				// version/type 0x11, code 0 (session data), session id, length, then PPP
 				if len(b) < 6 {
-					return damaged()
+					return damaged(cut, haveIP)
 				}
 				if b[0] != 0x11 || b[1] != 0 {
 					return TunnelMalformed
@@ -448,26 +449,11 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 					b = b[:n+6] // drop Ethernet padding
 				}
 				b, k = b[6:], nPPP
+				continue
 			default:
 				return NotIP
 			}
-		case nEther:
-			if len(b) < 14 {
-				return damaged()
-			}
-			et, b, k, tags = be16(b[12:]), b[14:], nEthertype, 0
-		case nIP:
-			if len(b) < 1 {
-				return Truncated
-			}
-			switch b[0] >> 4 {
-			case 4:
-				k = nIPv4
-			case 6:
-				k = nIPv6
-			default:
-				return Malformed
-			}
+			fallthrough // IPv4 or IPv6: the common case goes straight on
 		case nIPv4, nIPv6:
 			var (
 				proto uint8
@@ -492,6 +478,23 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 			} else {
 				b, et, k = seg, uint16(proto), nTransport
 			}
+		case nEther:
+			if len(b) < 14 {
+				return damaged(cut, haveIP)
+			}
+			et, b, k, tags = be16(b[12:]), b[14:], nEthertype, 0
+		case nIP:
+			if len(b) < 1 {
+				return Truncated
+			}
+			switch b[0] >> 4 {
+			case 4:
+				k = nIPv4
+			case 6:
+				k = nIPv6
+			default:
+				return Malformed
+			}
 		case nTransport: // an IP protocol other than TCP and UDP
 			switch et {
 			case 4, 41: // IPv4 or IPv6 inside IP
@@ -511,7 +514,7 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 			var st Status
 			if st, k, et, b = d.gre(b, p, haveIP); st != OK {
 				if st == Truncated {
-					return damaged()
+					return damaged(cut, haveIP)
 				}
 				return st
 			}
@@ -535,14 +538,14 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 				b = b[2:]
 			}
 			if len(b) < 1 {
-				return damaged()
+				return damaged(cut, haveIP)
 			}
 			var proto uint16
 			if b[0]&1 == 1 { // protocol field compressed to one byte
 				proto, b = uint16(b[0]), b[1:]
 			} else {
 				if len(b) < 2 {
-					return damaged()
+					return damaged(cut, haveIP)
 				}
 				proto, b = be16(b), b[2:]
 			}
@@ -559,7 +562,7 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 		case nMPLS:
 			for {
 				if len(b) < 4 {
-					return damaged()
+					return damaged(cut, haveIP)
 				}
 				l := push(p, TunnelMPLS, false)
 				if l == nil {
@@ -573,7 +576,7 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 				}
 			}
 			if len(b) < 1 {
-				return damaged()
+				return damaged(cut, haveIP)
 			}
 			// The payload is not labelled: guess it from the first nibble, as tcpdump and
 			// Wireshark do. 0 is a pseudowire control word before an Ethernet frame, unless
@@ -587,7 +590,7 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 				if len(b) >= 18 && !knownEthertype(be16(b[16:])) && knownEthertype(be16(b[12:])) {
 					k = nEther
 				} else if len(b) < 4 {
-					return damaged()
+					return damaged(cut, haveIP)
 				} else {
 					b, k = b[4:], nEther
 				}
@@ -604,6 +607,16 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 			k, tags = nEthertype, 0
 		}
 	}
+}
+
+// damaged is the status of a tunnel header found short: cut by the snap length when no IP
+// length says otherwise (cut, or no IP header encloses it), damaged when the enclosing IP
+// packet was captured whole.
+func damaged(cut, haveIP bool) Status {
+	if cut || !haveIP {
+		return Truncated
+	}
+	return TunnelMalformed
 }
 
 func knownEthertype(et uint16) bool {
@@ -1115,7 +1128,8 @@ func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Statu
 	p.DstPort = be16(seg[2:])
 	p.Seq, p.Ack, p.Flags = 0, 0, 0
 	p.Payload = seg[8:ul]
-	if len(p.Payload) == 0 {
+	sp, dp := p.SrcPort, p.DstPort
+	if len(p.Payload) == 0 || d.ports[sp>>6]&(1<<(sp&63)) == 0 && d.ports[dp>>6]&(1<<(dp&63)) == 0 {
 		return OK, nTransport, nil
 	}
 	st, k, b := d.udpTunnel(p.Payload, p)
