@@ -161,10 +161,12 @@ func (s *Stats) FragmentsDropped() uint64 { return s.FragRejected + s.FragLost }
 type Decoder struct {
 	stats Stats
 	frag  reassembler
-	vxlan []uint16 // Config.VXLANPorts
-	// ports has a bit set for every UDP port a tunnel may be on, so that a plain UDP packet
-	// costs two bit tests.
-	ports *[1024]uint64
+	vxlan []uint16  // Config.VXLANPorts
+	ts    time.Time // packet time of the frame being decoded (fragment expiry)
+	// portBits has bit port%64 set for every UDP port a tunnel may be on: a packet whose ports
+	// both miss it (most plain UDP) costs one test. ports has a bit for each such port.
+	portBits uint64
+	ports    *[1024]uint64
 }
 
 // New returns a Decoder with the given bounds.
@@ -177,6 +179,7 @@ func New(cfg Config) *Decoder {
 	d.ports = new([1024]uint64)
 	for _, port := range append([]uint16{PortGeneve, PortGTPU, PortCAPWAP}, d.vxlan...) {
 		d.ports[port>>6] |= 1 << (port & 63)
+		d.portBits |= 1 << (port & 63)
 	}
 	return d
 }
@@ -197,7 +200,8 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ts time.Time, p *Packe
 	if p.ExtVLAN != 0 {
 		p.VLAN[0], p.NVLAN = p.ExtVLAN&0x0fff, 1
 	}
-	st := d.link(data, lt, ts, p)
+	d.ts = ts
+	st := d.link(data, lt, p)
 	s := &d.stats
 	s.Packets++
 	switch st {
@@ -289,32 +293,32 @@ const (
 	nTransport // the payload of IP protocol et
 )
 
-func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet) Status {
+func (d *Decoder) link(data []byte, lt layers.LinkType, p *Packet) Status {
 	switch lt {
 	case layers.LinkTypeEthernet:
 		if len(data) < 14 {
 			return Truncated
 		}
-		return d.loop(data[14:], nEthertype, be16(data[12:]), ts, p)
+		return d.loop(data[14:], nEthertype, be16(data[12:]), p)
 	case layers.LinkTypeLinuxSLL:
 		if len(data) < 16 {
 			return Truncated
 		}
 		if hw := be16(data[2:]); hw == arphrdIPGRE || hw == arphrdIP6GRE {
-			return d.loop(data[16:], nGRE, 0, ts, p)
+			return d.loop(data[16:], nGRE, 0, p)
 		}
-		return d.loop(data[16:], nEthertype, be16(data[14:]), ts, p)
+		return d.loop(data[16:], nEthertype, be16(data[14:]), p)
 	case layers.LinkTypeLinuxSLL2:
 		if len(data) < 20 {
 			return Truncated
 		}
 		if hw := be16(data[8:]); hw == arphrdIPGRE || hw == arphrdIP6GRE {
-			return d.loop(data[20:], nGRE, 0, ts, p)
+			return d.loop(data[20:], nGRE, 0, p)
 		}
-		return d.loop(data[20:], nEthertype, be16(data), ts, p)
+		return d.loop(data[20:], nEthertype, be16(data), p)
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
 		// DLT 12 and 14 are raw IP in files written on some BSDs. The version nibble decides.
-		return d.loop(data, nIP, 0, ts, p)
+		return d.loop(data, nIP, 0, p)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		// A 4-byte address family, in the writer's byte order (NULL) or big-endian (LOOP).
 		if len(data) < 4 {
@@ -326,20 +330,20 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet)
 		}
 		switch af {
 		case 2: // AF_INET everywhere
-			return d.loop(data[4:], nIPv4, 0, ts, p)
+			return d.loop(data[4:], nIPv4, 0, p)
 		case 24, 28, 30: // AF_INET6 on NetBSD/OpenBSD, FreeBSD, Darwin
-			return d.loop(data[4:], nIPv6, 0, ts, p)
+			return d.loop(data[4:], nIPv6, 0, p)
 		}
 		return NotIP
 	case layers.LinkTypePPP, linkPPPSerial, linkCiscoHDLC:
-		return d.loop(data, nHDLC, 0, ts, p)
+		return d.loop(data, nHDLC, 0, p)
 	case linkPPPWithDir:
 		if len(data) < 1 {
 			return Truncated
 		}
-		return d.loop(data[1:], nHDLC, 0, ts, p)
+		return d.loop(data[1:], nHDLC, 0, p)
 	case linkIEEE80211:
-		return d.loop(data, n80211, 0, ts, p)
+		return d.loop(data, n80211, 0, p)
 	case linkRadiotap:
 		// version 0, padding, little-endian header length, present flags
 		if len(data) < 8 {
@@ -352,7 +356,7 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet)
 		if n > len(data) {
 			return Truncated
 		}
-		return d.loop(data[n:], n80211, 0, ts, p)
+		return d.loop(data[n:], n80211, 0, p)
 	case linkPPI:
 		// version 0, flags, little-endian header length, little-endian link type of the payload
 		if len(data) < 8 {
@@ -367,12 +371,12 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, ts time.Time, p *Packet)
 		}
 		switch binary.LittleEndian.Uint32(data[4:]) {
 		case linkIEEE80211:
-			return d.loop(data[n:], n80211, 0, ts, p)
+			return d.loop(data[n:], n80211, 0, p)
 		case uint32(layers.LinkTypeEthernet):
 			if len(data) < n+14 {
 				return Truncated
 			}
-			return d.loop(data[n+14:], nEthertype, be16(data[n+12:]), ts, p)
+			return d.loop(data[n+14:], nEthertype, be16(data[n+12:]), p)
 		}
 		return UnsupportedLink
 	}
@@ -402,7 +406,7 @@ func push(p *Packet, t TunnelType, addr bool) *Tunnel {
 // either reads a header or enters a tunnel layer (push), and the layers are bounded by
 // MaxTunnels, so the loop is bounded whatever the input. cut says the capture holds less than an
 // enclosing IP header announced: a header found short is then Truncated, not damaged.
-func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Status {
+func (d *Decoder) loop(b []byte, k next, et uint16, p *Packet) Status {
 	cut := false    // an enclosing IP header announced more than was captured
 	haveIP := false // an IP header encloses the position
 	tags := 0
@@ -462,9 +466,9 @@ func (d *Decoder) loop(b []byte, k next, et uint16, ts time.Time, p *Packet) Sta
 				st    Status
 			)
 			if k == nIPv4 {
-				proto, seg, c, st = d.ipv4(b, ts, p)
+				proto, seg, c, st = d.ipv4(b, p)
 			} else {
-				proto, seg, c, st = d.ipv6(b, ts, p)
+				proto, seg, c, st = d.ipv6(b, p)
 			}
 			if st != OK {
 				return st
@@ -946,7 +950,7 @@ func (d *Decoder) capwap(pl []byte, p *Packet) (Status, next, []byte) {
 	return NotIP, 0, nil
 }
 
-func (d *Decoder) ipv4(b []byte, ts time.Time, p *Packet) (uint8, []byte, bool, Status) {
+func (d *Decoder) ipv4(b []byte, p *Packet) (uint8, []byte, bool, Status) {
 	if len(b) < 20 {
 		return 0, nil, false, Truncated
 	}
@@ -985,7 +989,7 @@ func (d *Decoder) ipv4(b []byte, ts time.Time, p *Packet) (uint8, []byte, bool, 
 		if p.NTunnels > 0 {
 			k.tunnel = p.TunnelID()
 		}
-		payload, hdr, st := d.frag.add(&d.stats, &k, ts, int(fo&0x1fff)*8, fo&0x2000 != 0, b[ihl:], ihl)
+		payload, hdr, st := d.frag.add(&d.stats, &k, d.ts, int(fo&0x1fff)*8, fo&0x2000 != 0, b[ihl:], ihl)
 		if st != OK {
 			return 0, nil, false, st
 		}
@@ -996,7 +1000,7 @@ func (d *Decoder) ipv4(b []byte, ts time.Time, p *Packet) (uint8, []byte, bool, 
 	return proto, b[ihl:], cut, OK
 }
 
-func (d *Decoder) ipv6(b []byte, ts time.Time, p *Packet) (uint8, []byte, bool, Status) {
+func (d *Decoder) ipv6(b []byte, p *Packet) (uint8, []byte, bool, Status) {
 	if len(b) < 40 {
 		return 0, nil, false, Truncated
 	}
@@ -1065,7 +1069,7 @@ func (d *Decoder) ipv6(b []byte, ts time.Time, p *Packet) (uint8, []byte, bool, 
 			if p.NTunnels > 0 {
 				k.tunnel = p.TunnelID()
 			}
-			payload, h, st := d.frag.add(&d.stats, &k, ts, int(fo&0xfff8), fo&1 != 0, b[off:], hdr)
+			payload, h, st := d.frag.add(&d.stats, &k, d.ts, int(fo&0xfff8), fo&1 != 0, b[off:], hdr)
 			if st != OK {
 				return 0, nil, false, st
 			}
@@ -1127,12 +1131,14 @@ func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Statu
 	p.SrcPort = be16(seg)
 	p.DstPort = be16(seg[2:])
 	p.Seq, p.Ack, p.Flags = 0, 0, 0
-	p.Payload = seg[8:ul]
-	sp, dp := p.SrcPort, p.DstPort
-	if len(p.Payload) == 0 || d.ports[sp>>6]&(1<<(sp&63)) == 0 && d.ports[dp>>6]&(1<<(dp&63)) == 0 {
+	pl := seg[8:ul]
+	p.Payload = pl
+	sp, dp := be16(seg), be16(seg[2:])
+	if d.portBits&(1<<(sp&63)|1<<(dp&63)) == 0 || len(pl) == 0 ||
+		d.ports[sp>>6]&(1<<(sp&63)) == 0 && d.ports[dp>>6]&(1<<(dp&63)) == 0 {
 		return OK, nTransport, nil
 	}
-	st, k, b := d.udpTunnel(p.Payload, p)
+	st, k, b := d.udpTunnel(pl, p)
 	if st == Truncated && !cut {
 		st = TunnelMalformed // the datagram is whole: its tunnel header is too short
 	}
