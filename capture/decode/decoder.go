@@ -1138,6 +1138,11 @@ func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Statu
 		d.ports[sp>>6]&(1<<(sp&63)) == 0 && d.ports[dp>>6]&(1<<(dp&63)) == 0 {
 		return OK, nTransport, nil
 	}
+	if cut && len(pl) < 8 {
+		// On a tunnel's port, cut by the snap length before the shortest tunnel header
+		// could be judged: neither a tunnel nor a plain datagram can be told.
+		return Truncated, nTransport, nil
+	}
 	st, k, b := d.udpTunnel(pl, p)
 	if st == Truncated && !cut {
 		st = TunnelMalformed // the datagram is whole: its tunnel header is too short
