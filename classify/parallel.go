@@ -120,7 +120,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 	per.MaxHalfOpen = max(cfg.MaxHalfOpen/n, 1)
 	p := &Parallel{
 		recs:   sync.Pool{New: func() any { return new(item) }},
-		dec:    decode.New(decode.Config{}),
+		dec:    decode.New(cfg.Decode),
 		free:   make(chan *batch, 4*n+4),
 		sink:   make(chan output, 4*n),
 		done:   make(chan struct{}),
