@@ -283,7 +283,6 @@ const (
 	nEther                 // an Ethernet header
 	nIPv4
 	nIPv6
-	nIP        // IPv4 or IPv6, by the version nibble
 	nHDLC      // PPP (with or without HDLC address and control) or Cisco HDLC
 	nPPP       // a PPP protocol field
 	nMPLS      // an MPLS label stack entry
@@ -318,7 +317,16 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, p *Packet) Status {
 		return d.loop(data[20:], nEthertype, be16(data), p)
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
 		// DLT 12 and 14 are raw IP in files written on some BSDs. The version nibble decides.
-		return d.loop(data, nIP, 0, p)
+		if len(data) < 1 {
+			return Truncated
+		}
+		switch data[0] >> 4 {
+		case 4:
+			return d.loop(data, nIPv4, 0, p)
+		case 6:
+			return d.loop(data, nIPv6, 0, p)
+		}
+		return Malformed
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		// A 4-byte address family, in the writer's byte order (NULL) or big-endian (LOOP).
 		if len(data) < 4 {
@@ -475,8 +483,13 @@ func (d *Decoder) loop(b []byte, k next, et uint16, p *Packet) Status {
 			}
 			cut, haveIP = cut || c, true
 			if proto == ProtoTCP || proto == ProtoUDP {
-				st, k, b = d.transport(proto, seg, cut, p)
-				if st != OK || k == nTransport {
+				// transport reads no further (it calls nothing, so it costs no frame): a
+				// UDP packet on a tunnel's port is looked at here.
+				st, tun := d.transport(proto, seg, cut, p)
+				if !tun {
+					return st
+				}
+				if st, k, b = d.tunnelled(cut, p); st != OK || k == nTransport {
 					return st
 				}
 			} else {
@@ -487,18 +500,6 @@ func (d *Decoder) loop(b []byte, k next, et uint16, p *Packet) Status {
 				return damaged(cut, haveIP)
 			}
 			et, b, k, tags = be16(b[12:]), b[14:], nEthertype, 0
-		case nIP:
-			if len(b) < 1 {
-				return Truncated
-			}
-			switch b[0] >> 4 {
-			case 4:
-				k = nIPv4
-			case 6:
-				k = nIPv6
-			default:
-				return Malformed
-			}
 		case nTransport: // an IP protocol other than TCP and UDP
 			switch et {
 			case 4, 41: // IPv4 or IPv6 inside IP
@@ -1085,23 +1086,23 @@ func (d *Decoder) ipv6(b []byte, p *Packet) (uint8, []byte, bool, Status) {
 }
 
 // transport decodes the TCP or UDP header at the start of seg. cut says the capture holds less
-// than the IP header announced. For a UDP packet that carries a tunnel, it returns what follows
-// the tunnel header and the bytes there; otherwise nTransport.
-func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Status, next, []byte) {
+// than the IP header announced. It reports true for a UDP packet with a payload on a port a
+// tunnel may be on: the caller then looks for the tunnel (tunnelled).
+func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Status, bool) {
 	short := Malformed
 	if cut {
 		short = Truncated
 	}
 	if proto == ProtoTCP {
 		if len(seg) < 20 {
-			return short, nTransport, nil
+			return short, false
 		}
 		doff := int(seg[12]>>4) * 4
 		if doff < 20 {
-			return Malformed, nTransport, nil
+			return Malformed, false
 		}
 		if doff > len(seg) {
-			return short, nTransport, nil
+			return short, false
 		}
 		p.Proto = ProtoTCP
 		p.SrcPort = be16(seg)
@@ -1110,20 +1111,20 @@ func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Statu
 		p.Ack = be32(seg[8:])
 		p.Flags = seg[13]
 		p.Payload = seg[doff:]
-		return OK, nTransport, nil
+		return OK, false
 	}
 	if len(seg) < 8 {
-		return short, nTransport, nil
+		return short, false
 	}
 	ul := int(be16(seg[4:]))
 	switch {
 	case ul == 0:
 		ul = len(seg) // jumbogram
 	case ul < 8:
-		return Malformed, nTransport, nil
+		return Malformed, false
 	case ul > len(seg):
 		if !cut {
-			return Malformed, nTransport, nil
+			return Malformed, false
 		}
 		ul = len(seg)
 	}
@@ -1136,14 +1137,20 @@ func (d *Decoder) transport(proto uint8, seg []byte, cut bool, p *Packet) (Statu
 	sp, dp := be16(seg), be16(seg[2:])
 	if d.portBits&(1<<(sp&63)|1<<(dp&63)) == 0 || len(pl) == 0 ||
 		d.ports[sp>>6]&(1<<(sp&63)) == 0 && d.ports[dp>>6]&(1<<(dp&63)) == 0 {
-		return OK, nTransport, nil
+		return OK, false
 	}
-	if cut && len(pl) < 8 {
-		// On a tunnel's port, cut by the snap length before the shortest tunnel header
-		// could be judged: neither a tunnel nor a plain datagram can be told.
+	return OK, true
+}
+
+// tunnelled looks for a tunnel in the payload of the UDP packet p, on a tunnel's port (see
+// udpTunnel). cut says the capture holds less than the IP header announced.
+func (d *Decoder) tunnelled(cut bool, p *Packet) (Status, next, []byte) {
+	if cut && len(p.Payload) < 8 {
+		// Cut by the snap length before the shortest tunnel header could be judged: neither
+		// a tunnel nor a plain datagram can be told.
 		return Truncated, nTransport, nil
 	}
-	st, k, b := d.udpTunnel(pl, p)
+	st, k, b := d.udpTunnel(p.Payload, p)
 	if st == Truncated && !cut {
 		st = TunnelMalformed // the datagram is whole: its tunnel header is too short
 	}
