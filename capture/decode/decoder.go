@@ -354,28 +354,16 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, p *Packet) Status {
 		return d.loop(data, n80211, 0, p)
 	case linkRadiotap:
 		// version 0, padding, little-endian header length, present flags
-		if len(data) < 8 {
-			return Truncated
-		}
-		n := int(le16(data[2:]))
-		if data[0] != 0 || n < 8 {
-			return Malformed
-		}
-		if n > len(data) {
-			return Truncated
+		n, st := radioHeader(data)
+		if st != OK {
+			return st
 		}
 		return d.loop(data[n:], n80211, 0, p)
 	case linkPPI:
 		// version 0, flags, little-endian header length, little-endian link type of the payload
-		if len(data) < 8 {
-			return Truncated
-		}
-		n := int(le16(data[2:]))
-		if data[0] != 0 || n < 8 {
-			return Malformed
-		}
-		if n > len(data) {
-			return Truncated
+		n, st := radioHeader(data)
+		if st != OK {
+			return st
 		}
 		switch binary.LittleEndian.Uint32(data[4:]) {
 		case linkIEEE80211:
@@ -389,6 +377,22 @@ func (d *Decoder) link(data []byte, lt layers.LinkType, p *Packet) Status {
 		return UnsupportedLink
 	}
 	return UnsupportedLink
+}
+
+// radioHeader reads the length of a radiotap or PPI header: version 0, a byte, a little-endian
+// length of at least 8 bytes, within the frame.
+func radioHeader(data []byte) (int, Status) {
+	if len(data) < 8 {
+		return 0, Truncated
+	}
+	n := int(le16(data[2:]))
+	if data[0] != 0 || n < 8 {
+		return 0, Malformed
+	}
+	if n > len(data) {
+		return 0, Truncated
+	}
+	return n, OK
 }
 
 // push adds a tunnel layer of type t to p, with the outer IP endpoints when addr is set. The
