@@ -106,6 +106,9 @@ func FuzzPcap(f *testing.F) {
 	f.Add(handPcap(true, false, 0, layers.LinkTypeLinuxSLL, fr), uint8(2))
 	f.Add(handPcap(true, true, 96, layers.LinkTypeEthernet, fr[:1]), uint8(3))
 	f.Add(pcapgoFile(f, false, 65535, layers.LinkTypeEthernet, nil), uint8(0))
+	old := handPcap(false, false, 65535, layers.LinkTypeEthernet, fr)
+	old[6] = 1 // version 2.1: record lengths perhaps swapped
+	f.Add(old, uint8(0))
 	f.Fuzz(func(t *testing.T, in []byte, magic uint8) {
 		if len(in) >= 4 {
 			copy(in, pcapMagics[magic%4][:])

@@ -69,7 +69,8 @@ type reader struct {
 	br     *bufio.Reader
 
 	pcap      *pcapgo.Reader
-	bigEndian bool // pcap record headers
+	bigEndian bool  // pcap record headers
+	swapped   uint8 // pcap before 2.4: record lengths swapped (swapAlways) or perhaps (swapMaybe)
 	linkType  layers.LinkType
 
 	ng *pcapgo.NgReader
@@ -96,6 +97,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (r *reader) pos() int64 { return r.cr.n - int64(r.br.Buffered()) }
+
+// Values of reader.swapped.
+const (
+	swapNever  = iota
+	swapMaybe  // pcap 2.0 to 2.2: swapped when the captured length exceeds the original
+	swapAlways // pcap 2.3
+)
 
 const (
 	magicPcapMicro   = 0xa1b2c3d4
@@ -163,6 +171,7 @@ func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
 	default:
 		return nil, &FormatError{File: name, Err: ErrNotCapture, Detail: firstBytes(head, gzipped)}
 	}
+	r.oldVersion()
 	pr, err := pcapgo.NewReader(r.br)
 	if err != nil {
 		return nil, r.headerError("pcap", err)
@@ -170,6 +179,31 @@ func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
 	r.pcap = pr
 	r.linkType = pr.LinkType()
 	return r, nil
+}
+
+// oldVersion lets pcapgo read pcap files of version 2.0 to 2.3, which it refuses (it accepts
+// 2.4 only) while libpcap, tshark and nDPI read them: the record format is the same except
+// that before 2.3 the captured and original lengths may be swapped, and in 2.3 they are (as
+// libpcap's sf-pcap.c says). The version in the buffered file header is rewritten to 2.4
+// before pcapgo reads it, and Next swaps the lengths back in each buffered record header.
+func (r *reader) oldVersion() {
+	h, _ := r.br.Peek(24)
+	if len(h) < 24 {
+		return // pcapgo reports the short header
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if r.bigEndian {
+		bo = binary.BigEndian
+	}
+	if bo.Uint16(h[4:]) != 2 || bo.Uint16(h[6:]) >= 4 {
+		return
+	}
+	r.swapped = swapMaybe
+	if bo.Uint16(h[6:]) == 3 {
+		r.swapped = swapAlways
+	}
+	// Peek returns the reader's own buffer: the bytes pcapgo reads next.
+	bo.PutUint16(h[6:], 4)
 }
 
 // headerError turns a failure to read the file (and first section) header into a FormatError.
@@ -228,6 +262,16 @@ func (r *reader) Next(p *Packet) error {
 			caplen, wirelen = binary.BigEndian.Uint32(hdr[8:]), binary.BigEndian.Uint32(hdr[12:])
 		} else {
 			caplen, wirelen = binary.LittleEndian.Uint32(hdr[8:]), binary.LittleEndian.Uint32(hdr[12:])
+		}
+		if r.swapped == swapAlways || r.swapped == swapMaybe && caplen > wirelen {
+			// An old file: put the lengths where pcapgo reads them (hdr is the buffer).
+			caplen, wirelen = wirelen, caplen
+			var o binary.ByteOrder = binary.LittleEndian
+			if r.bigEndian {
+				o = binary.BigEndian
+			}
+			o.PutUint32(hdr[8:], caplen)
+			o.PutUint32(hdr[12:], wirelen)
 		}
 		if caplen > MaxRecord {
 			r.err = r.tooLarge(start, uint64(caplen))

@@ -50,7 +50,7 @@ var expectations = map[string]expectation{
 	"ndpi/sip_hello.pcapng":                      {want: want(flow.SIP, 1)},
 	"ndpi/FAX-Call-t38-CA-TDM-SIP-FB-1.pcap":     {want: want(flow.SIP, 3)},
 	"ndpi/http_on_sip_port.pcap":                 {forbid: none},
-	"ndpi/gre.pcapng":                            {gap: "SIP inside GRE/PPP: tunnels are not decoded yet"},
+	"ndpi/gre.pcapng":                            {want: want(flow.SIP, 1)},
 	// A REGISTER start line without the headers every SIP message carries: labelled, not
 	// certain (see classify/sip's corpus test).
 	"zeek/Traces/sip/sip-junk-before-request.pcap":             {want: want(flow.SIP, 1)},
@@ -66,7 +66,7 @@ var expectations = map[string]expectation{
 	"heplify/sip_ipv4_tcp_retrans.pcap":                        {want: want(flow.SIP, 2)},
 	"heplify/sip_ipv6_udp.pcap":                                {want: want(flow.SIP, 1)},
 	"heplify/sip_sctp.pcap":                                    {forbid: none}, // SIP over SCTP is not followed
-	"heplify/erspan_sip_ipv4_udp.pcapng":                       {gap: "SIP mirrored through ERSPAN/GRE: tunnels are not decoded yet"},
+	"heplify/erspan_sip_ipv4_udp.pcapng":                       {want: want(flow.SIP, 1)},
 	"ipfixprobe/inputs/sip.pcap":                               {want: want(flow.SIP, 1)},
 	"ndpi/synscan.pcap":                                        {forbid: none},
 	"zeek/Traces/ldap/simpleauth.pcap":                         {want: want(flow.LDAP, 1)},

@@ -9,6 +9,7 @@ import (
 	"github.com/pcapaudit/pcapaudit/capture"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/encap"
 )
 
 // frame is a packet read into memory.
@@ -40,31 +41,46 @@ func readAll(tb testing.TB, name string) []frame {
 }
 
 // TestZeroAllocsPerPacketEndToEnd: once a flow's detector is done, a packet costs decoding, a
-// flow lookup and counters, and allocates nothing.
+// flow lookup and counters, and allocates nothing, plain or in a tunnel.
 func TestZeroAllocsPerPacketEndToEnd(t *testing.T) {
-	frames := readAll(t, filepath.Join("..", "testdata", "real", "ldaps-tls13.pcap"))
-	var labels []flow.Label
-	cfg := classify.DefaultConfig()
-	cfg.Detectors = classify.Detectors(nil)
-	e := classify.New(cfg, func(r *flow.Record) { labels = append(labels, r.Label) })
-	last := -1
-	for i := range frames {
-		e.Packet(&frames[i].p)
-		if len(frames[i].data) > 100 {
-			last = i
+	plain := readAll(t, filepath.Join("..", "testdata", "real", "ldaps-tls13.pcap"))
+	for _, kind := range []string{"", "vxlan", "erspan2", "gtpu", "mpls-over-gre", "qinq-in-vxlan"} {
+		frames := plain
+		if kind != "" {
+			wrap, err := encap.Wrapper(kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames = make([]frame, len(plain))
+			for i, f := range plain {
+				d := wrap(f.data)
+				frames[i] = frame{f.p, d}
+				frames[i].p.Data = d
+			}
 		}
-	}
-	if last < 0 {
-		t.Fatal("no data packet in the capture")
-	}
-	p := frames[last].p
-	allocs := testing.AllocsPerRun(2000, func() { e.Packet(&p) })
-	if allocs != 0 {
-		t.Errorf("%.2f allocations per packet on an established flow, want 0", allocs)
-	}
-	e.Flush()
-	if len(labels) != 1 || labels[0] != flow.LDAPS {
-		t.Errorf("labels %v, want one ldaps flow", labels)
+		var labels []flow.Label
+		cfg := classify.DefaultConfig()
+		cfg.Detectors = classify.Detectors(nil)
+		e := classify.New(cfg, func(r *flow.Record) { labels = append(labels, r.Label) })
+		last := -1
+		for i := range frames {
+			e.Packet(&frames[i].p)
+			if len(frames[i].data) > 100 {
+				last = i
+			}
+		}
+		if last < 0 {
+			t.Fatal("no data packet in the capture")
+		}
+		p := frames[last].p
+		allocs := testing.AllocsPerRun(2000, func() { e.Packet(&p) })
+		if allocs != 0 {
+			t.Errorf("%s: %.2f allocations per packet on an established flow, want 0", kind, allocs)
+		}
+		e.Flush()
+		if len(labels) != 1 || labels[0] != flow.LDAPS {
+			t.Errorf("%s: labels %v, want one ldaps flow", kind, labels)
+		}
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 
 // Config bounds and tunes the engine. Zero fields take the defaults of DefaultConfig.
 type Config struct {
+	// Decode configures the packet decoder (fragment bounds, VXLAN ports).
+	Decode decode.Config
 	// MaxFlows bounds the flow table; when it is full the least recently active flow is
 	// evicted (emitted with reason "evicted") and counted.
 	MaxFlows int
@@ -203,7 +205,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		emit:  emit,
 		flows: newFlowTable(min(cfg.MaxFlows, 1024)),
 		half:  make(map[key]halfOpen),
-		dec:   decode.New(decode.Config{}),
+		dec:   decode.New(cfg.Decode),
 	}
 	if len(e.dets) > len(entry{}.cands) {
 		e.dets = e.dets[:len(entry{}.cands)]
@@ -253,6 +255,9 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
+		if f := en.f; f != nil {
+			f.VLAN, f.NVLAN, f.Tunnel = arrival(p, srcIsA == en.clientIsA)
+		}
 	}
 	d := flow.FromServer
 	if srcIsA == en.clientIsA {

@@ -19,6 +19,9 @@ type halfOpen struct {
 	bytes   uint32
 	file    uint16 // index in Engine.files
 	srcIsA  bool   // the SYN's sender is endpoint A of the key
+	nvlan   uint8
+	vlan    [2]uint16
+	tun     []flow.Tunnel // how the SYN arrived (see flow.Record)
 }
 
 // hoItem is an entry of the half-open queue, oldest first. Stale items (the flow was promoted,
@@ -82,8 +85,10 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 			e.evictOldest()
 		}
 		e.checkPressure()
-		e.half[*k] = halfOpen{start: ts.UnixNano(), last: now, first: frame, isn: p.Seq + 1, packets: 1,
+		ho := halfOpen{start: ts.UnixNano(), last: now, first: frame, isn: p.Seq + 1, packets: 1,
 			bytes: uint32(p.IPLen), file: e.fileIndex(file), srcIsA: srcIsA}
+		ho.vlan, ho.nvlan, ho.tun = arrival(p, true)
+		e.half[*k] = ho
 		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
 		e.stats.Flows++
 		return true
@@ -97,6 +102,7 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 	en := e.alloc(k, ho.srcIsA, flow.TCP, time.Unix(0, ho.start).UTC(), ho.first, e.files[ho.file])
 	f := en.f
 	f.ClientKnown = true
+	f.VLAN, f.NVLAN, f.Tunnel = ho.vlan, ho.nvlan, ho.tun
 	f.End = time.Unix(0, ho.last).UTC()
 	f.Packets[flow.FromClient] = uint64(ho.packets)
 	f.Bytes[flow.FromClient] = uint64(ho.bytes)
@@ -116,7 +122,7 @@ func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
 	*r = flow.Record{
 		File: e.files[ho.file], FirstFrame: ho.first, Start: time.Unix(0, ho.start).UTC(), End: time.Unix(0, ho.last).UTC(),
 		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
-		EndReason: why, EmitAt: at,
+		EndReason: why, EmitAt: at, VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
 	}
 	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
 	e.emit(r)

@@ -10,6 +10,10 @@ import (
 func (e *Engine) Packet(c *capture.Packet) {
 	e.stats.Packets++
 	e.stats.Bytes += uint64(len(c.Data))
+	e.dp.ExtVLAN = 0
+	if c.HasVLAN { // a tag the capture took out of the frame
+		e.dp.ExtVLAN = c.VLAN
+	}
 	if e.dec.Decode(c.Data, c.LinkType, c.Timestamp, &e.dp) != decode.OK {
 		return
 	}

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"net/netip"
 
@@ -10,12 +11,14 @@ import (
 )
 
 // key identifies a flow in both directions: the two endpoints in canonical order (lower
-// address/port first) and the transport. It is a plain byte array so the map hashes it as
+// address/port first), the transport, and the tunnel the packets came out of
+// (decode.Packet.TunnelID, 0 outside tunnels), so that the same inner 5-tuple in two tunnels
+// (two VPCs reusing 10.0.0.0/8) is two flows. It is a plain byte array so the map hashes it as
 // memory, with no pointers for the garbage collector to follow.
 //
 // Layout: [0:16] address A, [16:32] address B, [32:34] port A, [34:36] port B, [36] proto,
-// [37] IPv4 flag.
-type key [38]byte
+// [37] IPv4 flag, [38:46] tunnel identity.
+type key [46]byte
 
 // makeKey builds the canonical key of p and reports whether p's source is endpoint A.
 func makeKey(p *decode.Packet) (k key, srcIsA bool) {
@@ -35,7 +38,38 @@ func makeKey(p *decode.Packet) (k key, srcIsA bool) {
 	if p.IPv4 {
 		k[37] = 1
 	}
+	if p.NTunnels > 0 {
+		binary.LittleEndian.PutUint64(k[38:], p.TunnelID())
+	}
 	return k, srcIsA
+}
+
+// arrival returns how p arrived as a Record says it: its VLAN ids and its tunnel layers, with
+// each layer's Source on the client's side (fromClient says p was sent by the client). It
+// allocates the tunnel list, once per tunnelled flow.
+func arrival(p *decode.Packet, fromClient bool) (vlan [2]uint16, nvlan uint8, tun []flow.Tunnel) {
+	vlan, nvlan = p.VLAN, p.NVLAN
+	if p.NTunnels == 0 {
+		return
+	}
+	tun = make([]flow.Tunnel, p.NTunnels)
+	for i := range tun {
+		l := &p.Tunnels[i]
+		t := &tun[i]
+		t.Type = l.Type.String()
+		t.ID, t.HasID = l.ID, l.HasID
+		t.VLAN, t.HasVLAN = l.VLAN, l.HasVLAN
+		if l.HasAddr {
+			t.Source, t.Destination = netip.AddrFrom16(l.Src), netip.AddrFrom16(l.Dst)
+			if l.IPv4 {
+				t.Source, t.Destination = t.Source.Unmap(), t.Destination.Unmap()
+			}
+			if !fromClient {
+				t.Source, t.Destination = t.Destination, t.Source
+			}
+		}
+	}
+	return
 }
 
 func (k *key) addrPort(b bool) netip.AddrPort {

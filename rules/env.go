@@ -46,6 +46,16 @@ type Env struct {
 	Gaps        int  `expr:"gaps"`
 	Cut         bool `expr:"cut"`
 
+	// How the flow arrived. VLAN and InnerVLAN are the ids of the first two VLAN tags of the
+	// frame that carried it (QinQ: the outer, then the inner), -1 when absent. Tunnel lists
+	// its tunnel layers, outermost first (empty when not tunnelled): `tunnel[0].type`,
+	// `any(tunnel, .type == "gre" && .id == 7)`. VNI is the VNI of the innermost VXLAN or
+	// Geneve layer, -1 when there is none: `vni == 5001` limits a rule to one virtual network.
+	VLAN      int      `expr:"vlan"`
+	InnerVLAN int      `expr:"inner_vlan"`
+	Tunnel    []Tunnel `expr:"tunnel"`
+	VNI       int      `expr:"vni"`
+
 	// The protocol facts (nil when absent).
 	NTP  *flow.NTPFacts  `expr:"ntp"`
 	SIP  *flow.SIPFacts  `expr:"sip"`
@@ -73,14 +83,25 @@ type Endpoint struct {
 	PayloadBytes int    `expr:"payload_bytes"` // transport payload bytes sent by this side
 }
 
+// Tunnel is one tunnel layer of a flow (see flow.Tunnel): tunnel[i].type, .source, ...
+type Tunnel struct {
+	Type        string `expr:"type"`        // "gre", "pptp", "erspan", "vxlan", "geneve", "gtp-u", "mpls", "pppoe", "ip-in-ip", "capwap"
+	Source      string `expr:"source"`      // outer endpoint on the client's side; "" for MPLS and PPPoE
+	Destination string `expr:"destination"` // the other outer endpoint
+	ID          int    `expr:"id"`          // VNI, GRE key, ERSPAN session, GTP-U TEID, MPLS label, PPPoE session, PPTP call id; -1 when none
+	VLAN        int    `expr:"vlan"`        // VLAN id of the frame that carried the layer, -1 when untagged
+}
+
 func endpoint(ap netip.AddrPort, pk, by, pl uint64) Endpoint {
 	return Endpoint{IP: ap.Addr().Unmap().String(), Port: int(ap.Port()), Packets: int(pk), Bytes: int(by), PayloadBytes: int(pl)}
 }
 
-// fillEnv sets e from r. It allocates only the two address strings. (A function, not a
+// fillEnv sets e from r. It allocates only the two address strings (and, for a tunnelled flow,
+// those of the tunnel endpoints). (A function, not a
 // method: reflect.StructOf cannot embed *Env in the environment of each rules if Env has
 // methods.)
 func fillEnv(e *Env, r *flow.Record, s *Settings) {
+	tun := e.Tunnel[:0]
 	*e = Env{
 		Protocol:     r.Label.String(),
 		Transport:    r.Transport.String(),
@@ -106,8 +127,36 @@ func fillEnv(e *Env, r *flow.Record, s *Settings) {
 		Lists:        s.Lists,
 		StandardPort: slices.Contains(s.StandardPorts[r.Label], r.Server.Port()),
 		Certain:      r.Certain,
+		VLAN:         -1,
+		InnerVLAN:    -1,
+		VNI:          -1,
 	}
 	_, e.TLSPort = s.TLSPorts[r.Server.Port()]
+	if r.NVLAN > 0 {
+		e.VLAN = int(r.VLAN[0])
+	}
+	if r.NVLAN > 1 {
+		e.InnerVLAN = int(r.VLAN[1])
+	}
+	for _, t := range r.Tunnel {
+		et := Tunnel{Type: t.Type, ID: -1, VLAN: -1}
+		if t.Source.IsValid() {
+			et.Source, et.Destination = t.Source.String(), t.Destination.String()
+		}
+		if t.HasID {
+			et.ID = int(t.ID)
+			if t.Type == "vxlan" || t.Type == "geneve" {
+				e.VNI = et.ID
+			}
+		}
+		if t.HasVLAN {
+			et.VLAN = int(t.VLAN)
+		}
+		tun = append(tun, et)
+	}
+	if len(tun) > 0 {
+		e.Tunnel = tun
+	}
 }
 
 var (

@@ -92,6 +92,18 @@ func randomRecord(rng *rand.Rand) *flow.Record {
 	for _, f := range []any{&r.NTP, &r.SIP, &r.LDAP, &r.TLS} {
 		randomValue(rng, reflect.ValueOf(f).Elem(), 4)
 	}
+	// How it arrived: untagged or tagged, plain or in up to three tunnel layers.
+	r.NVLAN = uint8(rng.IntN(3))
+	r.VLAN = [2]uint16{uint16(rng.IntN(3) * 10), uint16(rng.IntN(3) * 10)}
+	types := []string{"vxlan", "geneve", "gre", "mpls", "erspan"}
+	for range rng.IntN(4) {
+		t := flow.Tunnel{Type: types[rng.IntN(len(types))], ID: uint32(5000 + rng.IntN(3)), HasID: rng.IntN(4) > 0,
+			VLAN: uint16(rng.IntN(2) * 5), HasVLAN: rng.IntN(2) == 0}
+		if t.Type != "mpls" {
+			t.Source, t.Destination = netip.AddrFrom4([4]byte{127, 0, 0, byte(rng.IntN(2))}), netip.AddrFrom4([4]byte{127, 0, 0, 9})
+		}
+		r.Tunnel = append(r.Tunnel, t)
+	}
 	return r
 }
 
@@ -211,6 +223,8 @@ func TestFastAgreesWithVM(t *testing.T) {
 // included; what the compiler does not cover runs on the VM.
 func TestFastCoversTheLanguage(t *testing.T) {
 	conds := []struct{ proto, when, each string }{
+		// Rules with each come first: a checker of the compiled rules alone keeps their index.
+		{"ntp", `it.type == "gre" && it.id > 5000 || it.source == "127.0.0.1" && it.vlan == -1 || it.destination == ""`, "tunnel"},
 		{"sip", `it.port > 40000 || it.port == 65535 || it.response && it.type == "audio"`, "sip.media"},
 		{"ntp", `it.assoc_id >= 65535 || it.count > 2 && !it.error`, "ntp.mode6"},
 		{"ldap", `ldap.starttls.result == 0`, ""}, // an error when StartTLS is nil
@@ -243,6 +257,8 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		{"ntp", `ntp.request_bytes > 65534 && ntp.key_id >= 65535 || ntp.response_bytes > 1000000`, ""},
 		{"ntp", `ntp.request.transmit > ntp.response.transmit || ntp.request.transmit == ntp.response.receive`, ""},
 		{"sip", `any(sip.credentials, .username == "x")`, ""}, // a predicate over structs: runs on the VM
+		{"ldap", `vni == 5001 || vlan == 10 && inner_vlan != -1 || vni > 5000 && protocol == "ldap"`, ""},
+		{"sip", `any(tunnel, .type == "vxlan" && .id == 5001)`, ""}, // a predicate over structs: runs on the VM
 		{"sip", `sip.methods.register + sip.methods.invite * 2 > sip.status.success - 1 && sip.user_agent in lists.sip_scanners`, ""},
 		// lower() is computed once per list, but only where the VM would first compute it:
 		// not at all when # != "" holds, so a nil sip is no error then.
@@ -252,7 +268,7 @@ func TestFastCoversTheLanguage(t *testing.T) {
 	onVM := map[string]bool{`ldap.binds[0].dn == "x"`: true, `ldap.starttls?.result == 0`: true,
 		`tls?.name_matches_sni == true`: true, `any(sip.credentials, .username == "x")`: true,
 		`ntp.monlist.response_bytes > 100000 || ntp.mode6[0].assoc_id > 1`: true, `-ldap.request_bytes / 2 < 1`: true, `-ntp.request.poll < 0`: true,
-		`nil != nil || nil == ldap || ldap.binds == nil`: true}
+		`nil != nil || nil == ldap || ldap.binds == nil`: true, `any(tunnel, .type == "vxlan" && .id == 5001)`: true}
 	var b strings.Builder
 	src := string(Default().Source)
 	b.WriteString(src[:strings.Index(src, "\nrules:")])
@@ -286,10 +302,10 @@ func TestFastCoversTheLanguage(t *testing.T) {
 	}
 
 	// An error of a compiled condition is counted like the VM's, and names what was nil.
-	p.Rules = compiled[2:3]
+	p.Rules = compiled[3:4]
 	c := p.NewChecker()
 	c.Check(cleartextLDAP(), func(*Finding) { t.Error("a nil StartTLS matched") })
-	if s := c.Stats(); s.EvalErrors["t.r2"] != 1 || !strings.Contains(s.FirstEvalError["t.r2"], "ldap.starttls is nil") {
+	if s := c.Stats(); s.EvalErrors["t.r3"] != 1 || !strings.Contains(s.FirstEvalError["t.r3"], "ldap.starttls is nil") {
 		t.Errorf("stats %+v", s)
 	}
 }

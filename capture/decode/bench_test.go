@@ -24,8 +24,17 @@ var benchFrames = []struct {
 	{"ethernet-arp", layers.LinkTypeEthernet, eth(0x0806, make([]byte, 28))},
 }
 
-func BenchmarkDecode(b *testing.B) {
-	for _, f := range benchFrames {
+func BenchmarkDecode(b *testing.B) { benchDecode(b, benchFrames) }
+
+// BenchmarkDecodeTunnel decodes the same TCP segment as ethernet-ipv4-tcp inside each tunnel.
+func BenchmarkDecodeTunnel(b *testing.B) { benchDecode(b, tunnelFrames(benchPayload)) }
+
+func benchDecode(b *testing.B, frames []struct {
+	name string
+	lt   layers.LinkType
+	data []byte
+}) {
+	for _, f := range frames {
 		b.Run(f.name, func(b *testing.B) {
 			d := New(Config{})
 			var p Packet

@@ -146,3 +146,9 @@ func addr16(b []byte) [16]byte {
 	copy(a[:], b)
 	return a
 }
+
+// sumStatuses adds the per-status counters, which must equal Packets.
+func (s *Stats) sumStatuses() uint64 {
+	return s.OK + s.NotIP + s.NotTCPUDP + s.Fragment + s.Truncated + s.Malformed + s.UnsupportedLink +
+		s.TunnelLimit + s.TunnelMalformed
+}

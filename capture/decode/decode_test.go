@@ -127,11 +127,21 @@ func TestStatuses(t *testing.T) {
 		{"null AF 7", layers.LinkTypeNull, null(7, true, v4), NotIP},
 		{"ICMP", layers.LinkTypeEthernet, eth(0x0800, ip4(1, make([]byte, 8), v4opt{})), NotTCPUDP},
 		{"SCTP", layers.LinkTypeLinuxSLL, sll(0x0800, ip4(132, make([]byte, 12), v4opt{})), NotTCPUDP},
-		{"GRE (not followed yet)", layers.LinkTypeEthernet, eth(0x0800, ip4(47, cat(u16(0), u16(0x0800), v4), v4opt{})), NotTCPUDP},
+		{"ESP", layers.LinkTypeEthernet, eth(0x0800, ip4(50, make([]byte, 16), v4opt{})), NotTCPUDP},
 		{"ICMPv6", layers.LinkTypeRaw, ip6(58, make([]byte, 8)), NotTCPUDP},
 		{"IPv6 no next header", layers.LinkTypeRaw, ip6(59, nil), NotTCPUDP},
-		{"802.11 radiotap", layers.LinkTypeIEEE80211Radio, make([]byte, 64), UnsupportedLink},
-		{"PPP", layers.LinkTypePPP, make([]byte, 64), UnsupportedLink},
+		{"DOCSIS", layers.LinkTypeDOCSIS, make([]byte, 64), UnsupportedLink},
+		{"user link type 147", 147, make([]byte, 64), UnsupportedLink},
+		{"PPI of an unknown link type", 192, cat([]byte{0, 0, 8, 0}, []byte{147, 0, 0, 0}, make([]byte, 20)), UnsupportedLink},
+		{"radiotap version 1", 127, cat([]byte{1, 0, 8, 0}, make([]byte, 40)), Malformed},
+		{"radiotap length past the frame", 127, cat([]byte{0, 0, 200, 0}, make([]byte, 40)), Truncated},
+		{"PPI length below 8", 192, cat([]byte{0, 0, 4, 0}, make([]byte, 40)), Malformed},
+		{"802.11 management frame", 105, cat([]byte{0x80, 0}, make([]byte, 40)), NotIP},
+		{"802.11 protected data", 105, cat([]byte{0x08, 0x41}, make([]byte, 40)), NotIP},
+		{"802.11 null data", 105, cat([]byte{0x48, 0x01}, make([]byte, 40)), NotIP},
+		{"802.11 without LLC/SNAP", 105, cat([]byte{0x08, 0x01}, make([]byte, 40)), NotIP},
+		{"PPP LCP", layers.LinkTypePPP, cat([]byte{0xff, 0x03, 0xc0, 0x21}, make([]byte, 20)), NotIP},
+		{"Cisco HDLC SLARP", 104, cat([]byte{0x8f, 0, 0x80, 0x35}, make([]byte, 20)), NotIP},
 
 		{"empty ethernet", layers.LinkTypeEthernet, nil, Truncated},
 		{"empty SLL", layers.LinkTypeLinuxSLL, nil, Truncated},
@@ -184,7 +194,7 @@ func TestStatuses(t *testing.T) {
 				t.Fatalf("status %v, want %v", st, tc.want)
 			}
 			s := d.Stats()
-			if s.Packets != 1 || s.OK+s.NotIP+s.NotTCPUDP+s.Fragment+s.Truncated+s.Malformed+s.UnsupportedLink != 1 {
+			if s.Packets != 1 || s.sumStatuses() != 1 {
 				t.Errorf("stats %+v", *s)
 			}
 		})
@@ -264,17 +274,23 @@ func TestNoAllocs(t *testing.T) {
 	payload := udp(53, 53, make([]byte, 2000))
 	f1 := eth(0x0800, ip4(ProtoUDP, payload[:1480], v4opt{id: 7, more: true}))
 	f2 := eth(0x0800, ip4(ProtoUDP, payload[1480:], v4opt{id: 7, off: 1480}))
+	if a := reassemblyAllocs(t, d, layers.LinkTypeEthernet, f1, f2); a != 0 {
+		t.Errorf("reassembly: %.1f allocations per datagram", a)
+	}
+}
+
+// reassemblyAllocs returns the allocations per datagram of decoding f1 (a held fragment) then
+// f2 (completing it), over and over.
+func reassemblyAllocs(t *testing.T, d *Decoder, lt layers.LinkType, f1, f2 []byte) float64 {
+	var p Packet
 	ts := ts0
-	a := testing.AllocsPerRun(1000, func() {
+	return testing.AllocsPerRun(1000, func() {
 		ts = ts.Add(time.Millisecond)
-		if st := d.Decode(f1, layers.LinkTypeEthernet, ts, &p); st != Fragment {
+		if st := d.Decode(f1, lt, ts, &p); st != Fragment {
 			t.Fatal(st)
 		}
-		if st := d.Decode(f2, layers.LinkTypeEthernet, ts, &p); st != OK {
+		if st := d.Decode(f2, lt, ts, &p); st != OK {
 			t.Fatal(st)
 		}
 	})
-	if a != 0 {
-		t.Errorf("reassembly: %.1f allocations per datagram", a)
-	}
 }

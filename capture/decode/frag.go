@@ -26,6 +26,7 @@ type fragKey struct {
 	id       uint32
 	proto    uint8
 	v6       bool
+	tunnel   uint64 // Packet.TunnelID of the tunnel the fragment came out of
 }
 
 type span struct{ lo, hi int32 }
@@ -190,8 +191,8 @@ func (r *reassembler) add(s *Stats, k *fragKey, ts time.Time, off int, more bool
 	s.FragReassembled++
 	r.unlink(i)
 	if r.pending >= 0 {
-		// A datagram completed earlier in this call (an outer packet, once tunnels are
-		// followed) has been copied out by now: its slot can go back.
+		// A datagram completed earlier in this call (the outer packet of a tunnel) held the
+		// fragment just copied into this one: its slot can go back.
 		r.release()
 	}
 	r.pending = i

@@ -115,6 +115,15 @@ type Record struct {
 	// ClientKnown is true when the client was fixed by a captured TCP SYN (or by the detector).
 	ClientKnown bool
 
+	// How the flow arrived, as on the first packet the engine kept of it. VLAN holds the ids
+	// of the first NVLAN (at most 2) VLAN tags of the frame that carried the flow's own IP
+	// packet: the outer tag, then the inner one of QinQ. Tunnel lists the tunnel layers the
+	// packets came out of, outermost first (nil when there are none); the slice is not reused
+	// and may be kept.
+	VLAN   [2]uint16
+	NVLAN  uint8
+	Tunnel []Tunnel
+
 	Label Label
 	// Certain is true when the label rests on evidence other protocols do not produce by
 	// chance, beyond the one message that made the claim: a request answered by a reply that
@@ -158,6 +167,26 @@ type Record struct {
 	SIP  *SIPFacts  `json:"sip,omitempty" expr:"sip"`
 	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`
 	TLS  *TLSFacts  `json:"tls,omitempty" expr:"tls"`
+}
+
+// Tunnel is one tunnel layer a flow arrived in (see Record.Tunnel). The expr tags are the
+// names a policy condition uses for the elements of `tunnel`.
+type Tunnel struct {
+	// Type is "gre", "pptp", "erspan", "vxlan", "geneve", "gtp-u", "mpls", "pppoe",
+	// "ip-in-ip" or "capwap".
+	Type string
+	// Source and Destination are the outer IP endpoints of the layer, Source on the client's
+	// side of the flow; invalid (the zero Addr) for MPLS and PPPoE layers.
+	Source, Destination netip.Addr
+	// ID is the layer's identifier when HasID: the VNI (VXLAN, Geneve), the GRE key, the
+	// ERSPAN session id, the GTP-U TEID, the MPLS label, the PPPoE session id or the PPTP call
+	// id. A TEID, a label and a call id are those of the flow's first packet (each direction
+	// has its own).
+	ID    uint32
+	HasID bool
+	// VLAN is the id of the first VLAN tag of the frame that carried the layer, when HasVLAN.
+	VLAN    uint16
+	HasVLAN bool
 }
 
 // Event marks where in the capture a fact was seen: the frame number and the packet time of

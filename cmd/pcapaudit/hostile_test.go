@@ -1007,6 +1007,56 @@ func hostileCases() []hostileCase {
 		check: func(t *testing.T, flows []map[string]any, text string) {
 			hostileWantFlow(t, flows, "127.0.0.1", 40150, "ntp")
 		}})
+	// Hostile tunnels: GRE in GRE a thousand deep, a VXLAN header cut short, a thousand MPLS
+	// labels without bottom of stack, a GTP-U extension chain that never ends, ERSPAN of a
+	// wrong version. Each is counted and located; the NTP flows, one inside VXLAN, are audited.
+	ntp3 := hostileIPv4(hostileA, hostileB, 17, 6, 0, false, hostileUDP(40160, 123, hostileNTP(3)))
+	ntp4 := hostileIPv4(hostileB, hostileA, 17, 7, 0, false, hostileUDP(123, 40160, hostileNTP(4)))
+	greNest := ntp3
+	for range 1000 {
+		greNest = hostileIPv4(hostileA, hostileB, 47, 0, 0, false, append([]byte{0, 0, 8, 0}, greNest...))
+	}
+	vxlan := func(vni byte, inner []byte) []byte {
+		h := append([]byte{8, 0, 0, 0, 0, 0, vni, 0}, hostileEth(0, 0x0800, inner)...)
+		return hostileIPv4([4]byte{127, 0, 0, 10}, [4]byte{127, 0, 0, 20}, 17, 0, 0, false, hostileUDP(50000, 4789, h))
+	}
+	var labels []byte
+	for i := range 1000 {
+		labels = binary.BigEndian.AppendUint32(labels, uint32(16+i)<<12|64)
+	}
+	gtp := []byte{0x34, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85}
+	for range 200 {
+		gtp = append(gtp, 1, 0, 0, 0x85)
+	}
+	gtp = append(gtp, ntp3...)
+	binary.BigEndian.PutUint16(gtp[2:], uint16(len(gtp)-8))
+	erspan := append([]byte{0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x70, 0, 0, 1, 0, 0, 0, 0}, hostileEth(0, 0x0800, ntp3)...)
+	cs = append(cs, hostileCase{name: "tunnels", pkts: hostileCapture(
+		hostileEth(0, 0x0800, greNest),
+		hostileEth(0, 0x0800, hostileIPv4(hostileA, hostileB, 17, 0, 0, false, hostileUDP(50000, 4789, []byte{8, 0, 0, 0}))),
+		hostileEth(0, 0x8847, labels),
+		hostileEth(0, 0x0800, hostileIPv4(hostileA, hostileB, 17, 0, 0, false, hostileUDP(2152, 2152, gtp))),
+		hostileEth(0, 0x0800, hostileIPv4(hostileA, hostileB, 47, 0, 0, false, erspan)),
+		hostileEth(1, 0x0800, vxlan(9, ntp3)),
+		hostileEth(1, 0x0800, vxlan(9, ntp4)),
+	), check: func(t *testing.T, flows []map[string]any, text string) {
+		f := hostileWantFlow(t, flows, "127.0.0.1", 40160, "ntp")
+		tun, _ := hostileGet(f, "pcapaudit.tunnel").([]any)
+		if len(tun) != 1 {
+			t.Fatalf("tunnel %v", hostileGet(f, "pcapaudit.tunnel"))
+		}
+		l, _ := tun[0].(map[string]any)
+		if l["type"] != "vxlan" || l["id"] != 9.0 || l["source"] != "127.0.0.10" || l["vlan"] != 100.0 {
+			t.Errorf("tunnel layer %v", l)
+		}
+		hostileWantNote(t, text, "5 packets not decodable")
+		if !strings.Contains(text, "the first at frame 1 (tunnels nested deeper than pcapaudit follows)") {
+			t.Errorf("the warning does not locate the nested tunnel")
+		}
+		if !strings.Contains(text, "127.0.0.1:40160 → 127.0.0.2:123 (udp) via vlan 100 › vxlan 9 127.0.0.10→127.0.0.20") {
+			t.Errorf("the flow line does not show the tunnel")
+		}
+	}})
 	return cs
 }
 

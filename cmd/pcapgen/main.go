@@ -6,6 +6,7 @@
 //	pcapgen -scenario ntp-monlist -o ntp-monlist.pcap
 //	pcapgen -scenario mix -packets 1000000 -flows 100000 -o mix.pcap
 //	pcapgen -scenario synflood -packets 2000000 -o flood.pcap
+//	pcapgen -scenario mix -wrap vxlan -o mix-vxlan.pcap    (every packet inside VXLAN)
 //	pcapgen -list
 package main
 
@@ -20,21 +21,25 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/pcapaudit/pcapaudit/internal/encap"
 )
 
 var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // writer serialises packets with a fixed clock.
 type writer struct {
-	w   *pcapgo.Writer
-	buf gopacket.SerializeBuffer
-	now time.Time
-	n   int
+	w    *pcapgo.Writer
+	buf  gopacket.SerializeBuffer
+	now  time.Time
+	n    int
+	wrap func([]byte) []byte // the encapsulation of -wrap, or nil
 }
 
 func newWriter(out io.Writer) (*writer, error) {
@@ -72,6 +77,9 @@ func (w *writer) packet(src, dst endpoint, tcp *layers.TCP, payload []byte, gap 
 		return err
 	}
 	data := w.buf.Bytes()
+	if w.wrap != nil {
+		data = w.wrap(data)
+	}
 	w.n++
 	return w.w.WritePacket(gopacket.CaptureInfo{Timestamp: w.now, CaptureLength: len(data), Length: len(data)}, data)
 }
@@ -128,6 +136,7 @@ func (k *conn) close() error {
 type options struct {
 	packets, flows int
 	seed           uint64
+	wrap           string // encapsulation of every packet (internal/encap), "" for none
 }
 
 type scenario struct {
@@ -158,6 +167,7 @@ func main() {
 	flag.IntVar(&o.packets, "packets", 1_000_000, "mix, synflood: packets to write")
 	flag.IntVar(&o.flows, "flows", 100_000, "mix: flows to write")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	flag.StringVar(&o.wrap, "wrap", "", "wrap every packet in a tunnel: "+strings.Join(encap.Names(), ", ")+" (see -list)")
 	flag.Parse()
 	if *list {
 		var names []string
@@ -167,6 +177,10 @@ func main() {
 		sort.Strings(names)
 		for _, n := range names {
 			fmt.Printf("%-20s %s\n", n, scenarios[n].about)
+		}
+		fmt.Println("\nencapsulations (-wrap):")
+		for _, k := range encap.Kinds {
+			fmt.Printf("%-20s %s\n", k.Name, k.About)
 		}
 		return
 	}
@@ -184,6 +198,13 @@ func run(name, out string, o options) error {
 	if out == "" {
 		return errors.New("-o FILE is required")
 	}
+	var wrap func([]byte) []byte
+	if o.wrap != "" {
+		var err error
+		if wrap, err = encap.Wrapper(o.wrap); err != nil {
+			return err
+		}
+	}
 	f, err := os.Create(out)
 	if err != nil {
 		return err
@@ -191,6 +212,7 @@ func run(name, out string, o options) error {
 	bw := bufio.NewWriterSize(f, 1<<20)
 	w, err := newWriter(bw)
 	if err == nil {
+		w.wrap = wrap
 		err = sc.write(w, o)
 	}
 	if ferr := bw.Flush(); err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pcapaudit/pcapaudit/capture"
 	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/internal/encap"
 )
 
 func gen(t *testing.T, name string, o options) []byte {
@@ -98,5 +99,45 @@ func TestRunErrors(t *testing.T) {
 	}
 	if err := run("mix", "", options{}); err == nil {
 		t.Error("no output file was accepted")
+	}
+}
+
+// Every encapsulation wraps every packet of the mix: all decode, through at least one tunnel
+// layer (VLAN tags only for qinq), with loopback addresses inside and outside.
+func TestWrapEveryKind(t *testing.T) {
+	for _, k := range encap.Kinds {
+		data := gen(t, "mix", options{packets: 3000, flows: 300, seed: 1, wrap: k.Name})
+		src, err := capture.OpenReader(k.Name, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := decode.New(decode.Config{})
+		var p capture.Packet
+		var dp decode.Packet
+		n := 0
+		for src.Next(&p) == nil {
+			n++
+			if st := dec.Decode(p.Data, p.LinkType, p.Timestamp, &dp); st != decode.OK {
+				t.Fatalf("%s: frame %d: %v", k.Name, p.Frame, st)
+			}
+			if dp.NTunnels == 0 && (k.Name != "qinq" || dp.NVLAN != 2) {
+				t.Fatalf("%s: frame %d came out of no tunnel", k.Name, p.Frame)
+			}
+			for i := range dp.NTunnels {
+				l := &dp.Tunnels[i]
+				if l.HasAddr && (!netip.AddrFrom16(l.Src).Unmap().IsLoopback() || !netip.AddrFrom16(l.Dst).Unmap().IsLoopback()) {
+					t.Fatalf("%s: frame %d: outer endpoints not on loopback", k.Name, p.Frame)
+				}
+			}
+			if !netip.AddrFrom16(dp.Src).Unmap().IsLoopback() {
+				t.Fatalf("%s: frame %d: inner address not on loopback", k.Name, p.Frame)
+			}
+		}
+		if n < 3000 {
+			t.Errorf("%s: %d packets", k.Name, n)
+		}
+	}
+	if err := run("mix", filepath.Join(t.TempDir(), "x"), options{wrap: "no-such"}); err == nil {
+		t.Error("an unknown encapsulation was accepted")
 	}
 }

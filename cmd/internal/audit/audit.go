@@ -227,6 +227,8 @@ var badWhy = map[decode.Status]string{
 	decode.Truncated:       "cut short: the capture holds fewer bytes than its headers need",
 	decode.Malformed:       "malformed: its headers contradict themselves or exceed a bound",
 	decode.UnsupportedLink: "a link type pcapaudit does not read",
+	decode.TunnelLimit:     "tunnels nested deeper than pcapaudit follows",
+	decode.TunnelMalformed: "a damaged tunnel header; the flow inside was skipped",
 }
 
 // File audits one input by name ("-" reads stdin) and ends its flows at its end. A file that
@@ -265,7 +267,8 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 	}()
 	var p capture.Packet
 	// Packets the decoder could not read (cut by the snap length, contradicting headers, an
-	// unknown link type): counted, and the first one named in a warning at the end.
+	// unknown link type, a tunnel too deep or damaged): counted, and the first one named in a
+	// warning at the end.
 	var bad struct {
 		n      uint64
 		frame  uint64
@@ -295,7 +298,7 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 		fs.Packets++
 		fs.Bytes += uint64(len(p.Data))
 		switch st := a.eng.Packet(&p); st {
-		case decode.Truncated, decode.Malformed, decode.UnsupportedLink:
+		case decode.Truncated, decode.Malformed, decode.UnsupportedLink, decode.TunnelLimit, decode.TunnelMalformed:
 			if bad.n++; bad.n == 1 {
 				bad.frame, bad.status = p.Frame, st
 			}

@@ -36,6 +36,7 @@ type JSON struct {
 	line   []byte               // the document being written
 	start  []byte               // `"start":"…","end":"…","duration":N` of the current flow
 	shared []byte               // `"source":{…},"destination":{…},"network":{…}` of the current flow
+	tunnel []byte               // `,"tunnel":[…]` of the current flow, empty when it has none
 	rules  map[ruleLabel][]byte // `"rule":{…}` by rule and flow label
 	obs    []rules.KV           // a finding's observed values, sorted
 	tmp    []byte
@@ -161,7 +162,51 @@ func (j *JSON) flowShared(r *flow.Record) {
 	b = strconv.AppendUint(b, r.Packets[0]+r.Packets[1], 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendUint(b, r.Bytes[0]+r.Bytes[1], 10)
+	if r.NVLAN > 0 {
+		b = append(b, `,"vlan":{"id":"`...)
+		b = strconv.AppendUint(b, uint64(r.VLAN[0]), 10)
+		b = append(b, `"}`...)
+	}
+	if r.NVLAN > 1 {
+		b = append(b, `,"inner":{"vlan":{"id":"`...)
+		b = strconv.AppendUint(b, uint64(r.VLAN[1]), 10)
+		b = append(b, `"}}`...)
+	}
 	j.shared = append(b, '}')
+	j.tunnel = j.appendTunnel(j.tunnel[:0], r.Tunnel)
+}
+
+// appendTunnel writes `,"tunnel":[…]`, the tunnel layers outermost first, or nothing.
+func (j *JSON) appendTunnel(b []byte, tun []flow.Tunnel) []byte {
+	if len(tun) == 0 {
+		return b
+	}
+	b = append(b, `,"tunnel":[`...)
+	for i := range tun {
+		t := &tun[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":`...)
+		b = j.appendString(b, t.Type)
+		if t.Source.IsValid() {
+			b = append(b, `,"source":"`...)
+			b = t.Source.AppendTo(b)
+			b = append(b, `","destination":"`...)
+			b = t.Destination.AppendTo(b)
+			b = append(b, '"')
+		}
+		if t.HasID {
+			b = append(b, `,"id":`...)
+			b = strconv.AppendUint(b, uint64(t.ID), 10)
+		}
+		if t.HasVLAN {
+			b = append(b, `,"vlan":`...)
+			b = strconv.AppendUint(b, uint64(t.VLAN), 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // endpoint writes the client (d FromClient) or the server of r.
@@ -221,6 +266,7 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	b = j.appendString(b, r.File)
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	b = append(b, j.tunnel...)
 	if r.Interim {
 		b = append(b, `,"interim":true`...)
 		if r.FactsPending {
@@ -282,6 +328,7 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	b = append(b, j.tunnel...)
 	b = append(b, `,"severity":`...)
 	b = j.appendString(b, f.Rule.Severity.String())
 	if f.Rule.Remedy != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,20 @@ type (
 		CommunityID string `json:"community_id"`
 		Packets     uint64 `json:"packets"`
 		Bytes       uint64 `json:"bytes"`
+		VLAN        *refID `json:"vlan,omitempty"`
+		Inner       *struct {
+			VLAN refID `json:"vlan"`
+		} `json:"inner,omitempty"`
+	}
+	refID struct {
+		ID string `json:"id"`
+	}
+	refTunnel struct {
+		Type        string  `json:"type"`
+		Source      string  `json:"source,omitempty"`
+		Destination string  `json:"destination,omitempty"`
+		ID          *uint32 `json:"id,omitempty"`
+		VLAN        *uint16 `json:"vlan,omitempty"`
 	}
 	refRule struct {
 		ID          string `json:"id"`
@@ -41,12 +56,13 @@ type (
 		Ruleset     string `json:"ruleset"`
 	}
 	refFlowInfo struct {
-		File         string `json:"file"`
-		Frame        uint64 `json:"frame"`
-		EndReason    string `json:"end_reason,omitempty"`
-		Interim      bool   `json:"interim,omitempty"`
-		FactsPending bool   `json:"facts_pending,omitempty"`
-		ClientKnown  bool   `json:"client_known"`
+		File         string      `json:"file"`
+		Frame        uint64      `json:"frame"`
+		Tunnel       []refTunnel `json:"tunnel,omitempty"`
+		EndReason    string      `json:"end_reason,omitempty"`
+		Interim      bool        `json:"interim,omitempty"`
+		FactsPending bool        `json:"facts_pending,omitempty"`
+		ClientKnown  bool        `json:"client_known"`
 		PayloadBytes struct {
 			Client uint64 `json:"client"`
 			Server uint64 `json:"server"`
@@ -60,6 +76,7 @@ type (
 		File       string            `json:"file"`
 		Frame      uint64            `json:"frame"`
 		FlowFrame  uint64            `json:"flow_frame"`
+		Tunnel     []refTunnel       `json:"tunnel,omitempty"`
 		Severity   string            `json:"severity"`
 		Remedy     string            `json:"remedy,omitempty"`
 		Count      int               `json:"count"`
@@ -104,6 +121,28 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 	}
 	nw := refNetwork{Transport: r.Transport.String(), Type: typ, Protocol: r.Label.String(),
 		CommunityID: string(appendCommunityID(nil, r.Client, r.Server, r.Transport)), Packets: r.Packets[0] + r.Packets[1], Bytes: r.Bytes[0] + r.Bytes[1]}
+	if r.NVLAN > 0 {
+		nw.VLAN = &refID{strconv.Itoa(int(r.VLAN[0]))}
+	}
+	if r.NVLAN > 1 {
+		nw.Inner = &struct {
+			VLAN refID `json:"vlan"`
+		}{refID{strconv.Itoa(int(r.VLAN[1]))}}
+	}
+	var tun []refTunnel
+	for _, l := range r.Tunnel {
+		rt := refTunnel{Type: l.Type}
+		if l.Source.IsValid() {
+			rt.Source, rt.Destination = l.Source.String(), l.Destination.String()
+		}
+		if l.HasID {
+			rt.ID = &l.ID
+		}
+		if l.HasVLAN {
+			rt.VLAN = &l.VLAN
+		}
+		tun = append(tun, rt)
+	}
 	src := refEndpoint{IP: r.Client.Addr().String(), Port: r.Client.Port(), Packets: r.Packets[0], Bytes: r.Bytes[0]}
 	dst := refEndpoint{IP: r.Server.Addr().String(), Port: r.Server.Port(), Packets: r.Packets[1], Bytes: r.Bytes[1]}
 	reason := r.EndReason.String()
@@ -114,7 +153,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		Event: ecsEvent{Kind: "event", Category: []string{"network"}, Type: []string{"connection"}, Module: "pcapaudit",
 			Dataset: "pcapaudit.flow", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Reason: reason},
 		Observer: obs, Source: src, Destination: dst, Network: nw, NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
-		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, EndReason: reason, Interim: r.Interim,
+		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, Tunnel: tun, EndReason: reason, Interim: r.Interim,
 			FactsPending: r.Interim && r.FactsPending, ClientKnown: r.ClientKnown,
 			ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut}}
 	d.PcapAudit.PayloadBytes.Client, d.PcapAudit.PayloadBytes.Server = r.Payload[0], r.Payload[1]
@@ -129,7 +168,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
 				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
-			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
+			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Tunnel: tun,
 				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
@@ -175,6 +214,15 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		r.Label = flow.Label(i % int(flow.NumLabels))
 		r.Start = time.Unix(int64(1_700_000_000+i), int64(i*7919)).In(time.FixedZone("x", 3600))
 		r.End = r.Start.Add(time.Duration(i) * time.Millisecond)
+		r.NVLAN, r.VLAN = uint8(i%3), [2]uint16{uint16(i), uint16(4095 - i)}
+		types := []string{"vxlan", "mpls", "gre", "erspan"}
+		for k := range i % 3 {
+			l := flow.Tunnel{Type: types[(i+k)%4], ID: uint32(i * 1000), HasID: (i+k)%2 == 0, VLAN: uint16(k), HasVLAN: i%5 == 0}
+			if l.Type != "mpls" {
+				l.Source, l.Destination = netip.MustParseAddr("127.0.100.1"), netip.MustParseAddr("2001:db8::7")
+			}
+			r.Tunnel = append(r.Tunnel, l)
+		}
 		if i%3 == 0 {
 			r.Client = netip.MustParseAddrPort("[2001:db8::1]:5060")
 			r.Server = netip.MustParseAddrPort("[::ffff:192.0.2.7]:5061")
@@ -228,6 +276,10 @@ func TestNDJSONFlowAllocations(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	rec, findings := ldapBindFlow(t)
+	// How it arrived: QinQ inside VXLAN on a tagged carrier.
+	rec.VLAN, rec.NVLAN = [2]uint16{30, 40}, 2
+	rec.Tunnel = []flow.Tunnel{{Type: "vxlan", Source: netip.MustParseAddr("127.0.100.1"), Destination: netip.MustParseAddr("127.0.100.2"),
+		ID: 8, HasID: true, VLAN: 5, HasVLAN: true}, {Type: "mpls", ID: 100, HasID: true}}
 	var out countWriter
 	j := NewJSON(&out, false, "default")
 	j.Flow(rec, findings)

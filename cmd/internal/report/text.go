@@ -96,7 +96,48 @@ func NewText(w io.Writer, all, color bool, perLabel int) *Text {
 }
 
 func endpoint(r *flow.Record) string {
-	return fmt.Sprintf("%s → %s (%s)", r.Client, r.Server, r.Transport)
+	s := fmt.Sprintf("%s → %s (%s)", r.Client, r.Server, r.Transport)
+	if a := arrival(r); a != "" {
+		s += " via " + a
+	}
+	return s
+}
+
+// arrival says how a flow arrived, outermost first: the VLAN tags and tunnel layers in the order
+// they wrap it ("vlan 5 › vxlan 5001 127.0.0.10→127.0.0.20 › vlan 30/40"), or "" for a plain
+// untagged flow.
+func arrival(r *flow.Record) string {
+	if len(r.Tunnel) == 0 && r.NVLAN == 0 {
+		return ""
+	}
+	var b strings.Builder
+	sep := func() {
+		if b.Len() > 0 {
+			b.WriteString(" › ")
+		}
+	}
+	for _, t := range r.Tunnel {
+		if t.HasVLAN {
+			sep()
+			fmt.Fprintf(&b, "vlan %d", t.VLAN)
+		}
+		sep()
+		b.WriteString(t.Type)
+		if t.HasID {
+			fmt.Fprintf(&b, " %d", t.ID)
+		}
+		if t.Source.IsValid() {
+			fmt.Fprintf(&b, " %s→%s", t.Source, t.Destination)
+		}
+	}
+	if r.NVLAN > 0 {
+		sep()
+		fmt.Fprintf(&b, "vlan %d", r.VLAN[0])
+		if r.NVLAN > 1 {
+			fmt.Fprintf(&b, "/%d", r.VLAN[1])
+		}
+	}
+	return b.String()
 }
 
 // Flow implements Reporter.
