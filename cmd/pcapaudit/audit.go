@@ -88,11 +88,12 @@ func usageErr(format string, a ...any) error {
 // engineFlags are the flags every front end shares: the policy, the engine's bounds and
 // workers, the log level.
 type engineFlags struct {
-	policy   string
-	maxFlows int
-	window   int
-	workers  int
-	logLevel string
+	policy     string
+	maxFlows   int
+	window     int
+	workers    int
+	logLevel   string
+	vxlanPorts []uint
 }
 
 // add adds the shared flags to fl; workersHelp says what --workers means for the command.
@@ -102,6 +103,7 @@ func (e *engineFlags) add(fl *pflag.FlagSet, workersHelp string) {
 	fl.IntVar(&e.window, "inspect-window", classify.DefaultConfig().InspectWindow, "bytes per flow direction a detector may wait on (an undecided prefix, an incomplete message); past it inspection stops, counted")
 	fl.IntVar(&e.workers, "workers", runtime.GOMAXPROCS(0), workersHelp)
 	fl.StringVar(&e.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	fl.UintSliceVar(&e.vxlanPorts, "vxlan-port", []uint{4789}, "UDP ports on which a valid VXLAN header is followed into the tunnel (repeat or comma-separate)")
 }
 
 // check validates the shared flags' values.
@@ -115,7 +117,20 @@ func (e *engineFlags) check() error {
 	if e.window < 512 || e.window > 16<<20 {
 		return usageErr("--inspect-window %d: want 512 to 16777216 bytes", e.window)
 	}
+	for _, p := range e.vxlanPorts {
+		if p == 0 || p > 65535 {
+			return usageErr("--vxlan-port %d: want 1 to 65535", p)
+		}
+	}
 	return nil
+}
+
+// engine applies the shared flags that are engine settings (the decoder's tunnel ports).
+func (e *engineFlags) engine(c *classify.Config) {
+	c.Decode.VXLANPorts = c.Decode.VXLANPorts[:0]
+	for _, p := range e.vxlanPorts {
+		c.Decode.VXLANPorts = append(c.Decode.VXLANPorts, uint16(p))
+	}
 }
 
 // loadPolicy loads --policy, or the default policy.
@@ -194,7 +209,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 
 	a := audit.New(audit.Options{
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
-		Sinks: []audit.Sink{rep}, Log: log, Progress: prog,
+		Sinks: []audit.Sink{rep}, Log: log, Progress: prog, Engine: o.engine,
 	})
 	bad := 0
 	for _, name := range files {

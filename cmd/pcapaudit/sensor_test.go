@@ -373,3 +373,21 @@ func TestShippedSensorConfigLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestVXLANPortFlag: --vxlan-port says where VXLAN is followed: on the default port the
+// tunnelled LDAP flow is found; with only another port the tunnel is left alone (a UDP flow on
+// 4789 is then just UDP); a port out of range is a usage error.
+func TestVXLANPortFlag(t *testing.T) {
+	name := filepath.Join(repo, "testdata", "gen", "tunnel-vxlan.pcap")
+	def := runCmd(t, nil, "--format", "json", name)
+	other := runCmd(t, nil, "--format", "json", "--vxlan-port", "4790", name)
+	if !strings.Contains(def.stdout, `"tunnel":[{"type":"vxlan"`) {
+		t.Errorf("on the default port the VXLAN tunnel was not followed:\n%.500s", def.stdout)
+	}
+	if strings.Contains(other.stdout, `"type":"vxlan"`) || strings.Contains(other.stdout, `"dataset":"pcapaudit.flow"`) {
+		t.Errorf("with --vxlan-port 4790 the tunnel on 4789 was still followed:\n%.500s", other.stdout)
+	}
+	if r := runCmd(t, nil, "--vxlan-port", "70000", name); r.code != exitError || !strings.Contains(r.stderr, "--vxlan-port 70000") {
+		t.Errorf("--vxlan-port 70000: exit %d, %q", r.code, r.stderr)
+	}
+}
