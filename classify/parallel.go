@@ -517,6 +517,18 @@ func (p *Parallel) LiveStats() (s Stats, flows int) {
 	return s, flows
 }
 
+// WorkerStats returns, for each worker, its engine's counters as of its last batch and the
+// flows in its table. Safe from any goroutine.
+func (p *Parallel) WorkerStats() (stats []Stats, flows []int) {
+	for _, w := range p.workers {
+		w.mu.Lock()
+		stats = append(stats, w.snap)
+		flows = append(flows, w.flows)
+		w.mu.Unlock()
+	}
+	return stats, flows
+}
+
 // FeederStats returns, for each feeder made with NewFeeder in the order made, its packets,
 // bytes and decoder counts as of its last tick. Safe from any goroutine.
 func (p *Parallel) FeederStats() []Stats {

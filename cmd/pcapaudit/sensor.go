@@ -193,10 +193,14 @@ func runSensor(ctx context.Context, o *sensorOptions, stdout, stderr io.Writer) 
 	var a *audit.Audit
 	s.m = metrics.New(metrics.Sources{
 		Interface: name,
-		Engine:    func() (classify.Stats, int) { return a.Engine().LiveStats() },
-		Feeders:   func() []classify.Stats { return a.Engine().FeederStats() },
-		Rings:     lc.rings,
-		Output:    func() (uint64, uint64) { return out.Written(), out.Dropped() },
+		Engine: func() classify.Stats {
+			s, _ := a.Engine().LiveStats()
+			return s
+		},
+		Feeders: func() []classify.Stats { return a.Engine().FeederStats() },
+		Workers: func() ([]classify.Stats, []int) { return a.Engine().WorkerStats() },
+		Rings:   lc.rings,
+		Output:  func() (uint64, uint64) { return out.Written(), out.Dropped() },
 		Suppressed: func() (uint64, uint64) {
 			return a.Suppressed()
 		},

@@ -132,20 +132,6 @@ func (s *liveSensor) get(path string) (string, error) {
 	return body, err
 }
 
-var metricLine = regexp.MustCompile(`(?m)^(pcapaudit_[a-z_]+)(\{[^}]*\})? ([0-9.e+]+)$`)
-
-// metric sums the samples of a metric in a scrape.
-func metric(scrape, name string) uint64 {
-	var sum float64
-	for _, m := range metricLine.FindAllStringSubmatch(scrape, -1) {
-		if m[1] == name {
-			v, _ := strconv.ParseFloat(m[3], 64)
-			sum += v
-		}
-	}
-	return uint64(sum)
-}
-
 // replay sends a capture into end B at tcpreplay's top speed and returns the packets sent.
 func (s *liveSensor) replay(pcap string) int {
 	s.t.Helper()
@@ -420,4 +406,38 @@ func TestSensorRefusesBadFilterAndInterface(t *testing.T) {
 			t.Errorf("sensor %v: %v, stderr %q; want exit 2 and one line naming %q", c.args, err, stderr.String(), c.want)
 		}
 	}
+}
+
+// TestSensorSpreadsOneTunnelOverWorkers: the kernel's fanout hashes a tunnel by its outer
+// header, so one ERSPAN session arrives on one ring; the sensor hands each inner flow to the
+// worker its own hash picks, so both workers follow flows.
+func TestSensorSpreadsOneTunnelOverWorkers(t *testing.T) {
+	s := startSensor(t, "--suppress", "0", "--interim", "0")
+	pcap := filepath.Join(t.TempDir(), "erspan.pcap")
+	if out, err := exec.Command("go", "run", "../pcapgen", "-scenario", "mix", "-packets", "20000", "-flows", "2000", "-wrap", "erspan2", "-o", pcap).CombinedOutput(); err != nil {
+		t.Fatalf("pcapgen: %v\n%s", err, out)
+	}
+	sent := s.replay(pcap)
+	scrape := s.waitPackets(sent, 30*time.Second)
+	rings := map[string]uint64{}
+	for _, m := range metricLine.FindAllStringSubmatch(scrape, -1) {
+		if m[1] == "pcapaudit_packets_total" {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			rings[m[2]] = uint64(v)
+		}
+	}
+	t.Logf("packets per ring: %v", rings)
+	var made []uint64
+	for _, m := range metricLine.FindAllStringSubmatch(scrape, -1) {
+		if m[1] == "pcapaudit_flows_created_total" {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			made = append(made, uint64(v))
+		}
+	}
+	if len(made) != 2 || made[0] == 0 || made[1] == 0 {
+		t.Errorf("flows created per worker %v: want both workers following flows", made)
+	} else if lo, hi := min(made[0], made[1]), max(made[0], made[1]); lo*3 < hi {
+		t.Errorf("flows created per worker %v: far from an even spread", made)
+	}
+	s.stop()
 }

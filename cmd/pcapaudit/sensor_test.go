@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 
 	"io"
 	"net"
@@ -191,7 +192,10 @@ func TestSensorStopsCleanlyAndServesMetrics(t *testing.T) {
 	if code, _ := httpGet(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK {
 		t.Errorf("/debug/pprof/: %d", code)
 	}
-	for _, m := range []string{"pcapaudit_flows_active 1", "pcapaudit_kernel_drops_total", "pcapaudit_build_info", "pcapaudit_last_reload_success_timestamp_seconds"} {
+	if n := metric(body, "pcapaudit_flows_active"); n != 1 {
+		t.Errorf("pcapaudit_flows_active sums to %d while the LDAP flow is open, want 1", n)
+	}
+	for _, m := range []string{"pcapaudit_kernel_drops_total", "pcapaudit_build_info", "pcapaudit_last_reload_success_timestamp_seconds"} {
 		if m == "pcapaudit_kernel_drops_total" {
 			if strings.Contains(body, m) {
 				t.Errorf("a file replay has no kernel ring, but the metrics show %s", m)
@@ -390,4 +394,18 @@ func TestVXLANPortFlag(t *testing.T) {
 	if r := runCmd(t, nil, "--vxlan-port", "70000", name); r.code != exitError || !strings.Contains(r.stderr, "--vxlan-port 70000") {
 		t.Errorf("--vxlan-port 70000: exit %d, %q", r.code, r.stderr)
 	}
+}
+
+var metricLine = regexp.MustCompile(`(?m)^(pcapaudit_[a-z_]+)(\{[^}]*\})? ([0-9.e+]+)$`)
+
+// metric sums the samples of a metric in a scrape.
+func metric(scrape, name string) uint64 {
+	var sum float64
+	for _, m := range metricLine.FindAllStringSubmatch(scrape, -1) {
+		if m[1] == name {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			sum += v
+		}
+	}
+	return uint64(sum)
 }

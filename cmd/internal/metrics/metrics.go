@@ -34,10 +34,13 @@ type Ring struct {
 // any goroutine; a nil one is left out.
 type Sources struct {
 	Interface string
-	// Engine: the engine's counters and the flows in its tables (classify.Parallel.LiveStats).
-	Engine func() (classify.Stats, int)
+	// Engine: the engine's counters, all workers (classify.Parallel.LiveStats).
+	Engine func() classify.Stats
 	// Feeders: per worker, the packets and bytes read (classify.Parallel.FeederStats).
 	Feeders func() []classify.Stats
+	// Workers: per flow worker, its counters and the flows in its table
+	// (classify.Parallel.WorkerStats).
+	Workers func() ([]classify.Stats, []int)
 	// Rings: per worker, the kernel's ring statistics.
 	Rings func() []Ring
 	// Output: documents written and dropped.
@@ -140,8 +143,8 @@ var (
 	descKernFreezes = prometheus.NewDesc("pcapaudit_kernel_queue_freezes_total", "Times the kernel froze the capture ring's queue, per worker.", []string{"interface", "worker"}, nil)
 	descLinkDowns   = prometheus.NewDesc("pcapaudit_interface_link_downs_total", "Times the interface went down under a worker's ring.", []string{"interface", "worker"}, nil)
 	descDecode      = prometheus.NewDesc("pcapaudit_decode_packets_total", "Packets by what the decoder made of them.", []string{"status"}, nil)
-	descFlowsActive = prometheus.NewDesc("pcapaudit_flows_active", "Flows in the flow tables now.", nil, nil)
-	descFlowsMade   = prometheus.NewDesc("pcapaudit_flows_created_total", "Flows created.", nil, nil)
+	descFlowsActive = prometheus.NewDesc("pcapaudit_flows_active", "Flows in the flow tables now, per flow worker.", []string{"worker"}, nil)
+	descFlowsMade   = prometheus.NewDesc("pcapaudit_flows_created_total", "Flows created, per flow worker.", []string{"worker"}, nil)
 	descFlowsEnded  = prometheus.NewDesc("pcapaudit_flows_ended_total", "Flows that ended and were reported, by protocol.", []string{"protocol"}, nil)
 	descInterim     = prometheus.NewDesc("pcapaudit_flows_interim_records_total", "Interim records of long-lived flows.", nil, nil)
 	descFindings    = prometheus.NewDesc("pcapaudit_findings_total", "Findings reported, by rule and severity.", []string{"rule", "severity"}, nil)
@@ -187,7 +190,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if src.Engine != nil {
-		st, active := src.Engine()
+		st := src.Engine()
 		d := &st.Decode
 		for _, kv := range []struct {
 			s string
@@ -196,8 +199,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			{"truncated", d.Truncated}, {"malformed", d.Malformed}, {"unsupported-link", d.UnsupportedLink}} {
 			counter(descDecode, kv.n, kv.s)
 		}
-		ch <- prometheus.MustNewConstMetric(descFlowsActive, prometheus.GaugeValue, float64(active))
-		counter(descFlowsMade, st.Flows)
 		counter(descEvictions, st.Evicted-st.HalfOpenEvicted, "flows")
 		counter(descEvictions, st.HalfOpenEvicted, "half_open")
 		counter(descEvictions, d.FragEvicted, "fragments")
@@ -206,6 +207,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTCPGapBytes, st.TCPGapBytes)
 		counter(descCut, st.Cut)
 		counter(descPanics, st.Panics)
+	}
+	if src.Workers != nil {
+		stats, flows := src.Workers()
+		for i := range stats {
+			w := strconv.Itoa(i)
+			ch <- prometheus.MustNewConstMetric(descFlowsActive, prometheus.GaugeValue, float64(flows[i]), w)
+			counter(descFlowsMade, stats[i].Flows, w)
+		}
 	}
 	if src.Suppressed != nil {
 		held, forgotten := src.Suppressed()
