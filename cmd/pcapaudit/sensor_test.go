@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spf13/pflag"
 
+	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/metrics"
 )
 
@@ -191,6 +192,13 @@ func TestSensorStopsCleanlyAndServesMetrics(t *testing.T) {
 	}
 	if code, _ := httpGet(t, "http://"+addr+"/debug/pprof/"); code != http.StatusOK {
 		t.Errorf("/debug/pprof/: %d", code)
+	}
+	// The progress, as --debug-addr serves it for a file audit.
+	var vars struct {
+		Pcapaudit audit.ProgressDoc `json:"pcapaudit"`
+	}
+	if _, body := httpGet(t, "http://"+addr+"/debug/vars"); json.Unmarshal([]byte(body), &vars) != nil || vars.Pcapaudit.Packets != 15 || vars.Pcapaudit.File != joined {
+		t.Errorf("/debug/vars progress: %+v, want the 15 packets read so far from %s", vars.Pcapaudit, joined)
 	}
 	if n := metric(body, "pcapaudit_flows_active"); n != 1 {
 		t.Errorf("pcapaudit_flows_active sums to %d while the LDAP flow is open, want 1", n)

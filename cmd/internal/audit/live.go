@@ -66,7 +66,7 @@ func (a *Audit) Live(ctx context.Context, name string, srcs []capture.Source, st
 		}
 		fs.Warnings = append(fs.Warnings, s.Warnings...)
 	}
-	a.prog.fileDone(&fs)
+	a.prog.filesDone.Add(1)
 	a.sum.Files = append(a.sum.Files, fs)
 	return fs
 }
@@ -96,6 +96,14 @@ func (a *Audit) readLive(name string, src capture.Source, transient func(error) 
 	}()
 	defer f.Send()
 	fs := report.FileSummary{Name: name}
+	// The progress (--metrics-addr's /debug/vars) is published every 1024 packets, at a quiet
+	// poll and at the end.
+	var pubP, pubB uint64
+	publish := func() {
+		a.prog.addLive(fs.Packets-pubP, fs.Bytes-pubB, fs.Last)
+		pubP, pubB = fs.Packets, fs.Bytes
+	}
+	defer publish()
 	var p capture.Packet
 	var lastTick, lastLog time.Time
 	for {
@@ -111,6 +119,7 @@ func (a *Audit) readLive(name string, src capture.Source, transient func(error) 
 			now := a.now()
 			f.Tick(now)
 			lastTick = now
+			publish()
 			continue
 		case errors.Is(err, capture.ErrStopped), errors.Is(err, io.EOF):
 			return fs
@@ -142,6 +151,9 @@ func (a *Audit) readLive(name string, src capture.Source, transient func(error) 
 		fs.Packets++
 		fs.Bytes += uint64(len(p.Data))
 		f.Packet(&p) // what could not be decoded is counted (Stats, metrics)
+		if fs.Packets&1023 == 0 {
+			publish()
+		}
 		// Packet times of a live capture are the wall clock: hand the workers what they wait
 		// for at least every tickEvery, also when the batches are slow to fill.
 		if p.Timestamp.Sub(lastTick) >= tickEvery {

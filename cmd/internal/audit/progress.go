@@ -40,6 +40,15 @@ func (p *Progress) read(fs *report.FileSummary) {
 	}
 }
 
+// addLive adds what a live reader read since its last call (several readers at once).
+func (p *Progress) addLive(packets, bytes uint64, last time.Time) {
+	p.packets.Add(packets)
+	p.bytes.Add(bytes)
+	if !last.IsZero() {
+		p.last.Store(last.UnixNano())
+	}
+}
+
 // fileDone publishes the final counts of a file and makes them the base of the next one.
 func (p *Progress) fileDone(fs *report.FileSummary) {
 	p.read(fs)
