@@ -20,11 +20,9 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spf13/pflag"
 
 	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
-	"github.com/pcapaudit/pcapaudit/cmd/internal/metrics"
 )
 
 // docsWithout parses NDJSON and drops the named top-level fields from every document.
@@ -243,18 +241,6 @@ func TestSensorStopsCleanlyAndServesMetrics(t *testing.T) {
 	}
 	if strings.Contains(docs, `"protocol":"ntp"`) {
 		t.Error("the NTP flow recorded an hour later was reported: the replay did not keep the pace")
-	}
-}
-
-// TestMetricsLint: the metrics pass client_golang's linter (promlint).
-func TestMetricsLint(t *testing.T) {
-	m := metrics.New(metrics.Sources{Interface: "eth0", Rings: func() []metrics.Ring { return []metrics.Ring{{Packets: 3, Drops: 1}} }}, "v0")
-	problems, err := testutil.CollectAndLint(m.Registry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
 

@@ -289,14 +289,7 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 		if err != nil {
 			break
 		}
-		if fs.Packets == 0 {
-			fs.First = p.Timestamp
-		}
-		if p.Timestamp.After(fs.Last) {
-			fs.Last = p.Timestamp
-		}
-		fs.Packets++
-		fs.Bytes += uint64(len(p.Data))
+		count(&fs, &p)
 		switch st := a.eng.Packet(&p); st {
 		case decode.Truncated, decode.Malformed, decode.UnsupportedLink, decode.TunnelLimit, decode.TunnelMalformed:
 			if bad.n++; bad.n == 1 {
@@ -320,6 +313,18 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 		a.log.Error().Str("file", name).Msg(err.Error())
 	}
 	return fs
+}
+
+// count adds p to what was read from an input.
+func count(fs *report.FileSummary, p *capture.Packet) {
+	if fs.Packets == 0 {
+		fs.First = p.Timestamp
+	}
+	if p.Timestamp.After(fs.Last) {
+		fs.Last = p.Timestamp
+	}
+	fs.Packets++
+	fs.Bytes += uint64(len(p.Data))
 }
 
 // Close ends every open flow, stops the engine, and closes the sinks with the summary, which

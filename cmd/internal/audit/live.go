@@ -142,14 +142,7 @@ func (a *Audit) readLive(name string, src capture.Source, transient func(error) 
 		// One frame count for the whole interface, in the order the rings are read, so the
 		// open flows are ordered by their first packet whatever ring brought it.
 		p.Frame = a.frames.Add(1)
-		if fs.Packets == 0 {
-			fs.First = p.Timestamp
-		}
-		if p.Timestamp.After(fs.Last) {
-			fs.Last = p.Timestamp
-		}
-		fs.Packets++
-		fs.Bytes += uint64(len(p.Data))
+		count(&fs, &p)
 		f.Packet(&p) // what could not be decoded is counted (Stats, metrics)
 		if fs.Packets&1023 == 0 {
 			publish()

@@ -20,6 +20,24 @@ import (
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
+// shipped returns the packets of a capture in testdata/real, each with its own copy of data.
+func shipped(t *testing.T, name string) []capture.Packet {
+	t.Helper()
+	src, err := capture.Open(filepath.Join(corpustest.Root(t), "testdata", "real", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var pkts []capture.Packet
+	var p capture.Packet
+	for src.Next(&p) == nil {
+		c := p
+		c.Data = bytes.Clone(p.Data)
+		pkts = append(pkts, c)
+	}
+	return pkts
+}
+
 // heldOpen is a live source made of a capture's packets without its closing ones (FIN, RST),
 // so its flow stays open; after them it reports quiet polls while the test's clock moves on a
 // minute at a time, then stops.
@@ -51,23 +69,13 @@ func (h *heldOpen) Close() error { return nil }
 // once — on the first record that carries them — while the repeats within the suppression
 // window are held back and counted; the final record at the end says the same flow ended.
 func TestInterimRecordsAndSuppression(t *testing.T) {
-	path := filepath.Join(corpustest.Root(t), "testdata", "real", "ldap-simple-bind.pcap")
-	src, err := capture.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pkts []capture.Packet
-	var p capture.Packet
-	for src.Next(&p) == nil {
+	for _, p := range shipped(t, "ldap-simple-bind.pcap") {
 		// TCP flags at byte 14+20+13 of these Ethernet/IPv4 frames: leave out FIN and RST.
-		if len(p.Data) > 47 && p.Data[47]&0x05 != 0 {
-			continue
+		if len(p.Data) <= 47 || p.Data[47]&0x05 == 0 {
+			pkts = append(pkts, p)
 		}
-		c := p
-		c.Data = bytes.Clone(p.Data)
-		pkts = append(pkts, c)
 	}
-	src.Close()
 	clock := pkts[len(pkts)-1].Timestamp
 	var out bytes.Buffer
 	js := report.NewJSON(&out, false, "default")
@@ -170,19 +178,7 @@ func (f *flappy) Close() error { return nil }
 func TestLiveReaderSurvivesTransientErrors(t *testing.T) {
 	defer func(d time.Duration) { transientPause = d }(transientPause)
 	transientPause = time.Millisecond
-	path := filepath.Join(corpustest.Root(t), "testdata", "real", "ntp-client.pcap")
-	src, err := capture.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts []capture.Packet
-	var p capture.Packet
-	for src.Next(&p) == nil {
-		c := p
-		c.Data = bytes.Clone(p.Data)
-		pkts = append(pkts, c)
-	}
-	src.Close()
+	pkts := shipped(t, "ntp-client.pcap")
 	var out, logs bytes.Buffer
 	a := New(Options{Policy: rules.Default(), Workers: 1, Sinks: []Sink{report.NewJSON(&out, false, "default")}, Log: zerolog.New(&logs)})
 	f := &flappy{a: a, fails: 5, pkts: pkts}
