@@ -1,0 +1,115 @@
+package summary
+
+import "time"
+
+// timelineBuckets is the number of buckets of the timeline: fixed, whatever the span of the
+// input, so its memory is too.
+const timelineBuckets = 120
+
+// Timeline counts flows (by their first packet) and findings (by their evidence packet) over
+// packet time, in Buckets equal buckets of Width from Start.
+type Timeline struct {
+	Start    time.Time     `json:"start,omitzero"`
+	Width    time.Duration `json:"bucket_ns"`
+	Flows    []uint64      `json:"flows"`
+	Findings []uint64      `json:"findings"`
+}
+
+// timeline is a histogram with a fixed number of buckets whose width doubles (merging
+// neighbours) whenever a time falls outside the span it covers. Bucket boundaries are
+// multiples of the width since the Unix epoch, so merging is exact and the result does not
+// depend on the order times arrive in.
+type timeline struct {
+	origin   int64 // ns since the epoch, a multiple of width
+	width    int64 // ns, a power of two
+	flows    [timelineBuckets]uint64
+	findings [timelineBuckets]uint64
+	used     bool
+}
+
+func (t *timeline) add(at time.Time, n uint64, finding bool) {
+	if at.IsZero() {
+		return
+	}
+	ns := at.UnixNano()
+	if !t.used {
+		t.used = true
+		t.width = 1 << 20 // about a millisecond
+		t.origin = floorTo(ns, t.width)
+	}
+	for ns < t.origin || ns >= t.origin+t.width*timelineBuckets {
+		t.grow(ns)
+	}
+	i := (ns - t.origin) / t.width
+	if finding {
+		t.findings[i] += n
+	} else {
+		t.flows[i] += n
+	}
+}
+
+// grow doubles the width, moving the origin down to a multiple of the new width (and, when
+// ns lies before the span, further down while the counts stay in range).
+func (t *timeline) grow(ns int64) {
+	w := t.width * 2
+	o := floorTo(t.origin, w)
+	var fl, fi [timelineBuckets]uint64
+	for i := range timelineBuckets {
+		j := (t.origin + int64(i)*t.width - o) / w
+		fl[j] += t.flows[i]
+		fi[j] += t.findings[i]
+	}
+	t.flows, t.findings, t.width, t.origin = fl, fi, w, o
+	if ns < t.origin {
+		// Shift the window down if what is counted still fits: keeps the newest bucket in
+		// range while reaching back to ns.
+		last := -1
+		for i := timelineBuckets - 1; i >= 0; i-- {
+			if t.flows[i]+t.findings[i] > 0 {
+				last = i
+				break
+			}
+		}
+		shift := (t.origin - floorTo(ns, w)) / w
+		if shift > 0 && shift < timelineBuckets && int64(last)+shift < timelineBuckets {
+			copy(t.flows[shift:], t.flows[:timelineBuckets-shift])
+			copy(t.findings[shift:], t.findings[:timelineBuckets-shift])
+			clear(t.flows[:shift])
+			clear(t.findings[:shift])
+			t.origin -= shift * w
+		}
+	}
+}
+
+func floorTo(ns, w int64) int64 {
+	r := ns % w
+	if r < 0 {
+		r += w
+	}
+	return ns - r
+}
+
+// buckets returns the timeline trimmed to the buckets from the first to the last non-empty one.
+func (t *timeline) buckets() Timeline {
+	if !t.used {
+		return Timeline{}
+	}
+	first, last := -1, -1
+	for i := range timelineBuckets {
+		if t.flows[i]+t.findings[i] > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return Timeline{}
+	}
+	return Timeline{
+		Start:    time.Unix(0, t.origin+int64(first)*t.width).UTC(),
+		Width:    time.Duration(t.width),
+		Flows:    append([]uint64(nil), t.flows[first:last+1]...),
+		Findings: append([]uint64(nil), t.findings[first:last+1]...),
+	}
+}
