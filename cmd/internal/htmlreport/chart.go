@@ -56,7 +56,7 @@ func newChart(t summary.Timeline) chart {
 	if span := t.Width * time.Duration(n); span > 24*time.Hour {
 		layout = "01-02 15:04"
 	}
-	c.Width = t.Width.String()
+	c.Width = widthName(t.Width)
 	for i := range n {
 		from := t.Start.Add(time.Duration(i) * t.Width)
 		span := from.UTC().Format(layout) + " – " + from.Add(t.Width).UTC().Format(layout)
@@ -78,4 +78,21 @@ func newChart(t summary.Timeline) chart {
 		c.Ticks = append(c.Ticks, tick{X: c.PlotX + float64(i)*slot, Label: t.Start.Add(time.Duration(i) * t.Width).UTC().Format(layout)})
 	}
 	return c
+}
+
+// widthName says a bucket width in words ("10 seconds", "200 ms", "1 hour").
+func widthName(d time.Duration) string {
+	units := []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+	for _, u := range units {
+		if d >= u.d && d%u.d == 0 {
+			if n := d / u.d; n > 1 {
+				return fmt.Sprintf("%d %ss", n, u.name)
+			}
+			return u.name
+		}
+	}
+	return d.String()
 }

@@ -44,9 +44,10 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"join": strings.Join,
-	"sev":  func(c summary.Counts, s string) uint64 { v, _ := rules.ParseSeverity(s); return c.Of(v) },
-	"base": filepath.Base,
+	"clock": func(t time.Time) string { return t.UTC().Format("15:04:05.000000") },
+	"join":  strings.Join,
+	"sev":   func(c summary.Counts, s string) uint64 { v, _ := rules.ParseSeverity(s); return c.Of(v) },
+	"base":  filepath.Base,
 	"protocols": func(ls []flow.Label) string {
 		s := make([]string, len(ls))
 		for i, l := range ls {

@@ -15,10 +15,11 @@ type Timeline struct {
 	Findings []uint64      `json:"findings"`
 }
 
-// timeline is a histogram with a fixed number of buckets whose width doubles (merging
-// neighbours) whenever a time falls outside the span it covers. Bucket boundaries are
-// multiples of the width since the Unix epoch, so merging is exact and the result does not
-// depend on the order times arrive in.
+// timeline is a histogram with a fixed number of buckets whose width grows to the next step
+// of widthSteps (merging neighbours) whenever a time falls outside the span it covers. Each
+// step is a multiple of the one before and bucket boundaries are multiples of the width
+// since the Unix epoch, so merging is exact and the result does not depend on the order
+// times arrive in.
 type timeline struct {
 	origin   int64 // ns since the epoch, a multiple of width
 	width    int64 // ns, a power of two
@@ -34,7 +35,7 @@ func (t *timeline) add(at time.Time, n uint64, finding bool) {
 	ns := at.UnixNano()
 	if !t.used {
 		t.used = true
-		t.width = 1 << 20 // about a millisecond
+		t.width = int64(widthSteps[0])
 		t.origin = floorTo(ns, t.width)
 	}
 	for ns < t.origin || ns >= t.origin+t.width*timelineBuckets {
@@ -48,10 +49,28 @@ func (t *timeline) add(at time.Time, n uint64, finding bool) {
 	}
 }
 
-// grow doubles the width, moving the origin down to a multiple of the new width (and, when
+// widthSteps are the bucket widths a person reads easily, each a multiple of the one before;
+// past the last one the width doubles.
+var widthSteps = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+	100 * time.Millisecond, 200 * time.Millisecond, time.Second, 2 * time.Second,
+	10 * time.Second, 20 * time.Second, time.Minute, 2 * time.Minute, 10 * time.Minute,
+	20 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+func nextWidth(w int64) int64 {
+	for _, s := range widthSteps {
+		if int64(s) > w {
+			return int64(s)
+		}
+	}
+	return w * 2
+}
+
+// grow widens the buckets, moving the origin down to a multiple of the new width (and, when
 // ns lies before the span, further down while the counts stay in range).
 func (t *timeline) grow(ns int64) {
-	w := t.width * 2
+	w := nextWidth(t.width)
 	o := floorTo(t.origin, w)
 	var fl, fi [timelineBuckets]uint64
 	for i := range timelineBuckets {
