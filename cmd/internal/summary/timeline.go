@@ -18,11 +18,13 @@ type Timeline struct {
 // timeline is a histogram with a fixed number of buckets whose width grows to the next step
 // of widthSteps (merging neighbours) whenever a time falls outside the span it covers. Each
 // step is a multiple of the one before and bucket boundaries are multiples of the width
-// since the Unix epoch, so merging is exact and the result does not depend on the order
-// times arrive in.
+// since the Unix epoch, so merging is exact; the width is always the smallest step whose
+// buckets cover the earliest to the latest time seen, so the result does not depend on the
+// order the times arrive in.
 type timeline struct {
 	origin   int64 // ns since the epoch, a multiple of width
-	width    int64 // ns, a power of two
+	width    int64 // ns
+	min, max int64 // the earliest and latest times seen
 	flows    [timelineBuckets]uint64
 	findings [timelineBuckets]uint64
 	used     bool
@@ -35,11 +37,13 @@ func (t *timeline) add(at time.Time, n uint64, finding bool) {
 	ns := at.UnixNano()
 	if !t.used {
 		t.used = true
+		t.min, t.max = ns, ns
 		t.width = int64(widthSteps[0])
 		t.origin = floorTo(ns, t.width)
 	}
-	for ns < t.origin || ns >= t.origin+t.width*timelineBuckets {
-		t.grow(ns)
+	t.min, t.max = min(t.min, ns), max(t.max, ns)
+	if ns < t.origin || ns >= t.origin+t.width*timelineBuckets {
+		t.widen()
 	}
 	i := (ns - t.origin) / t.width
 	if finding {
@@ -67,37 +71,25 @@ func nextWidth(w int64) int64 {
 	return w * 2
 }
 
-// grow widens the buckets, moving the origin down to a multiple of the new width (and, when
-// ns lies before the span, further down while the counts stay in range).
-func (t *timeline) grow(ns int64) {
-	w := nextWidth(t.width)
-	o := floorTo(t.origin, w)
+// widen moves to the smallest width (not below the current one) whose buckets, from the
+// multiple of the width at or before the earliest time, reach the latest, and merges the
+// counts into them.
+func (t *timeline) widen() {
+	w := t.width
+	for floorTo(t.min, w)+w*timelineBuckets <= t.max {
+		w = nextWidth(w)
+	}
+	o := floorTo(t.min, w)
 	var fl, fi [timelineBuckets]uint64
 	for i := range timelineBuckets {
+		if t.flows[i]+t.findings[i] == 0 {
+			continue
+		}
 		j := (t.origin + int64(i)*t.width - o) / w
 		fl[j] += t.flows[i]
 		fi[j] += t.findings[i]
 	}
 	t.flows, t.findings, t.width, t.origin = fl, fi, w, o
-	if ns < t.origin {
-		// Shift the window down if what is counted still fits: keeps the newest bucket in
-		// range while reaching back to ns.
-		last := -1
-		for i := timelineBuckets - 1; i >= 0; i-- {
-			if t.flows[i]+t.findings[i] > 0 {
-				last = i
-				break
-			}
-		}
-		shift := (t.origin - floorTo(ns, w)) / w
-		if shift > 0 && shift < timelineBuckets && int64(last)+shift < timelineBuckets {
-			copy(t.flows[shift:], t.flows[:timelineBuckets-shift])
-			copy(t.findings[shift:], t.findings[:timelineBuckets-shift])
-			clear(t.flows[:shift])
-			clear(t.findings[:shift])
-			t.origin -= shift * w
-		}
-	}
 }
 
 func floorTo(ns, w int64) int64 {
