@@ -38,7 +38,7 @@ type Limits struct {
 
 // Bounds of the lists inside one entry.
 const (
-	maxClients    = 1000 // distinct clients counted per server; past it the count says "at least"
+	maxClients    = 64   // distinct clients counted per server; past it the count says "at least"
 	maxVersions   = 8    // TLS versions per server
 	maxCiphers    = 16   // cipher suites per server
 	maxCerts      = 8    // certificates per server

@@ -127,7 +127,7 @@ type Server struct {
 	Flows     uint64         `json:"flows"`
 	Bytes     uint64         `json:"bytes"`
 	// Clients is the number of distinct client addresses; ClientsBounded says it reached
-	// its bound (1,000) and is a lower bound.
+	// its bound (64) and is a lower bound.
 	Clients        int  `json:"clients"`
 	ClientsBounded bool `json:"clients_bounded,omitempty"`
 
