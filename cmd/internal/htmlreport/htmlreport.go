@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/summary"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
@@ -31,7 +32,7 @@ import (
 var pageSrc string
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"human": summary.Human,
+	"human": report.Human,
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"

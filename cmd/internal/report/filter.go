@@ -43,3 +43,6 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 	}
 	return a.AppendTo(b)
 }
+
+// Human writes a byte count for a person ("12.3 KiB"), as every report does.
+func Human(b uint64) string { return human(b) }

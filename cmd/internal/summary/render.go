@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -186,19 +187,6 @@ func joinAddrs(l []netip.Addr, more bool) string {
 	return strings.Join(s, "; ")
 }
 
-// Human writes a byte count for a person ("12.3 KiB").
-func Human(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
-
 // Clean makes a value that came off the wire safe and short for a terminal table: control
 // characters become '?', and past max runes it is cut with "…".
 func Clean(s string, max int) string {
@@ -249,7 +237,7 @@ func WriteText(w io.Writer, r *Report) error {
 			labels = append(labels, fmt.Sprintf("%s %d", lab, n))
 		}
 	}
-	fmt.Fprintf(bw, "  flows     %d (%s)", r.Flows, Human(r.Bytes))
+	fmt.Fprintf(bw, "  flows     %d (%s)", r.Flows, report.Human(r.Bytes))
 	if len(labels) > 0 {
 		fmt.Fprintf(bw, ": %s", strings.Join(labels, ", "))
 	}
@@ -273,7 +261,7 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintln(tw, "  HOST\tROLES\tPROTOCOLS\tFLOWS\tBYTES\tCRITICAL\tHIGH\tMEDIUM\tLOW")
 		for _, h := range r.Hosts {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\n", h.Addr, strings.Join(h.Roles, ","), strings.Join(h.Protocols, ","),
-				h.Flows, Human(h.Bytes), h.Findings.Of(rules.Critical), h.Findings.Of(rules.High), h.Findings.Of(rules.Medium), h.Findings.Of(rules.Low))
+				h.Flows, report.Human(h.Bytes), h.Findings.Of(rules.Critical), h.Findings.Of(rules.High), h.Findings.Of(rules.Medium), h.Findings.Of(rules.Low))
 		}
 	}
 	if len(r.Servers) > 0 {
@@ -325,7 +313,7 @@ func WriteText(w io.Writer, r *Report) error {
 		section("Top talkers")
 		fmt.Fprintln(tw, "  #\tHOST\tBYTES\tSENT\tFLOWS")
 		for i, h := range r.TopTalkers {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\n", i+1, h.Addr, Human(h.Bytes), Human(h.Sent), h.Flows)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\n", i+1, h.Addr, report.Human(h.Bytes), report.Human(h.Sent), h.Flows)
 		}
 	}
 	tw.Flush()
