@@ -9,7 +9,7 @@ import (
 
 // Chart geometry, in SVG user units (the SVG scales to the page width).
 const (
-	chartW, chartH = 960, 220
+	chartW, chartH = 960, 180
 	padL, padR     = 48, 12
 	padT, padB     = 12, 36
 )
