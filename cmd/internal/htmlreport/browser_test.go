@@ -236,7 +236,7 @@ func TestHTMLInBrowser(t *testing.T) {
 			want++
 		}
 	}
-	run(chromedp.Click(chromedp.JSPath(`Array.from(document.querySelectorAll("#hosts-table button.host")).filter(b => b.textContent == "`+host+`")`)))
+	run(chromedp.Click(chromedp.JSPath(`Array.from(document.querySelectorAll("#hosts-table button.host")).filter(b => b.textContent == "` + host + `")`)))
 	shown = text("#shown")
 	if want == 0 || want == total || shown != strconv.Itoa(want)+" of "+strconv.Itoa(total)+" shown" {
 		t.Errorf("after clicking host %s: %q, want %d of %d", host, shown, want, total)
