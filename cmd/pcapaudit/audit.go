@@ -19,6 +19,7 @@ import (
 	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/debugserver"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/summary"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -45,6 +46,7 @@ type auditOptions struct {
 	cpuProfile string
 	memProfile string
 	debugAddr  string
+	html       string
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -73,11 +75,12 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&o.color, "color", "auto", "text format colours: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fl.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
+	fl.StringVar(&o.html, "html", "", "also write a self-contained HTML report (overview, timeline, findings with their evidence, hosts, policy) to this file")
 	fl.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) and the audit's progress (/debug/vars) on this address while it runs, e.g. localhost:6060")
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	cmd.AddCommand(newPolicyCmd(stdout), newVersionCmd(stdout), newSensorCmd(stdout, stderr))
+	cmd.AddCommand(newPolicyCmd(stdout), newVersionCmd(stdout), newSensorCmd(stdout, stderr), newSummaryCmd(stdin, stdout, stderr))
 	return cmd
 }
 
@@ -207,20 +210,21 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
 	}
 
+	sinks := []audit.Sink{rep}
+	if o.html != "" {
+		agg := summary.New(summary.Limits{Findings: maxHTMLFindings})
+		hf, err := addHTML(agg, o.html, pol)
+		if err != nil {
+			return err
+		}
+		defer hf.Abort() // no-op once written
+		sinks = append(sinks, agg)
+	}
 	a := audit.New(audit.Options{
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
-		Sinks: []audit.Sink{rep}, Log: log, Progress: prog, Engine: o.engine,
+		Sinks: sinks, Log: log, Progress: prog, Engine: o.engine,
 	})
-	bad := 0
-	for _, name := range files {
-		if fs := a.File(ctx, name, stdin); fs.Err != "" {
-			bad++
-		}
-		if ctx.Err() != nil {
-			log.Warn().Msg("interrupted: reporting what was read so far")
-			break
-		}
-	}
+	bad := readInputs(ctx, a, files, stdin, log)
 	if _, err := a.Close(); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
 	}

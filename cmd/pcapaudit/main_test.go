@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -339,15 +340,31 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// The passwords testdata/scripts/record-real.sh and the generator put on the wire, and the
 	// base64 of one (as SASL PLAIN and SIP Basic carry it).
 	secrets := []string{"adminpass", "alicepass", "wrongpass", "sippass", "secret-pw-1234", "YWRtaW5wYXNz"}
-	for _, c := range captures(t) {
-		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"--log-level", "debug"}} {
-			r := runCmd(t, nil, append(args, c)...)
-			for _, s := range secrets {
-				if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-					t.Errorf("%s %v: the secret %q was printed", c, args, s)
-				}
+	check := func(what string, args []string, r result, page []byte) {
+		for _, s := range secrets {
+			if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) || bytes.Contains(page, []byte(s)) {
+				t.Errorf("%s %v: the secret %q was printed", what, args, s)
 			}
 		}
+	}
+	for _, c := range captures(t) {
+		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"--log-level", "debug"}} {
+			check(c, args, runCmd(t, nil, append(args, c)...), nil)
+		}
+	}
+	// The summary and the HTML report, over every capture at once.
+	html := filepath.Join(t.TempDir(), "report.html")
+	for _, args := range [][]string{
+		{"--all", "--html", html}, {"summary", "--all"}, {"summary", "-f", "json", "--all"},
+		{"summary", "-f", "csv", "--all", "--html", html},
+	} {
+		os.Remove(html)
+		r := runCmd(t, nil, append(args, captures(t)...)...)
+		page, _ := os.ReadFile(html)
+		if slices.Contains(args, "--html") && !bytes.Contains(page, []byte("</html>")) {
+			t.Errorf("%v: no HTML report written", args)
+		}
+		check("all captures", args, r, page)
 	}
 }
 
