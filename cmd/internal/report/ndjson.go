@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"io"
 	"slices"
 	"strconv"
@@ -277,11 +278,18 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = append(b, ',')
 	b = append(b, j.shared...)
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, r.File)
+	b = j.appendString(b, cmp.Or(f.Evidence.File, r.File))
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	if f.Evidence.File != "" && f.Evidence.File != r.File {
+		b = append(b, `,"flow_file":`...)
+		b = j.appendString(b, r.File)
+	}
+	b = append(b, `,"display_filter":"`...)
+	b = appendDisplayFilter(b, r.Client, r.Server, r.Transport) // no character JSON escapes
+	b = append(b, '"')
 	b = append(b, `,"severity":`...)
 	b = j.appendString(b, f.Rule.Severity.String())
 	if f.Rule.Remedy != "" {

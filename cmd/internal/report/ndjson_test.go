@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -60,6 +61,8 @@ type (
 		File       string            `json:"file"`
 		Frame      uint64            `json:"frame"`
 		FlowFrame  uint64            `json:"flow_frame"`
+		FlowFile   string            `json:"flow_file,omitempty"`
+		Filter     string            `json:"display_filter"`
 		Severity   string            `json:"severity"`
 		Remedy     string            `json:"remedy,omitempty"`
 		Count      int               `json:"count"`
@@ -129,8 +132,11 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
 				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
-			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
+			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Filter: refDisplayFilter(r),
 				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
+		if f.Evidence.File != "" && f.Evidence.File != r.File {
+			fd.PcapAudit.File, fd.PcapAudit.FlowFile = f.Evidence.File, r.File
+		}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
 			for _, kv := range f.Observed {
@@ -248,4 +254,21 @@ func TestCommunityID(t *testing.T) {
 			t.Errorf("community id %s, want %s", got, want)
 		}
 	}
+}
+
+// refDisplayFilter is the Wireshark display filter of r's flow, spelt out.
+func refDisplayFilter(r *flow.Record) string {
+	ip, tp := "ip", r.Transport.String()
+	if r.Client.Addr().Unmap().Is6() {
+		ip = "ipv6"
+	}
+	s := fmt.Sprintf("%s.addr==%s", ip, r.Client.Addr().Unmap())
+	if r.Server.Addr() != r.Client.Addr() {
+		s += fmt.Sprintf(" && %s.addr==%s", ip, r.Server.Addr().Unmap())
+	}
+	s += fmt.Sprintf(" && %s.port==%d", tp, r.Client.Port())
+	if r.Server.Port() != r.Client.Port() {
+		s += fmt.Sprintf(" && %s.port==%d", tp, r.Server.Port())
+	}
+	return s
 }
