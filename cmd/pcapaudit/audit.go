@@ -9,16 +9,19 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/debugserver"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/triage"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -37,6 +40,7 @@ Exit codes:
 // auditOptions are the flags of an audit.
 type auditOptions struct {
 	engineFlags
+	triage     triageFlags
 	format     string
 	failOn     string
 	all        bool
@@ -65,7 +69,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.format, "format", "f", "text", "output format: text (for a person) or json (NDJSON, Elastic Common Schema)")
+	fl.StringVarP(&o.format, "format", "f", "text", "output format: text (for a person), json (NDJSON, Elastic Common Schema) or csv (flows and findings, one table)")
 	fl.StringVar(&o.failOn, "fail-on", "medium", "exit 1 when a finding has this severity or higher: low, medium, high, critical, or none")
 	o.engineFlags.add(fl, "flow workers (the output is the same for any number)")
 	fl.BoolVarP(&o.all, "all", "a", false, "also list flows labelled unknown")
@@ -73,6 +77,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&o.color, "color", "auto", "text format colours: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fl.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
+	o.triage.add(fl)
 	fl.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) and the audit's progress (/debug/vars) on this address while it runs, e.g. localhost:6060")
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
@@ -154,6 +159,18 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	if err := o.engineFlags.check(); err != nil {
 		return err
 	}
+	switch o.format {
+	case "text", "json", "ndjson", "csv":
+	default:
+		return usageErr("--format %q: want text, json or csv", o.format)
+	}
+	filter, flaggedOut, err := o.triage.setup(files)
+	if err != nil {
+		return err
+	}
+	if flaggedOut != nil {
+		defer flaggedOut.Close()
+	}
 	pol, err := o.loadPolicy()
 	if err != nil {
 		return &exitErr{code: exitError, err: err}
@@ -164,8 +181,8 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		rep = report.NewText(stdout, o.all, useColor(o.color, stdout), o.perLabel)
 	case "json", "ndjson":
 		rep = report.NewJSON(stdout, o.all, pol.Name)
-	default:
-		return usageErr("--format %q: want text or json", o.format)
+	case "csv":
+		rep = triage.NewCSV(stdout, o.all)
 	}
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return usageErr("--color %q: want auto, always or never", o.color)
@@ -182,7 +199,23 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer pprof.StopCPUProfile()
 	}
 
-	prog := audit.NewProgress(len(files))
+	// Directories are walked for captures; several inputs are merged in packet time.
+	inputs, dirs := triage.Expand(files, func(name, why string) {
+		log.Warn().Str("file", name).Msgf("%s: skipped: %s", name, why)
+	})
+	merged := dirs > 0 || len(inputs) > 1
+	if dirs > 0 && len(inputs) == 0 {
+		return usageErr("no capture file found in %s", strings.Join(files, ", "))
+	}
+	var flagged *triage.Flagged
+	sinks := []report.Reporter{rep}
+	if flaggedOut != nil {
+		flagged = triage.NewFlagged()
+		sinks = append(sinks, flagged)
+	}
+	fsink := triage.NewSink(filter, sinks...)
+
+	prog := audit.NewProgress(len(inputs))
 	if o.debugAddr != "" {
 		srv, err := debugserver.Start(o.debugAddr, prog.Snapshot)
 		if err != nil {
@@ -194,20 +227,39 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 
 	a := audit.New(audit.Options{
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
-		Sinks: []audit.Sink{rep}, Log: log, Progress: prog,
+		Sinks: []audit.Sink{fsink}, Log: log, Progress: prog, Engine: engineAdmit(filter),
 	})
 	bad := 0
-	for _, name := range files {
-		if fs := a.File(ctx, name, stdin); fs.Err != "" {
-			bad++
+	if merged {
+		for _, fs := range a.Merge(ctx, inputs, stdin) {
+			if fs.Err != "" {
+				bad++
+			}
 		}
-		if ctx.Err() != nil {
-			log.Warn().Msg("interrupted: reporting what was read so far")
-			break
-		}
+	} else if fs := a.File(ctx, inputs[0], stdin); fs.Err != "" {
+		bad++
+	}
+	if ctx.Err() != nil {
+		log.Warn().Msg("interrupted: reporting what was read so far")
 	}
 	if _, err := a.Close(); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
+	}
+	if flagged != nil && ctx.Err() == nil {
+		again, _ := triage.Parse(o.triage.spec) // a fresh filter: relative times fixed again
+		var admit func(*decode.Packet, time.Time) bool
+		if again.Cheap() {
+			admit = again.Admit
+		}
+		st, err := flagged.WriteTo(flaggedOut, inputs, admit)
+		if err == nil {
+			err = flaggedOut.Close()
+		}
+		if err != nil {
+			return &exitErr{code: exitError, err: fmt.Errorf("--write-flagged %s: %w", o.triage.flagged, err)}
+		}
+		log.Info().Str("file", o.triage.flagged).Int("flows", st.Flows).Int("packets", st.Packets).Int("comments", st.Comments).
+			Msgf("%s: %d packets of %d flagged flows, %d comments", o.triage.flagged, st.Packets, st.Flows, st.Comments)
 	}
 	if o.memProfile != "" {
 		if err := writeHeapProfile(o.memProfile); err != nil {
@@ -217,7 +269,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	switch {
 	case bad > 0:
 		return &exitErr{code: exitError}
-	case a.Worst() >= failOn && failOn != 0:
+	case fsink.Worst() >= failOn && failOn != 0:
 		return &exitErr{code: exitFindings}
 	}
 	return nil

@@ -310,6 +310,7 @@ func boundsNote(st *classify.Stats) string {
 			p = append(p, fmt.Sprintf("%d %s", n, what))
 		}
 	}
+	add(st.Filtered, "packets filtered out before the detectors (--host, --port, --since, --until)")
 	switch {
 	case st.HalfOpenEvicted == st.Evicted:
 		add(st.Evicted, "SYN-only flows evicted (half-open table full)")
