@@ -340,7 +340,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// base64 of one (as SASL PLAIN and SIP Basic carry it).
 	secrets := []string{"adminpass", "alicepass", "wrongpass", "sippass", "secret-pw-1234", "YWRtaW5wYXNz"}
 	for _, c := range captures(t) {
-		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"--log-level", "debug"}} {
+		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"-f", "csv", "--all"}, {"--log-level", "debug"}} {
 			r := runCmd(t, nil, append(args, c)...)
 			for _, s := range secrets {
 				if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
