@@ -37,6 +37,9 @@ type Merge struct {
 	open    mergeHeap  // open files, by their current packet's time
 	cur     *mergeIn   // the file of the packet Next returned last: advanced by the next call
 	last    int        // its index
+
+	consumed int64 // bytes read of the files that ended (Consumed)
+	maxOpen  int   // the most files open at once (after the first packets were read)
 }
 
 type mergeIn struct {
@@ -45,6 +48,7 @@ type mergeIn struct {
 	src   Source
 	first time.Time
 	p     Packet
+	live  bool // opened for good (not the first look)
 }
 
 // NewMerge merges the captures named (Stdin "-" reads stdin, at most once).
@@ -59,6 +63,9 @@ func NewMerge(names []string, stdin io.Reader) *Merge {
 func (m *Merge) Index() int { return m.last }
 
 func (m *Merge) end(in *mergeIn, err error) {
+	if in.src != nil && in.live {
+		m.consumed += Consumed(in.src)
+	}
 	if in.src != nil {
 		in.src.Close()
 		in.src = nil
@@ -96,6 +103,7 @@ func (m *Merge) start() {
 		}
 		in.first = in.p.Timestamp
 		if name == Stdin {
+			in.live = true
 			heap.Push(&m.open, in) // keep it open: its first packet is waiting in in.p
 			continue
 		}
@@ -140,11 +148,13 @@ func (m *Merge) Next(p *Packet) error {
 				m.end(in, err) // it could be read a moment ago: removed, permissions changed
 				continue
 			}
+			in.live = true
 			if err := in.src.Next(&in.p); err != nil {
 				m.end(in, err)
 				continue
 			}
 			heap.Push(&m.open, in)
+			m.maxOpen = max(m.maxOpen, m.open.Len())
 		}
 		if m.open.Len() == 0 {
 			if len(m.pending) == 0 {
@@ -158,6 +168,21 @@ func (m *Merge) Next(p *Packet) error {
 		return nil
 	}
 }
+
+// Consumed is how many bytes of the files (as stored: compressed for gzip'd ones) the merge
+// has read, not counting the first look at each file; with the files' sizes, how far it got.
+func (m *Merge) Consumed() int64 {
+	n := m.consumed
+	for _, in := range m.open {
+		if in.src != nil {
+			n += Consumed(in.src)
+		}
+	}
+	return n
+}
+
+// MaxOpen is the most files the merge had open at once (what bounds its buffers).
+func (m *Merge) MaxOpen() int { return m.maxOpen }
 
 // Close closes the files still open (after an interrupted read).
 func (m *Merge) Close() error {

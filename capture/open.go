@@ -37,12 +37,29 @@ func Open(name string) (Source, error) {
 	if err != nil {
 		return nil, err // *fs.PathError already names the file
 	}
-	s, err := open(name, f, f)
+	raw := &countingReader{r: f}
+	s, err := open(name, raw, f)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
+	s.raw = raw
 	return s, nil
+}
+
+// Consumed is how many bytes of the file itself (compressed, for a gzip'd file) a Source
+// made by Open has read so far, read-ahead included: with the file's size, how far a read has
+// got. It is 0 for standard input and for other Sources.
+func Consumed(src Source) int64 {
+	switch s := src.(type) {
+	case *reader:
+		if s.raw != nil {
+			return s.raw.n
+		}
+	case *Merge:
+		return s.Consumed()
+	}
+	return 0
 }
 
 // OpenReader reads a capture from r, reporting name in packets and errors. Closing the Source
@@ -64,6 +81,7 @@ func OpenReader(name string, r io.Reader) (Source, error) {
 type reader struct {
 	name   string
 	closer io.Closer
+	raw    *countingReader // the file's own bytes (Open only)
 	gz     *gzip.Reader
 	cr     *countingReader
 	br     *bufio.Reader

@@ -229,6 +229,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
 		Sinks: []audit.Sink{fsink}, Log: log, Progress: prog, Engine: engineAdmit(filter),
 	})
+	stopBar := startBar(stderr, inputSize(inputs), prog.Consumed)
 	bad := 0
 	if merged {
 		for _, fs := range a.Merge(ctx, inputs, stdin) {
@@ -239,6 +240,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	} else if fs := a.File(ctx, inputs[0], stdin); fs.Err != "" {
 		bad++
 	}
+	stopBar()
 	if ctx.Err() != nil {
 		log.Warn().Msg("interrupted: reporting what was read so far")
 	}

@@ -265,6 +265,7 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 	for n := 0; ; n++ {
 		if n&1023 == 0 { // now and then: publish the progress, heed an interrupt
 			a.prog.read(&fr.fs)
+			a.prog.consumed.Store(capture.Consumed(src))
 			select {
 			case <-done:
 				a.prog.fileDone(&fr.fs)
@@ -282,6 +283,7 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
+	a.prog.consumed.Store(capture.Consumed(src))
 	a.endFile(&fr, err)
 	a.prog.fileDone(&fr.fs)
 	a.sum.Files = append(a.sum.Files, fr.fs)

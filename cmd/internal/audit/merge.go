@@ -32,6 +32,7 @@ func (a *Audit) Merge(ctx context.Context, names []string, stdin io.Reader) []re
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
 			a.prog.read(&total)
+			a.prog.consumed.Store(m.Consumed())
 			select {
 			case <-done:
 				return a.mergeDone(frs)
@@ -54,6 +55,7 @@ func (a *Audit) Merge(ctx context.Context, names []string, stdin io.Reader) []re
 		}
 	}
 	a.prog.read(&total)
+	a.prog.consumed.Store(m.Consumed())
 	return a.mergeDone(frs)
 }
 
