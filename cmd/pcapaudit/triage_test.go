@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -25,7 +26,7 @@ type pkt struct {
 	data []byte
 }
 
-func readPcap(t *testing.T, name string) []pkt {
+func readPcap(t testing.TB, name string) []pkt {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {
@@ -49,7 +50,7 @@ func readPcap(t *testing.T, name string) []pkt {
 	}
 }
 
-func writePcap(t *testing.T, name string, pkts []pkt, gzipped bool) {
+func writePcap(t testing.TB, name string, pkts []pkt, gzipped bool) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		t.Fatal(err)
@@ -320,15 +321,31 @@ func TestTriageWriteFlagged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every packet written is one of the set's, byte for byte, at its original time.
+	orig := map[int64]string{}
+	for _, p := range readPcap(t, s.single) {
+		orig[p.ci.Timestamp.UnixNano()] = string(p.data)
+	}
 	var n, comments int
 	var rules []string
+	var last time.Time
 	for {
-		_, _, opts, err := ng.ReadPacketDataWithOptions()
+		data, ci, opts, err := ng.ReadPacketDataWithOptions()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o, ok := orig[ci.Timestamp.UnixNano()]; !ok || o != string(data) {
+			t.Fatalf("packet %d at %v is not the set's packet of that time", n+1, ci.Timestamp)
+		}
+		if ci.Timestamp.Before(last) {
+			t.Errorf("packet %d goes back in time", n+1)
+		}
+		last = ci.Timestamp
+		if intf, _ := ng.Interface(ci.InterfaceIndex); intf.LinkType != layers.LinkTypeEthernet {
+			t.Errorf("packet %d: link type %v, want Ethernet", n+1, intf.LinkType)
 		}
 		n++
 		for _, c := range opts.Comments {
