@@ -302,9 +302,8 @@ type fileRead struct {
 	}
 }
 
-// packet counts p in fr and hands it to the engine.
-func (a *Audit) packet(fr *fileRead, p *capture.Packet) {
-	fs := &fr.fs
+// count adds p to what was read of its input.
+func count(fs *report.FileSummary, p *capture.Packet) {
 	if fs.Packets == 0 {
 		fs.First = p.Timestamp
 	}
@@ -313,6 +312,11 @@ func (a *Audit) packet(fr *fileRead, p *capture.Packet) {
 	}
 	fs.Packets++
 	fs.Bytes += uint64(len(p.Data))
+}
+
+// packet counts p in fr and hands it to the engine.
+func (a *Audit) packet(fr *fileRead, p *capture.Packet) {
+	count(&fr.fs, p)
 	switch st := a.eng.Packet(p); st {
 	case decode.Truncated, decode.Malformed, decode.UnsupportedLink:
 		if fr.bad.n++; fr.bad.n == 1 {

@@ -105,14 +105,7 @@ func (a *Audit) readLive(name string, src capture.Source) report.FileSummary {
 		// One frame count for the whole interface, in the order the rings are read, so the
 		// open flows are ordered by their first packet whatever ring brought it.
 		p.Frame = a.frames.Add(1)
-		if fs.Packets == 0 {
-			fs.First = p.Timestamp
-		}
-		if p.Timestamp.After(fs.Last) {
-			fs.Last = p.Timestamp
-		}
-		fs.Packets++
-		fs.Bytes += uint64(len(p.Data))
+		count(&fs, &p)
 		f.Packet(&p) // what could not be decoded is counted (Stats, metrics)
 		// Packet times of a live capture are the wall clock: hand the workers what they wait
 		// for at least every tickEvery, also when the batches are slow to fill.
