@@ -201,7 +201,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 
 	// Directories are walked for captures; several inputs are merged in packet time.
 	inputs, dirs := triage.Expand(files, func(name, why string) {
-		log.Warn().Str("file", name).Msgf("%s: skipped: %s", name, why)
+		log.Warn().Str("file", name).Msgf("%s: skipped, %s", name, why)
 	})
 	merged := dirs > 0 || len(inputs) > 1
 	if dirs > 0 && len(inputs) == 0 {

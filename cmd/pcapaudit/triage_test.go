@@ -435,13 +435,19 @@ func TestTriageBadInput(t *testing.T) {
 	data, _ := os.ReadFile(part)
 	raw := gunzip(t, data)
 	os.WriteFile(part, gz(raw[:len(raw)/2+7]), 0o644)
+	// A capture whose file header is cut (recognised by its magic, unreadable), found in the
+	// walk, and a file named on the command line that does not exist.
+	damaged := filepath.Join(s.dir, "c", "damaged.pcap")
+	os.WriteFile(damaged, []byte{0x4d, 0x3c, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0}, 0o644)
 	missing := filepath.Join(s.dir, "missing.pcap")
 	r := runCmd(t, nil, "-f", "json", "--fail-on", "none", s.dir, missing)
 	if r.code != 2 {
 		t.Errorf("exit %d, want 2 (a file could not be read)", r.code)
 	}
-	if !strings.Contains(r.stderr, part+": truncated capture at byte") || !strings.Contains(r.stderr, missing) {
-		t.Errorf("stderr does not name the cut file and the missing one:\n%s", r.stderr)
+	for _, want := range []string{part + ": truncated capture at byte", damaged + ": truncated capture", missing} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
 	}
 	if ds := docs(t, r.stdout); len(ds) < 20 {
 		t.Errorf("only %d documents: the rest of the set was not audited", len(ds))

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pcapaudit/pcapaudit/capture"
 )
@@ -12,7 +13,7 @@ import (
 // Expand turns the inputs named on a command line into capture files: a directory is
 // walked recursively (in lexical order), and the files in it that are not captures — by
 // their first bytes, never their names — are skipped, each with one call to skip saying
-// why. A file named directly is kept as it is (the audit reports it if it cannot be read),
+// why (without the name). A file named directly is kept as it is (the audit reports it if it cannot be read),
 // and so is "-". A directory that cannot be walked, or a file in one that cannot be read,
 // is kept too, so that the audit names it with its error.
 func Expand(names []string, skip func(name, why string)) (files []string, dirs int) {
@@ -48,7 +49,7 @@ func Expand(names []string, skip func(name, why string)) (files []string, dirs i
 				return nil
 			}
 			if errors.Is(err, capture.ErrNotCapture) || errors.Is(err, capture.ErrEmpty) {
-				skip(p, err.Error())
+				skip(p, strings.TrimPrefix(err.Error(), p+": "))
 				return nil
 			}
 			files = append(files, p) // unreadable or damaged: the audit reports it
