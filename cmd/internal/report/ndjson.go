@@ -288,7 +288,7 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 		b = j.appendString(b, r.File)
 	}
 	b = append(b, `,"display_filter":"`...)
-	b = appendDisplayFilter(b, r.Client, r.Server, r.Transport) // no character JSON escapes
+	b = AppendDisplayFilter(b, r.Transport, r.Client, r.Server) // no character JSON escapes
 	b = append(b, '"')
 	b = append(b, `,"severity":`...)
 	b = j.appendString(b, f.Rule.Severity.String())

@@ -256,19 +256,16 @@ func TestCommunityID(t *testing.T) {
 	}
 }
 
-// refDisplayFilter is the Wireshark display filter of r's flow, spelt out.
+// refDisplayFilter is the Wireshark display filter of r's flow, spelt out: each address with
+// its own family's field.
 func refDisplayFilter(r *flow.Record) string {
-	ip, tp := "ip", r.Transport.String()
-	if r.Client.Addr().Unmap().Is6() {
-		ip = "ipv6"
+	field := func(a netip.Addr) string {
+		if a.Unmap().Is4() {
+			return "ip.addr==" + a.Unmap().String()
+		}
+		return "ipv6.addr==" + a.String()
 	}
-	s := fmt.Sprintf("%s.addr==%s", ip, r.Client.Addr().Unmap())
-	if r.Server.Addr() != r.Client.Addr() {
-		s += fmt.Sprintf(" && %s.addr==%s", ip, r.Server.Addr().Unmap())
-	}
-	s += fmt.Sprintf(" && %s.port==%d", tp, r.Client.Port())
-	if r.Server.Port() != r.Client.Port() {
-		s += fmt.Sprintf(" && %s.port==%d", tp, r.Server.Port())
-	}
-	return s
+	tp := r.Transport.String()
+	return fmt.Sprintf("%s && %s && %s.port==%d && %s.port==%d", field(r.Client.Addr()), field(r.Server.Addr()),
+		tp, r.Client.Port(), tp, r.Server.Port())
 }

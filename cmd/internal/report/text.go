@@ -131,7 +131,7 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 				message: f.Message, where: endpoint(r) + ", " + r.Label.String(),
 				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File, r.File),
 					f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
-				filter: DisplayFilter(r),
+				filter: DisplayFilter(r.Transport, r.Client, r.Server),
 				count:  f.Count,
 			})
 		}

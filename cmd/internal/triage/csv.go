@@ -60,7 +60,7 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	if !r.EmitAt.IsZero() || r.EndReason != 0 {
 		row[16] = r.EndReason.String()
 	}
-	filter := report.DisplayFilter(r)
+	filter := report.DisplayFilter(r.Transport, r.Client, r.Server)
 	row[21] = filter
 	c.w.Write(row)
 	for _, f := range findings {
