@@ -253,7 +253,8 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		if again.Cheap() {
 			admit = again.Admit
 		}
-		st, err := flagged.WriteTo(flaggedOut, inputs, admit)
+		// The decoder as the engine has it (classify.New uses a zero decode.Config).
+		st, err := flagged.WriteTo(flaggedOut, inputs, decode.Config{}, admit)
 		if err == nil {
 			err = flaggedOut.Close()
 		}

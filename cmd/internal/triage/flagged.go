@@ -86,8 +86,10 @@ type WriteStats struct {
 // computes it (classify.KeyOf), so tunnels and VLANs count as the engine counts them — and
 // comes from the flow's first packet up to its last. admit, if set, is the filter's cheap
 // part as the audit used it (a fresh Filter: its relative times are fixed again by the first
-// packet). Files that cannot be read were reported by the audit: they are skipped here.
-func (c *Flagged) WriteTo(w io.Writer, inputs []string, admit func(*decode.Packet, time.Time) bool) (WriteStats, error) {
+// packet). dcfg must be the decoder settings the audit's engine used, so that packets decode
+// (and tunnels unwrap) to the same keys. Files that cannot be read were reported by the
+// audit: they are skipped here.
+func (c *Flagged) WriteTo(w io.Writer, inputs []string, dcfg decode.Config, admit func(*decode.Packet, time.Time) bool) (WriteStats, error) {
 	var st WriteStats
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var ng *pcapgo.NgWriter
@@ -109,7 +111,7 @@ func (c *Flagged) WriteTo(w io.Writer, inputs []string, admit func(*decode.Packe
 	}
 	m := capture.NewMerge(inputs, nil)
 	defer m.Close()
-	dec := decode.New(decode.Config{})
+	dec := decode.New(dcfg)
 	var dp decode.Packet
 	open := map[classify.FlowKey]*flagged{}
 	var p capture.Packet

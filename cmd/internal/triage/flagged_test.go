@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
@@ -88,7 +89,7 @@ func TestFlaggedWriteTo(t *testing.T) {
 	c.Flow(&flow.Record{File: b, FirstFrame: 1, Start: t0.Add(1500 * time.Millisecond), End: t0.Add(2500 * time.Millisecond)},
 		[]*rules.Finding{{Rule: high, Message: "flow three", Evidence: flow.Event{Frame: 1}}, {Rule: &rules.Rule{ID: "ntp.x", Severity: rules.Low}, Message: "again", Evidence: flow.Event{Frame: 1}}})
 	var out bytes.Buffer
-	st, err := c.WriteTo(&out, []string{a, b}, nil)
+	st, err := c.WriteTo(&out, []string{a, b}, decode.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
