@@ -109,6 +109,7 @@ func (m *Merge) start() {
 		}
 		in.src.Close()
 		in.src = nil
+		in.p = Packet{Timestamp: in.first} // keep no pointer into the closed reader's buffers
 		m.pending = append(m.pending, in)
 	}
 	// Latest first, so the next file to open is at the end; equal times keep the order given.

@@ -71,6 +71,23 @@ func TestMergeRotated(t *testing.T) {
 		}
 		names = append(names, writeCapture(t, dir, fmt.Sprintf("rot-%d", i), b))
 	}
+	// After the first look at every file, the files not open yet hold nothing of their
+	// readers (a buffer each would make memory grow with the number of files).
+	m0 := NewMerge(names, nil)
+	var p0 Packet
+	if err := m0.Next(&p0); err != nil {
+		t.Fatal(err)
+	}
+	if len(m0.pending) != 9 {
+		t.Errorf("%d files waiting after the first packet, want 9", len(m0.pending))
+	}
+	for _, in := range m0.pending {
+		if in.p.Data != nil || in.src != nil {
+			t.Errorf("%s: waiting, but holds its reader or a packet's data", in.name)
+		}
+	}
+	m0.Close()
+
 	got, ends, m := mergeAll(t, names)
 	if len(got) != 100 {
 		t.Fatalf("%d packets, want 100", len(got))
