@@ -26,7 +26,8 @@ import (
 )
 
 const rootLong = `pcapaudit reads packet captures (pcap or pcapng, optionally gzip-compressed; "-" for
-standard input), follows every flow, says which flows are NTP, SIP, SIP-TLS, LDAP or LDAPS
+standard input; directories are walked for captures, and several inputs are merged in packet
+time as one capture), follows every flow, says which flows are NTP, SIP, SIP-TLS, LDAP or LDAPS
 — by their content, not their port — and reports the insecure variants its policy flags:
 cleartext LDAP binds, SIP digests and SRTP keys in the clear, NTP monlist queries, obsolete
 TLS, and more.
@@ -54,7 +55,7 @@ type auditOptions struct {
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:           "pcapaudit [flags] FILE...",
+		Use:           "pcapaudit [flags] FILE|DIR...",
 		Short:         "Classify and audit NTP, SIP, LDAP and their TLS variants in packet captures",
 		Long:          rootLong,
 		Version:       versionString(),
