@@ -38,6 +38,7 @@ type Merge struct {
 	cur     *mergeIn   // the file of the packet Next returned last: advanced by the next call
 	last    int        // its index
 
+	free     []*bufs // read buffers of files that were closed, for the next to open
 	consumed int64 // bytes read of the files that ended (Consumed)
 	maxOpen  int   // the most files open at once (after the first packets were read)
 }
@@ -48,7 +49,8 @@ type mergeIn struct {
 	src   Source
 	first time.Time
 	p     Packet
-	live  bool // opened for good (not the first look)
+	live  bool  // opened for good (not the first look)
+	b     *bufs // its read buffers, back to the free list when it is closed
 }
 
 // NewMerge merges the captures named (Stdin "-" reads stdin, at most once).
@@ -66,10 +68,7 @@ func (m *Merge) end(in *mergeIn, err error) {
 	if in.src != nil && in.live {
 		m.consumed += Consumed(in.src)
 	}
-	if in.src != nil {
-		in.src.Close()
-		in.src = nil
-	}
+	m.close(in)
 	if err == io.EOF {
 		err = nil
 	}
@@ -78,14 +77,37 @@ func (m *Merge) end(in *mergeIn, err error) {
 	}
 }
 
+// openOne opens in's file, with read buffers from the free list: a rotated set, read one
+// file after the other, reuses the same few buffers instead of making garbage of one per file.
 func (m *Merge) openOne(in *mergeIn) error {
 	var err error
 	if in.name == Stdin {
 		in.src, err = OpenReader(in.name, m.stdin)
+		return err
+	}
+	if n := len(m.free); n > 0 {
+		in.b, m.free = m.free[n-1], m.free[:n-1]
 	} else {
-		in.src, err = Open(in.name)
+		in.b = new(bufs)
+	}
+	in.src, err = openWith(in.name, in.b)
+	if err != nil {
+		m.free = append(m.free, in.b)
+		in.b = nil
 	}
 	return err
+}
+
+// close closes in's file and gives its buffers back.
+func (m *Merge) close(in *mergeIn) {
+	if in.src != nil {
+		in.src.Close()
+		in.src = nil
+	}
+	if in.b != nil {
+		m.free = append(m.free, in.b)
+		in.b = nil
+	}
 }
 
 // start reads the first packet of every file (closing the files again, but stdin).
@@ -107,8 +129,7 @@ func (m *Merge) start() {
 			heap.Push(&m.open, in) // keep it open: its first packet is waiting in in.p
 			continue
 		}
-		in.src.Close()
-		in.src = nil
+		m.close(in)
 		in.p = Packet{Timestamp: in.first} // keep no pointer into the closed reader's buffers
 		m.pending = append(m.pending, in)
 	}
@@ -194,7 +215,7 @@ func (m *Merge) Close() error {
 			in.src = nil
 		}
 	}
-	m.open, m.pending, m.cur = nil, nil, nil
+	m.open, m.pending, m.cur, m.free = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -33,18 +33,7 @@ func Open(name string) (Source, error) {
 	if name == Stdin {
 		return OpenReader(name, os.Stdin)
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err // *fs.PathError already names the file
-	}
-	raw := &countingReader{r: f}
-	s, err := open(name, raw, f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.raw = raw
-	return s, nil
+	return openWith(name, nil)
 }
 
 // Consumed is how many bytes of the file itself (compressed, for a gzip'd file) a Source
@@ -123,9 +112,64 @@ const (
 )
 
 func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
+	return openBufs(name, src, closer, nil)
+}
+
+// bufs are read buffers (and a gzip reader) kept from one Source to the next, for a caller
+// that opens many files one after the other and closes each before the next (Merge's first
+// look at every file): they would otherwise be garbage per file. nil: new ones.
+type bufs struct {
+	br [2]*bufio.Reader
+	gz *gzip.Reader
+}
+
+func (b *bufs) reader(i int, r io.Reader) *bufio.Reader {
+	if b == nil {
+		return bufio.NewReaderSize(r, bufSize)
+	}
+	if b.br[i] == nil {
+		b.br[i] = bufio.NewReaderSize(r, bufSize)
+	} else {
+		b.br[i].Reset(r)
+	}
+	return b.br[i]
+}
+
+func (b *bufs) gzip(r io.Reader) (*gzip.Reader, error) {
+	if b == nil {
+		return gzip.NewReader(r)
+	}
+	if b.gz == nil {
+		gz, err := gzip.NewReader(r)
+		if err == nil {
+			b.gz = gz
+		}
+		return gz, err
+	}
+	return b.gz, b.gz.Reset(r)
+}
+
+// openWith opens a capture file, reading through b's buffers (nil: new ones): the Source
+// must be closed before b is used again.
+func openWith(name string, b *bufs) (Source, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	raw := &countingReader{r: f}
+	s, err := openBufs(name, raw, f, b)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.raw = raw
+	return s, nil
+}
+
+func openBufs(name string, src io.Reader, closer io.Closer, b *bufs) (*reader, error) {
 	r := &reader{name: name, closer: closer}
 	r.cr = &countingReader{r: src}
-	r.br = bufio.NewReaderSize(r.cr, bufSize)
+	r.br = b.reader(0, r.cr)
 
 	head, err := r.br.Peek(4)
 	if len(head) == 0 {
@@ -137,13 +181,13 @@ func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
 	gzipped := false
 	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
 		gzipped = true
-		gz, err := gzip.NewReader(r.br)
+		gz, err := b.gzip(r.br)
 		if err != nil {
 			return nil, &FormatError{File: name, Err: ErrCorruptGzip, Detail: err.Error()}
 		}
 		r.gz = gz
 		r.cr = &countingReader{r: gz}
-		r.br = bufio.NewReaderSize(r.cr, bufSize)
+		r.br = b.reader(1, r.cr)
 		head, err = r.br.Peek(4)
 		if len(head) == 0 {
 			if r.cr.err != nil {
