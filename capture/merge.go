@@ -39,8 +39,8 @@ type Merge struct {
 	last    int        // its index
 
 	free     []*bufs // read buffers of files that were closed, for the next to open
-	consumed int64 // bytes read of the files that ended (Consumed)
-	maxOpen  int   // the most files open at once (after the first packets were read)
+	consumed int64   // bytes read of the files that ended (Consumed)
+	maxOpen  int     // the most files open at once (after the first packets were read)
 }
 
 type mergeIn struct {
