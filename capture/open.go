@@ -33,16 +33,22 @@ func Open(name string) (Source, error) {
 	if name == Stdin {
 		return OpenReader(name, os.Stdin)
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err // *fs.PathError already names the file
+	return openWith(name, nil)
+}
+
+// Consumed is how many bytes of the file itself (compressed, for a gzip'd file) a Source
+// made by Open has read so far, read-ahead included: with the file's size, how far a read has
+// got. It is 0 for standard input and for other Sources.
+func Consumed(src Source) int64 {
+	switch s := src.(type) {
+	case *reader:
+		if s.raw != nil {
+			return s.raw.n
+		}
+	case *Merge:
+		return s.Consumed()
 	}
-	s, err := open(name, f, f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return s, nil
+	return 0
 }
 
 // OpenReader reads a capture from r, reporting name in packets and errors. Closing the Source
@@ -64,6 +70,7 @@ func OpenReader(name string, r io.Reader) (Source, error) {
 type reader struct {
 	name   string
 	closer io.Closer
+	raw    *countingReader // the file's own bytes (Open only)
 	gz     *gzip.Reader
 	cr     *countingReader
 	br     *bufio.Reader
@@ -113,9 +120,64 @@ const (
 )
 
 func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
+	return openBufs(name, src, closer, nil)
+}
+
+// bufs are read buffers (and a gzip reader) kept from one Source to the next, for a caller
+// that opens many files one after the other and closes each before the next (Merge's first
+// look at every file): they would otherwise be garbage per file. nil: new ones.
+type bufs struct {
+	br [2]*bufio.Reader
+	gz *gzip.Reader
+}
+
+func (b *bufs) reader(i int, r io.Reader) *bufio.Reader {
+	if b == nil {
+		return bufio.NewReaderSize(r, bufSize)
+	}
+	if b.br[i] == nil {
+		b.br[i] = bufio.NewReaderSize(r, bufSize)
+	} else {
+		b.br[i].Reset(r)
+	}
+	return b.br[i]
+}
+
+func (b *bufs) gzip(r io.Reader) (*gzip.Reader, error) {
+	if b == nil {
+		return gzip.NewReader(r)
+	}
+	if b.gz == nil {
+		gz, err := gzip.NewReader(r)
+		if err == nil {
+			b.gz = gz
+		}
+		return gz, err
+	}
+	return b.gz, b.gz.Reset(r)
+}
+
+// openWith opens a capture file, reading through b's buffers (nil: new ones): the Source
+// must be closed before b is used again.
+func openWith(name string, b *bufs) (Source, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	raw := &countingReader{r: f}
+	s, err := openBufs(name, raw, f, b)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.raw = raw
+	return s, nil
+}
+
+func openBufs(name string, src io.Reader, closer io.Closer, b *bufs) (*reader, error) {
 	r := &reader{name: name, closer: closer}
 	r.cr = &countingReader{r: src}
-	r.br = bufio.NewReaderSize(r.cr, bufSize)
+	r.br = b.reader(0, r.cr)
 
 	head, err := r.br.Peek(4)
 	if len(head) == 0 {
@@ -127,13 +189,13 @@ func open(name string, src io.Reader, closer io.Closer) (*reader, error) {
 	gzipped := false
 	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
 		gzipped = true
-		gz, err := gzip.NewReader(r.br)
+		gz, err := b.gzip(r.br)
 		if err != nil {
 			return nil, &FormatError{File: name, Err: ErrCorruptGzip, Detail: err.Error()}
 		}
 		r.gz = gz
 		r.cr = &countingReader{r: gz}
-		r.br = bufio.NewReaderSize(r.cr, bufSize)
+		r.br = b.reader(1, r.cr)
 		head, err = r.br.Peek(4)
 		if len(head) == 0 {
 			if r.cr.err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	// has nothing to say about them and a report lists them only on request). It keeps a flood
 	// of unknown flows from costing output and memory.
 	SkipUnknown bool
+	// Admit, if set, is asked about every packet that decoded, before it reaches the flow
+	// table (on the goroutine that decoded it, a Feeder's): a packet it turns down goes no
+	// further — no flow, no detector — and is counted in Stats.Filtered. It is a triage
+	// filter's cheap part (hosts, ports, time); it must not keep p, and it runs per packet:
+	// it should not allocate.
+	Admit func(p *decode.Packet, ts time.Time) bool
 }
 
 // DefaultConfig returns the defaults; the policy file overrides the timeouts.
@@ -126,6 +132,7 @@ type Stats struct {
 	ParseErrors     uint64                 // payloads a detector could not parse
 	Panics          uint64                 // detector panics recovered (a bug: please report)
 	Interim         uint64                 // interim records of flows still open (Config.Interim)
+	Filtered        uint64                 // decoded packets turned down by Config.Admit
 	// TCP reassembly.
 	TCPOutOfOrder, TCPRetransmits, TCPOverlaps, TCPGaps, TCPGapBytes, TCPDroppedSegments uint64
 	// TCPAckedGaps: of TCPGaps, holes the receiver acknowledged: bytes lost before they
@@ -148,6 +155,7 @@ func (s *Stats) Add(o *Stats) {
 		s.EndReasons[i] += o.EndReasons[i]
 	}
 	s.Evicted += o.Evicted
+	s.Filtered += o.Filtered
 	s.HalfOpenEvicted += o.HalfOpenEvicted
 	s.Emergencies += o.Emergencies
 	s.Cut += o.Cut
@@ -264,7 +272,10 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		d = flow.FromClient
 	}
 	if f := en.f; f != nil {
-		f.Frame, f.Time = frame, ts
+		f.Frame, f.Time, f.FrameFile = frame, ts, ""
+		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
+			f.FrameFile = file
+		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)
 		f.Payload[d] += uint64(len(p.Payload))

@@ -17,5 +17,9 @@ func (e *Engine) Packet(c *capture.Packet) {
 	if e.dec.Decode(c.Data, c.LinkType, c.Timestamp, &e.dp) != decode.OK {
 		return
 	}
+	if e.cfg.Admit != nil && !e.cfg.Admit(&e.dp, c.Timestamp) {
+		e.stats.Filtered++
+		return
+	}
 	e.Handle(&e.dp, c.Timestamp, c.Frame, c.File)
 }

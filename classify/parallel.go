@@ -35,6 +35,7 @@ type Parallel struct {
 	free    chan *batch   // batches back from the workers; every batch made fits in it
 	made    atomic.Int64  // batches made so far
 	sink    chan output
+	admit   func(*decode.Packet, time.Time) bool // Config.Admit
 	done    chan struct{}
 	emit    func(*flow.Record, any)
 	recs    sync.Pool      // *item: copies of the workers' records, recycled after emit
@@ -59,6 +60,7 @@ type Feeder struct {
 	cur     []*batch // per worker: the batch being filled
 	packets uint64
 	bytes   uint64
+	refused uint64 // turned down by Config.Admit
 
 	mu   sync.Mutex // guards snap
 	snap Stats      // packets, bytes and decoder counts as of the last tick, for LiveStats
@@ -156,6 +158,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 		done:   make(chan struct{}),
 		merged: make(chan struct{}),
 		emit:   emit,
+		admit:  cfg.Admit,
 	}
 	for i := 0; i < n; i++ {
 		w := &worker{id: i, in: make(chan *batch, 4)}
@@ -241,6 +244,10 @@ func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 	}
 	st := f.dec.Decode(c.Data, c.LinkType, c.Timestamp, &f.dp)
 	if st == decode.OK {
+		if f.p.admit != nil && !f.p.admit(&f.dp, c.Timestamp) {
+			f.refused++
+			return st
+		}
 		f.dispatch(&f.dp, c.Timestamp, c.Frame, c.File)
 	}
 	return st
@@ -297,7 +304,7 @@ func (f *Feeder) send(wi int) {
 func (f *Feeder) tick(flush bool) {
 	f.sinceTk = 0
 	f.mu.Lock()
-	f.snap.Packets, f.snap.Bytes, f.snap.Decode = f.packets, f.bytes, *f.dec.Stats()
+	f.snap.Packets, f.snap.Bytes, f.snap.Decode, f.snap.Filtered = f.packets, f.bytes, *f.dec.Stats(), f.refused
 	f.mu.Unlock()
 	for wi := range f.p.workers {
 		if f.cur[wi] == nil {
@@ -482,6 +489,7 @@ func (p *Parallel) Stats() Stats {
 	for _, f := range p.feeders {
 		s.Packets += f.packets
 		s.Bytes += f.bytes
+		s.Filtered += f.refused
 		s.Decode.Add(f.dec.Stats())
 	}
 	p.feedersMu.Unlock()
@@ -502,6 +510,7 @@ func (p *Parallel) LiveStats() (s Stats, flows int) {
 		f.mu.Lock()
 		s.Packets += f.snap.Packets
 		s.Bytes += f.snap.Bytes
+		s.Filtered += f.snap.Filtered
 		s.Decode.Add(&f.snap.Decode)
 		f.mu.Unlock()
 	}

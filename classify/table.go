@@ -235,3 +235,14 @@ func (l *list) remove(e *entry) {
 	e.prev, e.next = nil, nil
 	l.n--
 }
+
+// FlowKey is the identity the engine gives a flow, the same for both directions: what a
+// second pass over a capture compares to find again the packets of a flow the engine
+// reported (see KeyOf). It is comparable and holds no pointer.
+type FlowKey struct{ k key }
+
+// KeyOf is the key of the flow p belongs to, as the engine computes it.
+func KeyOf(p *decode.Packet) FlowKey {
+	k, _ := makeKey(p)
+	return FlowKey{k}
+}

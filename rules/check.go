@@ -258,7 +258,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 			m, ok = Match{}, false
 		}
 	}()
-	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime}
+	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime, File: rec.ProtoFile}
 	if ev.Frame == 0 {
 		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
 	}

@@ -135,6 +135,7 @@ type Record struct {
 	// ProtoFrame is the frame number of the first packet whose payload the detector recognised.
 	ProtoFrame uint64
 	ProtoTime  time.Time
+	ProtoFile  string // the capture file of ProtoFrame when it is not File (see Event.File)
 
 	Packets [2]uint64 // by Dir
 	Bytes   [2]uint64 // IP bytes (IP header onward) by Dir
@@ -194,6 +195,11 @@ type Tunnel struct {
 type Event struct {
 	Frame uint64    `json:"frame" expr:"frame"`
 	Time  time.Time `json:"time" expr:"time"`
+	// File is the capture file the packet came from when it is not the file of the flow's
+	// first packet (Record.File), else empty. When several files are read as one (merged in
+	// packet time), a flow's packets may come from more than one file, and frame numbers
+	// count from 1 in each. Reporters name it beside Frame; it is not a fact.
+	File string `json:"-" expr:"-"`
 }
 
 // Flow is what a detector works on: the Record it fills in plus the packet being inspected.
@@ -205,6 +211,9 @@ type Flow struct {
 	// that spans segments, the segment that completed it). Detectors copy them into Event.
 	Frame uint64
 	Time  time.Time
+	// FrameFile is the capture file the packet being inspected came from, when it is not
+	// Record.File (see Event.File).
+	FrameFile string
 
 	// State is the claiming detector's private per-flow state. The engine clears it when the
 	// flow ends; a detector sets it once, when it claims the flow.
@@ -214,14 +223,14 @@ type Flow struct {
 }
 
 // Now returns the Event of the packet being inspected.
-func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time} }
+func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time, File: f.FrameFile} }
 
 // Claim labels the flow. A detector calls it once, from the Inspect call that recognised the
 // protocol, before it writes any fact; until then it must leave the Flow untouched.
 func (f *Flow) Claim(l Label) {
 	f.Label = l
 	if f.ProtoFrame == 0 {
-		f.ProtoFrame, f.ProtoTime = f.Frame, f.Time
+		f.ProtoFrame, f.ProtoTime, f.ProtoFile = f.Frame, f.Time, f.FrameFile
 	}
 }
 
@@ -232,7 +241,7 @@ func (f *Flow) Claim(l Label) {
 // the flow is reported as unknown.
 func (f *Flow) Withdraw() {
 	f.Label, f.Certain = Unknown, false
-	f.ProtoFrame, f.ProtoTime = 0, time.Time{}
+	f.ProtoFrame, f.ProtoTime, f.ProtoFile = 0, time.Time{}, ""
 	f.ParseErrors, f.ParseError = 0, ""
 	f.NTP, f.SIP, f.LDAP, f.TLS = nil, nil, nil, nil
 	f.State = nil

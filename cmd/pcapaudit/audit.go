@@ -9,22 +9,26 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/debugserver"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/summary"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/triage"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
 const rootLong = `pcapaudit reads packet captures (pcap or pcapng, optionally gzip-compressed; "-" for
-standard input), follows every flow, says which flows are NTP, SIP, SIP-TLS, LDAP or LDAPS
+standard input; directories are walked for captures, and several inputs are merged in packet
+time as one capture), follows every flow, says which flows are NTP, SIP, SIP-TLS, LDAP or LDAPS
 — by their content, not their port — and reports the insecure variants its policy flags:
 cleartext LDAP binds, SIP digests and SRTP keys in the clear, NTP monlist queries, obsolete
 TLS, and more.
@@ -38,6 +42,7 @@ Exit codes:
 // auditOptions are the flags of an audit.
 type auditOptions struct {
 	engineFlags
+	triage     triageFlags
 	format     string
 	failOn     string
 	all        bool
@@ -52,7 +57,7 @@ type auditOptions struct {
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:           "pcapaudit [flags] FILE...",
+		Use:           "pcapaudit [flags] FILE|DIR...",
 		Short:         "Classify and audit NTP, SIP, LDAP and their TLS variants in packet captures",
 		Long:          rootLong,
 		Version:       versionString(),
@@ -67,7 +72,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.format, "format", "f", "text", "output format: text (for a person) or json (NDJSON, Elastic Common Schema)")
+	fl.StringVarP(&o.format, "format", "f", "text", "output format: text (for a person), json (NDJSON, Elastic Common Schema) or csv (flows and findings, one table)")
 	fl.StringVar(&o.failOn, "fail-on", "medium", "exit 1 when a finding has this severity or higher: low, medium, high, critical, or none")
 	o.engineFlags.add(fl, "flow workers (the output is the same for any number)")
 	fl.BoolVarP(&o.all, "all", "a", false, "also list flows labelled unknown")
@@ -76,6 +81,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fl.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to this file at the end")
 	fl.StringVar(&o.html, "html", "", "also write a self-contained HTML report (overview, timeline, findings with their evidence, hosts, policy) to this file")
+	o.triage.add(fl)
 	fl.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) and the audit's progress (/debug/vars) on this address while it runs, e.g. localhost:6060")
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
@@ -128,11 +134,25 @@ func (e *engineFlags) check() error {
 	return nil
 }
 
-// engine applies the shared flags that are engine settings (the decoder's tunnel ports).
-func (e *engineFlags) engine(c *classify.Config) {
-	c.Decode.VXLANPorts = c.Decode.VXLANPorts[:0]
+// decodeConfig is the decoder's settings from the shared flags (the tunnel ports).
+func (e *engineFlags) decodeConfig() decode.Config {
+	var c decode.Config
 	for _, p := range e.vxlanPorts {
-		c.Decode.VXLANPorts = append(c.Decode.VXLANPorts, uint16(p))
+		c.VXLANPorts = append(c.VXLANPorts, uint16(p))
+	}
+	return c
+}
+
+// engine applies the shared flags that are engine settings.
+func (e *engineFlags) engine(c *classify.Config) { c.Decode = e.decodeConfig() }
+
+// engineWith applies the shared flags and a filter's cheap part, checked before the detectors.
+func (e *engineFlags) engineWith(f *triage.Filter) func(*classify.Config) {
+	return func(c *classify.Config) {
+		e.engine(c)
+		if f.Cheap() {
+			c.Admit = f.Admit
+		}
 	}
 }
 
@@ -172,6 +192,18 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	if err := o.engineFlags.check(); err != nil {
 		return err
 	}
+	switch o.format {
+	case "text", "json", "ndjson", "csv":
+	default:
+		return usageErr("--format %q: want text, json or csv", o.format)
+	}
+	filter, flaggedOut, err := o.triage.setup(files)
+	if err != nil {
+		return err
+	}
+	if flaggedOut != nil {
+		defer flaggedOut.Close()
+	}
 	pol, err := o.loadPolicy()
 	if err != nil {
 		return &exitErr{code: exitError, err: err}
@@ -182,8 +214,8 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		rep = report.NewText(stdout, o.all, useColor(o.color, stdout), o.perLabel)
 	case "json", "ndjson":
 		rep = report.NewJSON(stdout, o.all, pol.Name)
-	default:
-		return usageErr("--format %q: want text or json", o.format)
+	case "csv":
+		rep = triage.NewCSV(stdout, o.all)
 	}
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return usageErr("--color %q: want auto, always or never", o.color)
@@ -200,17 +232,18 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer pprof.StopCPUProfile()
 	}
 
-	prog := audit.NewProgress(len(files))
-	if o.debugAddr != "" {
-		srv, err := debugserver.Start(o.debugAddr, prog.Snapshot)
-		if err != nil {
-			return usageErr("--debug-addr %q: %v", o.debugAddr, err)
-		}
-		defer srv.Close()
-		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
+	// Directories are walked for captures; several inputs are merged in packet time.
+	in, err := expandInputs(files, log)
+	if err != nil {
+		return err
 	}
-
-	sinks := []audit.Sink{rep}
+	// Every output is filtered alike: the report, the flagged capture, the HTML report.
+	var flagged *triage.Flagged
+	sinks := []report.Reporter{rep}
+	if flaggedOut != nil {
+		flagged = triage.NewFlagged()
+		sinks = append(sinks, flagged)
+	}
 	if o.html != "" {
 		agg := summary.New(summary.Limits{Findings: maxHTMLFindings})
 		hf, err := addHTML(agg, o.html, pol)
@@ -220,13 +253,44 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 		defer hf.Abort() // no-op once written
 		sinks = append(sinks, agg)
 	}
+	fsink := triage.NewSink(filter, sinks...)
+
+	prog := audit.NewProgress(len(in.names))
+	if o.debugAddr != "" {
+		srv, err := debugserver.Start(o.debugAddr, prog.Snapshot)
+		if err != nil {
+			return usageErr("--debug-addr %q: %v", o.debugAddr, err)
+		}
+		defer srv.Close()
+		log.Info().Str("addr", srv.Addr()).Msgf("profiles on http://%s/debug/pprof/, progress on http://%s/debug/vars", srv.Addr(), srv.Addr())
+	}
+
 	a := audit.New(audit.Options{
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
-		Sinks: sinks, Log: log, Progress: prog, Engine: o.engine,
+		Sinks: []audit.Sink{fsink}, Log: log, Progress: prog, Engine: o.engineWith(filter),
 	})
-	bad := readInputs(ctx, a, files, stdin, log)
+	stopBar := startBar(stderr, inputSize(in.names), prog.Consumed)
+	bad := readInputs(ctx, a, in, stdin, log)
+	stopBar()
 	if _, err := a.Close(); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the report: %w", err)}
+	}
+	if flagged != nil && ctx.Err() == nil {
+		again, _ := triage.Parse(o.triage.spec) // a fresh filter: relative times fixed again
+		var admit func(*decode.Packet, time.Time) bool
+		if again.Cheap() {
+			admit = again.Admit
+		}
+		// The decoder as the engine has it, tunnel ports included.
+		st, err := flagged.WriteTo(flaggedOut, in.names, o.decodeConfig(), admit)
+		if err == nil {
+			err = flaggedOut.Close()
+		}
+		if err != nil {
+			return &exitErr{code: exitError, err: fmt.Errorf("--write-flagged %s: %w", o.triage.flagged, err)}
+		}
+		log.Info().Str("file", o.triage.flagged).Int("flows", st.Flows).Int("packets", st.Packets).Int("comments", st.Comments).
+			Msgf("%s: %d packets of %d flagged flows, %d comments", o.triage.flagged, st.Packets, st.Flows, st.Comments)
 	}
 	if o.memProfile != "" {
 		if err := writeHeapProfile(o.memProfile); err != nil {
@@ -236,7 +300,7 @@ func runAudit(ctx context.Context, o *auditOptions, files []string, stdin io.Rea
 	switch {
 	case bad > 0:
 		return &exitErr{code: exitError}
-	case a.Worst() >= failOn && failOn != 0:
+	case fsink.Worst() >= failOn && failOn != 0:
 		return &exitErr{code: exitFindings}
 	}
 	return nil

@@ -348,7 +348,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 	for _, c := range captures(t) {
-		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"--log-level", "debug"}} {
+		for _, args := range [][]string{{"-f", "text", "--all"}, {"-f", "json", "--all"}, {"-f", "csv", "--all"}, {"--log-level", "debug"}} {
 			check(c, args, runCmd(t, nil, append(args, c)...), nil)
 		}
 	}

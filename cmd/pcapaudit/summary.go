@@ -9,6 +9,7 @@ import (
 
 	"github.com/pcapaudit/pcapaudit/cmd/internal/audit"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/summary"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/triage"
 )
 
 const summaryLong = `Summarise captures for a person: per host its roles (client, server), protocols, flows,
@@ -18,6 +19,10 @@ registrars and user agents) with the TLS versions, cipher suites and certificate
 
 --format text (aligned tables), json (one document) or csv (one table, the record kind in
 the first column). --html FILE also writes the self-contained HTML report.
+
+Inputs are files and directories (walked for captures), merged in packet time; the filters
+(--host, --port, --protocol, --since, --until, --only-findings, --min-severity, --rule) narrow
+the summary as they narrow the audit.
 
 Memory is bounded: --max-hosts hosts and as many servers are listed (the first seen);
 flows of hosts and servers past the bound are counted in the totals and said so.
@@ -30,6 +35,7 @@ Exit codes:
 // summaryOptions are the flags of the summary command.
 type summaryOptions struct {
 	engineFlags
+	filters  triageFlags
 	format   string
 	html     string
 	top      int
@@ -40,7 +46,7 @@ type summaryOptions struct {
 func newSummaryCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var o summaryOptions
 	cmd := &cobra.Command{
-		Use:   "summary [flags] FILE...",
+		Use:   "summary [flags] FILE|DIR...",
 		Short: "Summarise hosts, servers, TLS certificates and SIP user agents in captures",
 		Long:  summaryLong,
 		Args:  cobra.ArbitraryArgs,
@@ -58,6 +64,7 @@ func newSummaryCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	fl.IntVar(&o.maxHosts, "max-hosts", summary.DefaultLimits().Hosts, "hosts (and servers) listed at most; past it their flows are counted in the totals only")
 	fl.BoolVarP(&o.all, "all", "a", false, "also count flows labelled unknown")
 	o.engineFlags.add(fl, "flow workers (the output is the same for any number)")
+	o.filters.addFilters(fl)
 	return cmd
 }
 
@@ -82,7 +89,15 @@ func runSummary(ctx context.Context, o *summaryOptions, files []string, stdin io
 	if err := o.engineFlags.check(); err != nil {
 		return err
 	}
+	filter, _, err := o.filters.setup(files)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, o.logLevel, "summary")
+	if err != nil {
+		return err
+	}
+	in, err := expandInputs(files, log)
 	if err != nil {
 		return err
 	}
@@ -105,9 +120,9 @@ func runSummary(ctx context.Context, o *summaryOptions, files []string, stdin io
 	}
 	a := audit.New(audit.Options{
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window, All: o.all,
-		Sinks: []audit.Sink{agg}, Log: log, Engine: o.engine,
+		Sinks: []audit.Sink{triage.NewSink(filter, agg)}, Log: log, Engine: o.engineWith(filter),
 	})
-	bad := readInputs(ctx, a, files, stdin, log)
+	bad := readInputs(ctx, a, in, stdin, log)
 	if _, err := a.Close(); err != nil {
 		return &exitErr{code: exitError, err: fmt.Errorf("writing the summary: %w", err)}
 	}

@@ -259,29 +259,20 @@ func (a *Audit) File(ctx context.Context, name string, stdin io.Reader) report.F
 // Read feeds src to the engine until its end (or until ctx is done), without ending the
 // flows that are still open, and adds what was read to the summary under name.
 func (a *Audit) Read(ctx context.Context, name string, src capture.Source) report.FileSummary {
-	fs := report.FileSummary{Name: name}
+	fr := fileRead{fs: report.FileSummary{Name: name}}
 	a.prog.file.Store(&name)
-	defer func() {
-		a.prog.fileDone(&fs)
-		a.sum.Files = append(a.sum.Files, fs)
-	}()
 	var p capture.Packet
-	// Packets the decoder could not read (cut by the snap length, contradicting headers, an
-	// unknown link type, a tunnel too deep or damaged): counted, and the first one named in a
-	// warning at the end.
-	var bad struct {
-		n      uint64
-		frame  uint64
-		status decode.Status
-	}
 	done := ctx.Done()
 	var err error
 	for n := 0; ; n++ {
 		if n&1023 == 0 { // now and then: publish the progress, heed an interrupt
-			a.prog.read(&fs)
+			a.prog.read(&fr.fs)
+			a.prog.consumed.Store(capture.Consumed(src))
 			select {
 			case <-done:
-				return fs
+				a.prog.fileDone(&fr.fs)
+				a.sum.Files = append(a.sum.Files, fr.fs)
+				return fr.fs
 			default:
 			}
 		}
@@ -289,33 +280,32 @@ func (a *Audit) Read(ctx context.Context, name string, src capture.Source) repor
 		if err != nil {
 			break
 		}
-		count(&fs, &p)
-		switch st := a.eng.Packet(&p); st {
-		case decode.Truncated, decode.Malformed, decode.UnsupportedLink, decode.TunnelLimit, decode.TunnelMalformed:
-			if bad.n++; bad.n == 1 {
-				bad.frame, bad.status = p.Frame, st
-			}
-		}
+		a.packet(&fr, &p)
 	}
-	if bad.n > 0 {
-		m := fmt.Sprintf("%s: %d packet(s) could not be decoded, the first at frame %d (%s)", name, bad.n, bad.frame, badWhy[bad.status])
-		fs.Warnings = append(fs.Warnings, m)
-		a.log.Warn().Str("file", name).Uint64("frame", bad.frame).Uint64("packets", bad.n).Msg(m)
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
-	var te *capture.TruncatedError
-	switch {
-	case errors.Is(err, io.EOF):
-	case errors.As(err, &te):
-		fs.Warnings = append(fs.Warnings, err.Error())
-		a.log.Warn().Str("file", name).Msg(err.Error())
-	default:
-		fs.Err = err.Error()
-		a.log.Error().Str("file", name).Msg(err.Error())
-	}
-	return fs
+	a.prog.consumed.Store(capture.Consumed(src))
+	a.endFile(&fr, err)
+	a.prog.fileDone(&fr.fs)
+	a.sum.Files = append(a.sum.Files, fr.fs)
+	return fr.fs
 }
 
-// count adds p to what was read from an input.
+// fileRead is what was read of one input so far.
+type fileRead struct {
+	fs report.FileSummary
+	// Packets the decoder could not read (cut by the snap length, contradicting headers, an
+	// unknown link type, a tunnel too deep or damaged): counted, and the first one named in a
+	// warning at the end.
+	bad struct {
+		n      uint64
+		frame  uint64
+		status decode.Status
+	}
+}
+
+// count adds p to what was read of its input.
 func count(fs *report.FileSummary, p *capture.Packet) {
 	if fs.Packets == 0 {
 		fs.First = p.Timestamp
@@ -325,6 +315,38 @@ func count(fs *report.FileSummary, p *capture.Packet) {
 	}
 	fs.Packets++
 	fs.Bytes += uint64(len(p.Data))
+}
+
+// packet counts p in fr and hands it to the engine.
+func (a *Audit) packet(fr *fileRead, p *capture.Packet) {
+	count(&fr.fs, p)
+	switch st := a.eng.Packet(p); st {
+	case decode.Truncated, decode.Malformed, decode.UnsupportedLink, decode.TunnelLimit, decode.TunnelMalformed:
+		if fr.bad.n++; fr.bad.n == 1 {
+			fr.bad.frame, fr.bad.status = p.Frame, st
+		}
+	}
+}
+
+// endFile records how an input ended: its undecodable packets, and err (nil: read to the
+// end; a *capture.TruncatedError: a warning, what came before it was read; else an error).
+func (a *Audit) endFile(fr *fileRead, err error) {
+	fs, name := &fr.fs, fr.fs.Name
+	if bad := &fr.bad; bad.n > 0 {
+		m := fmt.Sprintf("%s: %d packet(s) could not be decoded, the first at frame %d (%s)", name, bad.n, bad.frame, badWhy[bad.status])
+		fs.Warnings = append(fs.Warnings, m)
+		a.log.Warn().Str("file", name).Uint64("frame", bad.frame).Uint64("packets", bad.n).Msg(m)
+	}
+	var te *capture.TruncatedError
+	switch {
+	case err == nil:
+	case errors.As(err, &te):
+		fs.Warnings = append(fs.Warnings, err.Error())
+		a.log.Warn().Str("file", name).Msg(err.Error())
+	default:
+		fs.Err = err.Error()
+		a.log.Error().Str("file", name).Msg(err.Error())
+	}
 }
 
 // Close ends every open flow, stops the engine, and closes the sinks with the summary, which

@@ -24,7 +24,13 @@ type Progress struct {
 	last           atomic.Int64 // packet time (Unix ns) of the latest packet read
 	flows          atomic.Uint64
 	findings       atomic.Uint64
+	consumed       atomic.Int64 // bytes of the files as stored (compressed or not) read so far
 }
+
+// Consumed is how many bytes of the input files, as they are stored (compressed for gzip'd
+// ones), have been read: against their sizes on disk, how far the audit has got. Safe from
+// any goroutine; published with the other counts.
+func (p *Progress) Consumed() int64 { return p.consumed.Load() }
 
 // NewProgress starts the clock of an audit of files inputs.
 func NewProgress(files int) *Progress {

@@ -126,6 +126,9 @@ type (
 		// A live sensor's: interim records written, findings held back as repeats.
 		Interim    uint64 `json:"interim_records,omitempty"`
 		Suppressed uint64 `json:"findings_suppressed,omitempty"`
+		// Packets a triage filter (--host, --port, --since, --until) turned away before
+		// the detectors.
+		Filtered uint64 `json:"filtered_packets,omitempty"`
 	}
 	summaryDoc struct {
 		Timestamp string       `json:"@timestamp"`
@@ -168,7 +171,7 @@ func (j *JSON) summaryDoc(s *Summary) *summaryDoc {
 	b.Evicted, b.HalfOpenEvicted, b.Emergencies = st.Evicted, st.HalfOpenEvicted, st.Emergencies
 	b.Cut, b.TCPGaps, b.ParseErrors, b.DetectorFailures = st.Cut, st.TCPGaps, st.ParseErrors, st.Panics
 	b.Undecodable, b.FragmentsDropped = st.Decode.Undecodable(), st.Decode.FragmentsDropped()
-	in.Interim, in.Suppressed = st.Interim, s.Suppressed
+	in.Interim, in.Suppressed, in.Filtered = st.Interim, s.Suppressed, st.Filtered
 	d.Observer = j.obsDoc
 	in.Policy = s.Policy
 	in.PolicyErrors = s.PolicyErrors

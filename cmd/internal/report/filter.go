@@ -15,7 +15,12 @@ import (
 // IPv6 flows use ipv6.addr; an IPv4-mapped IPv6 address is written as IPv4. Every output that
 // names a flow's evidence (text, NDJSON, HTML) uses this one function.
 func DisplayFilter(t flow.Transport, client, server netip.AddrPort) string {
-	b := make([]byte, 0, 96)
+	return string(AppendDisplayFilter(make([]byte, 0, 96), t, client, server))
+}
+
+// AppendDisplayFilter appends DisplayFilter's filter to b, for a writer that must not allocate
+// per document (the NDJSON).
+func AppendDisplayFilter(b []byte, t flow.Transport, client, server netip.AddrPort) []byte {
 	b = appendAddr(b, client.Addr())
 	b = append(b, " && "...)
 	b = appendAddr(b, server.Addr())
@@ -30,8 +35,7 @@ func DisplayFilter(t flow.Transport, client, server netip.AddrPort) string {
 	b = append(b, " && "...)
 	b = append(b, proto...)
 	b = append(b, ".port=="...)
-	b = strconv.AppendUint(b, uint64(server.Port()), 10)
-	return string(b)
+	return strconv.AppendUint(b, uint64(server.Port()), 10)
 }
 
 func appendAddr(b []byte, a netip.Addr) []byte {

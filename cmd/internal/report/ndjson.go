@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"io"
 	"slices"
 	"strconv"
@@ -323,11 +324,18 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = append(b, ',')
 	b = append(b, j.shared...)
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, r.File)
+	b = j.appendString(b, cmp.Or(f.Evidence.File, r.File))
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
+	if f.Evidence.File != "" && f.Evidence.File != r.File {
+		b = append(b, `,"flow_file":`...)
+		b = j.appendString(b, r.File)
+	}
+	b = append(b, `,"display_filter":"`...)
+	b = AppendDisplayFilter(b, r.Transport, r.Client, r.Server) // no character JSON escapes
+	b = append(b, '"')
 	b = append(b, j.tunnel...)
 	b = append(b, `,"severity":`...)
 	b = j.appendString(b, f.Rule.Severity.String())

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -76,6 +77,8 @@ type (
 		File       string            `json:"file"`
 		Frame      uint64            `json:"frame"`
 		FlowFrame  uint64            `json:"flow_frame"`
+		FlowFile   string            `json:"flow_file,omitempty"`
+		Filter     string            `json:"display_filter"`
 		Tunnel     []refTunnel       `json:"tunnel,omitempty"`
 		Severity   string            `json:"severity"`
 		Remedy     string            `json:"remedy,omitempty"`
@@ -168,8 +171,11 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
 				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
-			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Tunnel: tun,
+			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Filter: refDisplayFilter(r), Tunnel: tun,
 				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
+		if f.Evidence.File != "" && f.Evidence.File != r.File {
+			fd.PcapAudit.File, fd.PcapAudit.FlowFile = f.Evidence.File, r.File
+		}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
 			for _, kv := range f.Observed {
@@ -300,4 +306,18 @@ func TestCommunityID(t *testing.T) {
 			t.Errorf("community id %s, want %s", got, want)
 		}
 	}
+}
+
+// refDisplayFilter is the Wireshark display filter of r's flow, spelt out: each address with
+// its own family's field.
+func refDisplayFilter(r *flow.Record) string {
+	field := func(a netip.Addr) string {
+		if a.Unmap().Is4() {
+			return "ip.addr==" + a.Unmap().String()
+		}
+		return "ipv6.addr==" + a.String()
+	}
+	tp := r.Transport.String()
+	return fmt.Sprintf("%s && %s && %s.port==%d && %s.port==%d", field(r.Client.Addr()), field(r.Server.Addr()),
+		tp, r.Client.Port(), tp, r.Server.Port())
 }

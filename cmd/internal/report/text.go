@@ -5,6 +5,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -86,6 +87,7 @@ type findingGroup struct {
 type textFinding struct {
 	message         string
 	where, evidence string
+	filter          string // Wireshark display filter of the flow
 	count           int
 }
 
@@ -168,9 +170,10 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 		if len(g.shown) < max(t.perLabel, 1) {
 			g.shown = append(g.shown, textFinding{
 				message: f.Message, where: endpoint(r) + ", " + r.Label.String(),
-				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, r.File,
+				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File, r.File),
 					f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
-				count: f.Count,
+				filter: DisplayFilter(r.Transport, r.Client, r.Server),
+				count:  f.Count,
 			})
 		}
 	}
@@ -323,6 +326,7 @@ func (t *Text) Close(s *Summary) error {
 		for _, f := range g.shown {
 			fmt.Fprintf(w, "    flow      %s\n", f.where)
 			fmt.Fprintf(w, "    evidence  %s\n", f.evidence)
+			fmt.Fprintf(w, "    filter    %s\n", f.filter)
 			msg := f.message
 			if f.count > 1 {
 				msg += fmt.Sprintf(" (%d times)", f.count)
@@ -347,6 +351,7 @@ func boundsNote(st *classify.Stats) string {
 			p = append(p, fmt.Sprintf("%d %s", n, what))
 		}
 	}
+	add(st.Filtered, "packets filtered out before the detectors (--host, --port, --since, --until)")
 	switch {
 	case st.HalfOpenEvicted == st.Evicted:
 		add(st.Evicted, "SYN-only flows evicted (half-open table full)")
