@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
@@ -190,5 +191,23 @@ func TestTunnelPolicyExample(t *testing.T) {
 		if !strings.Contains(r.stdout, `"id":"ldap.cleartext-password"`) {
 			t.Errorf("%s: default rules lost", c.capture)
 		}
+	}
+}
+
+// TestCSVSaysHowAFlowArrived: the CSV output, like the others, says how a flow arrived: its
+// VLAN ids and its tunnel layers, outermost first.
+func TestCSVSaysHowAFlowArrived(t *testing.T) {
+	r := runCmd(t, nil, "-f", "csv", filepath.Join(repo, "testdata", "gen", "tunnel-qinq-in-vxlan.pcap"))
+	rows, err := csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("CSV: %v, %d rows\n%s", err, len(rows), r.stdout)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	flow := rows[1]
+	if got := [3]string{flow[col["vlan"]], flow[col["inner_vlan"]], flow[col["arrival"]]}; got != [3]string{"30", "40", "vlan 5 › vxlan 8 127.0.100.1→127.0.100.2 › vlan 30/40"} {
+		t.Errorf("vlan, inner_vlan, arrival = %q", got)
 	}
 }

@@ -99,16 +99,16 @@ func NewText(w io.Writer, all, color bool, perLabel int) *Text {
 
 func endpoint(r *flow.Record) string {
 	s := fmt.Sprintf("%s → %s (%s)", r.Client, r.Server, r.Transport)
-	if a := arrival(r); a != "" {
+	if a := Arrival(r); a != "" {
 		s += " via " + a
 	}
 	return s
 }
 
-// arrival says how a flow arrived, outermost first: the VLAN tags and tunnel layers in the order
+// Arrival says how a flow arrived, outermost first: the VLAN tags and tunnel layers in the order
 // they wrap it ("vlan 5 › vxlan 5001 127.0.0.10→127.0.0.20 › vlan 30/40"), or "" for a plain
 // untagged flow.
-func arrival(r *flow.Record) string {
+func Arrival(r *flow.Record) string {
 	if len(r.Tunnel) == 0 && r.NVLAN == 0 {
 		return ""
 	}

@@ -21,6 +21,7 @@ var CSVHeader = []string{
 	"client_ip", "client_port", "server_ip", "server_port", "protocol",
 	"packets", "bytes", "start", "end", "end_reason",
 	"rule", "severity", "message", "count", "display_filter",
+	"vlan", "inner_vlan", "arrival",
 }
 
 // CSV writes flows and findings as RFC 4180 CSV (encoding/csv). Like every output it holds
@@ -62,6 +63,14 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	filter := report.DisplayFilter(r.Transport, r.Client, r.Server)
 	row[21] = filter
+	// How the flow arrived: its VLAN ids, and its VLANs and tunnel layers outermost first.
+	if r.NVLAN > 0 {
+		row[22] = strconv.Itoa(int(r.VLAN[0]))
+	}
+	if r.NVLAN > 1 {
+		row[23] = strconv.Itoa(int(r.VLAN[1]))
+	}
+	row[24] = report.Arrival(r)
 	c.w.Write(row)
 	for _, f := range findings {
 		row[0], row[1] = "finding", ts(f.Evidence.Time)
