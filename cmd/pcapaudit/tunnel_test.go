@@ -211,3 +211,13 @@ func TestCSVSaysHowAFlowArrived(t *testing.T) {
 		t.Errorf("vlan, inner_vlan, arrival = %q", got)
 	}
 }
+
+// TestHTMLSaysHowAFlowArrived: the HTML report's evidence says how the flow arrived.
+func TestHTMLSaysHowAFlowArrived(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "report.html")
+	runCmd(t, nil, "--html", page, filepath.Join(repo, "testdata", "gen", "tunnel-vxlan.pcap"))
+	b, err := os.ReadFile(page)
+	if err != nil || !strings.Contains(string(b), "via vxlan 5001 127.0.100.1→127.0.100.2") {
+		t.Errorf("the HTML report does not say the flow came through VXLAN 5001 (%v)", err)
+	}
+}

@@ -189,6 +189,8 @@ type Finding struct {
 	Observed  []rules.KV
 	// Filter is the Wireshark display filter that isolates the flow.
 	Filter string
+	// Arrival says how the flow arrived (VLANs and tunnel layers), "" for a plain flow.
+	Arrival string
 }
 
 func newFinding(r *flow.Record, f *rules.Finding) *Finding {
@@ -198,6 +200,7 @@ func newFinding(r *flow.Record, f *rules.Finding) *Finding {
 		Client: r.Client, Server: r.Server, Time: f.Evidence.Time,
 		File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
 		Message: f.Message, Count: f.Count, Observed: f.Observed,
-		Filter: report.DisplayFilter(r.Transport, r.Client, r.Server),
+		Filter:  report.DisplayFilter(r.Transport, r.Client, r.Server),
+		Arrival: report.Arrival(r),
 	}
 }
