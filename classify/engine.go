@@ -32,6 +32,12 @@ type Config struct {
 	// Idle timeouts, in packet time: an established or half-open TCP flow, a TCP flow closed
 	// by FIN or RST (kept briefly to absorb late packets), a UDP flow.
 	TCPTimeout, TCPClosedTimeout, UDPTimeout time.Duration
+	// UDPAnswered is, by label, how long a UDP flow whose exchange is complete (its detector
+	// called flow.Flow.Answered: an NTP reply, a CLDAP search result, the final response to a
+	// SIP OPTIONS or REGISTER) lingers after its last packet before it ends, instead of
+	// UDPTimeout. Zero turns the linger off for that label. A later exchange on the same
+	// endpoints is a new flow.
+	UDPAnswered [flow.NumLabels]time.Duration
 	// InspectWindow bounds, per direction, the bytes kept for a detector (an undecided prefix
 	// or an incomplete message). A flow that needs more is cut: inspection stops, counted.
 	InspectWindow int
@@ -63,6 +69,13 @@ type Config struct {
 	SkipUnknown bool
 }
 
+// DefaultUDPAnswered returns the default lingers of answered UDP exchanges: NTP and CLDAP
+// 2 s, SIP 5 s (a SIP client resends an unanswered request within 4 s, RFC 3261 §17.1.2).
+func DefaultUDPAnswered() (d [flow.NumLabels]time.Duration) {
+	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	return d
+}
+
 // DefaultConfig returns the defaults; the policy file overrides the timeouts.
 func DefaultConfig() Config {
 	return Config{
@@ -70,6 +83,7 @@ func DefaultConfig() Config {
 		TCPTimeout:         10 * time.Minute,
 		TCPClosedTimeout:   5 * time.Second,
 		UDPTimeout:         2 * time.Minute,
+		UDPAnswered:        DefaultUDPAnswered(),
 		InspectWindow:      64 << 10,
 		MaxUndecided:       16,
 		MaxRejected:        4,
@@ -218,6 +232,9 @@ func (e *Engine) setTimeouts(div int) {
 	e.timeouts[classTCP] = e.cfg.TCPTimeout / time.Duration(div)
 	e.timeouts[classTCPClosed] = e.cfg.TCPClosedTimeout / time.Duration(div)
 	e.timeouts[classUDP] = e.cfg.UDPTimeout / time.Duration(div)
+	for l, d := range e.cfg.UDPAnswered {
+		e.timeouts[classAnswered+l] = d / time.Duration(div)
+	}
 }
 
 // Stats returns the counters so far.
@@ -282,6 +299,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	if p.Proto != decode.ProtoTCP {
 		if !en.skip && len(p.Payload) > 0 {
 			e.inspect(en, d, p.Payload, false)
+			e.linger(en)
 		}
 		return
 	}
@@ -317,6 +335,24 @@ func (e *Engine) close(en *entry, why flow.End) {
 	e.lists[classTCPClosed].pushBack(en)
 	e.stopInspecting(en)
 	e.releaseTCP(en)
+}
+
+// linger moves a UDP flow between the UDP class and the short linger of its protocol as its
+// detector reports the exchange complete (flow.Flow.Answered) or a new request open. The flow
+// goes to the back of its new list: its last activity is now, the latest of every flow, so
+// each list stays ordered by last activity.
+func (e *Engine) linger(en *entry) {
+	f := en.f
+	want := uint8(classUDP)
+	if f != nil && f.IsAnswered() && e.cfg.UDPAnswered[f.Label] > 0 {
+		want = uint8(classAnswered + int(f.Label))
+	}
+	if want == en.class || en.class != classUDP && en.class < classAnswered {
+		return
+	}
+	e.lists[en.class].remove(en)
+	en.class = want
+	e.lists[want].pushBack(en)
 }
 
 func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {

@@ -92,7 +92,10 @@ const (
 	classTCP = iota
 	classTCPClosed
 	classUDP
-	numClasses
+	// classAnswered+label: a UDP flow of that label whose exchange is complete (its linger,
+	// Config.UDPAnswered, is the class's timeout).
+	classAnswered
+	numClasses = classAnswered + int(flow.NumLabels)
 )
 
 // entry is one tracked flow: the Flow the detectors see plus the engine's own state.

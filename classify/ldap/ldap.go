@@ -76,6 +76,7 @@ type state struct {
 
 	clearOps uint32 // messages other than the StartTLS exchange
 	upgraded bool   // bytes are TLS from here on
+	lastResp bool   // the last message framed was a response
 	wrapOK   bool   // a SASL bind that may negotiate a security layer succeeded
 
 	tls tlsHandoff
@@ -111,7 +112,7 @@ func (st *state) take(id int32, op byte, remove bool) (pending, bool) {
 // Inspect implements flow.Detector.
 func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
 	if st, ok := f.State.(*state); ok && f.LDAP != nil {
-		return d.parse(f, st, dir, data)
+		return d.parseExchange(f, st, dir, data)
 	}
 	if len(data) == 0 {
 		return flow.More, 0
@@ -142,7 +143,22 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		}
 	}
 	facts.TLSPort = server == 636 || server == 3269
-	return d.parse(f, st, dir, data)
+	return d.parseExchange(f, st, dir, data)
+}
+
+// parseExchange parses data and, for CLDAP, tells the engine whether the exchange is complete
+// (flow.Flow.Answered): a response that leaves no request outstanding ends it, a request
+// opens one.
+func (d *Detector) parseExchange(f *flow.Flow, st *state, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	v, n := d.parse(f, st, dir, data)
+	if f.Transport == flow.UDP && f.LDAP != nil {
+		if st.lastResp && st.npend == 0 {
+			f.Answered()
+		} else {
+			f.Asked()
+		}
+	}
+	return v, n
 }
 
 // parse reads every complete message in data. It returns More with the bytes consumed, or

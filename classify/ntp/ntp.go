@@ -160,6 +160,19 @@ type state struct {
 	asked [maxAsked]asked
 }
 
+// completes reports whether m is a reply that ends an exchange: a server or symmetric passive
+// time message, or the last fragment of a control or private response. (A broadcast answers
+// nothing.)
+func (m *msg) completes() bool {
+	switch m.mode {
+	case 2, 4:
+		return true
+	case 6, 7:
+		return m.response && !m.more
+	}
+	return false
+}
+
 // asks reports whether m is a request that a reply would answer: a client or symmetric
 // active time message, a control or private request.
 func (m *msg) asks() bool {
@@ -211,6 +224,13 @@ func (st *state) answeredBy(m *msg) bool {
 // flow (the first request and response, the first kiss code, the lists' backing arrays).
 func record(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool, size int) {
 	x.Messages++
+	// The engine ends an answered exchange after a short linger (flow.Flow.Answered).
+	switch {
+	case fromServer && m.completes():
+		f.Answered()
+	case !fromServer && m.asks():
+		f.Asked()
+	}
 	if fromServer {
 		x.ServerMessages++
 		x.ResponseBytes += uint64(size)

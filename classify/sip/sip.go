@@ -142,6 +142,9 @@ type state struct {
 
 	callHash   uint64 // hash of the last Call-ID
 	haveCallID bool
+
+	txOpen bool // over UDP: an OPTIONS or REGISTER awaits its final response
+	dialog bool // over UDP: a request of another method was seen
 }
 
 // Inspect implements flow.Detector.
