@@ -57,7 +57,8 @@ type Config struct {
 	// EmergencyDivisor until the table drains below three quarters of that ratio.
 	EmergencyAt      float64
 	EmergencyDivisor int
-	// Detectors in the order they are tried when no port hints otherwise.
+	// Detectors in the order they are tried when no port hints otherwise (at most 6: an
+	// entry keeps its candidates in a fixed array).
 	Detectors []flow.Detector
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
@@ -316,8 +317,8 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	case p.Flags&decode.FlagRST != 0:
 		e.close(en, flow.EndRST)
 	case p.Flags&decode.FlagFIN != 0:
-		en.finSeen[d] = true
-		if en.finSeen[0] && en.finSeen[1] {
+		en.dirBits[d] |= finSeen
+		if en.dirBits[0]&en.dirBits[1]&finSeen != 0 {
 			e.close(en, flow.EndFIN)
 		}
 	}

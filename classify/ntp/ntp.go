@@ -95,7 +95,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		First:        f.Now(),
 		Version:      m.version,
 		Mode:         m.mode,
-		Modes:        make([]int, 0, 7),
+		Modes:        make([]int, 0, 2), // a request and its reply: most flows see two modes
 		StandardPort: f.Client.Port() == Port || f.Server.Port() == Port,
 		Auth:         authNone,
 	}
@@ -120,6 +120,7 @@ func (d *Detector) claimed(f *flow.Flow, x *flow.NTPFacts, dir flow.Dir, data []
 		case dir == flow.FromServer && m.isResponse():
 			st.open = false
 			f.Certain = true
+			f.State = nil // the requests are needed only until the first reply: let them go
 		}
 	}
 	if err != nil {
