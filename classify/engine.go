@@ -585,6 +585,7 @@ func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 // release resets an entry and keeps it for reuse.
 func (e *Engine) release(en *entry) {
 	e.releaseTCP(en)
+	e.dropState(en)
 	if en.f != nil {
 		e.putFlow(en.f)
 	}

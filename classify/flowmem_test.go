@@ -66,6 +66,9 @@ func liveHeapPerFlow(pkts []decode.Packet, n int) (float64, flow.Label) {
 	cfg.SkipUnknown = true
 	cfg.UDPTimeout, cfg.TCPTimeout = time.Hour, time.Hour
 	var before, after runtime.MemStats
+	// Two collections empty the detectors' state pools (sync.Pool keeps a victim cache across
+	// one), so neither reading counts pooled states.
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	label, seen := flow.Unknown, false
@@ -88,6 +91,7 @@ func liveHeapPerFlow(pkts []decode.Packet, n int) (float64, flow.Label) {
 			e.Handle(&p, ts, uint64(j+1), "mem.pcap")
 		}
 	}
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	held := e.Flows()
@@ -120,6 +124,61 @@ func TestLiveHeapPerFlow(t *testing.T) {
 		t.Logf("%-8s %6.0f bytes of live heap per open flow (bound %.0f)", c.name, per, c.max)
 		if per > c.max {
 			t.Errorf("%s: %.0f bytes of live heap per open flow, want at most %.0f", c.name, per, c.max)
+		}
+	}
+}
+
+// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry and its
+// flow.Flow from the engine's pools, and its detector's per-flow state from the detector's
+// pool (flow.StateReuser), so once they are warm an unknown flow (most flows on a SPAN port)
+// allocates nothing from its first packet to its end. A classified flow still allocates its
+// protocol facts: a sink may keep them after the record is emitted, so they are not reused.
+// The test counts those too, per protocol, so that they do not grow unnoticed.
+func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
+	cases := []struct {
+		name, file string
+		max        float64
+	}{
+		{"unknown", "", 0},
+		{"ntp", "real/ntp-client.pcap", 3},            // NTPFacts, its modes, the reference id
+		{"sip", "real/sip-options-udp-5080.pcap", 12}, // SIPFacts and the strings it keeps (URI, tags, agent, ...)
+	}
+	for _, c := range cases {
+		pkts := unknownFlow()
+		if c.file != "" {
+			pkts = openingPackets(t, c.file)
+		}
+		cfg := classify.DefaultConfig()
+		cfg.Detectors = classify.Detectors(nil)
+		cfg.SkipUnknown = true
+		cfg.UDPTimeout = time.Second
+		e := classify.New(cfg, func(*flow.Record) {})
+		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		i := 0
+		one := func() {
+			i++
+			ts = ts.Add(3 * time.Second) // the previous flow has ended: it goes back to the pools
+			for j := range pkts {
+				p := pkts[j]
+				if j%2 == 0 {
+					p.SrcPort = uint16(20000 + i%1000)
+				} else {
+					p.DstPort = uint16(20000 + i%1000)
+				}
+				e.Handle(&p, ts, uint64(j+1), "pool.pcap")
+			}
+		}
+		for k := 0; k < 2000; k++ {
+			one() // warm the pools and the table
+		}
+		got := testing.AllocsPerRun(1000, one)
+		flows := e.Stats().Flows
+		t.Logf("%-8s %.1f allocations per flow (%d flows)", c.name, got, flows)
+		if flows < 3000 {
+			t.Fatalf("%s: only %d flows were made", c.name, flows)
+		}
+		if got > c.max {
+			t.Errorf("%s: %.1f allocations per flow once the pools are warm, want at most %v", c.name, got, c.max)
 		}
 	}
 }

@@ -131,9 +131,24 @@ func (e *Engine) stopInspecting(en *entry) {
 		e.releaseTCP(en)
 	}
 	if en.f != nil {
-		en.f.State = nil // the detector is not called again: let its per-flow state go
+		e.dropState(en) // the detector is not called again: let its per-flow state go
 		e.dropFlow(en)
 	}
+}
+
+// dropState lets a flow's detector state go, back to the claiming detector's pool when it
+// keeps one (flow.StateReuser).
+func (e *Engine) dropState(en *entry) {
+	f := en.f
+	if f == nil || f.State == nil {
+		return
+	}
+	if en.claimant >= 0 {
+		if r, ok := e.dets[en.claimant].(flow.StateReuser); ok {
+			r.PutState(f.State)
+		}
+	}
+	f.State = nil
 }
 
 // reverse swaps client and server of a flow whose first payload came from the server.

@@ -303,6 +303,13 @@ const (
 	Done
 )
 
+// StateReuser is implemented by a detector that reuses the per-flow states it makes. The
+// engine calls PutState with a flow's State when it lets the state go (the flow ended, or its
+// inspection stopped), after which nothing refers to it but the detector's pool.
+type StateReuser interface {
+	PutState(state any)
+}
+
 // Detector recognises one protocol (or a family, such as TLS) and reads its facts.
 //
 // One Detector value serves every flow and every worker: it must be safe for concurrent use,

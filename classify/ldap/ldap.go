@@ -13,6 +13,7 @@ package ldap
 
 import (
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"sync"
 )
 
 // Bounds on the facts kept per flow.
@@ -37,6 +38,17 @@ const claimPartialAt = 4096
 // Detector recognises LDAP and CLDAP. It keeps no state of its own: per-flow state lives in
 // Flow.State.
 type Detector struct{}
+
+// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if st, ok := s.(*state); ok {
+		*st = state{}
+		statePool.Put(st)
+	}
+}
 
 // New returns the LDAP detector.
 func New() *Detector { return &Detector{} }
@@ -129,7 +141,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	}
 
 	f.Claim(flow.LDAP)
-	st := &state{}
+	st := statePool.Get().(*state)
 	f.State = st
 	facts := &flow.LDAPFacts{First: f.Now(), CLDAP: f.Transport == flow.UDP, Cleartext: true}
 	f.LDAP = facts

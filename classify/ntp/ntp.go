@@ -18,6 +18,7 @@ package ntp
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -35,6 +36,17 @@ const Port = 123
 
 // Detector recognises NTP. It keeps no state of its own; all it learns goes in Flow.NTP.
 type Detector struct{}
+
+// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if st, ok := s.(*state); ok {
+		*st = state{}
+		statePool.Put(st)
+	}
+}
 
 // New returns the NTP detector.
 func New() *Detector { return &Detector{} }
@@ -87,7 +99,8 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	// alone is not, until a reply answers it.
 	f.Certain = m.mode <= 5
 	if m.asks() {
-		st := &state{open: true}
+		st := statePool.Get().(*state)
+		st.open = true
 		st.add(&m)
 		f.State = st
 	}
@@ -121,6 +134,7 @@ func (d *Detector) claimed(f *flow.Flow, x *flow.NTPFacts, dir flow.Dir, data []
 			st.open = false
 			f.Certain = true
 			f.State = nil // the requests are needed only until the first reply: let them go
+			d.PutState(st)
 		}
 	}
 	if err != nil {
