@@ -35,14 +35,7 @@ func TestAnsweredUDPExchangeEndsAfterItsLinger(t *testing.T) {
 			cfg := classify.DefaultConfig()
 			cfg.Detectors = classify.Detectors(nil)
 			e := classify.New(cfg, func(r *flow.Record) { recs = append(recs, *r) })
-			for _, shift := range []time.Duration{0, time.Minute} {
-				for i := range frames {
-					p := frames[i].p
-					p.Timestamp = p.Timestamp.Add(shift)
-					e.Packet(&p)
-				}
-			}
-			e.Flush()
+			playTwice(e, frames)
 			if !c.early {
 				if len(recs) != 1 || recs[0].EndReason != flow.EndEOF || recs[0].Label != c.label {
 					t.Fatalf("want one %v flow open to the end, got %d records: %+v", c.label, len(recs), recs)
@@ -71,6 +64,15 @@ func TestAnsweredUDPExchangeEndsAfterItsLinger(t *testing.T) {
 	cfg.UDPAnswered = [flow.NumLabels]time.Duration{}
 	n := 0
 	e := classify.New(cfg, func(*flow.Record) { n++ })
+	playTwice(e, frames)
+	if n != 1 {
+		t.Errorf("lingers off: %d records, want 1", n)
+	}
+}
+
+// playTwice plays frames through e, then again a minute later on the same endpoints, and
+// ends the input.
+func playTwice(e *classify.Engine, frames []frame) {
 	for _, shift := range []time.Duration{0, time.Minute} {
 		for i := range frames {
 			p := frames[i].p
@@ -79,7 +81,4 @@ func TestAnsweredUDPExchangeEndsAfterItsLinger(t *testing.T) {
 		}
 	}
 	e.Flush()
-	if n != 1 {
-		t.Errorf("lingers off: %d records, want 1", n)
-	}
 }
