@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unsafe"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -669,4 +670,39 @@ func BenchmarkNextPcapng(b *testing.B) {
 func BenchmarkNextPcapGzip(b *testing.B) {
 	fr := benchFrames()
 	benchRead(b, gz(b, handPcap(false, false, 65535, layers.LinkTypeEthernet, fr)), len(fr))
+}
+
+// TestPcapRecordsAreNotCopied: a pcap record that lies whole in the read buffer is handed out
+// where it lies, plain or gzip'd: the next record's bytes follow the previous one's 16-byte
+// record header later in the same buffer (a copy into a packet buffer would give the same
+// address twice). The bytes are those written, and a record past 64 KiB is still read.
+func TestPcapRecordsAreNotCopied(t *testing.T) {
+	fr := []frame{{data: bytes.Repeat([]byte{1}, 60), ts: t0}, {data: bytes.Repeat([]byte{2}, 1514), ts: t0.Add(time.Millisecond)},
+		{data: bytes.Repeat([]byte{3}, 70000), ts: t0.Add(2 * time.Millisecond)}}
+	plain := handPcap(false, true, 262144, layers.LinkTypeEthernet, fr)
+	for _, c := range []struct {
+		name string
+		file []byte
+	}{{"pcap", plain}, {"gzip pcap", gz(t, plain)}} {
+		s, err := OpenReader(c.name, bytes.NewReader(c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prev uintptr
+		for i, f := range fr {
+			var p Packet
+			if err := s.Next(&p); err != nil {
+				t.Fatalf("%s: packet %d: %v", c.name, i+1, err)
+			}
+			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) {
+				t.Fatalf("%s: packet %d: %d bytes at %v, want %d at %v", c.name, i+1, len(p.Data), p.Timestamp, len(f.data), f.ts)
+			}
+			at := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
+			if i == 1 && at != prev+uintptr(len(fr[0].data))+16 {
+				t.Errorf("%s: packet 2 is not where it lies in the read buffer: copied", c.name)
+			}
+			prev = at
+		}
+		s.Close()
+	}
 }

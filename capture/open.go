@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -76,8 +77,9 @@ type reader struct {
 	br     *bufio.Reader
 
 	pcap      *pcapgo.Reader
-	bigEndian bool  // pcap record headers
-	swapped   uint8 // pcap before 2.4: record lengths swapped (swapAlways) or perhaps (swapMaybe)
+	nanoMul   uint32 // pcap: nanoseconds per unit of a record's fraction of a second (1 or 1000)
+	bigEndian bool   // pcap record headers
+	swapped   uint8  // pcap before 2.4: record lengths swapped (swapAlways) or perhaps (swapMaybe)
 	linkType  layers.LinkType
 
 	ng *pcapgo.NgReader
@@ -240,6 +242,10 @@ func openBufs(name string, src io.Reader, closer io.Closer, b *bufs) (*reader, e
 	}
 	r.pcap = pr
 	r.linkType = pr.LinkType()
+	r.nanoMul = 1000
+	if pr.Resolution().ToDuration() == time.Nanosecond {
+		r.nanoMul = 1
+	}
 	return r, nil
 }
 
@@ -345,7 +351,16 @@ func (r *reader) Next(p *Packet) error {
 					" captured bytes of a " + strconv.FormatUint(uint64(wirelen), 10) + "-byte packet"}
 			return r.err
 		}
-		data, ci, err = r.pcap.ZeroCopyReadPacketData()
+		if rec, _ := r.br.Peek(16 + int(caplen)); caplen <= zeroCopyMax && len(rec) == 16+int(caplen) {
+			// The whole record is in the buffer: hand out its bytes where they are. They stay
+			// valid until the next read from br, that is the next call of Next.
+			data, ci = rec[16:], r.recordInfo(rec[:16], caplen, wirelen)
+			_, err = r.br.Discard(len(rec))
+		} else {
+			// A record longer than zeroCopyMax, or cut short: pcapgo reads it (into its own
+			// buffer) and reports what is wrong with it.
+			data, ci, err = r.pcap.ZeroCopyReadPacketData()
+		}
 		if err != nil {
 			got := r.pos() - start - 16
 			if got < 0 {
@@ -390,6 +405,25 @@ func (r *reader) Next(p *Packet) error {
 	p.File = r.name
 	p.VLAN, p.HasVLAN = 0, false // a file's tags stay in the frame
 	return nil
+}
+
+// zeroCopyMax is the longest pcap record Next hands out from the read buffer itself; longer
+// ones (jumbo frames past 64 KiB, rare) are copied by pcapgo. It is at most pcapgo's own
+// eager-read bound, so pcapgo would accept every record the fast path takes.
+const zeroCopyMax = 65536
+
+// recordInfo reads a pcap record header as pcapgo does (seconds, then micro- or nanoseconds
+// in the file's byte order, UTC), with the lengths already checked.
+func (r *reader) recordInfo(h []byte, caplen, wirelen uint32) gopacket.CaptureInfo {
+	var o binary.ByteOrder = binary.LittleEndian
+	if r.bigEndian {
+		o = binary.BigEndian
+	}
+	return gopacket.CaptureInfo{
+		Timestamp:     time.Unix(int64(o.Uint32(h[0:4])), int64(o.Uint32(h[4:8])*r.nanoMul)).UTC(),
+		CaptureLength: int(caplen),
+		Length:        int(wirelen),
+	}
 }
 
 func (r *reader) tooLarge(start int64, n uint64) error {

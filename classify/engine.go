@@ -32,6 +32,12 @@ type Config struct {
 	// Idle timeouts, in packet time: an established or half-open TCP flow, a TCP flow closed
 	// by FIN or RST (kept briefly to absorb late packets), a UDP flow.
 	TCPTimeout, TCPClosedTimeout, UDPTimeout time.Duration
+	// UDPAnswered is, by label, how long a UDP flow whose exchange is complete (its detector
+	// called flow.Flow.Answered: an NTP reply, a CLDAP search result, the final response to a
+	// SIP OPTIONS or REGISTER) lingers after its last packet before it ends, instead of
+	// UDPTimeout. Zero turns the linger off for that label. A later exchange on the same
+	// endpoints is a new flow.
+	UDPAnswered [flow.NumLabels]time.Duration
 	// InspectWindow bounds, per direction, the bytes kept for a detector (an undecided prefix
 	// or an incomplete message). A flow that needs more is cut: inspection stops, counted.
 	InspectWindow int
@@ -51,7 +57,8 @@ type Config struct {
 	// EmergencyDivisor until the table drains below three quarters of that ratio.
 	EmergencyAt      float64
 	EmergencyDivisor int
-	// Detectors in the order they are tried when no port hints otherwise.
+	// Detectors in the order they are tried when no port hints otherwise (at most 6: an
+	// entry keeps its candidates in a fixed array).
 	Detectors []flow.Detector
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
@@ -69,6 +76,13 @@ type Config struct {
 	Admit func(p *decode.Packet, ts time.Time) bool
 }
 
+// DefaultUDPAnswered returns the default lingers of answered UDP exchanges: NTP and CLDAP
+// 2 s, SIP 5 s (a SIP client resends an unanswered request within 4 s, RFC 3261 §17.1.2).
+func DefaultUDPAnswered() (d [flow.NumLabels]time.Duration) {
+	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	return d
+}
+
 // DefaultConfig returns the defaults; the policy file overrides the timeouts.
 func DefaultConfig() Config {
 	return Config{
@@ -76,6 +90,7 @@ func DefaultConfig() Config {
 		TCPTimeout:         10 * time.Minute,
 		TCPClosedTimeout:   5 * time.Second,
 		UDPTimeout:         2 * time.Minute,
+		UDPAnswered:        DefaultUDPAnswered(),
 		InspectWindow:      64 << 10,
 		MaxUndecided:       16,
 		MaxRejected:        4,
@@ -226,6 +241,9 @@ func (e *Engine) setTimeouts(div int) {
 	e.timeouts[classTCP] = e.cfg.TCPTimeout / time.Duration(div)
 	e.timeouts[classTCPClosed] = e.cfg.TCPClosedTimeout / time.Duration(div)
 	e.timeouts[classUDP] = e.cfg.UDPTimeout / time.Duration(div)
+	for l, d := range e.cfg.UDPAnswered {
+		e.timeouts[classAnswered+l] = d / time.Duration(div)
+	}
 }
 
 // Stats returns the counters so far.
@@ -293,6 +311,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	if p.Proto != decode.ProtoTCP {
 		if !en.skip && len(p.Payload) > 0 {
 			e.inspect(en, d, p.Payload, false)
+			e.linger(en)
 		}
 		return
 	}
@@ -309,8 +328,8 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	case p.Flags&decode.FlagRST != 0:
 		e.close(en, flow.EndRST)
 	case p.Flags&decode.FlagFIN != 0:
-		en.finSeen[d] = true
-		if en.finSeen[0] && en.finSeen[1] {
+		en.dirBits[d] |= finSeen
+		if en.dirBits[0]&en.dirBits[1]&finSeen != 0 {
 			e.close(en, flow.EndFIN)
 		}
 	}
@@ -328,6 +347,24 @@ func (e *Engine) close(en *entry, why flow.End) {
 	e.lists[classTCPClosed].pushBack(en)
 	e.stopInspecting(en)
 	e.releaseTCP(en)
+}
+
+// linger moves a UDP flow between the UDP class and the short linger of its protocol as its
+// detector reports the exchange complete (flow.Flow.Answered) or a new request open. The flow
+// goes to the back of its new list: its last activity is now, the latest of every flow, so
+// each list stays ordered by last activity.
+func (e *Engine) linger(en *entry) {
+	f := en.f
+	want := uint8(classUDP)
+	if f != nil && f.IsAnswered() && e.cfg.UDPAnswered[f.Label] > 0 {
+		want = uint8(classAnswered + int(f.Label))
+	}
+	if want == en.class || en.class != classUDP && en.class < classAnswered {
+		return
+	}
+	e.lists[en.class].remove(en)
+	en.class = want
+	e.lists[want].pushBack(en)
 }
 
 func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {
@@ -559,6 +596,7 @@ func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 // release resets an entry and keeps it for reuse.
 func (e *Engine) release(en *entry) {
 	e.releaseTCP(en)
+	e.dropState(en)
 	if en.f != nil {
 		e.putFlow(en.f)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -566,5 +567,13 @@ func TestInspectWindowCutsAFlow(t *testing.T) {
 	}
 	if r.Packets[0] != 13 {
 		t.Errorf("%d client packets counted, want 13", r.Packets[0])
+	}
+}
+
+// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry; 128 bytes is a
+// size class of Go's allocator, 136 would take 144 (TestLiveHeapPerFlow measures the whole).
+func TestEntryFitsItsSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(entry{}); s > 128 {
+		t.Errorf("entry is %d bytes, want at most 128", s)
 	}
 }

@@ -88,13 +88,14 @@ func FuzzEngine(f *testing.F) {
 		// Small bounds, so that eviction, the half-open bound, emergency mode, the inspection
 		// window and the out-of-order limits are all within a short program's reach.
 		small := Config{MaxFlows: 4, TCPTimeout: 20 * time.Second, TCPClosedTimeout: time.Second, UDPTimeout: 5 * time.Second,
-			InspectWindow: 600, MaxOutOfOrder: 3, MaxOutOfOrderBytes: 1500, MaxBufferedBytes: 4000}
+			UDPAnswered: DefaultUDPAnswered(), InspectWindow: 600, MaxOutOfOrder: 3, MaxOutOfOrderBytes: 1500, MaxBufferedBytes: 4000}
 		fuzzCheck(t, small, prog)
 
 		// Roomy bounds (no eviction, whose choice depends on how the table is split among
 		// workers): the records and their order are the same on one engine and on workers,
 		// even when packet time goes back, since every worker hears the reader's clock.
-		roomy := Config{MaxFlows: 1000, TCPTimeout: 20 * time.Second, TCPClosedTimeout: time.Second, UDPTimeout: 5 * time.Second}
+		roomy := Config{MaxFlows: 1000, TCPTimeout: 20 * time.Second, TCPClosedTimeout: time.Second, UDPTimeout: 5 * time.Second,
+			UDPAnswered: DefaultUDPAnswered()}
 		single := fuzzCheck(t, roomy, prog)
 		slices.SortStableFunc(single, func(a, b flow.Record) int {
 			switch {

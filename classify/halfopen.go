@@ -106,7 +106,8 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 	f.End = time.Unix(0, ho.last).UTC()
 	f.Packets[flow.FromClient] = uint64(ho.packets)
 	f.Bytes[flow.FromClient] = uint64(ho.bytes)
-	en.isn[flow.FromClient], en.isnSet[flow.FromClient] = ho.isn, true
+	en.isn[flow.FromClient] = ho.isn
+	en.dirBits[flow.FromClient] |= isnSet
 	e.stats.Flows-- // counted when it was created
 }
 

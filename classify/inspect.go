@@ -131,9 +131,24 @@ func (e *Engine) stopInspecting(en *entry) {
 		e.releaseTCP(en)
 	}
 	if en.f != nil {
-		en.f.State = nil // the detector is not called again: let its per-flow state go
+		e.dropState(en) // the detector is not called again: let its per-flow state go
 		e.dropFlow(en)
 	}
+}
+
+// dropState lets a flow's detector state go, back to the claiming detector's pool when it
+// keeps one (flow.StateReuser).
+func (e *Engine) dropState(en *entry) {
+	f := en.f
+	if f == nil || f.State == nil {
+		return
+	}
+	if en.claimant >= 0 {
+		if r, ok := e.dets[en.claimant].(flow.StateReuser); ok {
+			r.PutState(f.State)
+		}
+	}
+	f.State = nil
 }
 
 // reverse swaps client and server of a flow whose first payload came from the server.
@@ -144,9 +159,8 @@ func (e *Engine) reverse(en *entry) {
 	f.Packets[0], f.Packets[1] = f.Packets[1], f.Packets[0]
 	f.Bytes[0], f.Bytes[1] = f.Bytes[1], f.Bytes[0]
 	f.Payload[0], f.Payload[1] = f.Payload[1], f.Payload[0]
-	en.finSeen[0], en.finSeen[1] = en.finSeen[1], en.finSeen[0]
+	en.dirBits[0], en.dirBits[1] = en.dirBits[1], en.dirBits[0]
 	en.isn[0], en.isn[1] = en.isn[1], en.isn[0]
-	en.isnSet[0], en.isnSet[1] = en.isnSet[1], en.isnSet[0]
 	if en.tcp != nil {
 		en.tcp.s[0], en.tcp.s[1] = en.tcp.s[1], en.tcp.s[0]
 		en.tcp.pend[0], en.tcp.pend[1] = en.tcp.pend[1], en.tcp.pend[0]

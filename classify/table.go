@@ -92,7 +92,10 @@ const (
 	classTCP = iota
 	classTCPClosed
 	classUDP
-	numClasses
+	// classAnswered+label: a UDP flow of that label whose exchange is complete (its linger,
+	// Config.UDPAnswered, is the class's timeout).
+	classAnswered
+	numClasses = classAnswered + int(flow.NumLabels)
 )
 
 // entry is one tracked flow: the Flow the detectors see plus the engine's own state.
@@ -116,18 +119,24 @@ type entry struct {
 	// inspection state
 	skip      bool     // no more inspection (done, rejected, unknown, cut)
 	claimant  int8     // index of the claiming detector, -1 while undecided
-	cands     [8]uint8 // candidate detectors in the order to try
+	cands     [6]uint8 // candidate detectors in the order to try (at most 6 detectors)
 	ncands    uint8
 	undecided uint8 // payloads presented while undecided
 	rejected  uint8 // of those, payloads every candidate rejected (soft rejections)
 	hinted    bool  // a port of the flow hints at one of the candidates
 
-	closedWhy flow.End // why a flow in classTCPClosed closed (FIN or RST)
-	finSeen   [2]bool
+	closedWhy flow.End  // why a flow in classTCPClosed closed (FIN or RST)
+	dirBits   [2]uint8  // by Dir: finSeen, isnSet
 	isn       [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
-	isnSet    [2]bool
 	tcp       *tcpState // nil until the first TCP payload that needs reassembly
 }
+
+// dirBits: what is known of one direction of a TCP flow (entry.dirBits). The entry is kept
+// within 128 bytes, a size class of its own, as every flow, even an unknown one, has one.
+const (
+	finSeen uint8 = 1 << iota // a FIN was seen
+	isnSet                    // isn holds the initial sequence number
+)
 
 // flowTable maps flow keys to entries. It is a Go map keyed by a 64-bit hash of the key, not
 // by the 38-byte key itself: a slot is 16 bytes instead of 48, and lookups take the map's

@@ -44,7 +44,8 @@ func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 		if en.tcp == nil {
 			// Remember the initial sequence number without allocating reassembly state: most
 			// flows of a SYN flood never carry a byte.
-			en.isn[d], en.isnSet[d] = seq, true
+			en.isn[d] = seq
+			en.dirBits[d] |= isnSet
 			if len(p.Payload) == 0 {
 				return
 			}
@@ -56,7 +57,7 @@ func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 	if en.tcp == nil {
 		en.tcp = &tcpState{}
 		for i := range en.isn {
-			if en.isnSet[i] {
+			if en.dirBits[i]&isnSet != 0 {
 				en.tcp.s[i].next, en.tcp.s[i].init = en.isn[i], true
 			}
 		}

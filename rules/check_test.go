@@ -274,7 +274,7 @@ func defaultRuleCases() []ruleCase {
 			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Cipher, r.TLS.Kex = "TLS_RSA_WITH_AES_128_GCM_SHA256", "rsa" }),
 			safe: safeLDAPS(), frame: 5, msg: []string{"rsa key exchange"}},
 		{id: "tls.cert-expired",
-			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Server.NotAfter = t0.Add(-time.Hour) }),
+			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Server.NotAfter, r.TLS.Server.Expired = t0.Add(-time.Hour), true }),
 			safe: safeLDAPS(), frame: 5, msg: []string{`"CN=ldap.example.org"`}},
 		{id: "tls.self-signed",
 			fire: with(safeLDAPS(), func(r *flow.Record) {

@@ -136,7 +136,8 @@ func (l *loader) load(data []byte) (*Policy, error) {
 // that leaves some out.
 func defaultSettings() Settings {
 	return Settings{
-		Timeouts: Timeouts{TCP: 10 * time.Minute, TCPClosed: 5 * time.Second, UDP: 2 * time.Minute},
+		Timeouts: Timeouts{TCP: 10 * time.Minute, TCPClosed: 5 * time.Second, UDP: 2 * time.Minute,
+			UDPAnswered: defaultUDPAnswered()},
 		TLSPorts: map[uint16]flow.Label{636: flow.LDAPS, 3269: flow.LDAPS, 5061: flow.SIPTLS},
 		StandardPorts: map[flow.Label][]uint16{
 			flow.NTP: {123}, flow.SIP: {5060, 5061}, flow.SIPTLS: {5061},
@@ -221,6 +222,31 @@ func (l *loader) duration(n *yaml.Node, what string) (time.Duration, error) {
 	return d, nil
 }
 
+// defaultUDPAnswered are the built-in lingers of answered UDP exchanges (the default
+// policy's settings.timeouts.udp_answered).
+func defaultUDPAnswered() (d [flow.NumLabels]time.Duration) {
+	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	return d
+}
+
+// udpAnswered reads settings.timeouts.udp_answered: a linger by UDP protocol (ntp, ldap,
+// sip), 0s for none. A protocol left out keeps its built-in linger.
+func (l *loader) udpAnswered(n *yaml.Node, dst *[flow.NumLabels]time.Duration) error {
+	const what = "settings.timeouts.udp_answered"
+	return l.mapping(n, what, func(k, v *yaml.Node) error {
+		lab, ok := flow.ParseLabel(k.Value)
+		if k.Kind != yaml.ScalarNode || !ok || (lab != flow.NTP && lab != flow.LDAP && lab != flow.SIP) {
+			return l.errf(k, "%s: unknown protocol %q (want ntp, ldap or sip: the protocols answered over UDP)", what, k.Value)
+		}
+		d, err := time.ParseDuration(v.Value)
+		if v.Kind != yaml.ScalarNode || err != nil || d < 0 {
+			return l.errf(v, "%s.%s: duration %q: want a Go duration such as 2s, or 0s for no linger", what, k.Value, v.Value)
+		}
+		dst[lab] = d
+		return nil
+	})
+}
+
 func (l *loader) port(n *yaml.Node, what string) (uint16, error) {
 	v, err := strconv.ParseUint(n.Value, 10, 16)
 	if n.Kind != yaml.ScalarNode || err != nil || v == 0 {
@@ -258,9 +284,14 @@ func (l *loader) settings(n *yaml.Node, s *Settings) error {
 		return err
 	}
 	if t := f["timeouts"]; t != nil {
-		tf, err := l.fields(t, "settings.timeouts", "tcp", "tcp_closed", "udp")
+		tf, err := l.fields(t, "settings.timeouts", "tcp", "tcp_closed", "udp", "udp_answered")
 		if err != nil {
 			return err
+		}
+		if a := tf["udp_answered"]; a != nil {
+			if err := l.udpAnswered(a, &s.Timeouts.UDPAnswered); err != nil {
+				return err
+			}
 		}
 		for _, k := range []struct {
 			key string

@@ -28,8 +28,10 @@ func TestDefaultPolicyLoads(t *testing.T) {
 		t.Fatalf("reloading the printed policy: %v", err)
 	}
 	s := p.Settings
+	var lingers [flow.NumLabels]time.Duration
+	lingers[flow.NTP], lingers[flow.LDAP], lingers[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
 	if s.TLSPorts[636] != flow.LDAPS || s.TLSPorts[3269] != flow.LDAPS || s.TLSPorts[5061] != flow.SIPTLS ||
-		s.Timeouts != (Timeouts{TCP: 10 * time.Minute, TCPClosed: 5 * time.Second, UDP: 2 * time.Minute}) {
+		s.Timeouts != (Timeouts{TCP: 10 * time.Minute, TCPClosed: 5 * time.Second, UDP: 2 * time.Minute, UDPAnswered: lingers}) {
 		t.Errorf("settings: %+v", s)
 	}
 	if len(s.StandardPorts[flow.LDAP]) != 2 || s.StandardPorts[flow.NTP][0] != 123 || len(s.Lists["sip_scanners"]) == 0 || len(s.Lists["weak_ciphers"]) == 0 {
@@ -122,6 +124,8 @@ func TestLoadErrorsNameFileLineAndRule(t *testing.T) {
 		{"threshold bad by", "    remedy: r", "    remedy: r\n    threshold: {count: 3, by: client.address, window: 1m}", 11, "t.rule", `unknown field "client.address" in threshold.by`},
 		{"bad duration", "version: 1", "version: 1\nsettings: {timeouts: {udp: soon}}", 2, "", `duration "soon"`},
 		{"unknown timeout", "version: 1", "version: 1\nsettings:\n  timeouts: {icmp: 1m}", 3, "", `unknown key "icmp"`},
+		{"linger of a TCP protocol", "version: 1", "version: 1\nsettings:\n  timeouts:\n    udp_answered: {ldaps: 2s}", 4, "", `unknown protocol "ldaps"`},
+		{"negative linger", "version: 1", "version: 1\nsettings:\n  timeouts:\n    udp_answered: {ntp: -2s}", 4, "", `duration "-2s"`},
 		{"tls port label", "version: 1", "version: 1\nsettings: {tls_ports: {443: ntp}}", 2, "", "ldaps or sip-tls"},
 		{"standard port label", "version: 1", "version: 1\nsettings:\n  standard_ports:\n    dns: [53]", 4, "", `unknown protocol "dns"`},
 		{"list name", "version: 1", "version: 1\nsettings:\n  lists:\n    Bad-Name: [x]", 4, "", "list name"},
@@ -195,7 +199,7 @@ func TestLoadFile(t *testing.T) {
 func TestSettingsOverride(t *testing.T) {
 	src := strings.Replace(minimal, "version: 1", `version: 1
 settings:
-  timeouts: {udp: 30s}
+  timeouts: {udp: 30s, udp_answered: {sip: 0s, ntp: 1s}}
   tls_ports: {10636: ldaps}
   standard_ports: {ldap: [10389]}
   lists: {admins: ["cn=admin,dc=example,dc=org"], empty: []}`, 1)
@@ -206,6 +210,9 @@ settings:
 	s := p.Settings
 	if s.Timeouts.UDP != 30*time.Second || s.Timeouts.TCP != 10*time.Minute {
 		t.Errorf("timeouts: %+v (the ones not given keep their built-in value)", s.Timeouts)
+	}
+	if a := s.Timeouts.UDPAnswered; a[flow.SIP] != 0 || a[flow.NTP] != time.Second || a[flow.LDAP] != 2*time.Second {
+		t.Errorf("udp_answered: %v (0s turns a linger off; a protocol not given keeps its built-in linger)", a)
 	}
 	if len(s.TLSPorts) != 1 || s.TLSPorts[10636] != flow.LDAPS {
 		t.Errorf("tls_ports replace the built-in ones: %v", s.TLSPorts)

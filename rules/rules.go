@@ -153,6 +153,9 @@ type Timeouts struct {
 	TCP       time.Duration // an open TCP flow
 	TCPClosed time.Duration // a TCP flow after FIN or RST, for late packets
 	UDP       time.Duration // a UDP flow
+	// UDPAnswered is, by label (ntp, ldap, sip), the linger of a UDP flow whose exchange is
+	// complete, instead of UDP; zero turns it off (settings.timeouts.udp_answered).
+	UDPAnswered [flow.NumLabels]time.Duration
 }
 
 // Settings are the engine settings a policy carries; the command passes them to the engine.

@@ -219,7 +219,8 @@ type Flow struct {
 	// flow ends; a detector sets it once, when it claims the flow.
 	State any
 
-	reverse bool
+	reverse  bool
+	answered bool
 }
 
 // Now returns the Event of the packet being inspected.
@@ -245,7 +246,23 @@ func (f *Flow) Withdraw() {
 	f.ParseErrors, f.ParseError = 0, ""
 	f.NTP, f.SIP, f.LDAP, f.TLS = nil, nil, nil, nil
 	f.State = nil
+	f.answered = false
 }
+
+// Answered tells the engine that the exchange the flow carries is complete: over UDP, a
+// request and the reply that ends it (an NTP reply, a CLDAP search result, the final response
+// to a SIP OPTIONS or REGISTER). The engine then ends the flow after the short linger of its
+// protocol (Config.UDPAnswered) instead of the UDP idle timeout; a later exchange on the same
+// endpoints becomes a new flow. Packets during the linger still belong to the flow.
+func (f *Flow) Answered() { f.answered = true }
+
+// Asked tells the engine that a new request opened an exchange that awaits its reply: the
+// flow goes back to the UDP idle timeout until Answered is called again.
+func (f *Flow) Asked() { f.answered = false }
+
+// IsAnswered reports whether the flow's exchange is complete (see Answered). Only the engine
+// calls it.
+func (f *Flow) IsAnswered() bool { return f.answered }
 
 // Relabel changes the label of a claimed flow (for example a TLS flow whose port says LDAPS).
 func (f *Flow) Relabel(l Label) { f.Label = l }
@@ -294,6 +311,13 @@ const (
 	// its packets are still counted.
 	Done
 )
+
+// StateReuser is implemented by a detector that reuses the per-flow states it makes. The
+// engine calls PutState with a flow's State when it lets the state go (the flow ended, or its
+// inspection stopped), after which nothing refers to it but the detector's pool.
+type StateReuser interface {
+	PutState(state any)
+}
 
 // Detector recognises one protocol (or a family, such as TLS) and reads its facts.
 //

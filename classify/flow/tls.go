@@ -77,6 +77,12 @@ type TLSServerFacts struct {
 	// certificate's own key.
 	SelfIssued bool `json:"self_issued,omitempty" expr:"self_issued"`
 	SelfSigned bool `json:"self_signed,omitempty" expr:"self_signed"`
+	// Expired: the leaf certificate was outside its validity period (expired, or not yet
+	// valid) at the packet time of the message that carried it. It is derived from not_before,
+	// not_after and that time once, when the certificate is read, so that a policy reads a flag
+	// instead of comparing times on every flow; it is not written to the output, which has
+	// the times themselves.
+	Expired bool `json:"-" expr:"expired"`
 	// ChainLength is the number of certificates the server sent.
 	ChainLength int `json:"chain_length,omitempty" expr:"chain_length"`
 	// CertificateError is set when the leaf certificate did not parse.

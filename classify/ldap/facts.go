@@ -10,7 +10,8 @@ func (d *Detector) count(f *flow.Flow, st *state, m *message) {
 	l := f.LDAP
 	l.Messages++
 	countOp(&l.Ops, m.op)
-	if isResponse(m.op) {
+	st.lastResp = isResponse(m.op)
+	if st.lastResp {
 		l.ResponseBytes += uint64(m.total)
 	} else {
 		l.RequestBytes += uint64(m.total)

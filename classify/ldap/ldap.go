@@ -13,6 +13,7 @@ package ldap
 
 import (
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"sync"
 )
 
 // Bounds on the facts kept per flow.
@@ -37,6 +38,17 @@ const claimPartialAt = 4096
 // Detector recognises LDAP and CLDAP. It keeps no state of its own: per-flow state lives in
 // Flow.State.
 type Detector struct{}
+
+// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if st, ok := s.(*state); ok {
+		*st = state{}
+		statePool.Put(st)
+	}
+}
 
 // New returns the LDAP detector.
 func New() *Detector { return &Detector{} }
@@ -76,6 +88,7 @@ type state struct {
 
 	clearOps uint32 // messages other than the StartTLS exchange
 	upgraded bool   // bytes are TLS from here on
+	lastResp bool   // the last message framed was a response
 	wrapOK   bool   // a SASL bind that may negotiate a security layer succeeded
 
 	tls tlsHandoff
@@ -111,7 +124,7 @@ func (st *state) take(id int32, op byte, remove bool) (pending, bool) {
 // Inspect implements flow.Detector.
 func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
 	if st, ok := f.State.(*state); ok && f.LDAP != nil {
-		return d.parse(f, st, dir, data)
+		return d.parseExchange(f, st, dir, data)
 	}
 	if len(data) == 0 {
 		return flow.More, 0
@@ -128,7 +141,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	}
 
 	f.Claim(flow.LDAP)
-	st := &state{}
+	st := statePool.Get().(*state)
 	f.State = st
 	facts := &flow.LDAPFacts{First: f.Now(), CLDAP: f.Transport == flow.UDP, Cleartext: true}
 	f.LDAP = facts
@@ -142,7 +155,22 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		}
 	}
 	facts.TLSPort = server == 636 || server == 3269
-	return d.parse(f, st, dir, data)
+	return d.parseExchange(f, st, dir, data)
+}
+
+// parseExchange parses data and, for CLDAP, tells the engine whether the exchange is complete
+// (flow.Flow.Answered): a response that leaves no request outstanding ends it, a request
+// opens one.
+func (d *Detector) parseExchange(f *flow.Flow, st *state, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	v, n := d.parse(f, st, dir, data)
+	if f.Transport == flow.UDP && f.LDAP != nil {
+		if st.lastResp && st.npend == 0 {
+			f.Answered()
+		} else {
+			f.Asked()
+		}
+	}
+	return v, n
 }
 
 // parse reads every complete message in data. It returns More with the bytes consumed, or

@@ -18,6 +18,7 @@ package ntp
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
@@ -35,6 +36,17 @@ const Port = 123
 
 // Detector recognises NTP. It keeps no state of its own; all it learns goes in Flow.NTP.
 type Detector struct{}
+
+// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if st, ok := s.(*state); ok {
+		*st = state{}
+		statePool.Put(st)
+	}
+}
 
 // New returns the NTP detector.
 func New() *Detector { return &Detector{} }
@@ -87,7 +99,8 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	// alone is not, until a reply answers it.
 	f.Certain = m.mode <= 5
 	if m.asks() {
-		st := &state{open: true}
+		st := statePool.Get().(*state)
+		st.open = true
 		st.add(&m)
 		f.State = st
 	}
@@ -95,7 +108,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		First:        f.Now(),
 		Version:      m.version,
 		Mode:         m.mode,
-		Modes:        make([]int, 0, 7),
+		Modes:        make([]int, 0, 2), // a request and its reply: most flows see two modes
 		StandardPort: f.Client.Port() == Port || f.Server.Port() == Port,
 		Auth:         authNone,
 	}
@@ -120,6 +133,8 @@ func (d *Detector) claimed(f *flow.Flow, x *flow.NTPFacts, dir flow.Dir, data []
 		case dir == flow.FromServer && m.isResponse():
 			st.open = false
 			f.Certain = true
+			f.State = nil // the requests are needed only until the first reply: let them go
+			d.PutState(st)
 		}
 	}
 	if err != nil {
@@ -158,6 +173,19 @@ type state struct {
 	open  bool // no reply seen yet
 	n     int
 	asked [maxAsked]asked
+}
+
+// completes reports whether m is a reply that ends an exchange: a server or symmetric passive
+// time message, or the last fragment of a control or private response. (A broadcast answers
+// nothing.)
+func (m *msg) completes() bool {
+	switch m.mode {
+	case 2, 4:
+		return true
+	case 6, 7:
+		return m.response && !m.more
+	}
+	return false
 }
 
 // asks reports whether m is a request that a reply would answer: a client or symmetric
@@ -211,6 +239,13 @@ func (st *state) answeredBy(m *msg) bool {
 // flow (the first request and response, the first kiss code, the lists' backing arrays).
 func record(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool, size int) {
 	x.Messages++
+	// The engine ends an answered exchange after a short linger (flow.Flow.Answered).
+	switch {
+	case fromServer && m.completes():
+		f.Answered()
+	case !fromServer && m.asks():
+		f.Asked()
+	}
 	if fromServer {
 		x.ServerMessages++
 		x.ResponseBytes += uint64(size)

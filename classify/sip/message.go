@@ -29,7 +29,28 @@ func (st *state) message(h []byte, sl *startLine) {
 		s.Responses++
 		countStatus(s, uint16(sl.code))
 	}
+	if f.Transport == flow.UDP {
+		st.exchange(sl)
+	}
 	st.headers(h)
+}
+
+// exchange tells the engine whether the flow's SIP transaction is complete
+// (flow.Flow.Answered): an OPTIONS or REGISTER answered by a final response, on a flow that
+// carried no other request (a dialog's INVITE, BYE, SUBSCRIBE... keep the UDP idle timeout).
+func (st *state) exchange(sl *startLine) {
+	f := st.f
+	switch {
+	case sl.request && (sl.method == methodOptions || sl.method == methodRegister):
+		st.txOpen = true
+		f.Asked()
+	case sl.request:
+		st.dialog = true
+		f.Asked()
+	case sl.code >= 200 && st.txOpen && !st.dialog:
+		st.txOpen = false
+		f.Answered()
+	}
 }
 
 // headers dispatches every header field of the block h, joining folded lines.

@@ -25,6 +25,7 @@ package sip
 import (
 	"bytes"
 	"errors"
+	"sync"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/classify/sip/sdp"
@@ -68,6 +69,17 @@ const (
 
 // Detector recognises SIP. It keeps no state of its own: per-flow state lives in Flow.State.
 type Detector struct{}
+
+// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if st, ok := s.(*state); ok {
+		*st = state{}
+		statePool.Put(st)
+	}
+}
 
 // New returns the SIP detector.
 func New() *Detector { return &Detector{} }
@@ -142,6 +154,9 @@ type state struct {
 
 	callHash   uint64 // hash of the last Call-ID
 	haveCallID bool
+
+	txOpen bool // over UDP: an OPTIONS or REGISTER awaits its final response
+	dialog bool // over UDP: a request of another method was seen
 }
 
 // Inspect implements flow.Detector.
@@ -184,7 +199,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 
 	f.Claim(flow.SIP)
 	f.Certain = hdrs == nil
-	st := &state{}
+	st := statePool.Get().(*state)
 	st.dir[0].st, st.dir[1].st = st, st
 	f.State = st
 	facts := &flow.SIPFacts{First: f.Now()}

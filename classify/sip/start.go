@@ -12,6 +12,12 @@ var methodNames = [...]string{
 	"NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
 }
 
+// Indexes in methodNames of the methods whose transaction ends a UDP exchange.
+const (
+	methodOptions  = 4
+	methodRegister = 5
+)
+
 // methodOther is the method index of an extension method.
 const methodOther = len(methodNames)
 

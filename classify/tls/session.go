@@ -323,6 +323,10 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 		if err := parseCertificates(t, body); err != nil {
 			f.Fail(err)
 		}
+		if srv := &t.Server; !srv.NotAfter.IsZero() {
+			at := t.Certificate.Time
+			srv.Expired = srv.NotAfter.Before(at) || srv.NotBefore.After(at)
+		}
 	case hsServerKeyExchange, hsServerHelloDone:
 		if !s.isClient(dir) {
 			s.certSeen = true

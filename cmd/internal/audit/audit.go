@@ -144,6 +144,7 @@ func New(o Options) *Audit {
 	cfg.SkipUnknown = !o.All // unknown flows raise no finding: count them, list them only on request
 	st := &o.Policy.Settings
 	cfg.TCPTimeout, cfg.TCPClosedTimeout, cfg.UDPTimeout = st.Timeouts.TCP, st.Timeouts.TCPClosed, st.Timeouts.UDP
+	cfg.UDPAnswered = st.Timeouts.UDPAnswered
 	cfg.Detectors = classify.Detectors(st.TLSPorts)
 	if o.Engine != nil {
 		o.Engine(&cfg)

@@ -1,0 +1,184 @@
+package classify_test
+
+import (
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// flowMemCases are the flows whose live heap TestLiveHeapPerFlow measures: the opening
+// packets of a real capture of each protocol (up to its first FIN or RST, so the flow is
+// still open), and a UDP flow no detector claims. max is the bound in bytes per flow, a
+// little above the figure docs/performance.md gives, so that a regression of the struct
+// diet fails.
+var flowMemCases = []struct {
+	name, file string
+	label      flow.Label
+	max        float64
+}{
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 1540},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1780},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1950},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1860},
+	{"unknown", "", flow.Unknown, 170},
+}
+
+// unknownFlow is a DNS query and its answer: UDP that no detector claims.
+func unknownFlow() []decode.Packet {
+	q := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1}
+	c := [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}
+	s := [16]byte{10: 0xff, 11: 0xff, 12: 127, 13: 9, 15: 53}
+	p := decode.Packet{Proto: decode.ProtoUDP, IPv4: true, Src: c, Dst: s, SrcPort: 40000, DstPort: 53, Payload: q, IPLen: 28 + len(q)}
+	r := p
+	r.Src, r.Dst, r.SrcPort, r.DstPort = s, c, 53, 40000
+	return []decode.Packet{p, r, p, r}
+}
+
+// openingPackets decodes a capture's packets up to its first FIN or RST.
+func openingPackets(tb testing.TB, name string) []decode.Packet {
+	dec := decode.New(decode.Config{})
+	var out []decode.Packet
+	for _, f := range readAll(tb, filepath.Join("..", "testdata", filepath.FromSlash(name))) {
+		var p decode.Packet
+		if dec.Decode(f.data, f.p.LinkType, f.p.Timestamp, &p) != decode.OK {
+			continue
+		}
+		if p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagFIN|decode.FlagRST) != 0 {
+			break
+		}
+		p.Payload = append([]byte(nil), p.Payload...)
+		out = append(out, p)
+	}
+	return out
+}
+
+// liveHeapPerFlow builds n flows of pkts (each with its own client address) through an engine
+// configured as the file audit is, and returns the live heap they hold, per flow, and their
+// label (-1 when the engine did not hold n flows of one label).
+func liveHeapPerFlow(pkts []decode.Packet, n int) (float64, flow.Label) {
+	cfg := classify.DefaultConfig()
+	cfg.Detectors = classify.Detectors(nil)
+	cfg.SkipUnknown = true
+	cfg.UDPTimeout, cfg.TCPTimeout = time.Hour, time.Hour
+	var before, after runtime.MemStats
+	// Two collections empty the detectors' state pools (sync.Pool keeps a victim cache across
+	// one), so neither reading counts pooled states.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	label, seen := flow.Unknown, false
+	e := classify.New(cfg, func(r *flow.Record) {
+		if !seen {
+			label, seen = r.Label, true
+		}
+	})
+	client, cport := pkts[0].Src, pkts[0].SrcPort
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		for j := range pkts {
+			p := pkts[j]
+			addr := &p.Src
+			if p.Src != client || p.SrcPort != cport {
+				addr = &p.Dst
+			}
+			addr[13], addr[14], addr[15] = byte(i>>16), byte(i>>8), byte(i)
+			ts = ts.Add(time.Microsecond)
+			e.Handle(&p, ts, uint64(j+1), "mem.pcap")
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := e.Flows()
+	e.Advance(ts.Add(2 * time.Hour)) // every flow ends: the first one's label says what was built
+	if st := e.Stats(); held != n || st.FlowsByLabel[label] != uint64(n) {
+		return -1, label
+	}
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n), label
+}
+
+// TestLiveHeapPerFlow measures the live heap a flow holds while it is open, per protocol and
+// for an unknown flow, and holds it under a bound (the figures are in docs/performance.md).
+func TestLiveHeapPerFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 20,000 flows per protocol")
+	}
+	const n = 20000
+	for _, c := range flowMemCases {
+		pkts := unknownFlow()
+		if c.file != "" {
+			pkts = openingPackets(t, c.file)
+		}
+		per, label := liveHeapPerFlow(pkts, n)
+		if per < 0 {
+			t.Fatalf("%s: the engine does not hold %d flows", c.name, n)
+		}
+		if label != c.label {
+			t.Fatalf("%s: the flow is labelled %v", c.name, label)
+		}
+		t.Logf("%-8s %6.0f bytes of live heap per open flow (bound %.0f)", c.name, per, c.max)
+		if per > c.max {
+			t.Errorf("%s: %.0f bytes of live heap per open flow, want at most %.0f", c.name, per, c.max)
+		}
+	}
+}
+
+// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry and its
+// flow.Flow from the engine's pools, and its detector's per-flow state from the detector's
+// pool (flow.StateReuser), so once they are warm an unknown flow (most flows on a SPAN port)
+// allocates nothing from its first packet to its end. A classified flow still allocates its
+// protocol facts: a sink may keep them after the record is emitted, so they are not reused.
+// The test counts those too, per protocol, so that they do not grow unnoticed.
+func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
+	cases := []struct {
+		name, file string
+		max        float64
+	}{
+		{"unknown", "", 0},
+		{"ntp", "real/ntp-client.pcap", 3},            // NTPFacts, its modes, the reference id
+		{"sip", "real/sip-options-udp-5080.pcap", 12}, // SIPFacts and the strings it keeps (URI, tags, agent, ...)
+	}
+	for _, c := range cases {
+		pkts := unknownFlow()
+		if c.file != "" {
+			pkts = openingPackets(t, c.file)
+		}
+		cfg := classify.DefaultConfig()
+		cfg.Detectors = classify.Detectors(nil)
+		cfg.SkipUnknown = true
+		cfg.UDPTimeout = time.Second
+		e := classify.New(cfg, func(*flow.Record) {})
+		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		i := 0
+		one := func() {
+			i++
+			ts = ts.Add(3 * time.Second) // the previous flow has ended: it goes back to the pools
+			for j := range pkts {
+				p := pkts[j]
+				if j%2 == 0 {
+					p.SrcPort = uint16(20000 + i%1000)
+				} else {
+					p.DstPort = uint16(20000 + i%1000)
+				}
+				e.Handle(&p, ts, uint64(j+1), "pool.pcap")
+			}
+		}
+		for k := 0; k < 2000; k++ {
+			one() // warm the pools and the table
+		}
+		got := testing.AllocsPerRun(1000, one)
+		flows := e.Stats().Flows
+		t.Logf("%-8s %.1f allocations per flow (%d flows)", c.name, got, flows)
+		if flows < 3000 {
+			t.Fatalf("%s: only %d flows were made", c.name, flows)
+		}
+		if got > c.max {
+			t.Errorf("%s: %.1f allocations per flow once the pools are warm, want at most %v", c.name, got, c.max)
+		}
+	}
+}
