@@ -1,38 +1,29 @@
 package decode
 
 import (
-	"bufio"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/capture"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/corpustest"
 )
 
-// otherDir returns ../shared/corpus-other beside the repository, or skips the test.
-func otherDir(t *testing.T) string {
-	dir := filepath.Join(corpustest.Root(t), "..", "shared", "corpus-other")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("public capture corpus absent (../shared/corpus-other beside the repository)")
-	}
-	return dir
-}
-
-// innerFlows decodes a capture and returns its TCP and UDP flows ("tcp a:p b:p", endpoints in
-// canonical order), the decoder's counters and the tunnel types seen.
-func innerFlows(t *testing.T, path string) (map[string]bool, *Stats, map[string]bool) {
+// innerFlows decodes a capture and returns its TCP and UDP flows, the decoder's counters and
+// the tunnel types seen.
+func innerFlows(t *testing.T, path string) (map[corpustest.FlowKey]bool, *Stats, map[string]bool) {
 	s, err := capture.Open(path)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	defer s.Close()
 	d := New(Config{})
-	flows, types := map[string]bool{}, map[string]bool{}
+	flows, types := map[corpustest.FlowKey]bool{}, map[string]bool{}
 	var cp capture.Packet
 	var p Packet
 	for {
@@ -42,16 +33,12 @@ func innerFlows(t *testing.T, path string) (map[string]bool, *Stats, map[string]
 		if d.Decode(cp.Data, cp.LinkType, cp.Timestamp, &p) != OK {
 			continue
 		}
-		a := netip.AddrPortFrom(netip.AddrFrom16(p.Src).Unmap(), p.SrcPort).String()
-		b := netip.AddrPortFrom(netip.AddrFrom16(p.Dst).Unmap(), p.DstPort).String()
-		if a > b {
-			a, b = b, a
-		}
-		proto := "udp"
+		tr := flow.UDP
 		if p.Proto == ProtoTCP {
-			proto = "tcp"
+			tr = flow.TCP
 		}
-		flows[proto+" "+a+" "+b] = true
+		flows[corpustest.Key(tr, netip.AddrPortFrom(netip.AddrFrom16(p.Src), p.SrcPort),
+			netip.AddrPortFrom(netip.AddrFrom16(p.Dst), p.DstPort))] = true
 		for i := range p.NTunnels {
 			types[p.Tunnels[i].Type.String()] = true
 		}
@@ -62,41 +49,11 @@ func innerFlows(t *testing.T, path string) (map[string]bool, *Stats, map[string]
 	return flows, d.Stats(), types
 }
 
-var ndpiFlow = regexp.MustCompile(`^\s+\d+\s+(TCP|UDP) (\S+) <?-> (\S+) `)
-
-// ndpiFlows reads the TCP and UDP flows nDPI lists in its expected output.
-func ndpiFlows(t *testing.T, path string) map[string]bool {
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	out := map[string]bool{}
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		m := ndpiFlow.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		a, b := netip.MustParseAddrPort(m[2]).String(), netip.MustParseAddrPort(m[3]).String()
-		if a > b {
-			a, b = b, a
-		}
-		proto := "udp"
-		if m[1] == "TCP" {
-			proto = "tcp"
-		}
-		out[proto+" "+a+" "+b] = true
-	}
-	return out
-}
-
 // TestCorpusOtherTunnels: captures of other projects that carry tunnels or unusual link types
 // give the inner TCP and UDP flows nDPI's expected output lists (nDPI keys flows by VLAN too;
 // the set of 5-tuples is compared), through the tunnels named.
 func TestCorpusOtherTunnels(t *testing.T) {
-	dir := otherDir(t)
+	dir := corpustest.OtherDir(t)
 	for _, c := range []struct {
 		file    string
 		tunnels []string
@@ -120,19 +77,19 @@ func TestCorpusOtherTunnels(t *testing.T) {
 				t.Skip(err)
 			}
 			got, st, types := innerFlows(t, path)
-			want := ndpiFlows(t, path+".out")
+			want := corpustest.NDPIProtocols(t, path+".out")
 			if len(want) == 0 {
 				t.Fatal("no flows in the expected output")
 			}
 			var missing, extra []string
 			for f := range want {
 				if !got[f] {
-					missing = append(missing, f)
+					missing = append(missing, fmt.Sprint(f))
 				}
 			}
 			for f := range got {
-				if !want[f] {
-					extra = append(extra, f)
+				if _, ok := want[f]; !ok {
+					extra = append(extra, fmt.Sprint(f))
 				}
 			}
 			sort.Strings(missing)

@@ -38,7 +38,8 @@ func Key(tr flow.Transport, a, b netip.AddrPort) FlowKey {
 //
 //	1	UDP 192.168.2.225:45290 <-> 192.168.2.134:53 [proto: 5/DNS][IP: 0/Unknown]...
 //	2	TCP [2001:db8::1]:60205 -> [2001:db8::2]:443 [proto: 91.126/TLS.Google]...
-var ndpiFlow = regexp.MustCompile(`^\s*\d+\s+(TCP|UDP) (\S+) <?-> (\S+) \[proto: ([^\]]*)\]`)
+//	5	UDP 10.140.117.35:45634 <-> 193.122.35.237:8801 [VLAN: 113][proto: GTP:189/Zoom]...
+var ndpiFlow = regexp.MustCompile(`^\s*\d+\s+(TCP|UDP) (\S+) <?-> (\S+) (?:\[[A-Za-z ]+: [^\]]*\])*?\[proto: ([^\]]*)\]`)
 
 // NDPIProtocols reads nDPI's expected output (a NAME.out file) and returns, per TCP and UDP
 // flow, the protocol names nDPI gave it: "91.126/TLS.Google" gives TLS and Google,
