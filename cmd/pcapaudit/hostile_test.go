@@ -24,6 +24,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pcapaudit/pcapaudit/internal/encap"
 )
 
 // Hostile input: the shipped captures flipped, cut and lied about, and crafted captures of
@@ -592,14 +593,7 @@ func hostileIPv4(src, dst [4]byte, proto byte, id, fragOff int, more bool, paylo
 	h = hostileBE16(h, fo)
 	h = append(h, 64, proto, 0, 0)
 	h = append(append(h, src[:]...), dst[:]...)
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	encap.SetIPv4Checksum(h)
 	return append(h, payload...)
 }
 

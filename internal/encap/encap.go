@@ -138,6 +138,13 @@ func ip4(proto byte, f, payload []byte) []byte {
 		src, dst = dst, src
 	}
 	h := cat([]byte{0x45, 0}, be16(20+len(payload)), []byte{0, 0, 0x40, 0, 64, proto, 0, 0}, src, dst)
+	SetIPv4Checksum(h)
+	return ether(0x0800, cat(h, payload))
+}
+
+// SetIPv4Checksum fills in the header checksum of the 20-byte IPv4 header h.
+func SetIPv4Checksum(h []byte) {
+	binary.BigEndian.PutUint16(h[10:], 0)
 	var sum uint32
 	for i := 0; i < 20; i += 2 {
 		sum += uint32(h[i])<<8 | uint32(h[i+1])
@@ -146,7 +153,6 @@ func ip4(proto byte, f, payload []byte) []byte {
 		sum = sum>>16 + sum&0xffff
 	}
 	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
-	return ether(0x0800, cat(h, payload))
 }
 
 // udpTunnel sends hdr and the frame f in a UDP datagram to port (the source port from a hash
