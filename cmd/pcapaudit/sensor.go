@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -328,17 +329,13 @@ func (o *sensorOptions) openFile(filter *bpfProgram) (liveCapture, error) {
 // stoppable ends a source early when told to (a file read as fast as it goes).
 type stoppable struct {
 	capture.Source
-	mu      sync.Mutex
-	stopped bool
+	stopped atomic.Bool
 }
 
-func (s *stoppable) stop() { s.mu.Lock(); s.stopped = true; s.mu.Unlock() }
+func (s *stoppable) stop() { s.stopped.Store(true) }
 
 func (s *stoppable) Next(p *capture.Packet) error {
-	s.mu.Lock()
-	stopped := s.stopped
-	s.mu.Unlock()
-	if stopped {
+	if s.stopped.Load() {
 		return capture.ErrStopped
 	}
 	return s.Source.Next(p)
