@@ -76,10 +76,12 @@ type Config struct {
 	Admit func(p *decode.Packet, ts time.Time) bool
 }
 
-// DefaultUDPAnswered returns the default lingers of answered UDP exchanges: NTP and CLDAP
-// 2 s, SIP 5 s (a SIP client resends an unanswered request within 4 s, RFC 3261 §17.1.2).
+// DefaultUDPAnswered returns the default lingers of answered UDP exchanges: NTP 5 s (ntpd's
+// and chrony's iburst send their first requests 2 s apart, and a burst is one exchange),
+// CLDAP 2 s, SIP 5 s (a SIP client resends an unanswered request within 4 s, RFC 3261
+// §17.1.2).
 func DefaultUDPAnswered() (d [flow.NumLabels]time.Duration) {
-	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 5*time.Second, 2*time.Second, 5*time.Second
 	return d
 }
 

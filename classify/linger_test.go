@@ -70,6 +70,41 @@ func TestAnsweredUDPExchangeEndsAfterItsLinger(t *testing.T) {
 	}
 }
 
+// TestNTPBurstIsOneRecord: ntpd's iburst sends eight requests about 2 s apart (chrony's four),
+// each answered at once; the client's timer fires a little late, never early. With the default
+// linger the burst is one record of all sixteen packets, not records cut wherever the gap after
+// a reply came to just over 2 s; after the burst the flow ends at its last reply plus the linger.
+func TestNTPBurstIsOneRecord(t *testing.T) {
+	frames := readAll(t, filepath.Join("..", "testdata", "real", "ntp-client.pcap"))
+	if len(frames) != 2 {
+		t.Fatalf("ntp-client.pcap: %d frames, want a request and its reply", len(frames))
+	}
+	var recs []flow.Record
+	cfg := classify.DefaultConfig()
+	cfg.Detectors = classify.Detectors(nil)
+	e := classify.New(cfg, func(r *flow.Record) { recs = append(recs, *r) })
+	const burst = 8
+	for i := 0; i < burst; i++ {
+		for _, f := range frames {
+			p := f.p
+			p.Timestamp = p.Timestamp.Add(time.Duration(i) * (2*time.Second + 30*time.Millisecond))
+			e.Packet(&p)
+		}
+	}
+	// The next poll, a minute later, is a record of its own.
+	late := frames[0].p
+	late.Timestamp = late.Timestamp.Add(time.Minute)
+	e.Packet(&late)
+	e.Flush()
+	if len(recs) != 2 || recs[0].Label != flow.NTP || recs[0].Packets != [2]uint64{burst, burst} {
+		t.Fatalf("want the burst as one NTP record of %d packets each way and the next poll as another, got %d records: %+v", burst, len(recs), recs)
+	}
+	linger := classify.DefaultUDPAnswered()[flow.NTP]
+	if first := recs[0]; first.EndReason != flow.EndIdle || !first.EmitAt.Equal(first.End.Add(linger)) {
+		t.Errorf("burst record: reason %v, emitted at %v, want idle at its last reply %v + %v", first.EndReason, first.EmitAt, first.End, linger)
+	}
+}
+
 // playTwice plays frames through e, then again a minute later on the same endpoints, and
 // ends the input.
 func playTwice(e *classify.Engine, frames []frame) {

@@ -225,7 +225,7 @@ func (l *loader) duration(n *yaml.Node, what string) (time.Duration, error) {
 // defaultUDPAnswered are the built-in lingers of answered UDP exchanges (the default
 // policy's settings.timeouts.udp_answered).
 func defaultUDPAnswered() (d [flow.NumLabels]time.Duration) {
-	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	d[flow.NTP], d[flow.LDAP], d[flow.SIP] = 5*time.Second, 2*time.Second, 5*time.Second
 	return d
 }
 

@@ -29,7 +29,7 @@ func TestDefaultPolicyLoads(t *testing.T) {
 	}
 	s := p.Settings
 	var lingers [flow.NumLabels]time.Duration
-	lingers[flow.NTP], lingers[flow.LDAP], lingers[flow.SIP] = 2*time.Second, 2*time.Second, 5*time.Second
+	lingers[flow.NTP], lingers[flow.LDAP], lingers[flow.SIP] = 5*time.Second, 2*time.Second, 5*time.Second
 	if s.TLSPorts[636] != flow.LDAPS || s.TLSPorts[3269] != flow.LDAPS || s.TLSPorts[5061] != flow.SIPTLS ||
 		s.Timeouts != (Timeouts{TCP: 10 * time.Minute, TCPClosed: 5 * time.Second, UDP: 2 * time.Minute, UDPAnswered: lingers}) {
 		t.Errorf("settings: %+v", s)
