@@ -76,11 +76,11 @@ func String(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if asIs[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -124,3 +124,12 @@ func String(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// asIs holds the bytes a JSON string carries as they are: printable ASCII and DEL, but for
+// the quote and the backslash.
+var asIs = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

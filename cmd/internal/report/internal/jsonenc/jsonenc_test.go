@@ -128,3 +128,23 @@ func TestNoAllocations(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// BenchmarkString is the cost of escaping the strings facts hold: mostly plain ASCII, some
+// with a character to escape or non-ASCII text.
+func BenchmarkString(b *testing.B) {
+	strs := []string{"cn=admin,dc=example,dc=org", "sip:alice@127.0.0.1:5060;transport=udp", "REGISTER", "1.2",
+		"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", `Digest realm="x"`, "Müller", "servicePrincipalName"}
+	n := 0
+	for _, s := range strs {
+		n += len(s)
+	}
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = String(buf, s)
+		}
+	}
+}
