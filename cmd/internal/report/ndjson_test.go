@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -10,14 +11,12 @@ import (
 	"testing"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report/internal/jsontest"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
-// The reference encoding: the documents as structs, marshalled by the JSON encoder (how the
+// The reference encoding: the documents as structs, marshalled by encoding/json (how the
 // NDJSON was written before it was written field by field). The writer must produce the
 // same bytes for every record and finding.
 type (
