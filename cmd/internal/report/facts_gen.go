@@ -442,7 +442,7 @@ func appendFlowTLSFacts(e *jsonenc.Encoder, b []byte, v *flow.TLSFacts) []byte {
 	}
 	if v.NameMatchesSNI != nil {
 		b = append(b, `,"name_matches_sni":`...)
-		b = strconv.AppendBool(b, (*v.NameMatchesSNI))
+		b = strconv.AppendBool(b, *v.NameMatchesSNI)
 	}
 	if !isZeroFlowTLSClientFacts(&v.Client) {
 		b = append(b, `,"client":`...)

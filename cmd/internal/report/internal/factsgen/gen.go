@@ -442,6 +442,19 @@ func (w *writer) field(f field, expr string, c comma) (optional bool, err error)
 	return omit != "", nil
 }
 
+// deref is the value expr points to, a t: in parentheses where a selector or an index may
+// follow.
+func deref(expr string, t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Array, reflect.Slice, reflect.Pointer:
+	default:
+		if !t.Implements(appenderType) && !reflect.PointerTo(t).Implements(appenderType) {
+			return "*" + expr
+		}
+	}
+	return "(*" + expr + ")"
+}
+
 func sel(expr string, path []string) string {
 	return expr + "." + strings.Join(path, ".")
 }
@@ -471,7 +484,7 @@ func (w *writer) value(expr string, t reflect.Type, name string) error {
 			!reflect.PointerTo(elem).Implements(appenderType) && !reflect.PointerTo(elem).Implements(marshalerType) &&
 			!reflect.PointerTo(elem).Implements(texterType) {
 			w.code("b = %s(e, b, %s)", g.funcOf(elem), expr)
-		} else if err := w.value("(*"+expr+")", elem, name); err != nil {
+		} else if err := w.value(deref(expr, elem), elem, name); err != nil {
 			return err
 		}
 		if !nonNil {

@@ -131,15 +131,15 @@ func appendJsontestShapes(e *jsonenc.Encoder, b []byte, v *jsontest.Shapes) []by
 	if v.PS == nil {
 		b = append(b, `null`...)
 	} else {
-		b = jsonenc.String(b, (*v.PS))
+		b = jsonenc.String(b, *v.PS)
 	}
 	if v.PI != nil {
 		b = append(b, `,"pi":`...)
-		b = strconv.AppendInt(b, int64((*v.PI)), 10)
+		b = strconv.AppendInt(b, int64(*v.PI), 10)
 	}
 	if v.PB != nil {
 		b = append(b, `,"pb":`...)
-		b = strconv.AppendBool(b, (*v.PB))
+		b = strconv.AppendBool(b, *v.PB)
 	}
 	b = append(b, `,"pt":`...)
 	if v.PT == nil {
@@ -154,7 +154,7 @@ func appendJsontestShapes(e *jsonenc.Encoder, b []byte, v *jsontest.Shapes) []by
 		if (*v.PPS) == nil {
 			b = append(b, `null`...)
 		} else {
-			b = jsonenc.String(b, (*(*v.PPS)))
+			b = jsonenc.String(b, *(*v.PPS))
 		}
 	}
 	b = append(b, `,"l":`...)
