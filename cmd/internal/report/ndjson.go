@@ -27,7 +27,7 @@ import (
 // flow and its findings share (times, endpoints, network, Community ID) is written once per
 // flow and copied into each finding, and the rule part of a finding once per rule and label.
 // Every string is escaped exactly as encoding/json escapes it (jsonenc.String). Only the
-// summary, once per run, goes through encoding/json.
+// summary and a sensor's observer part, once per run, go through encoding/json.
 type JSON struct {
 	w        *bufio.Writer
 	enc      *json.Encoder // the summary, on w
