@@ -4,15 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/cmd/internal/report/internal/jsonenc"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -20,12 +21,13 @@ import (
 // (event.kind "alert"), each finding right after the flow it was raised on.
 //
 // The documents are written field by field into one reused line buffer, in the order the
-// field reference (docs/schema.md) gives; only the protocol facts go through the JSON
-// encoder (they are the detectors' structs, marshalled as they are). What a flow and its findings share (times,
-// endpoints, network, Community ID) is written once per flow and copied into each finding,
-// and the rule part of a finding once per rule and label. Strings are escaped exactly as the
-// encoder escapes them: a string with nothing to escape is copied, any other goes through
-// the encoder.
+// field reference (docs/schema.md) gives, with no reflection and no allocation; the protocol
+// facts (the detectors' structs, marshalled as encoding/json would) by appendRecordFacts,
+// generated from their types into facts_gen.go by go generate (internal/factsgen). What a
+// flow and its findings share (times, endpoints, network, Community ID) is written once per
+// flow and copied into each finding, and the rule part of a finding once per rule and label.
+// Every string is escaped exactly as encoding/json escapes it (jsonenc.String). Only the
+// summary and a sensor's observer part, once per run, go through encoding/json.
 type JSON struct {
 	w        *bufio.Writer
 	enc      *json.Encoder // the summary, on w
@@ -41,9 +43,7 @@ type JSON struct {
 	rules  map[ruleLabel][]byte // `"rule":{…}` by rule and flow label
 	obs    []rules.KV           // a finding's observed values, sorted
 	tmp    []byte
-	str    string // the string appendString hands to the encoder
-	sbuf   bytes.Buffer
-	senc   *json.Encoder // facts and escaped strings, into sbuf
+	facts  jsonenc.Encoder // of the protocol facts (facts_gen.go)
 
 	observer []byte       // `"observer":{…},` of a live sensor, or nothing
 	obsDoc   *observerDoc // the same, for the summary
@@ -84,11 +84,13 @@ func newObserverDoc(o Observer) *observerDoc {
 // SetObserver makes every document carry o as ECS observer fields.
 func (j *JSON) SetObserver(o Observer) {
 	j.obsDoc = newObserverDoc(o)
-	b, err := j.encode([]byte(`"observer":`), j.obsDoc)
-	if err != nil { // strings and a struct: the encoder does not fail on them
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j.obsDoc); err != nil { // strings and a struct: the encoder does not fail on them
 		panic(err)
 	}
-	j.observer = append(b, ',')
+	j.observer = append(append([]byte(`"observer":`), bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...), ',')
 }
 
 // Flush writes what is buffered (a live sensor's output is not held back on a quiet link).
@@ -110,8 +112,6 @@ func NewJSON(w io.Writer, all bool, ruleset string) *JSON {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	j := &JSON{w: bw, enc: json.NewEncoder(bw), all: all, ruleset: ruleset, rules: map[ruleLabel][]byte{}}
 	j.enc.SetEscapeHTML(false)
-	j.senc = json.NewEncoder(&j.sbuf)
-	j.senc.SetEscapeHTML(false)
 	return j
 }
 
@@ -246,22 +246,11 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	b = append(b, "},"...)
 	b = append(b, j.observer...)
 	b = append(b, j.shared...)
-	var err error
-	if r.NTP != nil {
-		b, err = j.encode(append(b, `,"ntp":`...), r.NTP)
-	}
-	if r.SIP != nil && err == nil {
-		b, err = j.encode(append(b, `,"sip":`...), r.SIP)
-	}
-	if r.LDAP != nil && err == nil {
-		b, err = j.encode(append(b, `,"ldap":`...), r.LDAP)
-	}
-	if r.TLS != nil && err == nil {
-		b, err = j.encode(append(b, `,"tls":`...), r.TLS)
-	}
-	if err != nil {
+	b = appendRecordFacts(&j.facts, b, r)
+	if err := j.facts.Err; err != nil {
+		j.facts.Err = nil
 		j.line = b[:0]
-		return err
+		return fmt.Errorf("report: the flow at frame %d of %s: %w", r.FirstFrame, r.File, err)
 	}
 	b = append(b, `,"pcapaudit":{"file":`...)
 	b = j.appendString(b, r.File)
@@ -301,7 +290,7 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	}
 	b = append(b, "}}\n"...)
 	j.line = b
-	_, err = j.w.Write(b)
+	_, err := j.w.Write(b)
 	return err
 }
 
@@ -411,33 +400,8 @@ func joinRefs(refs []string) string {
 	return strings.Join(refs, "; ")
 }
 
-// encode appends v as the JSON encoder writes it (the protocol facts, or a string that needs
-// escaping), without the encoder's newline.
-func (j *JSON) encode(b []byte, v any) ([]byte, error) {
-	j.sbuf.Reset()
-	if err := j.senc.Encode(v); err != nil {
-		return b, err
-	}
-	return append(b, bytes.TrimSuffix(j.sbuf.Bytes(), []byte{'\n'})...), nil
-}
-
-// appendString appends s as a JSON string. A string of printable ASCII without a quote or a
-// backslash is copied between quotes, which is what the encoder writes for it; any other
-// string is written by the encoder itself, so that every escape is the encoder's.
-func (j *JSON) appendString(b []byte, s string) []byte {
-	if plain(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	j.str = s // through a pointer: s in an interface would be allocated
-	out, err := j.encode(b, &j.str)
-	j.str = ""
-	if err != nil { // a string always encodes
-		return append(b, `""`...)
-	}
-	return out
-}
+// appendString appends s as a JSON string, escaped as encoding/json escapes it.
+func (j *JSON) appendString(b []byte, s string) []byte { return jsonenc.String(b, s) }
 
 // plain reports whether s is printable ASCII without a quote or a backslash: a JSON string
 // as it is.
@@ -456,3 +420,5 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = t.UTC().AppendFormat(b, TimeFormat)
 	return append(b, '"')
 }
+
+//go:generate go run ./internal/factsgen -o facts_gen.go

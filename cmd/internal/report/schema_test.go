@@ -111,8 +111,9 @@ var (
 	marshalerType = reflect.TypeFor[json.Marshaler]()
 )
 
-// schemaGen turns Go types into JSON Schema, the way encoding/json (and goccy/go-json, which
-// writes the facts) marshal them, with each field's meaning from the field reference.
+// schemaGen turns Go types into JSON Schema, the way encoding/json (and the facts encoder
+// generated from the types, which writes the same bytes) marshals them, with each field's
+// meaning from the field reference.
 type schemaGen struct {
 	t     *testing.T
 	ref   map[string]fieldRef
