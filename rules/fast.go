@@ -39,6 +39,9 @@ type frame struct {
 	// have says vals[k] is computed.
 	vals [4]string
 	have uint8
+	// sc is the checker's scratch for upper and lower, one slot per call in an expression
+	// (see recase); nil: they make their strings.
+	sc *[][]byte
 }
 
 // fastCond is a compiled condition.
@@ -65,7 +68,7 @@ func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
 			f = nil
 		}
 	}()
-	c := &fastCompiler{it: it}
+	c := &fastCompiler{it: it, slots: new(int)}
 	return c.boolean(n)
 }
 
@@ -73,6 +76,14 @@ type fastCompiler struct {
 	it    reflect.Type           // type of `it`, nil outside an each rule
 	elem  reflect.Type           // type of `#` inside a predicate, nil outside one
 	hoist *[]func(*frame) string // inside a predicate: what frame.vals hold
+	slots *int                   // scratch slots given out so far (see frame.recase)
+}
+
+// slot gives out the next scratch slot of the expression being compiled.
+func (c *fastCompiler) slot() int {
+	k := *c.slots
+	*c.slots++
+	return k
 }
 
 func giveUp(format string, a ...any) { panic(unsupported{fmt.Sprintf(format, a...)}) }
@@ -107,6 +118,13 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 			return func(fr *frame) unsafe.Pointer { return fr.it }, c.it
 		}
 		off, t := offsetOf(envType, n.Value)
+		if n.Value == "client" || n.Value == "server" || n.Value == "tunnel" {
+			// Their address strings are written when first read (see materialize).
+			return func(fr *frame) unsafe.Pointer {
+				materialize(fr.env)
+				return unsafe.Add(unsafe.Pointer(fr.env), off)
+			}, t
+		}
 		return func(fr *frame) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(fr.env), off) }, t
 	case *ast.PointerNode:
 		if n.Name != "" || c.elem == nil {
@@ -120,6 +138,12 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 		prop, ok := n.Property.(*ast.StringNode)
 		if !ok {
 			giveUp("computed member")
+		}
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && (id.Value == "client" || id.Value == "server") && prop.Value != "ip" {
+			// client.port and the like: no address string needed.
+			base, bt := offsetOf(envType, id.Value)
+			off, t := offsetOf(bt, prop.Value)
+			return func(fr *frame) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(fr.env), base+off) }, t
 		}
 		base, bt := c.place(n.Node)
 		switch bt.Kind() {
@@ -506,7 +530,7 @@ func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
 	}
 	list := c.strs(n.Arguments[0])
 	var hoist []func(*frame) string
-	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist}
+	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist, slots: c.slots}
 	pred := inner.boolean(pn.Node)
 	var want, found bool // any: stop at the first true; all: at the first false; none: at the first true
 	switch n.Name {
@@ -572,6 +596,9 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 			return func(fr *frame) int64 { return l(fr) * r(fr) }
 		}
 	case *ast.BuiltinNode:
+		if n.Name == "int" && len(n.Arguments) == 1 && isInt(n.Arguments[0].Type()) {
+			return c.integer(n.Arguments[0]) // int() of an integer: the same value, as an int
+		}
 		if n.Name == "len" && len(n.Arguments) == 1 {
 			switch a := n.Arguments[0]; {
 			case a.Type().Kind() == reflect.String:
@@ -686,7 +713,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	}
 	if c.hoist != nil && len(*c.hoist) < len(frame{}.vals) && !isPlace(n) && !usesElem(n) {
 		if _, ok := n.(*ast.BuiltinNode); ok { // lower, upper, trim: they allocate
-			f := (&fastCompiler{it: c.it}).str(n)
+			f := (&fastCompiler{it: c.it, slots: c.slots}).str(n)
 			k := len(*c.hoist)
 			*c.hoist = append(*c.hoist, f)
 			bit := uint8(1) << k
@@ -716,9 +743,11 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 			x := c.str(n.Arguments[0])
 			switch n.Name {
 			case "lower":
-				return func(fr *frame) string { return strings.ToLower(x(fr)) }
+				k := c.slot()
+				return func(fr *frame) string { return fr.recase(k, x(fr), false) }
 			case "upper":
-				return func(fr *frame) string { return strings.ToUpper(x(fr)) }
+				k := c.slot()
+				return func(fr *frame) string { return fr.recase(k, x(fr), true) }
 			case "trim":
 				return func(fr *frame) string { return strings.TrimSpace(x(fr)) }
 			}
