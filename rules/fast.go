@@ -734,7 +734,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	case *ast.ConstantNode:
 		return constant[string](n.Value)
 	case *ast.BinaryNode:
-		if n.Operator == "+" {
+		if n.Operator == "+" && n.Left.Type() == stringType && n.Right.Type() == stringType { // the VM adds only plain strings
 			l, r := c.str(n.Left), c.str(n.Right)
 			return func(fr *frame) string { return l(fr) + r(fr) }
 		}

@@ -158,7 +158,7 @@ func (c *fastCompiler) render(n ast.Node) renderFn {
 			}
 		}
 	case *ast.BinaryNode:
-		if n.Operator == "+" && t == stringType {
+		if n.Operator == "+" && n.Left.Type() == stringType && n.Right.Type() == stringType { // the VM adds only plain strings
 			l, r := c.render(n.Left), c.render(n.Right)
 			return func(fr *frame, dst []byte) []byte { return r(fr, l(fr, dst)) }
 		}
@@ -258,12 +258,15 @@ func (c *fastCompiler) renderBuiltin(n *ast.BuiltinNode) renderFn {
 	case (n.Name == "upper" || n.Name == "lower") && len(n.Arguments) == 1:
 		s, up := c.str(n.Arguments[0]), n.Name == "upper"
 		return func(fr *frame, dst []byte) []byte { return appendCase(dst, s(fr), up) }
-	case n.Name == "join" && len(n.Arguments) >= 1 && len(n.Arguments) <= 2 && n.Arguments[0].Type() == stringsType:
-		l := c.strs(n.Arguments[0])
+	case n.Name == "join" && len(n.Arguments) >= 1 && len(n.Arguments) <= 2:
 		sep := constant[string]("")
 		if len(n.Arguments) == 2 {
 			sep = c.str(n.Arguments[1])
 		}
+		if n.Arguments[0].Type() != stringsType {
+			return c.joinMapped(n.Arguments[0], sep)
+		}
+		l := c.strs(n.Arguments[0])
 		return func(fr *frame, dst []byte) []byte { return appendJoin(dst, l(fr), sep(fr)) }
 	case n.Name == "string" && len(n.Arguments) == 1:
 		// expr writes the value with fmt's %v: an integer in decimal, a string as it is.
@@ -273,6 +276,67 @@ func (c *fastCompiler) renderBuiltin(n *ast.BuiltinNode) renderFn {
 		}
 	}
 	return nil
+}
+
+// joinMapped compiles join(map(list, body), sep) and join(map(filter(list, keep), body), sep)
+// (which expr's optimizer writes as one filter with a map) over a list of structs: body, a
+// string, is written for each element kept, with sep between them.
+func (c *fastCompiler) joinMapped(x ast.Node, sep func(*frame) string) renderFn {
+	b, ok := x.(*ast.BuiltinNode)
+	if !ok || c.elem != nil || b.Threshold != nil || len(b.Arguments) != 2 {
+		giveUp("join of %T", x)
+	}
+	pn, ok := b.Arguments[1].(*ast.PredicateNode)
+	if !ok {
+		giveUp("join of %s without a predicate", b.Name)
+	}
+	var src, keep, body ast.Node
+	switch {
+	case b.Name == "filter" && b.Map != nil:
+		src, keep, body = b.Arguments[0], pn.Node, b.Map
+	case b.Name == "map":
+		src, body = b.Arguments[0], pn.Node
+		if f, ok := src.(*ast.BuiltinNode); ok && f.Name == "filter" && f.Map == nil && f.Threshold == nil && len(f.Arguments) == 2 {
+			fp, ok := f.Arguments[1].(*ast.PredicateNode)
+			if !ok {
+				giveUp("filter without a predicate")
+			}
+			src, keep = f.Arguments[0], fp.Node
+		}
+	default:
+		giveUp("join of %s", b.Name)
+	}
+	lt := src.Type()
+	if !isPlace(src) || lt.Kind() != reflect.Slice || body.Type() != stringType {
+		giveUp("join over %s", lt)
+	}
+	inner := &fastCompiler{it: c.it, elem: lt.Elem(), slots: c.slots}
+	var kept func(*frame) bool
+	if keep != nil {
+		kept = inner.boolean(keep)
+	}
+	text := inner.render(body)
+	list, _ := c.place(src)
+	stride := lt.Elem().Size()
+	return func(fr *frame, dst []byte) []byte {
+		l := *(*[]byte)(list(fr)) // every slice has the same header
+		base, n := unsafe.Pointer(unsafe.SliceData(l)), len(l)
+		s := sep(fr)
+		k := 0
+		for i := range n {
+			fr.cur = unsafe.Add(base, uintptr(i)*stride)
+			if kept != nil && !kept(fr) {
+				continue
+			}
+			if k > 0 {
+				dst = append(dst, s...)
+			}
+			dst = text(fr, dst)
+			k++
+		}
+		fr.cur = nil
+		return dst
+	}
 }
 
 // appendFormat appends the text of a value for a message or a threshold key: a string as
