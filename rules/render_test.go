@@ -30,17 +30,27 @@ func vmText(c *Checker, prog *vm.Program, env any) text {
 	return text{s: format(v)}
 }
 
-// fastText runs a compiled renderer.
-func fastText(f renderFn, fr frame) (t text) {
+// caught runs a compiled expression: its result, or "error" for the run-time error it
+// raised (a field read through nil).
+func caught(f func() string) (s string) {
 	defer func() {
 		if x := recover(); x != nil {
 			if _, ok := x.(evalError); !ok {
 				panic(x)
 			}
-			t = text{err: true}
+			s = "error"
 		}
 	}()
-	return text{s: string(f(&fr, []byte("…")))[len("…"):]} // appends, keeping what dst held
+	return f()
+}
+
+// fastText runs a compiled renderer, which appends to what dst already holds.
+func fastText(f renderFn, fr frame) text {
+	var out []byte
+	if s := caught(func() string { out = f(&fr, []byte("…")); return "" }); s == "error" {
+		return text{err: true}
+	}
+	return text{s: string(out[len("…"):])}
 }
 
 func vmEvent(c *Checker, e *evidenceProg, env any) string {
@@ -52,17 +62,8 @@ func vmEvent(c *Checker, e *evidenceProg, env any) string {
 	return fmt.Sprint(ev, ok)
 }
 
-func fastEvent(f eventFn, fr frame) (s string) {
-	defer func() {
-		if x := recover(); x != nil {
-			if _, ok := x.(evalError); !ok {
-				panic(x)
-			}
-			s = "error"
-		}
-	}()
-	ev, ok := f(&fr)
-	return fmt.Sprint(ev, ok)
+func fastEvent(f eventFn, fr frame) string {
+	return caught(func() string { ev, ok := f(&fr); return fmt.Sprint(ev, ok) })
 }
 
 func vmWeight(c *Checker, th *threshold, env any) string {
@@ -74,16 +75,8 @@ func vmWeight(c *Checker, th *threshold, env any) string {
 	return fmt.Sprint(n)
 }
 
-func fastWeight(f func(*frame) int64, fr frame) (s string) {
-	defer func() {
-		if x := recover(); x != nil {
-			if _, ok := x.(evalError); !ok {
-				panic(x)
-			}
-			s = "error"
-		}
-	}()
-	return fmt.Sprint(int(f(&fr)))
+func fastWeight(f func(*frame) int64, fr frame) string {
+	return caught(func() string { return fmt.Sprint(int(f(&fr))) })
 }
 
 // renderAgree evaluates every message placeholder, evidence and threshold expression of p
