@@ -98,11 +98,25 @@ type aggKey struct {
 
 // aggState is the window of one (rule, by) key.
 type aggState struct {
-	times  []time.Time          // without distinct: one per match, within the window
-	seen   map[string]time.Time // with distinct: latest time of each distinct value
+	times []time.Time // without distinct: one per match, within the window
+	// With distinct: the latest time of each distinct value, in a list for a count up to
+	// smallDistinct (most keys see one or two values: a map would cost ten times the bytes),
+	// in a map for a larger count.
+	seen   []seenValue
+	seenM  map[string]time.Time
 	latest time.Time
 	fired  bool // fired; quiet until a window passes without a match
 }
+
+// seenValue is a distinct value of a threshold key and the latest time it was seen.
+type seenValue struct {
+	v  string
+	at time.Time
+}
+
+// smallDistinct is the largest threshold count whose distinct values are kept in a list
+// (searched one by one, at most count-1 of them). A variable for the tests of the map.
+var smallDistinct = 64
 
 // NewChecker returns a Checker of p with empty threshold state.
 func (p *Policy) NewChecker() *Checker {
@@ -574,16 +588,7 @@ func (c *Checker) window(m *Match) (int, bool) {
 	cutoff := st.latest.Add(-th.window)
 	var count int
 	if th.distinct != nil {
-		if st.seen == nil {
-			st.seen = map[string]time.Time{}
-		}
-		if old, ok := st.seen[m.distinct]; !ok {
-			st.seen[strings.Clone(m.distinct)] = t
-		} else if t.After(old) {
-			st.seen[m.distinct] = t
-		}
-		maps.DeleteFunc(st.seen, func(_ string, at time.Time) bool { return at.Before(cutoff) })
-		count = len(st.seen)
+		count = st.see(m.distinct, t, cutoff, th.count)
 	} else {
 		if m.noWeight {
 			return 0, false
@@ -600,8 +605,33 @@ func (c *Checker) window(m *Match) (int, bool) {
 	if count < th.count {
 		return count, false
 	}
-	st.fired, st.times, st.seen = true, nil, nil
+	st.fired, st.times, st.seen, st.seenM = true, nil, nil, nil
 	return count, true
+}
+
+// see records distinct value v at time t, forgets the values last seen before cutoff, and
+// returns how many distinct values remain. v is part of a finding's text: a new value is
+// kept as a copy.
+func (st *aggState) see(v string, t, cutoff time.Time, count int) int {
+	if count <= smallDistinct {
+		if i := slices.IndexFunc(st.seen, func(s seenValue) bool { return s.v == v }); i < 0 {
+			st.seen = append(st.seen, seenValue{strings.Clone(v), t})
+		} else if t.After(st.seen[i].at) {
+			st.seen[i].at = t
+		}
+		st.seen = slices.DeleteFunc(st.seen, func(s seenValue) bool { return s.at.Before(cutoff) })
+		return len(st.seen)
+	}
+	if st.seenM == nil {
+		st.seenM = map[string]time.Time{}
+	}
+	if old, ok := st.seenM[v]; !ok {
+		st.seenM[strings.Clone(v)] = t
+	} else if t.After(old) {
+		st.seenM[v] = t
+	}
+	maps.DeleteFunc(st.seenM, func(_ string, at time.Time) bool { return at.Before(cutoff) })
+	return len(st.seenM)
 }
 
 // sweep forgets the threshold keys whose last match is more than their window before the
