@@ -440,3 +440,43 @@ func TestFindingAllocations(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRenderAgreesWithVM: any placeholder a user may write either runs on the VM or,
+// compiled, writes the text the VM's value is written as, on varied records (errors
+// included).
+func FuzzRenderAgreesWithVM(f *testing.F) {
+	for _, r := range Default().Rules {
+		for _, p := range r.message {
+			if p.prog != nil {
+				f.Add(r.Each, p.text)
+			}
+		}
+	}
+	for _, s := range []string{`client.ip + " " + server.ip`, `ntp.modes`, `start`, `string(ldap.request_bytes)`,
+		`join(map(filter(sip.media, .port > 5000), lower(.proto)), "; ")`, `ldap.starttls.result_name`, `it.source`} {
+		f.Add("", s)
+	}
+	f.Add("tunnel", "it.source + it.type")
+	recs := append(testRecords(60), addrRecords()...)
+	src := string(Default().Source)
+	head := src[:strings.Index(src, "\nrules:")]
+	f.Fuzz(func(t *testing.T, each, x string) {
+		if strings.ContainsAny(each+x, "\n\r'{}") || len(x) > 300 {
+			return // one YAML line, one quoted scalar, one placeholder
+		}
+		if strings.Contains(x, "..") || strings.Contains(x, "repeat") {
+			return // a range or a repeated string can make expr itself build gigabytes
+		}
+		eachLine := ""
+		if each != "" {
+			eachLine = "    each: '" + each + "'\n"
+		}
+		y := head + "\nrules:\n  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
+			eachLine + "    when: 'true'\n    message: '{{ " + x + " }}'\n    remedy: r\n    references: [x]\n"
+		p, err := Load("f.yaml", []byte(y))
+		if err != nil || p.Rules[0].message[0].render == nil {
+			return
+		}
+		renderAgree(t, p, recs, false)
+	})
+}
