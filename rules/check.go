@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -287,21 +288,24 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		if r.each.tunnel {
 			materialize(&c.env)
 		}
-		list := r.each.list(&c.env)
-		if !list.IsValid() {
+		base, n, ok := r.each.at(&c.env)
+		if !ok {
 			return Match{}, false
+		}
+		size := r.each.elem.Size()
+		elem := func(i int) reflect.Value { // addressable, no copy
+			return reflect.NewAt(r.each.elem, unsafe.Add(base, uintptr(i)*size)).Elem()
 		}
 		first := -1
 		count = 0
-		for i := range list.Len() {
+		for i := range n {
 			if r.fast != nil {
-				// The element is read where it is: list is addressable (reached through
-				// the flow's facts pointer), so no copy is made into `it`.
-				c.fr = frame{env: &c.env, it: list.Index(i).Addr().UnsafePointer(), sc: &c.sc}
+				// The element is read where it is, not copied into `it`.
+				c.fr = frame{env: &c.env, it: unsafe.Add(base, uintptr(i)*size), sc: &c.sc}
 				if !r.fast(&c.fr) {
 					continue
 				}
-			} else if ee.it.Set(list.Index(i)); !c.cond(r, env) {
+			} else if ee.it.Set(elem(i)); !c.cond(r, env) {
 				continue
 			}
 			if first < 0 {
@@ -312,7 +316,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		if first < 0 {
 			return Match{}, false
 		}
-		el := list.Index(first)
+		el := elem(first)
 		ee.it.Set(el) // `it` is the first match for the message, evidence and threshold
 		c.fr = frame{env: &c.env, it: el.Addr().UnsafePointer(), sc: &c.sc}
 		if e, ok := eventIn(el, r.eachT.event); ok {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -261,6 +262,35 @@ type eachPath struct {
 	steps  [][]int // index paths, one per segment; pointers between them are followed
 	elem   reflect.Type
 	tunnel bool // the list is Env.Tunnel, whose strings materialize writes
+	// The same path as offsets: from Env, add off, then follow the pointer there when deref
+	// (nil: no list); at the end a slice (array: the array's length).
+	ops   []pathOp
+	array int // the length of the list when it is an array, -1 for a slice
+}
+
+// pathOp is one step of eachPath.ops.
+type pathOp struct {
+	off   uintptr
+	deref bool
+}
+
+// at returns where the list's elements start and how many there are, without reflection;
+// ok is false when a pointer on the way is nil.
+func (p *eachPath) at(env *Env) (base unsafe.Pointer, n int, ok bool) {
+	q := unsafe.Pointer(env)
+	for _, op := range p.ops {
+		q = unsafe.Add(q, op.off)
+		if op.deref {
+			if q = *(*unsafe.Pointer)(q); q == nil {
+				return nil, 0, false
+			}
+		}
+	}
+	if p.array >= 0 {
+		return q, p.array, true
+	}
+	l := *(*[]byte)(q) // every slice has the same header
+	return unsafe.Pointer(unsafe.SliceData(l)), len(l), true
 }
 
 // resolveEach resolves a dotted path of expr names from Env to a slice or array. The error
@@ -269,10 +299,16 @@ func resolveEach(path string) (*eachPath, string) {
 	t := envType
 	p := &eachPath{}
 	segs := strings.Split(path, ".")
-	for i, seg := range segs {
+	var off uintptr // offset not yet in p.ops
+	deref := func() {
 		for t.Kind() == reflect.Pointer {
+			p.ops = append(p.ops, pathOp{off: off, deref: true})
+			off = 0
 			t = t.Elem()
 		}
+	}
+	for i, seg := range segs {
+		deref()
 		if t.Kind() != reflect.Struct {
 			return nil, quote(path) + " is not a list: " + strings.Join(segs[:i], ".") + " is a " + t.String()
 		}
@@ -281,13 +317,21 @@ func resolveEach(path string) (*eachPath, string) {
 			return nil, "unknown field " + quote(strings.Join(segs[:i+1], "."))
 		}
 		p.steps = append(p.steps, idx)
+		for _, j := range idx { // through embedded structs, and the pointers list follows
+			deref()
+			off += t.Field(j).Offset
+			t = t.Field(j).Type
+		}
 		t = ft
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
+	deref()
 	if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
 		return nil, quote(path) + " is not a list (it is a " + t.String() + ")"
+	}
+	p.ops = append(p.ops, pathOp{off: off})
+	p.array = -1
+	if t.Kind() == reflect.Array {
+		p.array = t.Len()
 	}
 	p.elem = t.Elem()
 	p.tunnel = segs[0] == "tunnel"

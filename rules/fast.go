@@ -58,9 +58,10 @@ func (e evalError) Error() string { return string(e) }
 type unsupported struct{ why string }
 
 // compileFast compiles a checked `when` expression. it is the element type of an each rule
-// (nil for a flow-level rule). It returns nil when some part of the expression is not
+// (nil for a flow-level rule); lists are the policy's named lists (what lists.<name> reads:
+// Env.Lists is always the policy's). It returns nil when some part of the expression is not
 // covered; the rule then runs on the VM.
-func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
+func compileFast(n ast.Node, it reflect.Type, lists map[string][]string) (f fastCond) {
 	defer func() {
 		// Anything the compiler trips on (unsupported, or a tree it did not expect) leaves
 		// the condition to the VM: a policy never fails to load because of the compiler.
@@ -68,7 +69,7 @@ func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
 			f = nil
 		}
 	}()
-	c := &fastCompiler{it: it, slots: new(int)}
+	c := &fastCompiler{it: it, slots: new(int), lists: lists}
 	return c.boolean(n)
 }
 
@@ -77,6 +78,7 @@ type fastCompiler struct {
 	elem  reflect.Type           // type of `#` inside a predicate, nil outside one
 	hoist *[]func(*frame) string // inside a predicate: what frame.vals hold
 	slots *int                   // scratch slots given out so far (see frame.recase)
+	lists map[string][]string    // the policy's lists, read when compiling; nil: read from Env
 }
 
 // slot gives out the next scratch slot of the expression being compiled.
@@ -530,7 +532,7 @@ func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
 	}
 	list := c.strs(n.Arguments[0])
 	var hoist []func(*frame) string
-	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist, slots: c.slots}
+	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist, slots: c.slots, lists: c.lists}
 	pred := inner.boolean(pn.Node)
 	var want, found bool // any: stop at the first true; all: at the first false; none: at the first true
 	switch n.Name {
@@ -713,7 +715,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	}
 	if c.hoist != nil && len(*c.hoist) < len(frame{}.vals) && !isPlace(n) && !usesElem(n) {
 		if _, ok := n.(*ast.BuiltinNode); ok { // lower, upper, trim: they allocate
-			f := (&fastCompiler{it: c.it, slots: c.slots}).str(n)
+			f := (&fastCompiler{it: c.it, slots: c.slots, lists: c.lists}).str(n)
 			k := len(*c.hoist)
 			*c.hoist = append(*c.hoist, f)
 			bit := uint8(1) << k
@@ -781,8 +783,13 @@ func (c *fastCompiler) strs(n ast.Node) func(*frame) []string {
 		if !ok || m.Node.Type() != reflect.TypeFor[map[string][]string]() || !isPlace(m.Node) {
 			giveUp("list lookup")
 		}
-		p, _ := c.place(m.Node)
 		k := key.Value
+		if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "lists" && c.lists != nil {
+			// Env.Lists is the policy's: the list is known now, no lookup per evaluation.
+			l := c.lists[k]
+			return func(*frame) []string { return l }
+		}
+		p, _ := c.place(m.Node)
 		return func(fr *frame) []string { return (*(*map[string][]string)(p(fr)))[k] }
 	}
 	if !isPlace(n) {

@@ -470,13 +470,13 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 	if r.each != nil {
 		it = r.each.elem
 	}
-	r.fast = compileFast(r.when.Node(), it)
+	r.fast = compileFast(r.when.Node(), it, l.lists)
 	if r.message, err = l.template(f["message"], env); err != nil {
 		return nil, err
 	}
 	for i := range r.message {
 		if p := &r.message[i]; p.prog != nil {
-			p.render = compileRender(p.prog.Node(), it)
+			p.render = compileRender(p.prog.Node(), it, l.lists)
 		}
 	}
 	var seen []string
@@ -490,7 +490,7 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 		if r.evidence, err = l.evidence(ev, env); err != nil {
 			return nil, err
 		}
-		r.evidence.fast = compileEvent(r.evidence.prog.Node(), it, r.evidence.path)
+		r.evidence.fast = compileEvent(r.evidence.prog.Node(), it, l.lists, r.evidence.path)
 	}
 	if a := f["allow"]; a != nil {
 		if err := l.allow(a, &r.allow); err != nil {
@@ -502,12 +502,12 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 			return nil, err
 		}
 		th := r.thresh
-		th.byR = compileRender(th.by.Node(), it)
+		th.byR = compileRender(th.by.Node(), it, l.lists)
 		if th.distinct != nil {
-			th.distinctR = compileRender(th.distinct.Node(), it)
+			th.distinctR = compileRender(th.distinct.Node(), it, l.lists)
 		}
 		if th.weight != nil {
-			th.weightF = compileWeight(th.weight.Node(), it)
+			th.weightF = compileWeight(th.weight.Node(), it, l.lists)
 		}
 	}
 	return r, nil

@@ -46,27 +46,27 @@ var (
 )
 
 // compileRender compiles a checked expression whose value is written as text (a message
-// placeholder, a threshold key). it is the element type of an each rule. It returns nil when
+// placeholder, a threshold key). it and lists are compileFast's. It returns nil when
 // some part is not covered; the expression then runs on the VM.
-func compileRender(n ast.Node, it reflect.Type) (f renderFn) {
+func compileRender(n ast.Node, it reflect.Type, lists map[string][]string) (f renderFn) {
 	defer func() {
 		if recover() != nil {
 			f = nil
 		}
 	}()
-	c := &fastCompiler{it: it, slots: new(int)}
+	c := &fastCompiler{it: it, slots: new(int), lists: lists}
 	return c.render(n)
 }
 
 // compileEvent compiles an evidence expression: a place whose value is an event, or a
 // pointer to one, or a struct that holds one at path.
-func compileEvent(n ast.Node, it reflect.Type, path []int) (f eventFn) {
+func compileEvent(n ast.Node, it reflect.Type, lists map[string][]string, path []int) (f eventFn) {
 	defer func() {
 		if recover() != nil {
 			f = nil
 		}
 	}()
-	c := &fastCompiler{it: it, slots: new(int)}
+	c := &fastCompiler{it: it, slots: new(int), lists: lists}
 	if !isPlace(n) {
 		giveUp("evidence %T", n)
 	}
@@ -99,7 +99,7 @@ func compileEvent(n ast.Node, it reflect.Type, path []int) (f eventFn) {
 }
 
 // compileWeight compiles a threshold's weight, an integer expression (nil: on the VM).
-func compileWeight(n ast.Node, it reflect.Type) (f func(*frame) int64) {
+func compileWeight(n ast.Node, it reflect.Type, lists map[string][]string) (f func(*frame) int64) {
 	defer func() {
 		if recover() != nil {
 			f = nil
@@ -108,7 +108,7 @@ func compileWeight(n ast.Node, it reflect.Type) (f func(*frame) int64) {
 	if n.Type() == nil || !isInt(n.Type()) {
 		return nil
 	}
-	c := &fastCompiler{it: it, slots: new(int)}
+	c := &fastCompiler{it: it, slots: new(int), lists: lists}
 	return c.integer(n)
 }
 
@@ -310,7 +310,7 @@ func (c *fastCompiler) joinMapped(x ast.Node, sep func(*frame) string) renderFn 
 	if !isPlace(src) || lt.Kind() != reflect.Slice || body.Type() != stringType {
 		giveUp("join over %s", lt)
 	}
-	inner := &fastCompiler{it: c.it, elem: lt.Elem(), slots: c.slots}
+	inner := &fastCompiler{it: c.it, elem: lt.Elem(), slots: c.slots, lists: c.lists}
 	var kept func(*frame) bool
 	if keep != nil {
 		kept = inner.boolean(keep)

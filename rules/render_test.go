@@ -351,7 +351,7 @@ func TestRenderStringers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := compileRender(prog.Node(), reflect.TypeFor[row]())
+		f := compileRender(prog.Node(), reflect.TypeFor[row](), nil)
 		if (f == nil) != (x == "it.wait") {
 			t.Errorf("%s: compiled %v", x, f != nil)
 			continue

@@ -64,3 +64,39 @@ func TestThresholdDistinctMap(t *testing.T) {
 	smallDistinct = 0
 	TestThresholdDistinct(t)
 }
+
+// TestEachPathOffsets: the offsets eval reads a rule's list through find the same elements
+// as the reflection path, or none where a pointer on the way is nil.
+func TestEachPathOffsets(t *testing.T) {
+	var paths []*eachPath
+	for _, s := range []string{"ldap.binds", "ldap.extended", "ntp.mode6", "ntp.mode7", "sip.credentials", "sip.media",
+		"tunnel", "tls.alerts", "tls.server.x509.alternative_names", "ldap.searches"} {
+		p, msg := resolveEach(s)
+		if p == nil {
+			t.Fatal(msg)
+		}
+		paths = append(paths, p)
+	}
+	var env Env
+	settings := Default().Settings
+	lists, nonEmpty := 0, 0
+	for _, rec := range testRecords(500) {
+		fillEnv(&env, rec, &settings)
+		for _, p := range paths {
+			base, n, ok := p.at(&env)
+			l := p.list(&env)
+			if ok != l.IsValid() || ok && (n != l.Len() || n > 0 && base != l.Index(0).Addr().UnsafePointer()) {
+				t.Fatalf("path %v: offsets say %v %d %v, reflection %v", p.steps, base, n, ok, l)
+			}
+			if ok {
+				lists++
+				if n > 0 {
+					nonEmpty++
+				}
+			}
+		}
+	}
+	if lists < 1000 || nonEmpty < 500 {
+		t.Errorf("%d lists, %d not empty: the records do not exercise the paths", lists, nonEmpty)
+	}
+}
