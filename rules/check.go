@@ -78,6 +78,7 @@ type Checker struct {
 	fr      frame      // what a compiled condition reads
 	each    []*eachEnv // by rule index; nil for flow-level rules
 	byLabel [flow.NumLabels][]*Rule
+	ports   portSets
 
 	agg        map[aggKey]*aggState
 	latest     time.Time // latest packet time a threshold rule saw
@@ -128,6 +129,7 @@ func (p *Policy) NewChecker() *Checker {
 		stats: Stats{ByRule: map[string]uint64{}, EvalErrors: map[string]uint64{},
 			FirstEvalError: map[string]string{}},
 	}
+	c.ports = newPortSets(&p.Settings)
 	for i, r := range p.Rules {
 		if r.eachT != nil {
 			c.each[i] = r.eachT.newEnv(&c.env)
@@ -200,7 +202,7 @@ func (c *Checker) Match(rec *flow.Record, out []Match) []Match {
 			continue
 		}
 		if !filled {
-			fillEnvLazy(&c.env, rec, &c.p.Settings)
+			fillEnvLazy(&c.env, rec, c.p.Settings.Lists, &c.ports)
 			filled = true
 		}
 		if m, ok := c.eval(r, rec); ok {

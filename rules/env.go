@@ -114,13 +114,34 @@ func endpoint(ap netip.AddrPort, pk, by, pl uint64) Endpoint {
 // (A function, not a method: reflect.StructOf cannot embed *Env in the environment of each
 // rules if Env has methods.)
 func fillEnv(e *Env, r *flow.Record, s *Settings) {
-	fillEnvLazy(e, r, s)
+	ps := newPortSets(s)
+	fillEnvLazy(e, r, s.Lists, &ps)
 	materialize(e)
+}
+
+// portSets are the settings' ports as fillEnvLazy looks them up for every record: the
+// standard ports by label, the TLS ports as a list (a handful: no hashing).
+type portSets struct {
+	standard [flow.NumLabels][]uint16
+	tls      []uint16
+}
+
+func newPortSets(s *Settings) portSets {
+	var ps portSets
+	for l, ports := range s.StandardPorts {
+		if l < flow.NumLabels {
+			ps.standard[l] = ports
+		}
+	}
+	for p := range s.TLSPorts {
+		ps.tls = append(ps.tls, p)
+	}
+	return ps
 }
 
 // fillEnvLazy sets e from r except for the address strings of the endpoints and of the
 // tunnel layers, which materialize writes when something reads them. It allocates nothing.
-func fillEnvLazy(e *Env, r *flow.Record, s *Settings) {
+func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets) {
 	tun := e.Tunnel[:0]
 	*e = Env{
 		Protocol:     r.Label.String(),
@@ -144,15 +165,17 @@ func fillEnvLazy(e *Env, r *flow.Record, s *Settings) {
 		SIP:          r.SIP,
 		LDAP:         r.LDAP,
 		TLS:          r.TLS,
-		Lists:        s.Lists,
-		StandardPort: slices.Contains(s.StandardPorts[r.Label], r.Server.Port()),
+		Lists:        lists,
+		TLSPort:      slices.Contains(ps.tls, r.Server.Port()),
 		Certain:      r.Certain,
 		VLAN:         -1,
 		InnerVLAN:    -1,
 		VNI:          -1,
 		lazy:         lazyAddrs{pending: true, client: r.Client.Addr(), server: r.Server.Addr(), tunnel: r.Tunnel},
 	}
-	_, e.TLSPort = s.TLSPorts[r.Server.Port()]
+	if r.Label < flow.NumLabels {
+		e.StandardPort = slices.Contains(ps.standard[r.Label], r.Server.Port())
+	}
 	if r.NVLAN > 0 {
 		e.VLAN = int(r.VLAN[0])
 	}

@@ -162,7 +162,7 @@ func renderAgree(t *testing.T, p *Policy, recs []*flow.Record, all bool) (nonEmp
 				// Compiled: the address strings are left to be written when read, and each
 				// evaluation starts from an env where they are not written yet.
 				fill := func() {
-					fillEnvLazy(&c.env, rec, &p.Settings)
+					fillEnvLazy(&c.env, rec, p.Settings.Lists, &c.ports)
 					if r.each != nil && r.each.tunnel {
 						materialize(&c.env) // as eval does before it reads the list
 					}
