@@ -3,13 +3,11 @@ package rules
 import (
 	"fmt"
 	"maps"
-	"math"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -80,6 +78,7 @@ type Checker struct {
 	fr      frame      // what a compiled condition reads
 	each    []*eachEnv // by rule index; nil for flow-level rules
 	byLabel [flow.NumLabels][]*Rule
+	ports   portSets
 
 	agg        map[aggKey]*aggState
 	latest     time.Time // latest packet time a threshold rule saw
@@ -87,7 +86,11 @@ type Checker struct {
 	pend       []Match // Check's matches, reused
 
 	stats Stats
-	msg   strings.Builder
+	buf   []byte   // the text of the finding being made: its message, then its threshold key and distinct value
+	val   []byte   // one value before it is cleaned into buf
+	key   []byte   // a threshold key and distinct value, until they follow the message in buf
+	spans [][2]int // where in buf each observed value is
+	sc    [][]byte // scratch of compiled upper and lower (frame.recase)
 }
 
 type aggKey struct {
@@ -97,11 +100,25 @@ type aggKey struct {
 
 // aggState is the window of one (rule, by) key.
 type aggState struct {
-	times  []time.Time          // without distinct: one per match, within the window
-	seen   map[string]time.Time // with distinct: latest time of each distinct value
+	times []time.Time // without distinct: one per match, within the window
+	// With distinct: the latest time of each distinct value, in a list for a count up to
+	// smallDistinct (most keys see one or two values: a map would cost ten times the bytes),
+	// in a map for a larger count.
+	seen   []seenValue
+	seenM  map[string]time.Time
 	latest time.Time
 	fired  bool // fired; quiet until a window passes without a match
 }
+
+// seenValue is a distinct value of a threshold key and the latest time it was seen.
+type seenValue struct {
+	v  string
+	at time.Time
+}
+
+// smallDistinct is the largest threshold count whose distinct values are kept in a list
+// (searched one by one, at most count-1 of them). A variable for the tests of the map.
+var smallDistinct = 64
 
 // NewChecker returns a Checker of p with empty threshold state.
 func (p *Policy) NewChecker() *Checker {
@@ -112,6 +129,7 @@ func (p *Policy) NewChecker() *Checker {
 		stats: Stats{ByRule: map[string]uint64{}, EvalErrors: map[string]uint64{},
 			FirstEvalError: map[string]string{}},
 	}
+	c.ports = newPortSets(&p.Settings)
 	for i, r := range p.Rules {
 		if r.eachT != nil {
 			c.each[i] = r.eachT.newEnv(&c.env)
@@ -184,7 +202,7 @@ func (c *Checker) Match(rec *flow.Record, out []Match) []Match {
 			continue
 		}
 		if !filled {
-			fillEnv(&c.env, rec, &c.p.Settings)
+			fillEnvLazy(&c.env, rec, c.p.Settings.Lists, &c.ports)
 			filled = true
 		}
 		if m, ok := c.eval(r, rec); ok {
@@ -236,6 +254,7 @@ func (c *Checker) evalErr(r *Rule, err any) {
 }
 
 func (c *Checker) run(r *Rule, p *vm.Program, env any) (any, bool) {
+	materialize(&c.env) // the VM may read any field
 	v, err := c.vm.Run(p, env)
 	if err != nil {
 		c.evalErr(r, err)
@@ -263,25 +282,32 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
 	}
 	var env any = &c.env
+	c.fr = frame{env: &c.env, sc: &c.sc}
 	count := 1
 	if r.each != nil {
 		ee := c.each[r.index]
 		env = ee.env
-		list := r.each.list(&c.env)
-		if !list.IsValid() {
+		if r.each.tunnel {
+			materialize(&c.env)
+		}
+		base, n, ok := r.each.at(&c.env)
+		if !ok {
 			return Match{}, false
+		}
+		size := r.each.elem.Size()
+		elem := func(i int) reflect.Value { // addressable, no copy
+			return reflect.NewAt(r.each.elem, unsafe.Add(base, uintptr(i)*size)).Elem()
 		}
 		first := -1
 		count = 0
-		for i := range list.Len() {
+		for i := range n {
 			if r.fast != nil {
-				// The element is read where it is: list is addressable (reached through
-				// the flow's facts pointer), so no copy is made into `it`.
-				c.fr = frame{env: &c.env, it: list.Index(i).Addr().UnsafePointer()}
+				// The element is read where it is, not copied into `it`.
+				c.fr = frame{env: &c.env, it: unsafe.Add(base, uintptr(i)*size), sc: &c.sc}
 				if !r.fast(&c.fr) {
 					continue
 				}
-			} else if ee.it.Set(list.Index(i)); !c.cond(r, env) {
+			} else if ee.it.Set(elem(i)); !c.cond(r, env) {
 				continue
 			}
 			if first < 0 {
@@ -292,38 +318,137 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 		if first < 0 {
 			return Match{}, false
 		}
-		el := list.Index(first)
+		el := elem(first)
 		ee.it.Set(el) // `it` is the first match for the message, evidence and threshold
+		c.fr = frame{env: &c.env, it: el.Addr().UnsafePointer(), sc: &c.sc}
 		if e, ok := eventIn(el, r.eachT.event); ok {
 			ev = e
 		}
 	} else if r.fast != nil {
-		c.fr = frame{env: &c.env}
 		if !r.fast(&c.fr) {
 			return Match{}, false
 		}
 	} else if !c.cond(r, env) {
 		return Match{}, false
 	}
+	c.fr.have = 0
 	if r.evidence != nil {
-		if v, ok := c.run(r, r.evidence.prog, env); ok {
-			if e, ok := eventIn(reflect.ValueOf(v), r.evidence.path); ok && e.Frame != 0 {
-				ev = e
-			}
+		if e, ok := c.evidenceOf(r, env); ok && e.Frame != 0 {
+			ev = e
 		}
 	}
+	c.key = c.key[:0]
+	var byLen int
 	if r.thresh != nil {
-		if m, ok = c.thresholdInputs(r, env, ev, rec, count); !ok {
+		if m, byLen, ok = c.thresholdInputs(r, env, ev, rec, count); !ok {
 			return Match{}, false
 		}
 	}
-	m.f = &Finding{
-		Rule: r, Evidence: ev, Count: count,
-		Client: rec.Client, Server: rec.Server, Transport: rec.Transport, Label: rec.Label,
-		File: rec.File, FlowFirstFrame: rec.FirstFrame,
+	f := newFinding(r.observed)
+	f.Rule, f.Evidence, f.Count = r, ev, count
+	f.Client, f.Server, f.Transport, f.Label = rec.Client, rec.Server, rec.Transport, rec.Label
+	f.File, f.FlowFirstFrame = rec.File, rec.FirstFrame
+	c.message(r, env, f)
+	// One string holds the message, the observed values (parts of it) and the threshold's
+	// key and distinct value.
+	end := len(c.buf)
+	c.buf = append(c.buf, c.key...)
+	text := string(c.buf)
+	f.Message = text[:end]
+	for i, sp := range c.spans {
+		f.Observed[i].Value = text[sp[0]:sp[1]]
 	}
-	c.message(r, env, m.f)
+	if r.thresh != nil {
+		m.by = text[end : end+byLen]
+		if r.thresh.distinct != nil {
+			m.distinct = text[end+byLen:]
+		}
+	}
+	m.f = f
 	return m, true
+}
+
+// newFinding returns a new Finding whose Observed has room for n values, in the same
+// allocation for the usual few.
+func newFinding(n int) *Finding {
+	switch n {
+	case 0:
+		return &Finding{Observed: []KV{}}
+	case 1:
+		x := &struct {
+			f Finding
+			o [1]KV
+		}{}
+		x.f.Observed = x.o[:0]
+		return &x.f
+	case 2:
+		x := &struct {
+			f Finding
+			o [2]KV
+		}{}
+		x.f.Observed = x.o[:0]
+		return &x.f
+	case 3:
+		x := &struct {
+			f Finding
+			o [3]KV
+		}{}
+		x.f.Observed = x.o[:0]
+		return &x.f
+	case 4:
+		x := &struct {
+			f Finding
+			o [4]KV
+		}{}
+		x.f.Observed = x.o[:0]
+		return &x.f
+	}
+	return &Finding{Observed: make([]KV, 0, n)}
+}
+
+// evidenceOf evaluates a rule's evidence expression: the event it names, ok false when it
+// names none or fails (a failure is counted).
+func (c *Checker) evidenceOf(r *Rule, env any) (e flow.Event, ok bool) {
+	if f := r.evidence.fast; f != nil {
+		defer c.recoverEval(r, &ok)
+		return f(&c.fr)
+	}
+	v, ok := c.run(r, r.evidence.prog, env)
+	if !ok {
+		return flow.Event{}, false
+	}
+	return eventIn(reflect.ValueOf(v), r.evidence.path)
+}
+
+// recoverEval, deferred around a compiled expression, counts the run-time error it raised
+// (a field read through nil) as the VM's would be, and sets *ok to false. Any other panic goes
+// on to eval's recover.
+func (c *Checker) recoverEval(r *Rule, ok *bool) {
+	if x := recover(); x != nil {
+		e, isEval := x.(evalError)
+		if !isEval {
+			panic(x)
+		}
+		c.evalErr(r, e)
+		*ok = false
+	}
+}
+
+// appendValue appends the text of one expression of r, compiled (f) or on the VM (p); ok is
+// false when it fails (counted), and dst is then returned as it was.
+func (c *Checker) appendValue(r *Rule, p *vm.Program, f renderFn, env any, dst []byte) (out []byte, ok bool) {
+	if f == nil {
+		v, ok := c.run(r, p, env)
+		if !ok {
+			return dst, false
+		}
+		return appendFormat(dst, v), true
+	}
+	ok = true
+	defer c.recoverEval(r, &ok)
+	out = dst
+	out = f(&c.fr, dst)
+	return out, ok
 }
 
 // eventIn reads the flow.Event that v holds at path (v itself when path is nil), following
@@ -353,58 +478,73 @@ func eventIn(v reflect.Value, path []int) (flow.Event, bool) {
 	return v.Interface().(flow.Event), true
 }
 
-// message fills in f.Message and f.Observed.
+// message writes f's message into c.buf, and its observed values' keys into f.Observed and
+// their places in c.buf into c.spans (eval makes the strings).
 func (c *Checker) message(r *Rule, env any, f *Finding) {
-	b := &c.msg
-	b.Reset()
-	if f.Observed == nil {
-		f.Observed = make([]KV, 0, r.observed)
-	}
-	for _, p := range r.message {
+	c.buf, c.spans = c.buf[:0], c.spans[:0]
+	for i := range r.message {
+		p := &r.message[i]
 		if p.prog == nil {
-			b.WriteString(p.text)
+			c.buf = append(c.buf, p.text...)
 			continue
 		}
-		s := "?"
-		if v, ok := c.run(r, p.prog, env); ok {
-			s = clean(format(v))
+		start := len(c.buf)
+		v, ok := c.appendValue(r, p.prog, p.render, env, c.val[:0])
+		if ok {
+			c.val = v
+			c.buf = appendClean(c.buf, v)
+		} else {
+			c.buf = append(c.buf, '?')
 		}
-		b.WriteString(s)
 		if !slices.ContainsFunc(f.Observed, func(kv KV) bool { return kv.Key == p.text }) {
-			f.Observed = append(f.Observed, KV{Key: p.text, Value: s})
+			f.Observed = append(f.Observed, KV{Key: p.text})
+			c.spans = append(c.spans, [2]int{start, len(c.buf)})
 		}
 	}
-	f.Message = b.String()
 }
 
 // thresholdInputs evaluates what a threshold rule counts for one matching flow: its key, its
-// distinct value and its weight (n matches without a weight). ok is false when the key or the
-// distinct value fails to evaluate: the match is then not counted at all.
-func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (Match, bool) {
+// distinct value (written to c.key, byLen bytes of key first) and its weight (n matches
+// without a weight). ok is false when the key or the distinct value fails to evaluate: the
+// match is then not counted at all.
+func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (m Match, byLen int, ok bool) {
 	th := r.thresh
-	m := Match{n: n, at: ev.Time}
-	by, ok := c.run(r, th.by, env)
-	if !ok {
-		return m, false
+	m = Match{n: n, at: ev.Time}
+	if c.key, ok = c.appendValue(r, th.by, th.byR, env, c.key[:0]); !ok {
+		return m, 0, false
 	}
-	m.by = format(by)
+	byLen = len(c.key)
 	if th.distinct != nil {
-		d, ok := c.run(r, th.distinct, env)
-		if !ok {
-			return m, false
+		if c.key, ok = c.appendValue(r, th.distinct, th.distinctR, env, c.key); !ok {
+			return m, 0, false
 		}
-		m.distinct = format(d)
 	} else if th.weight != nil {
-		if w, ok := c.run(r, th.weight, env); !ok {
+		if w, ok := c.weight(r, env); !ok {
 			m.noWeight = true
 		} else {
-			m.n, _ = w.(int)
+			m.n = w
 		}
 	}
 	if m.at.IsZero() {
 		m.at = rec.End
 	}
-	return m, true
+	return m, byLen, true
+}
+
+// weight evaluates a threshold rule's weight.
+func (c *Checker) weight(r *Rule, env any) (n int, ok bool) {
+	th := r.thresh
+	if th.weightF == nil {
+		w, ok := c.run(r, th.weight, env)
+		if !ok {
+			return 0, false
+		}
+		n, _ = w.(int)
+		return n, true
+	}
+	ok = true
+	defer c.recoverEval(r, &ok)
+	return int(th.weightF(&c.fr)), ok
 }
 
 // window counts a threshold rule's match and reports whether the threshold is crossed now,
@@ -436,6 +576,7 @@ func (c *Checker) window(m *Match) (int, bool) {
 			}
 		}
 		st = &aggState{}
+		k.by = strings.Clone(k.by) // m.by is part of the finding's text: keep only the key
 		c.agg[k] = st
 	}
 	if st.fired {
@@ -453,14 +594,7 @@ func (c *Checker) window(m *Match) (int, bool) {
 	cutoff := st.latest.Add(-th.window)
 	var count int
 	if th.distinct != nil {
-		if st.seen == nil {
-			st.seen = map[string]time.Time{}
-		}
-		if old, ok := st.seen[m.distinct]; !ok || t.After(old) {
-			st.seen[m.distinct] = t
-		}
-		maps.DeleteFunc(st.seen, func(_ string, at time.Time) bool { return at.Before(cutoff) })
-		count = len(st.seen)
+		count = st.see(m.distinct, t, cutoff, th.count)
 	} else {
 		if m.noWeight {
 			return 0, false
@@ -477,8 +611,33 @@ func (c *Checker) window(m *Match) (int, bool) {
 	if count < th.count {
 		return count, false
 	}
-	st.fired, st.times, st.seen = true, nil, nil
+	st.fired, st.times, st.seen, st.seenM = true, nil, nil, nil
 	return count, true
+}
+
+// see records distinct value v at time t, forgets the values last seen before cutoff, and
+// returns how many distinct values remain. v is part of a finding's text: a new value is
+// kept as a copy.
+func (st *aggState) see(v string, t, cutoff time.Time, count int) int {
+	if count <= smallDistinct {
+		if i := slices.IndexFunc(st.seen, func(s seenValue) bool { return s.v == v }); i < 0 {
+			st.seen = append(st.seen, seenValue{strings.Clone(v), t})
+		} else if t.After(st.seen[i].at) {
+			st.seen[i].at = t
+		}
+		st.seen = slices.DeleteFunc(st.seen, func(s seenValue) bool { return s.at.Before(cutoff) })
+		return len(st.seen)
+	}
+	if st.seenM == nil {
+		st.seenM = map[string]time.Time{}
+	}
+	if old, ok := st.seenM[v]; !ok {
+		st.seenM[strings.Clone(v)] = t
+	} else if t.After(old) {
+		st.seenM[v] = t
+	}
+	maps.DeleteFunc(st.seenM, func(_ string, at time.Time) bool { return at.Before(cutoff) })
+	return len(st.seenM)
 }
 
 // sweep forgets the threshold keys whose last match is more than their window before the
@@ -490,93 +649,11 @@ func (c *Checker) sweep() {
 	})
 }
 
-// format writes a value for a message or a threshold key.
-func format(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case bool:
-		return strconv.FormatBool(x)
-	case int:
-		return strconv.Itoa(x)
-	case float64:
-		return formatFloat(x)
-	case time.Time:
-		if x.IsZero() {
-			return ""
-		}
-		return x.UTC().Format(time.RFC3339Nano)
-	case time.Duration:
-		return x.String()
-	case []string:
-		return strings.Join(x, ", ")
-	case flow.Event:
-		return "frame " + strconv.FormatUint(x.Frame, 10)
-	case fmt.Stringer:
-		return x.String()
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer:
-		if rv.IsNil() {
-			return ""
-		}
-		return format(rv.Elem().Interface())
-	case reflect.Float32:
-		return formatFloat(rv.Float())
-	case reflect.Slice, reflect.Array:
-		parts := make([]string, rv.Len())
-		for i := range parts {
-			parts[i] = format(rv.Index(i).Interface())
-		}
-		return strings.Join(parts, ", ")
-	}
-	return fmt.Sprint(v)
-}
+// format writes a value for a message or a threshold key (see appendFormat).
+func format(v any) string { return string(appendFormat(nil, v)) }
 
-// formatFloat writes at most two decimals and no exponent: 12.35, 1000000, 0.5.
-func formatFloat(x float64) string {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	}
-	return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64)
-}
-
-// clean makes a value that may come off the wire safe to print: control characters and
-// invalid UTF-8 are escaped (no terminal escape sequence or line break reaches a report),
-// and it is cut to maxValue bytes.
-func clean(s string) string {
-	ok := len(s) <= maxValue
-	for i := 0; ok && i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b == 0x7f || b >= 0x80 {
-			ok = false
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if b.Len() >= maxValue {
-			b.WriteString("…")
-			break
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029:
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
+// clean makes a value that may come off the wire safe to print (see appendClean).
+func clean(s string) string { return string(appendClean(nil, []byte(s))) }
 
 // covers reports whether the allow-list covers the flow: the client or the server is in one
 // of the CIDRs or is one of the hosts, or uses one of the ports.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -72,6 +73,18 @@ type Env struct {
 	// produce by chance beyond the message that made the claim (flow.Record.Certain): a rule
 	// whose only evidence is the label, such as a protocol on a non-standard port, tests it.
 	Certain bool `expr:"certain"`
+
+	// lazy holds what the address strings (Client.IP, Server.IP and the tunnel endpoints)
+	// are made of while they are not written: most flows raise nothing and never need them,
+	// so fillEnvLazy leaves them to materialize, which whatever reads them calls first.
+	lazy lazyAddrs `expr:"-"`
+}
+
+// lazyAddrs are the addresses of a flow whose strings are not written yet (pending).
+type lazyAddrs struct {
+	pending        bool
+	client, server netip.Addr
+	tunnel         []flow.Tunnel
 }
 
 // Endpoint is one side of a flow: client.ip, server.port, client.payload_bytes, ...
@@ -92,15 +105,43 @@ type Tunnel struct {
 	VLAN        int    `expr:"vlan"`        // VLAN id of the frame that carried the layer, -1 when untagged
 }
 
+// endpoint is one side of the flow, without its IP string (see materialize).
 func endpoint(ap netip.AddrPort, pk, by, pl uint64) Endpoint {
-	return Endpoint{IP: ap.Addr().Unmap().String(), Port: int(ap.Port()), Packets: int(pk), Bytes: int(by), PayloadBytes: int(pl)}
+	return Endpoint{Port: int(ap.Port()), Packets: int(pk), Bytes: int(by), PayloadBytes: int(pl)}
 }
 
-// fillEnv sets e from r. It allocates only the two address strings (and, for a tunnelled flow,
-// those of the tunnel endpoints). (A function, not a
-// method: reflect.StructOf cannot embed *Env in the environment of each rules if Env has
-// methods.)
+// fillEnv sets e from r, the address strings included. It allocates only those strings.
+// (A function, not a method: reflect.StructOf cannot embed *Env in the environment of each
+// rules if Env has methods.)
 func fillEnv(e *Env, r *flow.Record, s *Settings) {
+	ps := newPortSets(s)
+	fillEnvLazy(e, r, s.Lists, &ps)
+	materialize(e)
+}
+
+// portSets are the settings' ports as fillEnvLazy looks them up for every record: the
+// standard ports by label, the TLS ports as a list (a handful: no hashing).
+type portSets struct {
+	standard [flow.NumLabels][]uint16
+	tls      []uint16
+}
+
+func newPortSets(s *Settings) portSets {
+	var ps portSets
+	for l, ports := range s.StandardPorts {
+		if l < flow.NumLabels {
+			ps.standard[l] = ports
+		}
+	}
+	for p := range s.TLSPorts {
+		ps.tls = append(ps.tls, p)
+	}
+	return ps
+}
+
+// fillEnvLazy sets e from r except for the address strings of the endpoints and of the
+// tunnel layers, which materialize writes when something reads them. It allocates nothing.
+func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets) {
 	tun := e.Tunnel[:0]
 	*e = Env{
 		Protocol:     r.Label.String(),
@@ -124,14 +165,17 @@ func fillEnv(e *Env, r *flow.Record, s *Settings) {
 		SIP:          r.SIP,
 		LDAP:         r.LDAP,
 		TLS:          r.TLS,
-		Lists:        s.Lists,
-		StandardPort: slices.Contains(s.StandardPorts[r.Label], r.Server.Port()),
+		Lists:        lists,
+		TLSPort:      slices.Contains(ps.tls, r.Server.Port()),
 		Certain:      r.Certain,
 		VLAN:         -1,
 		InnerVLAN:    -1,
 		VNI:          -1,
+		lazy:         lazyAddrs{pending: true, client: r.Client.Addr(), server: r.Server.Addr(), tunnel: r.Tunnel},
 	}
-	_, e.TLSPort = s.TLSPorts[r.Server.Port()]
+	if r.Label < flow.NumLabels {
+		e.StandardPort = slices.Contains(ps.standard[r.Label], r.Server.Port())
+	}
 	if r.NVLAN > 0 {
 		e.VLAN = int(r.VLAN[0])
 	}
@@ -140,9 +184,6 @@ func fillEnv(e *Env, r *flow.Record, s *Settings) {
 	}
 	for _, t := range r.Tunnel {
 		et := Tunnel{Type: t.Type, ID: -1, VLAN: -1}
-		if t.Source.IsValid() {
-			et.Source, et.Destination = t.Source.String(), t.Destination.String()
-		}
 		if t.HasID {
 			et.ID = int(t.ID)
 			if t.Type == "vxlan" || t.Type == "geneve" {
@@ -157,6 +198,35 @@ func fillEnv(e *Env, r *flow.Record, s *Settings) {
 	if len(tun) > 0 {
 		e.Tunnel = tun
 	}
+}
+
+// materialize writes the address strings fillEnvLazy left out: the IP of each endpoint and
+// the outer endpoints of each tunnel layer. It does nothing when they are written already.
+func materialize(e *Env) {
+	l := &e.lazy
+	if !l.pending {
+		return
+	}
+	e.Client.IP, e.Server.IP = ipString(l.client), ipString(l.server)
+	for i, t := range l.tunnel {
+		if i < len(e.Tunnel) && t.Source.IsValid() {
+			e.Tunnel[i].Source, e.Tunnel[i].Destination = t.Source.String(), t.Destination.String()
+		}
+	}
+	*l = lazyAddrs{}
+}
+
+// ipString is an endpoint's IP as Env.Client.IP has it: canonical text, IPv4-mapped IPv6
+// unmapped.
+func ipString(a netip.Addr) string { return a.Unmap().String() }
+
+// appendIP appends ipString(a) to dst without making the string.
+func appendIP(dst []byte, a netip.Addr) []byte {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return append(dst, "invalid IP"...) // what String says of it
+	}
+	return a.AppendTo(dst)
 }
 
 var (
@@ -212,8 +282,38 @@ func fieldPath(t reflect.Type, name string) ([]int, reflect.Type, bool) {
 
 // eachPath is a resolved `each: a.b.c` path from Env to a list.
 type eachPath struct {
-	steps [][]int // index paths, one per segment; pointers between them are followed
-	elem  reflect.Type
+	steps  [][]int // index paths, one per segment; pointers between them are followed
+	elem   reflect.Type
+	tunnel bool // the list is Env.Tunnel, whose strings materialize writes
+	// The same path as offsets: from Env, add off, then follow the pointer there when deref
+	// (nil: no list); at the end a slice (array: the array's length).
+	ops   []pathOp
+	array int // the length of the list when it is an array, -1 for a slice
+}
+
+// pathOp is one step of eachPath.ops.
+type pathOp struct {
+	off   uintptr
+	deref bool
+}
+
+// at returns where the list's elements start and how many there are, without reflection;
+// ok is false when a pointer on the way is nil.
+func (p *eachPath) at(env *Env) (base unsafe.Pointer, n int, ok bool) {
+	q := unsafe.Pointer(env)
+	for _, op := range p.ops {
+		q = unsafe.Add(q, op.off)
+		if op.deref {
+			if q = *(*unsafe.Pointer)(q); q == nil {
+				return nil, 0, false
+			}
+		}
+	}
+	if p.array >= 0 {
+		return q, p.array, true
+	}
+	l := *(*[]byte)(q) // every slice has the same header
+	return unsafe.Pointer(unsafe.SliceData(l)), len(l), true
 }
 
 // resolveEach resolves a dotted path of expr names from Env to a slice or array. The error
@@ -222,10 +322,16 @@ func resolveEach(path string) (*eachPath, string) {
 	t := envType
 	p := &eachPath{}
 	segs := strings.Split(path, ".")
-	for i, seg := range segs {
+	var off uintptr // offset not yet in p.ops
+	deref := func() {
 		for t.Kind() == reflect.Pointer {
+			p.ops = append(p.ops, pathOp{off: off, deref: true})
+			off = 0
 			t = t.Elem()
 		}
+	}
+	for i, seg := range segs {
+		deref()
 		if t.Kind() != reflect.Struct {
 			return nil, quote(path) + " is not a list: " + strings.Join(segs[:i], ".") + " is a " + t.String()
 		}
@@ -234,15 +340,24 @@ func resolveEach(path string) (*eachPath, string) {
 			return nil, "unknown field " + quote(strings.Join(segs[:i+1], "."))
 		}
 		p.steps = append(p.steps, idx)
+		for _, j := range idx { // through embedded structs, and the pointers list follows
+			deref()
+			off += t.Field(j).Offset
+			t = t.Field(j).Type
+		}
 		t = ft
 	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
+	deref()
 	if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
 		return nil, quote(path) + " is not a list (it is a " + t.String() + ")"
 	}
+	p.ops = append(p.ops, pathOp{off: off})
+	p.array = -1
+	if t.Kind() == reflect.Array {
+		p.array = t.Len()
+	}
 	p.elem = t.Elem()
+	p.tunnel = segs[0] == "tunnel"
 	return p, ""
 }
 

@@ -39,6 +39,9 @@ type frame struct {
 	// have says vals[k] is computed.
 	vals [4]string
 	have uint8
+	// sc is the checker's scratch for upper and lower, one slot per call in an expression
+	// (see recase); nil: they make their strings.
+	sc *[][]byte
 }
 
 // fastCond is a compiled condition.
@@ -55,9 +58,10 @@ func (e evalError) Error() string { return string(e) }
 type unsupported struct{ why string }
 
 // compileFast compiles a checked `when` expression. it is the element type of an each rule
-// (nil for a flow-level rule). It returns nil when some part of the expression is not
+// (nil for a flow-level rule); lists are the policy's named lists (what lists.<name> reads:
+// Env.Lists is always the policy's). It returns nil when some part of the expression is not
 // covered; the rule then runs on the VM.
-func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
+func compileFast(n ast.Node, it reflect.Type, lists map[string][]string) (f fastCond) {
 	defer func() {
 		// Anything the compiler trips on (unsupported, or a tree it did not expect) leaves
 		// the condition to the VM: a policy never fails to load because of the compiler.
@@ -65,7 +69,7 @@ func compileFast(n ast.Node, it reflect.Type) (f fastCond) {
 			f = nil
 		}
 	}()
-	c := &fastCompiler{it: it}
+	c := &fastCompiler{it: it, slots: new(int), lists: lists}
 	return c.boolean(n)
 }
 
@@ -73,6 +77,15 @@ type fastCompiler struct {
 	it    reflect.Type           // type of `it`, nil outside an each rule
 	elem  reflect.Type           // type of `#` inside a predicate, nil outside one
 	hoist *[]func(*frame) string // inside a predicate: what frame.vals hold
+	slots *int                   // scratch slots given out so far (see frame.recase)
+	lists map[string][]string    // the policy's lists, read when compiling; nil: read from Env
+}
+
+// slot gives out the next scratch slot of the expression being compiled.
+func (c *fastCompiler) slot() int {
+	k := *c.slots
+	*c.slots++
+	return k
 }
 
 func giveUp(format string, a ...any) { panic(unsupported{fmt.Sprintf(format, a...)}) }
@@ -107,6 +120,13 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 			return func(fr *frame) unsafe.Pointer { return fr.it }, c.it
 		}
 		off, t := offsetOf(envType, n.Value)
+		if n.Value == "client" || n.Value == "server" || n.Value == "tunnel" {
+			// Their address strings are written when first read (see materialize).
+			return func(fr *frame) unsafe.Pointer {
+				materialize(fr.env)
+				return unsafe.Add(unsafe.Pointer(fr.env), off)
+			}, t
+		}
 		return func(fr *frame) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(fr.env), off) }, t
 	case *ast.PointerNode:
 		if n.Name != "" || c.elem == nil {
@@ -120,6 +140,12 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 		prop, ok := n.Property.(*ast.StringNode)
 		if !ok {
 			giveUp("computed member")
+		}
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && (id.Value == "client" || id.Value == "server") && prop.Value != "ip" {
+			// client.port and the like: no address string needed.
+			base, bt := offsetOf(envType, id.Value)
+			off, t := offsetOf(bt, prop.Value)
+			return func(fr *frame) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(fr.env), base+off) }, t
 		}
 		base, bt := c.place(n.Node)
 		switch bt.Kind() {
@@ -506,7 +532,7 @@ func (c *fastCompiler) predicate(n *ast.BuiltinNode) func(*frame) bool {
 	}
 	list := c.strs(n.Arguments[0])
 	var hoist []func(*frame) string
-	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist}
+	inner := &fastCompiler{it: c.it, elem: reflect.TypeFor[string](), hoist: &hoist, slots: c.slots, lists: c.lists}
 	pred := inner.boolean(pn.Node)
 	var want, found bool // any: stop at the first true; all: at the first false; none: at the first true
 	switch n.Name {
@@ -572,6 +598,9 @@ func (c *fastCompiler) integer(n ast.Node) func(*frame) int64 {
 			return func(fr *frame) int64 { return l(fr) * r(fr) }
 		}
 	case *ast.BuiltinNode:
+		if n.Name == "int" && len(n.Arguments) == 1 && isInt(n.Arguments[0].Type()) {
+			return c.integer(n.Arguments[0]) // int() of an integer: the same value, as an int
+		}
 		if n.Name == "len" && len(n.Arguments) == 1 {
 			switch a := n.Arguments[0]; {
 			case a.Type().Kind() == reflect.String:
@@ -686,7 +715,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	}
 	if c.hoist != nil && len(*c.hoist) < len(frame{}.vals) && !isPlace(n) && !usesElem(n) {
 		if _, ok := n.(*ast.BuiltinNode); ok { // lower, upper, trim: they allocate
-			f := (&fastCompiler{it: c.it}).str(n)
+			f := (&fastCompiler{it: c.it, slots: c.slots, lists: c.lists}).str(n)
 			k := len(*c.hoist)
 			*c.hoist = append(*c.hoist, f)
 			bit := uint8(1) << k
@@ -707,7 +736,7 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 	case *ast.ConstantNode:
 		return constant[string](n.Value)
 	case *ast.BinaryNode:
-		if n.Operator == "+" {
+		if n.Operator == "+" && n.Left.Type() == stringType && n.Right.Type() == stringType { // the VM adds only plain strings
 			l, r := c.str(n.Left), c.str(n.Right)
 			return func(fr *frame) string { return l(fr) + r(fr) }
 		}
@@ -716,9 +745,11 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 			x := c.str(n.Arguments[0])
 			switch n.Name {
 			case "lower":
-				return func(fr *frame) string { return strings.ToLower(x(fr)) }
+				k := c.slot()
+				return func(fr *frame) string { return fr.recase(k, x(fr), false) }
 			case "upper":
-				return func(fr *frame) string { return strings.ToUpper(x(fr)) }
+				k := c.slot()
+				return func(fr *frame) string { return fr.recase(k, x(fr), true) }
 			case "trim":
 				return func(fr *frame) string { return strings.TrimSpace(x(fr)) }
 			}
@@ -752,8 +783,13 @@ func (c *fastCompiler) strs(n ast.Node) func(*frame) []string {
 		if !ok || m.Node.Type() != reflect.TypeFor[map[string][]string]() || !isPlace(m.Node) {
 			giveUp("list lookup")
 		}
-		p, _ := c.place(m.Node)
 		k := key.Value
+		if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "lists" && c.lists != nil {
+			// Env.Lists is the policy's: the list is known now, no lookup per evaluation.
+			l := c.lists[k]
+			return func(*frame) []string { return l }
+		}
+		p, _ := c.place(m.Node)
 		return func(fr *frame) []string { return (*(*map[string][]string)(p(fr)))[k] }
 	}
 	if !isPlace(n) {

@@ -22,14 +22,16 @@ import (
 
 // part of a message: literal text, or a compiled {{ expression }} (text is then its source).
 type part struct {
-	text string
-	prog *vm.Program
+	text   string
+	prog   *vm.Program
+	render renderFn // prog compiled to Go (render.go); nil: it runs on the VM
 }
 
 // evidenceProg is a compiled `evidence` expression and where its value holds the flow.Event.
 type evidenceProg struct {
 	prog *vm.Program
-	path []int // nil: the value is a flow.Event (or *flow.Event)
+	path []int   // nil: the value is a flow.Event (or *flow.Event)
+	fast eventFn // prog compiled to Go; nil: it runs on the VM
 }
 
 type allowList struct {
@@ -46,6 +48,9 @@ type threshold struct {
 	distinct *vm.Program
 	weight   *vm.Program // how many matches a flow counts for; nil: one (or its each matches)
 	window   time.Duration
+	// by, distinct and weight compiled to Go (render.go); nil: on the VM.
+	byR, distinctR renderFn
+	weightF        func(*frame) int64
 }
 
 var (
@@ -465,9 +470,14 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 	if r.each != nil {
 		it = r.each.elem
 	}
-	r.fast = compileFast(r.when.Node(), it)
+	r.fast = compileFast(r.when.Node(), it, l.lists)
 	if r.message, err = l.template(f["message"], env); err != nil {
 		return nil, err
+	}
+	for i := range r.message {
+		if p := &r.message[i]; p.prog != nil {
+			p.render = compileRender(p.prog.Node(), it, l.lists)
+		}
 	}
 	var seen []string
 	for _, p := range r.message {
@@ -480,6 +490,7 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 		if r.evidence, err = l.evidence(ev, env); err != nil {
 			return nil, err
 		}
+		r.evidence.fast = compileEvent(r.evidence.prog.Node(), it, l.lists, r.evidence.path)
 	}
 	if a := f["allow"]; a != nil {
 		if err := l.allow(a, &r.allow); err != nil {
@@ -489,6 +500,14 @@ func (l *loader) ruleOf(n *yaml.Node, num int) (*Rule, error) {
 	if t := f["threshold"]; t != nil {
 		if r.thresh, err = l.threshold(t, env); err != nil {
 			return nil, err
+		}
+		th := r.thresh
+		th.byR = compileRender(th.by.Node(), it, l.lists)
+		if th.distinct != nil {
+			th.distinctR = compileRender(th.distinct.Node(), it, l.lists)
+		}
+		if th.weight != nil {
+			th.weightF = compileWeight(th.weight.Node(), it, l.lists)
 		}
 	}
 	return r, nil
