@@ -258,9 +258,9 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 			m, ok = Match{}, false
 		}
 	}()
-	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime, File: rec.ProtoFile}
+	ev := flow.Event{Frame: rec.ProtoFrame, Time: flow.TimeOf(rec.ProtoTime), File: flow.FileRefOf(rec.ProtoFile)}
 	if ev.Frame == 0 {
-		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
+		ev = flow.Event{Frame: rec.FirstFrame, Time: flow.TimeOf(rec.Start)}
 	}
 	var env any = &c.env
 	count := 1
@@ -382,7 +382,7 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 // distinct value fails to evaluate: the match is then not counted at all.
 func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (Match, bool) {
 	th := r.thresh
-	m := Match{n: n, at: ev.Time}
+	m := Match{n: n, at: ev.Time.Time()}
 	by, ok := c.run(r, th.by, env)
 	if !ok {
 		return m, false

@@ -18,14 +18,14 @@ var (
 )
 
 func at(frame uint64) flow.Event {
-	return flow.Event{Frame: frame, Time: t0.Add(time.Duration(frame) * time.Millisecond)}
+	return flow.Event{Frame: frame, Time: flow.TimeOf(t0.Add(time.Duration(frame) * time.Millisecond))}
 }
 
 func baseRecord(l flow.Label, tr flow.Transport, serverPort uint16) *flow.Record {
 	return &flow.Record{
 		File: "x.pcap", FirstFrame: 1, Start: t0, End: t0.Add(2 * time.Second), Transport: tr,
 		Client: cli, Server: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.5"), serverPort),
-		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time,
+		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time.Time(),
 		Packets: [2]uint64{5, 5}, Bytes: [2]uint64{500, 900}, Payload: [2]uint64{200, 600},
 		EndReason: flow.EndFIN,
 	}

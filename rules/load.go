@@ -504,7 +504,7 @@ func (l *loader) compile(n *yaml.Node, key, src string, env any, opts ...expr.Op
 		return nil, l.errf(n, "%s: empty expression", key)
 	}
 	lc := &listsCheck{known: l.lists}
-	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc), isNilFunc, expr.Patch(nilCheck{})}, opts...)
+	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc), isNilFunc, expr.Patch(nilCheck{}), expr.Patch(factTimes{})}, opts...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, l.exprErr(n, key, src, err)
@@ -554,6 +554,39 @@ func (nilCheck) Visit(node *ast.Node) {
 		out = &ast.UnaryNode{Operator: "!", Node: out}
 	}
 	ast.Patch(node, out)
+}
+
+// factTimes rewrites every expression of type flow.Time (the packet times and timestamps the
+// protocol facts hold as integers: `ldap.first.time`, `ntp.response.transmit`, `it.time`) into
+// a call of its Time method, so that a policy sees them as the time.Time values it always
+// has: they compare with < <= == and with `start` and `end`, have the methods Before, After,
+// Equal, IsZero and Sub, and print in messages and threshold keys as times do.
+type factTimes struct{}
+
+var flowTimeType = reflect.TypeFor[flow.Time]()
+
+func (factTimes) Visit(node *ast.Node) {
+	if (*node).Type() != flowTimeType {
+		return
+	}
+	ast.Patch(node, &ast.CallNode{Callee: &ast.MemberNode{Node: *node, Property: &ast.StringNode{Value: "Time"}, Method: true}})
+}
+
+// factTime returns the flow.Time expression that factTimes turned n into a time.Time of, or
+// nil when n is not such a call.
+func factTime(n ast.Node) ast.Node {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 0 {
+		return nil
+	}
+	m, ok := c.Callee.(*ast.MemberNode)
+	if !ok || !m.Method || m.Optional || m.Node.Type() != flowTimeType {
+		return nil
+	}
+	if p, ok := m.Property.(*ast.StringNode); !ok || p.Value != "Time" {
+		return nil
+	}
+	return m.Node
 }
 
 // isNilFunc is the function nilCheck calls: a nil interface or a nil pointer.

@@ -116,10 +116,10 @@ type X509Name struct {
 
 // TLSAlert is one cleartext alert.
 type TLSAlert struct {
-	Level       string    `json:"level" expr:"level"`             // "warning" or "fatal"
-	Description string    `json:"description" expr:"description"` // RFC 8446 name, "bad_certificate"
-	Code        uint8     `json:"code" expr:"code"`
-	From        string    `json:"from" expr:"from"` // "client" or "server"
-	Frame       uint64    `json:"frame" expr:"frame"`
-	Time        time.Time `json:"time" expr:"time"`
+	Level       string `json:"level" expr:"level"`             // "warning" or "fatal"
+	Description string `json:"description" expr:"description"` // RFC 8446 name, "bad_certificate"
+	Code        uint8  `json:"code" expr:"code"`
+	From        string `json:"from" expr:"from"` // "client" or "server"
+	Frame       uint64 `json:"frame" expr:"frame"`
+	Time        Time   `json:"time" expr:"time"`
 }

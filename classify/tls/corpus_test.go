@@ -38,7 +38,7 @@ func runTLS(t *testing.T, path string, startAtTLS bool) []*tcpFlow {
 				}
 				fl.started[dir] = true
 			}
-			fl.fd.f.Frame, fl.fd.f.Time = frame-1, ts // feed increments Frame
+			fl.fd.f.Frame, fl.fd.f.Time = frame-1, flow.TimeOf(ts) // feed increments Frame
 			fl.fd.feed(t, dir, payload)
 		}
 	})

@@ -324,7 +324,7 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 			f.Fail(err)
 		}
 		if srv := &t.Server; !srv.NotAfter.IsZero() {
-			at := t.Certificate.Time
+			at := t.Certificate.Time.Time()
 			srv.Expired = srv.NotAfter.Before(at) || srv.NotBefore.After(at)
 		}
 	case hsServerKeyExchange, hsServerHelloDone:

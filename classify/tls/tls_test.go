@@ -434,7 +434,7 @@ func TestCertificateFacts(t *testing.T) {
 	if tf.NameMatchesSNI == nil || *tf.NameMatchesSNI {
 		t.Error("the name should not match")
 	}
-	if !tf.Server.NotAfter.Before(tf.Certificate.Time) || tf.Server.X509.PublicKeySize != 1024 || !tf.Server.SelfSigned {
+	if !tf.Server.NotAfter.Before(tf.Certificate.Time.Time()) || tf.Server.X509.PublicKeySize != 1024 || !tf.Server.SelfSigned {
 		t.Errorf("%+v", tf.Server)
 	}
 }

@@ -108,7 +108,7 @@ func (a *Aggregator) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	a.tl.add(r.Start, 1, false)
 	for _, f := range findings {
-		t := f.Evidence.Time
+		t := f.Evidence.Time.Time()
 		if t.IsZero() {
 			t = r.Start
 		}
