@@ -213,16 +213,18 @@ type Flow struct {
 	// that spans segments, the segment that completed it). Detectors copy them into Event.
 	Frame uint64
 	Time  Time
-	// FrameFile is the capture file the packet being inspected came from, when it is not
-	// Record.File (see Event.File), else 0.
-	FrameFile FileRef
 
 	// State is the claiming detector's private per-flow state. The engine clears it when the
 	// flow ends; a detector sets it once, when it claims the flow.
 	State any
 
+	// FrameFile is the capture file the packet being inspected came from, when it is not
+	// Record.File (see Event.File), else 0.
+	FrameFile FileRef
+
 	reverse  bool
 	answered bool
+	// The fields after Record are ordered so that a Flow fits the 416-byte size class.
 }
 
 // Now returns the Event of the packet being inspected.
