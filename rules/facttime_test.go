@@ -44,6 +44,21 @@ func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 	}
 	b.WriteString("  - {id: t.msg, name: n, description: d, severity: low, protocol: ntp, when: 'true', remedy: r, references: [x],\n" +
 		"     message: '{{ ntp.request.transmit }} then {{ ntp.response.transmit }}, reference {{ ntp.response.reference }}, unset [{{ ntp.request.reference }}]'}\n")
+	tlsRec := safeLDAPS()
+	tlsRec.TLS.Server.NotAfter = flow.DateOf(t0.Add(10 * 24 * time.Hour)) // expires 10 days after the handshake
+	tlsConds := []struct {
+		when string
+		want bool
+	}{
+		{`tls.server.not_after.Sub(tls.certificate.time).Hours() < 720 && !tls.server.not_after.IsZero()`, true},
+		{`tls.server.not_before < start && tls.server.not_after > end && tls.server.not_before.Before(tls.server.not_after)`, true},
+		{`tls.server.not_after.Before(start)`, false},
+	}
+	for i, c := range tlsConds {
+		fmt.Fprintf(&b, "  - {id: t.tls%d, name: n, description: d, severity: low, protocol: ldaps, when: '%s', message: 'm', remedy: r, references: [x]}\n", i, c.when)
+	}
+	b.WriteString("  - {id: t.tlsmsg, name: n, description: d, severity: low, protocol: ldaps, when: 'true', remedy: r, references: [x],\n" +
+		"     message: 'valid {{ tls.server.not_before }} to {{ tls.server.not_after }}'}\n")
 	p, err := Load("t.yaml", []byte(b.String()))
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +72,15 @@ func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 		fired := map[string]string{}
 		c := p.NewChecker()
 		c.Check(rec, func(f *Finding) { fired[f.Rule.ID] = f.Message })
+		c.Check(tlsRec, func(f *Finding) { fired[f.Rule.ID] = f.Message })
+		for i, cond := range tlsConds {
+			if _, ok := fired[fmt.Sprintf("t.tls%d", i)]; ok != cond.want {
+				t.Errorf("vm %v: %s is %v, want %v", vm, cond.when, ok, cond.want)
+			}
+		}
+		if got, want := fired["t.tlsmsg"], "valid 2025-12-01T00:00:00Z to 2026-01-11T00:00:00Z"; got != want {
+			t.Errorf("vm %v: message %q, want %q", vm, got, want)
+		}
 		for i, cond := range conds {
 			if _, ok := fired[fmt.Sprintf("t.%d", i)]; ok != cond.want {
 				t.Errorf("vm %v: %s is %v, want %v", vm, cond.when, ok, cond.want)

@@ -737,8 +737,11 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 }
 
 func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
-	if ft := factTime(n); ft != nil && isPlace(ft) { // a flow.Time of the facts, as a time.Time
-		p, _ := c.place(ft)
+	if ft := factTime(n); ft != nil && isPlace(ft) { // a flow.Time or Date of the facts, as a time.Time
+		p, t := c.place(ft)
+		if t == flowDateType {
+			return func(fr *frame) time.Time { return (*(*flow.Date)(p(fr))).Time() }
+		}
 		return func(fr *frame) time.Time { return (*(*flow.Time)(p(fr))).Time() }
 	}
 	if n.Type() != timeType || !isPlace(n) {

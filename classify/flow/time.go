@@ -164,3 +164,53 @@ func (r FileRef) String() string {
 	}
 	return ""
 }
+
+// Date is a certificate's validity bound (TLS not_before, not_after) in eight bytes without a
+// pointer: the Unix time in seconds, UTC. X.509 times have no fraction of a second, and their
+// years run from 0 to 9999 (99991231235959Z is the usual "no expiry"), beyond the range of
+// Time's nanoseconds. As with Time, the zero Date is unset and Unix time 0 is held as
+// math.MinInt64; a policy sees a Date as the time.Time it stands for.
+type Date int64
+
+// DateOf returns t, to the second, as a Date: the zero time.Time gives the zero (unset) Date.
+func DateOf(t time.Time) Date {
+	if t.IsZero() {
+		return 0
+	}
+	if s := t.Unix(); s != 0 {
+		return Date(s)
+	}
+	return Date(epoch)
+}
+
+// IsZero reports whether d is unset.
+func (d Date) IsZero() bool { return d == 0 }
+
+// Time returns d as a time.Time in UTC; an unset Date gives the zero time.Time.
+func (d Date) Time() time.Time {
+	switch d {
+	case 0:
+		return time.Time{}
+	case Date(epoch):
+		return time.Unix(0, 0).UTC()
+	}
+	return time.Unix(int64(d), 0).UTC()
+}
+
+// String returns d as a policy message prints a time (see Time.String).
+func (d Date) String() string {
+	if d == 0 {
+		return ""
+	}
+	return d.Time().Format(time.RFC3339Nano)
+}
+
+// AppendJSON appends d as encoding/json writes the time.Time it stands for.
+func (d Date) AppendJSON(b []byte) []byte {
+	b = append(b, '"')
+	b = d.Time().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// MarshalJSON implements json.Marshaler with the bytes of AppendJSON.
+func (d Date) MarshalJSON() ([]byte, error) { return d.AppendJSON(make([]byte, 0, 24)), nil }

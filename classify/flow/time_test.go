@@ -125,3 +125,39 @@ func TestFileRef(t *testing.T) {
 		t.Error("a FileRef never given names a file")
 	}
 }
+
+// TestDateIsTheTimeItStandsFor: a certificate's validity bound, to the second, from year 0 to
+// 9999, as a Date gives back its time.Time, its JSON and its text.
+func TestDateIsTheTimeItStandsFor(t *testing.T) {
+	for _, tt := range []time.Time{
+		{},
+		time.Unix(0, 0).UTC(),
+		time.Unix(-1, 0).UTC(),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		d := DateOf(tt)
+		if got := d.Time(); !got.Equal(tt) || d.IsZero() != tt.IsZero() {
+			t.Errorf("DateOf(%v).Time() = %v (IsZero %v)", tt, got, d.IsZero())
+		}
+		want, err := json.Marshal(tt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := json.Marshal(d); err != nil || string(got) != string(want) {
+			t.Errorf("json.Marshal(DateOf(%v)) = %s, %v; want %s", tt, got, err, want)
+		}
+		if got := d.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON of %v = %s, want %s", tt, got, want)
+		}
+		wantText := tt.Format(time.RFC3339Nano)
+		if tt.IsZero() {
+			wantText = ""
+		}
+		if got := d.String(); got != wantText {
+			t.Errorf("DateOf(%v).String() = %q, want %q", tt, got, wantText)
+		}
+	}
+}

@@ -325,7 +325,7 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 		}
 		if srv := &t.Server; !srv.NotAfter.IsZero() {
 			at := t.Certificate.Time.Time()
-			srv.Expired = srv.NotAfter.Before(at) || srv.NotBefore.After(at)
+			srv.Expired = srv.NotAfter.Time().Before(at) || srv.NotBefore.Time().After(at)
 		}
 	case hsServerKeyExchange, hsServerHelloDone:
 		if !s.isClient(dir) {
