@@ -89,7 +89,7 @@ type NTPFacts struct {
 
 	// modes holds the first two Modes (a request and its reply: most flows see two), so that
 	// the list needs no allocation of its own; the facts stay within their size class.
-	modes [2]int
+	modes [2]int `json:"-" expr:"-"`
 }
 
 // AddMode records NTP mode m (0–7) in Modes and ModeMask, once.
