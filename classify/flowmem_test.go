@@ -24,7 +24,7 @@ var flowMemCases = []struct {
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 1260},
 	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1750},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1925},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1790},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1370},
 	{"unknown", "", flow.Unknown, 170},
 }
 
