@@ -96,20 +96,11 @@ func (t Time) order() int64 {
 
 // String returns t as a policy message prints a time: RFC 3339 with nanoseconds as needed, in
 // UTC ("2026-01-01T00:00:00.5Z"), or "" when t is unset.
-func (t Time) String() string {
-	if t == 0 {
-		return ""
-	}
-	return t.Time().Format(time.RFC3339Nano)
-}
+func (t Time) String() string { return timeString(t.Time()) }
 
 // AppendJSON appends t as encoding/json writes the time.Time it stands for: RFC 3339 with
 // nanoseconds as needed, in quotes ("0001-01-01T00:00:00Z" when unset).
-func (t Time) AppendJSON(b []byte) []byte {
-	b = append(b, '"')
-	b = t.Time().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
+func (t Time) AppendJSON(b []byte) []byte { return appendTimeJSON(b, t.Time()) }
 
 // MarshalJSON implements json.Marshaler with the bytes of AppendJSON.
 func (t Time) MarshalJSON() ([]byte, error) { return t.AppendJSON(make([]byte, 0, 40)), nil }
@@ -198,17 +189,24 @@ func (d Date) Time() time.Time {
 }
 
 // String returns d as a policy message prints a time (see Time.String).
-func (d Date) String() string {
-	if d == 0 {
-		return ""
-	}
-	return d.Time().Format(time.RFC3339Nano)
-}
+func (d Date) String() string { return timeString(d.Time()) }
 
 // AppendJSON appends d as encoding/json writes the time.Time it stands for.
-func (d Date) AppendJSON(b []byte) []byte {
+func (d Date) AppendJSON(b []byte) []byte { return appendTimeJSON(b, d.Time()) }
+
+// timeString is how a policy message prints a time: RFC 3339 with nanoseconds as needed, in
+// UTC, or "" for the zero time.
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// appendTimeJSON appends t as encoding/json writes it (time.Time.MarshalJSON).
+func appendTimeJSON(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = d.Time().AppendFormat(b, time.RFC3339Nano)
+	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
 }
 
