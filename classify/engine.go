@@ -292,9 +292,9 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		d = flow.FromClient
 	}
 	if f := en.f; f != nil {
-		f.Frame, f.Time, f.FrameFile = frame, ts, ""
+		f.Frame, f.Time, f.FrameFile = frame, flow.TimeOf(ts), 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
-			f.FrameFile = file
+			f.FrameFile = flow.FileRefOf(file)
 		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)

@@ -21,10 +21,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 1570},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1880},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 2060},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1955},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 1260},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1750},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1925},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1370},
 	{"unknown", "", flow.Unknown, 170},
 }
 
@@ -140,8 +140,8 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 		max        float64
 	}{
 		{"unknown", "", 0},
-		{"ntp", "real/ntp-client.pcap", 3},            // NTPFacts, its modes, the reference id
-		{"sip", "real/sip-options-udp-5080.pcap", 12}, // SIPFacts and the strings it keeps (URI, tags, agent, ...)
+		{"ntp", "real/ntp-client.pcap", 2},            // NTPFacts (its modes inside), the reference id
+		{"sip", "real/sip-options-udp-5080.pcap", 10}, // SIPFacts and the strings it keeps (URI, tags, agent, ...)
 	}
 	for _, c := range cases {
 		pkts := unknownFlow()

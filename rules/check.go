@@ -277,9 +277,9 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 			m, ok = Match{}, false
 		}
 	}()
-	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime, File: rec.ProtoFile}
+	ev := flow.Event{Frame: rec.ProtoFrame, Time: flow.TimeOf(rec.ProtoTime), File: flow.FileRefOf(rec.ProtoFile)}
 	if ev.Frame == 0 {
-		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
+		ev = flow.Event{Frame: rec.FirstFrame, Time: flow.TimeOf(rec.Start)}
 	}
 	var env any = &c.env
 	c.fr = frame{env: &c.env, sc: &c.sc}
@@ -509,7 +509,7 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 // match is then not counted at all.
 func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (m Match, byLen int, ok bool) {
 	th := r.thresh
-	m = Match{n: n, at: ev.Time}
+	m = Match{n: n, at: ev.Time.Time()}
 	if c.key, ok = c.appendValue(r, th.by, th.byR, env, c.key[:0]); !ok {
 		return m, 0, false
 	}

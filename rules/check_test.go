@@ -18,14 +18,14 @@ var (
 )
 
 func at(frame uint64) flow.Event {
-	return flow.Event{Frame: frame, Time: t0.Add(time.Duration(frame) * time.Millisecond)}
+	return flow.Event{Frame: frame, Time: flow.TimeOf(t0.Add(time.Duration(frame) * time.Millisecond))}
 }
 
 func baseRecord(l flow.Label, tr flow.Transport, serverPort uint16) *flow.Record {
 	return &flow.Record{
 		File: "x.pcap", FirstFrame: 1, Start: t0, End: t0.Add(2 * time.Second), Transport: tr,
 		Client: cli, Server: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.5"), serverPort),
-		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time,
+		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time.Time(),
 		Packets: [2]uint64{5, 5}, Bytes: [2]uint64{500, 900}, Payload: [2]uint64{200, 600},
 		EndReason: flow.EndFIN,
 	}
@@ -52,8 +52,8 @@ func safeTLS12Facts() *flow.TLSFacts {
 	return &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Kex: "ecdhe",
 		Established: true, NameMatchesSNI: &ok, ClientHello: at(4), ServerHello: at(5), Certificate: at(5),
 		Client: flow.TLSClientFacts{ServerName: "ldap.example.org"},
-		Server: flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: t0.AddDate(0, -1, 0),
-			NotAfter: t0.AddDate(1, 0, 0), X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 2048}}}
+		Server: flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: flow.DateOf(t0.AddDate(0, -1, 0)),
+			NotAfter: flow.DateOf(t0.AddDate(1, 0, 0)), X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 2048}}}
 }
 
 func safeLDAPS() *flow.Record {
@@ -274,7 +274,9 @@ func defaultRuleCases() []ruleCase {
 			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Cipher, r.TLS.Kex = "TLS_RSA_WITH_AES_128_GCM_SHA256", "rsa" }),
 			safe: safeLDAPS(), frame: 5, msg: []string{"rsa key exchange"}},
 		{id: "tls.cert-expired",
-			fire: with(safeLDAPS(), func(r *flow.Record) { r.TLS.Server.NotAfter, r.TLS.Server.Expired = t0.Add(-time.Hour), true }),
+			fire: with(safeLDAPS(), func(r *flow.Record) {
+				r.TLS.Server.NotAfter, r.TLS.Server.Expired = flow.DateOf(t0.Add(-time.Hour)), true
+			}),
 			safe: safeLDAPS(), frame: 5, msg: []string{`"CN=ldap.example.org"`}},
 		{id: "tls.self-signed",
 			fire: with(safeLDAPS(), func(r *flow.Record) {

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
 // A rule's condition runs once per flow of the rule's protocols, so on a busy capture the
@@ -766,6 +768,13 @@ func (c *fastCompiler) str(n ast.Node) func(*frame) string {
 }
 
 func (c *fastCompiler) time(n ast.Node) func(*frame) time.Time {
+	if ft := factTime(n); ft != nil && isPlace(ft) { // a flow.Time or Date of the facts, as a time.Time
+		p, t := c.place(ft)
+		if t == flowDateType {
+			return func(fr *frame) time.Time { return (*(*flow.Date)(p(fr))).Time() }
+		}
+		return func(fr *frame) time.Time { return (*(*flow.Time)(p(fr))).Time() }
+	}
 	if n.Type() != timeType || !isPlace(n) {
 		giveUp("time %T", n)
 	}

@@ -523,7 +523,7 @@ func (l *loader) compile(n *yaml.Node, key, src string, env any, opts ...expr.Op
 		return nil, l.errf(n, "%s: empty expression", key)
 	}
 	lc := &listsCheck{known: l.lists}
-	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc), isNilFunc, expr.Patch(nilCheck{})}, opts...)
+	opts = append([]expr.Option{expr.Env(env), expr.DisableBuiltin("now"), expr.Patch(lc), isNilFunc, expr.Patch(nilCheck{}), expr.Patch(&factTimes{})}, opts...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, l.exprErr(n, key, src, err)
@@ -573,6 +573,57 @@ func (nilCheck) Visit(node *ast.Node) {
 		out = &ast.UnaryNode{Operator: "!", Node: out}
 	}
 	ast.Patch(node, out)
+}
+
+// factTimes rewrites every expression of type flow.Time or flow.Date (the packet times,
+// timestamps and certificate validity the protocol facts hold as integers: `ldap.first.time`,
+// `ntp.response.transmit`, `it.time`, `tls.server.not_after`) into a call of its Time method,
+// so that a policy sees them as the time.Time values it always has: they compare with < <= ==
+// and with `start` and `end`, have the methods Before, After, Equal, IsZero and Sub, and print
+// in messages and threshold keys as times do.
+//
+// It runs until nothing is left to rewrite (expr types the arguments of a method call only once
+// its receiver has the method: `tls.server.not_after.Sub(tls.certificate.time)`), and never
+// rewrites the same expression twice.
+type factTimes struct {
+	done    map[ast.Node]bool // the expressions already wrapped in a call of Time
+	changed bool
+}
+
+func (v *factTimes) Reset()             { v.changed = false }
+func (v *factTimes) ShouldRepeat() bool { return v.changed }
+
+var (
+	flowTimeType = reflect.TypeFor[flow.Time]()
+	flowDateType = reflect.TypeFor[flow.Date]()
+)
+
+func (v *factTimes) Visit(node *ast.Node) {
+	if t := (*node).Type(); (t != flowTimeType && t != flowDateType) || v.done[*node] {
+		return
+	}
+	if v.done == nil {
+		v.done = map[ast.Node]bool{}
+	}
+	v.done[*node], v.changed = true, true
+	ast.Patch(node, &ast.CallNode{Callee: &ast.MemberNode{Node: *node, Property: &ast.StringNode{Value: "Time"}, Method: true}})
+}
+
+// factTime returns the flow.Time or flow.Date expression that factTimes turned n into a
+// time.Time of, or nil when n is not such a call.
+func factTime(n ast.Node) ast.Node {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 0 {
+		return nil
+	}
+	m, ok := c.Callee.(*ast.MemberNode)
+	if !ok || !m.Method || m.Optional || (m.Node.Type() != flowTimeType && m.Node.Type() != flowDateType) {
+		return nil
+	}
+	if p, ok := m.Property.(*ast.StringNode); !ok || p.Value != "Time" {
+		return nil
+	}
+	return m.Node
 }
 
 // isNilFunc is the function nilCheck calls: a nil interface or a nil pointer.

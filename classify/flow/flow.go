@@ -191,15 +191,17 @@ type Tunnel struct {
 }
 
 // Event marks where in the capture a fact was seen: the frame number and the packet time of
-// the packet that completed the message. Facts that a finding may point at embed it.
+// the packet that completed the message. Facts that a finding may point at embed it. It is 24
+// bytes without a pointer, as a flow's facts hold many.
 type Event struct {
-	Frame uint64    `json:"frame" expr:"frame"`
-	Time  time.Time `json:"time" expr:"time"`
+	Frame uint64 `json:"frame" expr:"frame"`
+	Time  Time   `json:"time" expr:"time"`
 	// File is the capture file the packet came from when it is not the file of the flow's
-	// first packet (Record.File), else empty. When several files are read as one (merged in
-	// packet time), a flow's packets may come from more than one file, and frame numbers
-	// count from 1 in each. Reporters name it beside Frame; it is not a fact.
-	File string `json:"-" expr:"-"`
+	// first packet (Record.File), else 0 (File.String() is then ""). When several files are
+	// read as one (merged in packet time), a flow's packets may come from more than one
+	// file, and frame numbers count from 1 in each. Reporters name it beside Frame; it is not
+	// a fact.
+	File FileRef `json:"-" expr:"-"`
 }
 
 // Flow is what a detector works on: the Record it fills in plus the packet being inspected.
@@ -210,17 +212,19 @@ type Flow struct {
 	// Frame and Time identify the packet whose payload is being inspected (for a TCP message
 	// that spans segments, the segment that completed it). Detectors copy them into Event.
 	Frame uint64
-	Time  time.Time
-	// FrameFile is the capture file the packet being inspected came from, when it is not
-	// Record.File (see Event.File).
-	FrameFile string
+	Time  Time
 
 	// State is the claiming detector's private per-flow state. The engine clears it when the
 	// flow ends; a detector sets it once, when it claims the flow.
 	State any
 
+	// FrameFile is the capture file the packet being inspected came from, when it is not
+	// Record.File (see Event.File), else 0.
+	FrameFile FileRef
+
 	reverse  bool
 	answered bool
+	// The fields after Record are ordered so that a Flow fits the 416-byte size class.
 }
 
 // Now returns the Event of the packet being inspected.
@@ -231,7 +235,7 @@ func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time, File: f.
 func (f *Flow) Claim(l Label) {
 	f.Label = l
 	if f.ProtoFrame == 0 {
-		f.ProtoFrame, f.ProtoTime, f.ProtoFile = f.Frame, f.Time, f.FrameFile
+		f.ProtoFrame, f.ProtoTime, f.ProtoFile = f.Frame, f.Time.Time(), f.FrameFile.String()
 	}
 }
 

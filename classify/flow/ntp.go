@@ -1,7 +1,5 @@
 package flow
 
-import "time"
-
 // NTPFacts is what the NTP detector read from a flow (owned by classify/ntp; see its README).
 //
 // Counters cover every message of the flow; lists are bounded (the first entries are kept).
@@ -88,12 +86,29 @@ type NTPFacts struct {
 	RequestBytes  uint64  `json:"request_bytes" expr:"request_bytes"`
 	ResponseBytes uint64  `json:"response_bytes" expr:"response_bytes"`
 	Amplification float64 `json:"amplification" expr:"amplification"`
+
+	// modes holds the first two Modes (a request and its reply: most flows see two), so that
+	// the list needs no allocation of its own; the facts stay within their size class.
+	modes [2]int `json:"-" expr:"-"`
+}
+
+// AddMode records NTP mode m (0–7) in Modes and ModeMask, once.
+func (x *NTPFacts) AddMode(m uint8) {
+	bit := uint8(1) << (m & 7)
+	if x.ModeMask&bit != 0 {
+		return
+	}
+	x.ModeMask |= bit
+	if x.Modes == nil {
+		x.Modes = x.modes[:0]
+	}
+	x.Modes = append(x.Modes, int(m&7))
 }
 
 // NTPTime is the header of one time message (modes 1–5).
 //
-// The timestamps are converted from the NTP 64-bit format to UTC times; an NTP timestamp of
-// 0 (unknown) stays the zero time and is left out of the output. Era: a seconds value below
+// The timestamps are converted from the NTP 64-bit format to UTC times (held as Time); an NTP
+// timestamp of 0 (unknown) stays the zero Time and is left out of the output. Era: a seconds value below
 // 2^31 is read as era 1 (after 2036-02-07), as RFC 4330 §3 suggests.
 type NTPTime struct {
 	Seen bool  `json:"seen" expr:"seen"`
@@ -114,10 +129,10 @@ type NTPTime struct {
 	// upper-case letters (e.g. "INIT", "LOCL"). Empty when the field is zero.
 	ReferenceID string `json:"reference_id,omitempty" expr:"reference_id"`
 
-	Reference time.Time `json:"reference,omitzero" expr:"reference"`
-	Origin    time.Time `json:"origin,omitzero" expr:"origin"`
-	Receive   time.Time `json:"receive,omitzero" expr:"receive"`
-	Transmit  time.Time `json:"transmit,omitzero" expr:"transmit"`
+	Reference Time `json:"reference,omitzero" expr:"reference"`
+	Origin    Time `json:"origin,omitzero" expr:"origin"`
+	Receive   Time `json:"receive,omitzero" expr:"receive"`
+	Transmit  Time `json:"transmit,omitzero" expr:"transmit"`
 
 	// Auth of this message: "none", "symmetric", "crypto-nak" or "nts".
 	Auth string `json:"auth" expr:"auth"`

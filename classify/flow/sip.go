@@ -91,6 +91,46 @@ type SIPFacts struct {
 	// buffer; EncodedBodies those not read because of a Content-Encoding (gzip...).
 	LargeBodies   uint32 `json:"large_bodies" expr:"large_bodies"`
 	EncodedBodies uint32 `json:"encoded_bodies" expr:"encoded_bodies"`
+
+	// codes and via hold the first Codes and ViaTransports (most flows see a code or two and
+	// one transport), so that the lists need no allocation of their own; the facts stay
+	// within their size class.
+	codes [2]SIPCode `json:"-" expr:"-"`
+	via   [1]string  `json:"-" expr:"-"`
+}
+
+// CountCode counts a response with status code c in Codes, which keeps the first max
+// distinct codes.
+func (s *SIPFacts) CountCode(c uint16, max int) {
+	for i := range s.Codes {
+		if s.Codes[i].Code == c {
+			s.Codes[i].Count++
+			return
+		}
+	}
+	if len(s.Codes) >= max {
+		return
+	}
+	if s.Codes == nil {
+		s.Codes = s.codes[:0]
+	}
+	s.Codes = append(s.Codes, SIPCode{Code: c, Count: 1})
+}
+
+// AddViaTransport adds transport name to ViaTransports unless it is there, up to max names.
+func (s *SIPFacts) AddViaTransport(name string, max int) {
+	for _, t := range s.ViaTransports {
+		if t == name {
+			return
+		}
+	}
+	if len(s.ViaTransports) >= max {
+		return
+	}
+	if s.ViaTransports == nil {
+		s.ViaTransports = s.via[:0]
+	}
+	s.ViaTransports = append(s.ViaTransports, name)
 }
 
 // SIPMethods counts SIP requests by method (RFC 3261 and extensions).

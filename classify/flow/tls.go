@@ -1,7 +1,5 @@
 package flow
 
-import "time"
-
 // TLSFacts is what the TLS parser read from a handshake (owned by classify/tls; see its
 // README). The json tags follow ECS tls.* where ECS has a field; the fields ECS does not
 // have (kex, name_matches_sni, alerts, server.self_signed, ...) are named in the same style.
@@ -69,8 +67,8 @@ type TLSClientFacts struct {
 type TLSServerFacts struct {
 	Subject   string    `json:"subject,omitempty" expr:"subject"` // RFC 4514
 	Issuer    string    `json:"issuer,omitempty" expr:"issuer"`   // RFC 4514
-	NotBefore time.Time `json:"not_before,omitzero" expr:"not_before"`
-	NotAfter  time.Time `json:"not_after,omitzero" expr:"not_after"`
+	NotBefore Date      `json:"not_before,omitzero" expr:"not_before"`
+	NotAfter  Date      `json:"not_after,omitzero" expr:"not_after"`
 	Hash      TLSHash   `json:"hash,omitzero" expr:"hash"`
 	X509      X509Facts `json:"x509,omitzero" expr:"x509"`
 	// SelfIssued: subject equals issuer. SelfSigned: and the signature verifies with the
@@ -116,10 +114,10 @@ type X509Name struct {
 
 // TLSAlert is one cleartext alert.
 type TLSAlert struct {
-	Level       string    `json:"level" expr:"level"`             // "warning" or "fatal"
-	Description string    `json:"description" expr:"description"` // RFC 8446 name, "bad_certificate"
-	Code        uint8     `json:"code" expr:"code"`
-	From        string    `json:"from" expr:"from"` // "client" or "server"
-	Frame       uint64    `json:"frame" expr:"frame"`
-	Time        time.Time `json:"time" expr:"time"`
+	Level       string `json:"level" expr:"level"`             // "warning" or "fatal"
+	Description string `json:"description" expr:"description"` // RFC 8446 name, "bad_certificate"
+	Code        uint8  `json:"code" expr:"code"`
+	From        string `json:"from" expr:"from"` // "client" or "server"
+	Frame       uint64 `json:"frame" expr:"frame"`
+	Time        Time   `json:"time" expr:"time"`
 }

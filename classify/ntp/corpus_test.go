@@ -38,7 +38,7 @@ func runCapture(t *testing.T, path string) []*capFlow {
 				return
 			}
 			f := &cf.f
-			f.Frame, f.Time = frame, ts
+			f.Frame, f.Time = frame, flow.TimeOf(ts)
 			dir := flow.FromClient
 			if fromClient == cf.reversed {
 				dir = flow.FromServer

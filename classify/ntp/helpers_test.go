@@ -188,7 +188,7 @@ func newFlow(onPort bool) *flow.Flow {
 	if !onPort {
 		f.Server = netip.AddrPortFrom(addrServer.Addr(), 40000)
 	}
-	f.Frame, f.Time = 1, t0
+	f.Frame, f.Time = 1, flow.TimeOf(t0)
 	return f
 }
 
@@ -203,7 +203,7 @@ func feed(d *Detector, f *flow.Flow, steps ...step) (last flow.Verdict) {
 	swapped := false
 	for i, s := range steps {
 		f.Frame = uint64(i + 1)
-		f.Time = t0.Add(time.Duration(i) * time.Millisecond)
+		f.Time = flow.TimeOf(t0.Add(time.Duration(i) * time.Millisecond))
 		dir := s.dir
 		if swapped {
 			dir = 1 - dir

@@ -19,7 +19,6 @@ package ntp
 import (
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -108,7 +107,6 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		First:        f.Now(),
 		Version:      m.version,
 		Mode:         m.mode,
-		Modes:        make([]int, 0, 2), // a request and its reply: most flows see two modes
 		StandardPort: f.Client.Port() == Port || f.Server.Port() == Port,
 		Auth:         authNone,
 	}
@@ -256,10 +254,7 @@ func record(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool, size int) {
 	if x.RequestBytes > 0 {
 		x.Amplification = float64(x.ResponseBytes) / float64(x.RequestBytes)
 	}
-	if bit := uint8(1) << m.mode; x.ModeMask&bit == 0 {
-		x.ModeMask |= bit
-		x.Modes = append(x.Modes, int(m.mode))
-	}
+	x.AddMode(m.mode)
 	switch m.mode {
 	case 6:
 		recordControl(f, x, m)
@@ -416,16 +411,16 @@ func refText(id [4]byte) string {
 const ntpUnix = 2208988800
 
 // ntpTime converts an NTP timestamp. 0 stays the zero time; seconds below 2^31 are era 1.
-func ntpTime(v uint64) time.Time {
+func ntpTime(v uint64) flow.Time {
 	if v == 0 {
-		return time.Time{}
+		return 0
 	}
 	sec := int64(v >> 32)
 	if sec < 1<<31 {
 		sec += 1 << 32
 	}
 	ns := int64((v & 0xffffffff) * 1e9 >> 32)
-	return time.Unix(sec-ntpUnix, ns).UTC()
+	return flow.UnixNano((sec-ntpUnix)*1e9 + ns)
 }
 
 func recordControl(f *flow.Flow, x *flow.NTPFacts, m *msg) {

@@ -41,14 +41,14 @@ func TestClientServer(t *testing.T) {
 	if !rq.Seen || rq.Mode != 3 || rq.Poll != 6 || rq.Precision != -23 || rq.ReferenceID != "" {
 		t.Errorf("request %+v", rq)
 	}
-	if want := time.Date(2024, 5, 1, 12, 0, 0, 5e8, time.UTC); !rq.Transmit.Equal(want) || !rq.Origin.IsZero() {
+	if want := time.Date(2024, 5, 1, 12, 0, 0, 5e8, time.UTC); !rq.Transmit.Time().Equal(want) || !rq.Origin.IsZero() {
 		t.Errorf("request transmit %v origin %v", rq.Transmit, rq.Origin)
 	}
 	if !rs.Seen || rs.At.Frame != 2 || rs.Stratum != 2 || rs.ReferenceID != "192.0.2.123" ||
 		rs.RootDelay != 0.03125 || rs.RootDispersion != 1 || rs.Precision != -24 || rs.Auth != "none" {
 		t.Errorf("response %+v", rs)
 	}
-	if !rs.Origin.Equal(rq.Transmit) || !rs.Reference.Equal(time.Date(2024, 5, 1, 11, 54, 40, 0, time.UTC)) {
+	if !rs.Origin.Equal(rq.Transmit) || !rs.Reference.Time().Equal(time.Date(2024, 5, 1, 11, 54, 40, 0, time.UTC)) {
 		t.Errorf("response origin %v reference %v", rs.Origin, rs.Reference)
 	}
 	if x.KissCode != "" || x.Mode6 != nil || x.Mode7 != nil || x.Monlist.Seen {

@@ -214,15 +214,7 @@ func countStatus(s *flow.SIPFacts, code uint16) {
 	case 6:
 		s.Status.GlobalFailure++
 	}
-	for i := range s.Codes {
-		if s.Codes[i].Code == code {
-			s.Codes[i].Count++
-			return
-		}
-	}
-	if len(s.Codes) < maxCodes {
-		s.Codes = append(s.Codes, flow.SIPCode{Code: code, Count: 1})
-	}
+	s.CountCode(code, maxCodes)
 }
 
 // callID keeps the first Call-ID and counts the changes from one message to the next.
@@ -286,14 +278,7 @@ func (st *state) transport(tr []byte) {
 			break
 		}
 	}
-	for _, t := range s.ViaTransports {
-		if t == name {
-			return
-		}
-	}
-	if len(s.ViaTransports) < len(transports)+1 {
-		s.ViaTransports = append(s.ViaTransports, name)
-	}
+	s.AddViaTransport(name, len(transports)+1)
 }
 
 // eqFoldUpper reports whether b equals the upper-case ASCII string s, ignoring case.

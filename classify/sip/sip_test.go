@@ -43,7 +43,7 @@ func TestRegisterDigestUDP(t *testing.T) {
 	if !f.Auth.Digest || !f.Auth.DigestResponse || f.Auth.Basic || !f.Auth.Challenged || f.Auth.First.Frame != 3 {
 		t.Errorf("auth: %+v", f.Auth)
 	}
-	want := flow.SIPCredential{Event: flow.Event{Frame: 3, Time: t0.Add(3e6)}, Header: "authorization", Method: "REGISTER",
+	want := flow.SIPCredential{Event: flow.Event{Frame: 3, Time: flow.TimeOf(t0.Add(3e6))}, Header: "authorization", Method: "REGISTER",
 		Scheme: "Digest", Username: "alice", Realm: "example.com", Algorithm: "MD5", QOP: "auth", URI: "sip:example.com",
 		Response: true, ResponseLen: 32}
 	if f.CredentialCount != 1 || len(f.Credentials) != 1 || !reflect.DeepEqual(f.Credentials[0], want) {

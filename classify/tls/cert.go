@@ -129,7 +129,7 @@ func parseLeaf(sum [32]byte, leaf []byte) *parsedCert {
 func certFacts(srv *flow.TLSServerFacts, cert *x509.Certificate) {
 	srv.Subject = clip(cert.Subject.String(), maxNameLen)
 	srv.Issuer = clip(cert.Issuer.String(), maxNameLen)
-	srv.NotBefore, srv.NotAfter = cert.NotBefore.UTC(), cert.NotAfter.UTC()
+	srv.NotBefore, srv.NotAfter = flow.DateOf(cert.NotBefore), flow.DateOf(cert.NotAfter)
 
 	x := &srv.X509
 	x.VersionNumber = strconv.Itoa(cert.Version)

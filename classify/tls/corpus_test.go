@@ -38,7 +38,7 @@ func runTLS(t *testing.T, path string, startAtTLS bool) []*tcpFlow {
 				}
 				fl.started[dir] = true
 			}
-			fl.fd.f.Frame, fl.fd.f.Time = frame-1, ts // feed increments Frame
+			fl.fd.f.Frame, fl.fd.f.Time = frame-1, flow.TimeOf(ts) // feed increments Frame
 			fl.fd.feed(t, dir, payload)
 		}
 	})
@@ -72,7 +72,7 @@ func TestCorpus(t *testing.T) {
 			"t12d6707h2_2955a3196ffa_c83f907a73d3", "CN=www.ntop.org", 0, func(t *testing.T, tf *flow.TLSFacts) {
 				// nDPI: Validity 2019-12-17 01:17:28 - 2020-03-16 01:17:28, negotiated ALPN h2.
 				nb := time.Date(2019, 12, 17, 1, 17, 28, 0, time.UTC)
-				if tf.NameMatchesSNI == nil || !*tf.NameMatchesSNI || tf.NextProtocol != "h2" || !tf.Server.NotBefore.Equal(nb) ||
+				if tf.NameMatchesSNI == nil || !*tf.NameMatchesSNI || tf.NextProtocol != "h2" || !tf.Server.NotBefore.Time().Equal(nb) ||
 					tf.Server.Issuer != "CN=Let's Encrypt Authority X3,O=Let's Encrypt,C=US" || tf.Server.SelfSigned {
 					t.Errorf("%+v", tf.Server)
 				}

@@ -73,7 +73,6 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 
 	j := ja4Input{version: legacy}
 
-	names := make([]string, 0, min(len(ciphers)/2, maxCipherNames))
 	count := 0
 	for c := ciphers; len(c) >= 2; c = c[2:] {
 		v := uint16(c[0])<<8 | uint16(c[1])
@@ -81,12 +80,17 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 			continue
 		}
 		count++
-		if len(names) < maxCipherNames {
-			names = append(names, suiteName(v))
-		}
 		j.add(&j.ciphers, v)
 	}
-	t.Client.SupportedCiphers = names
+	t.Client.SupportedCiphers = cipherLists.get(0, ciphers, func() []string {
+		names := make([]string, 0, min(count, maxCipherNames))
+		for c := ciphers; len(c) >= 2 && len(names) < maxCipherNames; c = c[2:] {
+			if v := uint16(c[0])<<8 | uint16(c[1]); !isGREASE(v) {
+				names = append(names, suiteName(v))
+			}
+		}
+		return names
+	})
 	t.Client.CipherCount = count
 	t.Client.VersionMax, _ = versionName(legacy)
 
@@ -306,19 +310,22 @@ func (s *Session) sslv2(f *flow.Flow, dir flow.Dir, body []byte) flow.Verdict {
 	t.Client.SSLv2Hello = true
 	t.Client.VersionMax, _ = versionName(version)
 	specs := in[:csLen]
-	names := make([]string, 0, min(len(specs)/3, maxCipherNames))
 	count := 0
-	for ; len(specs) >= 3; specs = specs[3:] {
-		if specs[0] != 0 {
-			continue // an SSL 2.0 kind: no TLS equivalent
-		}
-		v := uint16(specs[1])<<8 | uint16(specs[2])
-		count++
-		if len(names) < maxCipherNames {
-			names = append(names, suiteName(v))
+	for s := specs; len(s) >= 3; s = s[3:] {
+		if s[0] == 0 { // else an SSL 2.0 kind: no TLS equivalent
+			count++
 		}
 	}
-	t.Client.SupportedCiphers, t.Client.CipherCount = names, count
+	t.Client.SupportedCiphers = cipherLists.get(2, specs, func() []string {
+		names := make([]string, 0, min(count, maxCipherNames))
+		for s := specs; len(s) >= 3 && len(names) < maxCipherNames; s = s[3:] {
+			if s[0] == 0 {
+				names = append(names, suiteName(uint16(s[1])<<8|uint16(s[2])))
+			}
+		}
+		return names
+	})
+	t.Client.CipherCount = count
 	return flow.More
 }
 

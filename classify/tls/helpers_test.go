@@ -158,7 +158,7 @@ func newFlow(port uint16) *flow.Flow {
 	f.Transport = flow.TCP
 	f.Client = netip.MustParseAddrPort("192.0.2.1:50000")
 	f.Server = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), port)
-	f.Frame, f.Time = 1, time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	f.Frame, f.Time = 1, flow.TimeOf(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	return f
 }
 

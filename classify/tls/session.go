@@ -324,8 +324,8 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 			f.Fail(err)
 		}
 		if srv := &t.Server; !srv.NotAfter.IsZero() {
-			at := t.Certificate.Time
-			srv.Expired = srv.NotAfter.Before(at) || srv.NotBefore.After(at)
+			at := t.Certificate.Time.Time()
+			srv.Expired = srv.NotAfter.Time().Before(at) || srv.NotBefore.Time().After(at)
 		}
 	case hsServerKeyExchange, hsServerHelloDone:
 		if !s.isClient(dir) {

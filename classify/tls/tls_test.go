@@ -82,7 +82,7 @@ func TestHandshakes(t *testing.T) {
 			if srv.Subject != "CN=ldap.example.com,O=Example" || srv.Issuer != srv.Subject || !srv.SelfSigned || !srv.SelfIssued {
 				t.Errorf("subject %q issuer %q self %v", srv.Subject, srv.Issuer, srv.SelfSigned)
 			}
-			if !srv.NotBefore.Equal(notBefore) || !srv.NotAfter.Equal(notAfter) || srv.ChainLength != 1 {
+			if !srv.NotBefore.Time().Equal(notBefore) || !srv.NotAfter.Time().Equal(notAfter) || srv.ChainLength != 1 {
 				t.Errorf("validity %v %v chain %d", srv.NotBefore, srv.NotAfter, srv.ChainLength)
 			}
 			x := srv.X509
@@ -434,7 +434,7 @@ func TestCertificateFacts(t *testing.T) {
 	if tf.NameMatchesSNI == nil || *tf.NameMatchesSNI {
 		t.Error("the name should not match")
 	}
-	if !tf.Server.NotAfter.Before(tf.Certificate.Time) || tf.Server.X509.PublicKeySize != 1024 || !tf.Server.SelfSigned {
+	if !tf.Server.NotAfter.Time().Before(tf.Certificate.Time.Time()) || tf.Server.X509.PublicKeySize != 1024 || !tf.Server.SelfSigned {
 		t.Errorf("%+v", tf.Server)
 	}
 }

@@ -255,7 +255,7 @@ func esType(goType string) string {
 		return "boolean"
 	case "float64", "float32":
 		return "double"
-	case "time.Time":
+	case "time.Time", "Time", "Date": // flow.Time and flow.Date are written as a time.Time is
 		return "date"
 	}
 	return "long"

@@ -63,7 +63,7 @@ func (s *Driver) Send(fromServer bool, data []byte) flow.Verdict {
 		s.F.Frame = s.Frame
 	} else {
 		s.F.Frame++
-		s.F.Time = T0.Add(time.Duration(s.F.Frame) * time.Millisecond)
+		s.F.Time = flow.TimeOf(T0.Add(time.Duration(s.F.Frame) * time.Millisecond))
 	}
 	dir := flow.FromClient
 	if fromServer != s.Swapped {
@@ -140,7 +140,7 @@ func Claimed(t testing.TB, path string, d flow.Detector, label flow.Label) []*fl
 		s := New(t, d, tr, server.Port())
 		s.F.Client, s.F.Server, s.F.ClientKnown, s.Hard = client, server, syn, syn
 		return s, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
-			s.Frame, s.F.Time = frame, ts
+			s.Frame, s.F.Time = frame, flow.TimeOf(ts)
 			s.Send(!fromClient, payload)
 		}
 	})

@@ -43,7 +43,7 @@ func newSuppressor(window time.Duration, max int) *suppressor {
 // the last report of its key.
 func (s *suppressor) keep(f *rules.Finding) bool {
 	k := supKey{f.Client.Addr(), f.Server.Addr(), f.Rule.ID}
-	t := f.Evidence.Time
+	t := f.Evidence.Time.Time()
 	st, ok := s.lru.Get(k)
 	if !ok {
 		s.lru.Add(k, &supState{last: t})

@@ -18,7 +18,7 @@ func TestSuppressorCountsWhatItHeldBack(t *testing.T) {
 	c, srv := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.2:389")
 	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	f := func(r *rules.Rule, client netip.AddrPort, at time.Duration) *rules.Finding {
-		return &rules.Finding{Rule: r, Client: client, Server: srv, Evidence: flow.Event{Time: t0.Add(at)}}
+		return &rules.Finding{Rule: r, Client: client, Server: srv, Evidence: flow.Event{Time: flow.TimeOf(t0.Add(at))}}
 	}
 	if !s.keep(f(r1, c, 0)) {
 		t.Fatal("first finding held back")

@@ -4,7 +4,6 @@ package report
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report/internal/jsonenc"
@@ -471,7 +470,7 @@ func appendFlowEvent(e *jsonenc.Encoder, b []byte, v *flow.Event) []byte {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Time, "flow.Event.Time")
+	b = v.Time.AppendJSON(b)
 	b = append(b, '}')
 	return b
 }
@@ -504,19 +503,19 @@ func appendFlowNTPTime(e *jsonenc.Encoder, b []byte, v *flow.NTPTime) []byte {
 	}
 	if !v.Reference.IsZero() {
 		b = append(b, `,"reference":`...)
-		b = e.Time(b, v.Reference, "flow.NTPTime.Reference")
+		b = v.Reference.AppendJSON(b)
 	}
 	if !v.Origin.IsZero() {
 		b = append(b, `,"origin":`...)
-		b = e.Time(b, v.Origin, "flow.NTPTime.Origin")
+		b = v.Origin.AppendJSON(b)
 	}
 	if !v.Receive.IsZero() {
 		b = append(b, `,"receive":`...)
-		b = e.Time(b, v.Receive, "flow.NTPTime.Receive")
+		b = v.Receive.AppendJSON(b)
 	}
 	if !v.Transmit.IsZero() {
 		b = append(b, `,"transmit":`...)
-		b = e.Time(b, v.Transmit, "flow.NTPTime.Transmit")
+		b = v.Transmit.AppendJSON(b)
 	}
 	b = append(b, `,"auth":`...)
 	b = jsonenc.String(b, v.Auth)
@@ -790,7 +789,7 @@ func appendFlowSIPCredential(e *jsonenc.Encoder, b []byte, v *flow.SIPCredential
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"header":`...)
 	b = jsonenc.String(b, v.Header)
 	if len(v.Method) != 0 {
@@ -836,7 +835,7 @@ func appendFlowSIPChallenge(e *jsonenc.Encoder, b []byte, v *flow.SIPChallenge) 
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"header":`...)
 	b = jsonenc.String(b, v.Header)
 	b = append(b, `,"code":`...)
@@ -868,7 +867,7 @@ func appendFlowSIPMedia(e *jsonenc.Encoder, b []byte, v *flow.SIPMedia) []byte {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"response":`...)
 	b = strconv.AppendBool(b, v.Response)
 	b = append(b, `,"type":`...)
@@ -1063,7 +1062,7 @@ func appendFlowLDAPBind(e *jsonenc.Encoder, b []byte, v *flow.LDAPBind) []byte {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"message_id":`...)
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"version":`...)
@@ -1111,7 +1110,7 @@ func appendFlowLDAPStartTLS(e *jsonenc.Encoder, b []byte, v *flow.LDAPStartTLS) 
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"message_id":`...)
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"answered":`...)
@@ -1137,7 +1136,7 @@ func appendFlowLDAPExtended(e *jsonenc.Encoder, b []byte, v *flow.LDAPExtended) 
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"message_id":`...)
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"oid":`...)
@@ -1159,7 +1158,7 @@ func appendFlowLDAPSearch(e *jsonenc.Encoder, b []byte, v *flow.LDAPSearch) []by
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, v.Event.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Event.Time, "flow.Event.Time")
+	b = v.Event.Time.AppendJSON(b)
 	b = append(b, `,"message_id":`...)
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"base":`...)
@@ -1291,14 +1290,14 @@ func appendFlowTLSServerFacts(e *jsonenc.Encoder, b []byte, v *flow.TLSServerFac
 			b = append(b, ',')
 		}
 		b = append(b, `"not_before":`...)
-		b = e.Time(b, v.NotBefore, "flow.TLSServerFacts.NotBefore")
+		b = v.NotBefore.AppendJSON(b)
 	}
 	if !v.NotAfter.IsZero() {
 		if b[len(b)-1] != '{' {
 			b = append(b, ',')
 		}
 		b = append(b, `"not_after":`...)
-		b = e.Time(b, v.NotAfter, "flow.TLSServerFacts.NotAfter")
+		b = v.NotAfter.AppendJSON(b)
 	}
 	if v.Hash != (flow.TLSHash{}) {
 		if b[len(b)-1] != '{' {
@@ -1359,7 +1358,7 @@ func appendFlowTLSAlert(e *jsonenc.Encoder, b []byte, v *flow.TLSAlert) []byte {
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, v.Frame, 10)
 	b = append(b, `,"time":`...)
-	b = e.Time(b, v.Time, "flow.TLSAlert.Time")
+	b = v.Time.AppendJSON(b)
 	b = append(b, '}')
 	return b
 }
@@ -1501,8 +1500,8 @@ func isZeroFlowTLSClientFacts(v *flow.TLSClientFacts) bool {
 func isZeroFlowTLSServerFacts(v *flow.TLSServerFacts) bool {
 	return v.Subject == "" &&
 		v.Issuer == "" &&
-		v.NotBefore == (time.Time{}) &&
-		v.NotAfter == (time.Time{}) &&
+		v.NotBefore == 0 &&
+		v.NotAfter == 0 &&
 		v.Hash == (flow.TLSHash{}) &&
 		isZeroFlowX509Facts(&v.X509) &&
 		!v.SelfIssued &&

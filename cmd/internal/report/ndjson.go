@@ -298,7 +298,7 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b := j.line[:0]
 	b = append(b, `{"@timestamp":`...)
-	b = appendTime(b, f.Evidence.Time)
+	b = appendTime(b, f.Evidence.Time.Time())
 	b = append(b, `,"event":{"kind":"alert","category":["network"],"type":["info"],"module":"pcapaudit","dataset":"pcapaudit.finding",`...)
 	b = append(b, j.start...)
 	if sc := f.Rule.Severity.Score(); sc != 0 {
@@ -313,12 +313,12 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = append(b, ',')
 	b = append(b, j.shared...)
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, cmp.Or(f.Evidence.File, r.File))
+	b = j.appendString(b, cmp.Or(f.Evidence.File.String(), r.File))
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
-	if f.Evidence.File != "" && f.Evidence.File != r.File {
+	if ef := f.Evidence.File.String(); ef != "" && ef != r.File {
 		b = append(b, `,"flow_file":`...)
 		b = j.appendString(b, r.File)
 	}

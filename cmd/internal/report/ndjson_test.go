@@ -164,7 +164,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		t.Fatal(err)
 	}
 	for _, f := range findings {
-		fd := refFindingDoc{Timestamp: ts(f.Evidence.Time),
+		fd := refFindingDoc{Timestamp: ts(f.Evidence.Time.Time()),
 			Event: ecsEvent{Kind: "alert", Category: []string{"network"}, Type: []string{"info"}, Module: "pcapaudit",
 				Dataset: "pcapaudit.finding", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Severity: f.Rule.Severity.Score()},
 			Observer: obs,
@@ -173,8 +173,8 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
 			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Filter: refDisplayFilter(r), Tunnel: tun,
 				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
-		if f.Evidence.File != "" && f.Evidence.File != r.File {
-			fd.PcapAudit.File, fd.PcapAudit.FlowFile = f.Evidence.File, r.File
+		if ef := f.Evidence.File.String(); ef != "" && ef != r.File {
+			fd.PcapAudit.File, fd.PcapAudit.FlowFile = ef, r.File
 		}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
@@ -237,7 +237,7 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		var fs []*rules.Finding
 		for k := range i % 4 {
 			f := &rules.Finding{Rule: rs[(i+k)%len(rs)], Message: pick(), Count: i + k, Suppressed: uint64(i % 3),
-				Evidence: flow.Event{Frame: uint64(i * k), Time: r.Start.Add(time.Second)}}
+				Evidence: flow.Event{Frame: uint64(i * k), Time: flow.TimeOf(r.Start.Add(time.Second))}}
 			for range k {
 				f.Observed = append(f.Observed, rules.KV{Key: pick(), Value: pick()})
 			}

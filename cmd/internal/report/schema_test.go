@@ -108,6 +108,8 @@ func fieldReference(t *testing.T) map[string]fieldRef {
 var (
 	ownPkg        = reflect.TypeFor[JSON]().PkgPath()
 	timeType      = reflect.TypeFor[time.Time]()
+	flowTimeType  = reflect.TypeFor[flow.Time]() // written as the time.Time it stands for
+	flowDateType  = reflect.TypeFor[flow.Date]() // the same
 	marshalerType = reflect.TypeFor[json.Marshaler]()
 )
 
@@ -134,7 +136,7 @@ func (g *schemaGen) schema(t reflect.Type, path string, nullable bool) map[strin
 	var s map[string]any
 	leaf := true
 	switch {
-	case t == timeType:
+	case t == timeType || t == flowTimeType || t == flowDateType:
 		s = map[string]any{"type": "string", "format": "date-time"}
 	case t.Kind() == reflect.Pointer:
 		return g.schema(t.Elem(), path, nullable)

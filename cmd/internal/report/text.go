@@ -170,8 +170,8 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 		if len(g.shown) < max(t.perLabel, 1) {
 			g.shown = append(g.shown, textFinding{
 				message: f.Message, where: endpoint(r) + ", " + r.Label.String(),
-				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File, r.File),
-					f.Evidence.Time.UTC().Format("2006-01-02 15:04:05.000000")),
+				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File.String(), r.File),
+					f.Evidence.Time.Time().Format("2006-01-02 15:04:05.000000")),
 				filter: DisplayFilter(r.Transport, r.Client, r.Server),
 				count:  f.Count,
 			})

@@ -108,7 +108,7 @@ func (a *Aggregator) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	a.tl.add(r.Start, 1, false)
 	for _, f := range findings {
-		t := f.Evidence.Time
+		t := f.Evidence.Time.Time()
 		if t.IsZero() {
 			t = r.Start
 		}
@@ -224,7 +224,7 @@ func (a *Aggregator) cert(s *Server, r *flow.Record, c *flow.TLSServerFacts) {
 		return
 	}
 	s.Certificates = append(s.Certificates, Certificate{
-		Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore.Time(), NotAfter: c.NotAfter.Time(),
 		SelfSigned: c.SelfSigned || c.SelfIssued, Expired: expiredAt(c, r.Start),
 		KeyAlgorithm: c.X509.PublicKeyAlgorithm, KeySize: c.X509.PublicKeySize,
 		SHA256: c.Hash.SHA256, Flows: 1,
@@ -234,7 +234,7 @@ func (a *Aggregator) cert(s *Server, r *flow.Record, c *flow.TLSServerFacts) {
 // expiredAt: the certificate was outside its validity when the flow was seen (packet time,
 // so a capture read years later is judged as of its own day).
 func expiredAt(c *flow.TLSServerFacts, t time.Time) bool {
-	return (!c.NotAfter.IsZero() && t.After(c.NotAfter)) || (!c.NotBefore.IsZero() && t.Before(c.NotBefore))
+	return (!c.NotAfter.IsZero() && t.After(c.NotAfter.Time())) || (!c.NotBefore.IsZero() && t.Before(c.NotBefore.Time()))
 }
 
 func (a *Aggregator) agent(name, role string, host netip.Addr) {

@@ -61,7 +61,7 @@ func TestBounds(t *testing.T) {
 func TestCertificates(t *testing.T) {
 	a := New(Limits{})
 	cert := flow.TLSServerFacts{Subject: "CN=a", Issuer: "CN=a", SelfIssued: true,
-		NotBefore: t0.AddDate(-1, 0, 0), NotAfter: t0.Add(time.Hour)}
+		NotBefore: flow.DateOf(t0.AddDate(-1, 0, 0)), NotAfter: flow.DateOf(t0.Add(time.Hour))}
 	for _, at := range []time.Time{t0, t0.Add(2 * time.Hour)} {
 		r := rec(flow.LDAPS, "10.0.0.1:1000", "10.0.0.2:636", at)
 		r.TLS = &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_X", Server: cert}

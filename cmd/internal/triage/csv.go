@@ -73,8 +73,8 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	row[24] = report.Arrival(r)
 	c.w.Write(row)
 	for _, f := range findings {
-		row[0], row[1] = "finding", ts(f.Evidence.Time)
-		row[2] = cmp.Or(f.Evidence.File, r.File)
+		row[0], row[1] = "finding", ts(f.Evidence.Time.Time())
+		row[2] = cmp.Or(f.Evidence.File.String(), r.File)
 		row[3] = strconv.FormatUint(f.Evidence.Frame, 10)
 		row[17], row[18], row[19] = f.Rule.ID, f.Rule.Severity.String(), f.Message
 		row[20] = strconv.Itoa(f.Count)

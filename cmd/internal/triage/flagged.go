@@ -62,7 +62,7 @@ func (c *Flagged) Flow(r *flow.Record, findings []*rules.Finding) {
 		c.n++
 	}
 	for _, f := range findings {
-		ev := frameRef{cmp.Or(f.Evidence.File, r.File), f.Evidence.Frame}
+		ev := frameRef{cmp.Or(f.Evidence.File.String(), r.File), f.Evidence.Frame}
 		c.comments[ev] = append(c.comments[ev], fmt.Sprintf("pcapaudit %s (%s): %s", f.Rule.ID, f.Rule.Severity, f.Message))
 	}
 }
