@@ -204,6 +204,7 @@ type Engine struct {
 
 	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
 	half    map[key]halfOpen
+	hoPeak  int // the most flows half held since it was last made (see deleteHalf)
 	hoQueue []hoItem
 	hoHead  int
 	files   []string
