@@ -128,12 +128,11 @@ func TestLiveHeapPerFlow(t *testing.T) {
 	}
 }
 
-// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry and its
-// flow.Flow and its TCP reassembly state from the engine's pools, and its detector's per-flow
-// state from the detector's
-// pool (flow.StateReuser: NTP's requests, SIP's parser state and SDP parsers, LDAP's message
-// state, TLS's Session with its reassembly buffers), so once they are warm an unknown flow
-// (most flows on a SPAN port) allocates nothing from its first packet to its end. A
+// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry, its flow.Flow
+// and its TCP reassembly state from the engine's pools, and its detector's per-flow state from
+// the detector's pool (flow.StateReuser: NTP's requests, SIP's parser state and SDP parsers,
+// LDAP's message state, TLS's Session with its reassembly buffers), so once they are warm an
+// unknown flow (most flows on a SPAN port) allocates nothing from its first packet to its end. A
 // classified flow still allocates its protocol facts: a sink may keep them after the record
 // is emitted, so they are not reused. The test counts those, per protocol, so that they do
 // not grow unnoticed; the bounds are the facts alone (what each case allocates is listed).
