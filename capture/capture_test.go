@@ -677,13 +677,22 @@ func BenchmarkNextPcapGzip(b *testing.B) {
 // record header later in the same buffer (a copy into a packet buffer would give the same
 // address twice). The bytes are those written, and a record past 64 KiB is still read.
 func TestPcapRecordsAreNotCopied(t *testing.T) {
-	fr := []frame{{data: bytes.Repeat([]byte{1}, 60), ts: t0}, {data: bytes.Repeat([]byte{2}, 1514), ts: t0.Add(time.Millisecond)},
-		{data: bytes.Repeat([]byte{3}, 70000), ts: t0.Add(2 * time.Millisecond)}}
-	plain := handPcap(false, true, 262144, layers.LinkTypeEthernet, fr)
+	lt := layers.LinkTypeEthernet
+	fr := []frame{{data: bytes.Repeat([]byte{1}, 60), ts: t0, lt: lt}, {data: bytes.Repeat([]byte{2}, 1514), ts: t0.Add(time.Millisecond), lt: lt},
+		{data: bytes.Repeat([]byte{3}, 70000), ts: t0.Add(2 * time.Millisecond), lt: lt}}
+	plain := handPcap(false, true, 262144, lt, fr)
+	readInPlace(t, "pcap", plain, fr, len(fr[0].data)+16)
+}
+
+// readInPlace reads file, plain and gzip'd, and checks that it gives the packets of fr, and
+// that the second one's bytes lie gap bytes after the first one's in memory, as in the file:
+// where they lie in the read buffer, not copied.
+func readInPlace(t *testing.T, format string, plain []byte, fr []frame, gap int) {
+	t.Helper()
 	for _, c := range []struct {
 		name string
 		file []byte
-	}{{"pcap", plain}, {"gzip pcap", gz(t, plain)}} {
+	}{{format, plain}, {"gzip " + format, gz(t, plain)}} {
 		s, err := OpenReader(c.name, bytes.NewReader(c.file))
 		if err != nil {
 			t.Fatal(err)
@@ -694,14 +703,19 @@ func TestPcapRecordsAreNotCopied(t *testing.T) {
 			if err := s.Next(&p); err != nil {
 				t.Fatalf("%s: packet %d: %v", c.name, i+1, err)
 			}
-			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) {
-				t.Fatalf("%s: packet %d: %d bytes at %v, want %d at %v", c.name, i+1, len(p.Data), p.Timestamp, len(f.data), f.ts)
+			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) || p.LinkType != f.lt || p.Frame != uint64(i+1) {
+				t.Fatalf("%s: packet %d: %d bytes at %v on %v, want %d at %v on %v", c.name, i+1, len(p.Data), p.Timestamp,
+					p.LinkType, len(f.data), f.ts, f.lt)
 			}
-			at := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
-			if i == 1 && at != prev+uintptr(len(fr[0].data))+16 {
+			here := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
+			if i == 1 && here != prev+uintptr(gap) {
 				t.Errorf("%s: packet 2 is not where it lies in the read buffer: copied", c.name)
 			}
-			prev = at
+			prev = here
+		}
+		var p Packet
+		if err := s.Next(&p); err != io.EOF {
+			t.Errorf("%s: after the last packet: %v, want io.EOF", c.name, err)
 		}
 		s.Close()
 	}
@@ -730,36 +744,7 @@ func TestPcapngBlocksAreNotCopied(t *testing.T) {
 	if len(at) != len(fr) {
 		t.Fatalf("%d packet blocks in the file, want %d", len(at), len(fr))
 	}
-	for _, c := range []struct {
-		name string
-		file []byte
-	}{{"pcapng", plain}, {"gzip pcapng", gz(t, plain)}} {
-		s, err := OpenReader(c.name, bytes.NewReader(c.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var prev uintptr
-		for i, f := range fr {
-			var p Packet
-			if err := s.Next(&p); err != nil {
-				t.Fatalf("%s: packet %d: %v", c.name, i+1, err)
-			}
-			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) || p.LinkType != f.lt || p.Frame != uint64(i+1) {
-				t.Fatalf("%s: packet %d: %d bytes at %v on %v, want %d at %v on %v", c.name, i+1, len(p.Data), p.Timestamp,
-					p.LinkType, len(f.data), f.ts, f.lt)
-			}
-			here := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
-			if i == 1 && here != prev+uintptr(at[1]-at[0]) {
-				t.Errorf("%s: packet 2 is not where it lies in the read buffer: copied", c.name)
-			}
-			prev = here
-		}
-		var p Packet
-		if err := s.Next(&p); err != io.EOF {
-			t.Errorf("%s: after the last packet: %v, want io.EOF", c.name, err)
-		}
-		s.Close()
-	}
+	readInPlace(t, "pcapng", plain, fr, at[1]-at[0])
 }
 
 // TestPcapngBlockKinds reads by hand-made blocks what pcapgo's writer does not make: a
