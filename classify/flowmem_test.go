@@ -23,9 +23,9 @@ var flowMemCases = []struct {
 }{
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 1570},
 	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1880},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 2060},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1955},
-	{"unknown", "", flow.Unknown, 170},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1860},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1900},
+	{"unknown", "", flow.Unknown, 165},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.
