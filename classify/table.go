@@ -114,6 +114,7 @@ type entry struct {
 	prev, next *entry // in the list of class, oldest first
 	last       int64  // packet time (Unix ns) of the latest activity
 	interimAt  int64  // packet time (Unix ns) of the last interim record (Config.Interim)
+	hnext      *entry // the next entry whose key hashes the same (see flowTable)
 
 	// inspection state
 	skip      bool     // no more inspection (done, rejected, unknown, cut)
@@ -137,128 +138,77 @@ const (
 	isnSet                    // isn holds the initial sequence number
 )
 
-// flowTable maps flow keys to entries: an open-addressing hash table with linear probing, of
-// its own rather than a Go map (BenchmarkFlowLookup compares them; docs/performance.md has the
-// figures). A slot holds the 64-bit hash of a key and the entry, 16 bytes; the entry holds its
-// full key, which a lookup checks when the hashes agree. Deletion shifts the following slots
-// back (no tombstones), and the table shrinks when a flood has drained, which a Go map never
-// does. The hash is seeded at random for each table, as Go's own maps are, so that crafted
-// packets cannot pile flows onto one run of slots.
+// flowTable maps flow keys to entries. It is a Go map keyed by a 64-bit hash of the key, not
+// by the 38-byte key itself: a slot is 16 bytes instead of 48, and lookups take the map's
+// fast path for 8-byte keys. The entry holds its full key, which every lookup checks; the
+// rare entries whose keys hash alike are chained through entry.hnext. The hash is seeded at
+// random for each table, as Go's own maps are, so that crafted packets cannot pile flows onto
+// one chain.
 type flowTable struct {
-	slots []slot
-	mask  uint64
-	seed  maphash.Seed
-	n     int // entries
+	m    map[uint64]*entry
+	seed maphash.Seed
+	n    int // entries
 }
-
-// slot is one place of a flowTable; h is 0 in an empty one (a key whose hash is 0 is given 1).
-type slot struct {
-	h  uint64
-	en *entry
-}
-
-// minSlots is the smallest table: the table never shrinks below it.
-const minSlots = 1024
 
 func newFlowTable(size int) flowTable {
-	t := flowTable{seed: maphash.MakeSeed()}
-	t.resize(max(minSlots, size))
-	return t
+	return flowTable{m: make(map[uint64]*entry, size), seed: maphash.MakeSeed()}
 }
 
-// resize makes the table of at least n slots (a power of two) and puts the entries back.
-func (t *flowTable) resize(n int) {
-	c := minSlots
-	for c < n {
-		c <<= 1
-	}
-	old := t.slots
-	t.slots, t.mask = make([]slot, c), uint64(c-1)
-	for _, s := range old {
-		if s.h != 0 {
-			t.place(s)
-		}
-	}
-}
-
-// place puts s in the first empty slot of its run.
-func (t *flowTable) place(s slot) {
-	i := s.h & t.mask
-	for t.slots[i].h != 0 {
-		i = (i + 1) & t.mask
-	}
-	t.slots[i] = s
-}
-
-func (t *flowTable) hash(k *key) uint64 {
-	if h := maphash.Bytes(t.seed, k[:]); h != 0 {
-		return h
-	}
-	return 1
-}
+func (t *flowTable) hash(k *key) uint64 { return maphash.Bytes(t.seed, k[:]) }
 
 // get returns the entry of k, or nil.
-func (t *flowTable) get(k *key) *entry { return t.getH(k, t.hash(k)) }
+func (t *flowTable) get(k *key) *entry { return t.getAt(k, t.hash(k)) }
 
-// put adds en, whose key is not in the table yet. The table grows at three quarters full.
-func (t *flowTable) put(en *entry) { t.putH(en, t.hash(&en.key)) }
+// put adds en, whose key is not in the table yet.
+func (t *flowTable) put(en *entry) { t.putAt(en, t.hash(&en.key)) }
 
 // remove takes en out of the table.
-func (t *flowTable) remove(en *entry) { t.removeH(en, t.hash(&en.key)) }
+func (t *flowTable) remove(en *entry) { t.removeAt(en, t.hash(&en.key)) }
 
-// getH, putH and removeH do the work for a key whose hash is h (never 0).
-func (t *flowTable) getH(k *key, h uint64) *entry {
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.h == h && s.en.key == *k {
-			return s.en
-		}
-		if s.h == 0 {
-			return nil
+// getAt, putAt and removeAt do the work for a key whose hash is h.
+func (t *flowTable) getAt(k *key, h uint64) *entry {
+	for en := t.m[h]; en != nil; en = en.hnext {
+		if en.key == *k {
+			return en
 		}
 	}
+	return nil
 }
 
-func (t *flowTable) putH(en *entry, h uint64) {
-	if 4*(t.n+1) > 3*len(t.slots) {
-		t.resize(2 * len(t.slots))
-	}
-	t.place(slot{h, en})
+func (t *flowTable) putAt(en *entry, h uint64) {
+	en.hnext = t.m[h]
+	t.m[h] = en
 	t.n++
 }
 
-// removeH: the slots after the removed one in its run move back over the hole when their own
-// place is not between the hole and them, so every run stays unbroken. The table halves when
-// it is less than an eighth full.
-func (t *flowTable) removeH(en *entry, h uint64) {
-	i := h & t.mask
-	for t.slots[i].en != en {
-		if t.slots[i].h == 0 {
+func (t *flowTable) removeAt(en *entry, h uint64) {
+	head := t.m[h]
+	switch {
+	case head == nil:
+		return
+	case head == en && en.hnext == nil:
+		delete(t.m, h)
+	case head == en:
+		t.m[h] = en.hnext
+	default:
+		p := head
+		for p.hnext != nil && p.hnext != en {
+			p = p.hnext
+		}
+		if p.hnext == nil {
 			return // not in the table
 		}
-		i = (i + 1) & t.mask
+		p.hnext = en.hnext
 	}
-	for j := (i + 1) & t.mask; t.slots[j].h != 0; j = (j + 1) & t.mask {
-		// home is where slot j's key starts its probe; it may fill the hole at i unless
-		// home lies cyclically in (i, j].
-		home := t.slots[j].h & t.mask
-		if (j-home)&t.mask >= (j-i)&t.mask {
-			t.slots[i] = t.slots[j]
-			i = j
-		}
-	}
-	t.slots[i] = slot{}
+	en.hnext = nil
 	t.n--
-	if len(t.slots) > minSlots && 8*t.n < len(t.slots) {
-		t.resize(len(t.slots) / 2)
-	}
 }
 
-// all calls fn for every entry, in no particular order. fn must not add or remove entries.
+// all calls fn for every entry, in no particular order.
 func (t *flowTable) all(fn func(*entry)) {
-	for _, s := range t.slots {
-		if s.h != 0 {
-			fn(s.en)
+	for _, en := range t.m {
+		for ; en != nil; en = en.hnext {
+			fn(en)
 		}
 	}
 }
