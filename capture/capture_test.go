@@ -677,13 +677,22 @@ func BenchmarkNextPcapGzip(b *testing.B) {
 // record header later in the same buffer (a copy into a packet buffer would give the same
 // address twice). The bytes are those written, and a record past 64 KiB is still read.
 func TestPcapRecordsAreNotCopied(t *testing.T) {
-	fr := []frame{{data: bytes.Repeat([]byte{1}, 60), ts: t0}, {data: bytes.Repeat([]byte{2}, 1514), ts: t0.Add(time.Millisecond)},
-		{data: bytes.Repeat([]byte{3}, 70000), ts: t0.Add(2 * time.Millisecond)}}
-	plain := handPcap(false, true, 262144, layers.LinkTypeEthernet, fr)
+	lt := layers.LinkTypeEthernet
+	fr := []frame{{data: bytes.Repeat([]byte{1}, 60), ts: t0, lt: lt}, {data: bytes.Repeat([]byte{2}, 1514), ts: t0.Add(time.Millisecond), lt: lt},
+		{data: bytes.Repeat([]byte{3}, 70000), ts: t0.Add(2 * time.Millisecond), lt: lt}}
+	plain := handPcap(false, true, 262144, lt, fr)
+	readInPlace(t, "pcap", plain, fr, len(fr[0].data)+16)
+}
+
+// readInPlace reads file, plain and gzip'd, and checks that it gives the packets of fr, and
+// that the second one's bytes lie gap bytes after the first one's in memory, as in the file:
+// where they lie in the read buffer, not copied.
+func readInPlace(t *testing.T, format string, plain []byte, fr []frame, gap int) {
+	t.Helper()
 	for _, c := range []struct {
 		name string
 		file []byte
-	}{{"pcap", plain}, {"gzip pcap", gz(t, plain)}} {
+	}{{format, plain}, {"gzip " + format, gz(t, plain)}} {
 		s, err := OpenReader(c.name, bytes.NewReader(c.file))
 		if err != nil {
 			t.Fatal(err)
@@ -694,15 +703,104 @@ func TestPcapRecordsAreNotCopied(t *testing.T) {
 			if err := s.Next(&p); err != nil {
 				t.Fatalf("%s: packet %d: %v", c.name, i+1, err)
 			}
-			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) {
-				t.Fatalf("%s: packet %d: %d bytes at %v, want %d at %v", c.name, i+1, len(p.Data), p.Timestamp, len(f.data), f.ts)
+			if !bytes.Equal(p.Data, f.data) || !p.Timestamp.Equal(f.ts) || p.LinkType != f.lt || p.Frame != uint64(i+1) {
+				t.Fatalf("%s: packet %d: %d bytes at %v on %v, want %d at %v on %v", c.name, i+1, len(p.Data), p.Timestamp,
+					p.LinkType, len(f.data), f.ts, f.lt)
 			}
-			at := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
-			if i == 1 && at != prev+uintptr(len(fr[0].data))+16 {
+			here := uintptr(unsafe.Pointer(unsafe.SliceData(p.Data)))
+			if i == 1 && here != prev+uintptr(gap) {
 				t.Errorf("%s: packet 2 is not where it lies in the read buffer: copied", c.name)
 			}
-			prev = at
+			prev = here
+		}
+		var p Packet
+		if err := s.Next(&p); err != io.EOF {
+			t.Errorf("%s: after the last packet: %v, want io.EOF", c.name, err)
 		}
 		s.Close()
+	}
+}
+
+// TestPcapngBlocksAreNotCopied: a pcapng packet block that lies whole in the read buffer is
+// handed out where it lies, plain or gzip'd: the distance between two packets' bytes in memory
+// is their distance in the file (a copy into a packet buffer would give the same address
+// twice). The file has comments on its packets, an interface statistics block and two
+// interfaces with their own resolutions; the bytes, times and link types are those written,
+// and a block longer than the read buffer (a record of MaxRecord bytes) is still read.
+func TestPcapngBlocksAreNotCopied(t *testing.T) {
+	fr := twoIfaces()
+	fr[1].data, fr[1].wire = bytes.Repeat([]byte{2}, 1514), 0
+	fr[2].data = bytes.Repeat([]byte{3}, 70000)
+	fr = append(fr, frame{data: bytes.Repeat([]byte{4}, MaxRecord), ts: fr[4].ts.Add(time.Second), lt: layers.LinkTypeEthernet})
+	plain := ngFile(t, []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL}, fr, 9)
+	// Where each packet's data lies in the file: 28 bytes into its enhanced packet block.
+	var at []int
+	for off := 0; off+8 <= len(plain); {
+		if binary.LittleEndian.Uint32(plain[off:]) == 6 {
+			at = append(at, off+28)
+		}
+		off += int(binary.LittleEndian.Uint32(plain[off+4:]))
+	}
+	if len(at) != len(fr) {
+		t.Fatalf("%d packet blocks in the file, want %d", len(at), len(fr))
+	}
+	readInPlace(t, "pcapng", plain, fr, at[1]-at[0])
+}
+
+// TestPcapngBlockKinds reads by hand-made blocks what pcapgo's writer does not make: a
+// big-endian section whose interface has its own resolution (nanoseconds) and time offset,
+// an Enhanced, an obsolete and a Simple Packet Block, and a block of an unknown type, skipped.
+// The packets are those written, and those gopacket's pcapgo reads from the same bytes.
+func TestPcapngBlockKinds(t *testing.T) {
+	o := binary.BigEndian
+	block := func(typ uint32, body []byte) []byte {
+		for len(body)%4 != 0 {
+			body = append(body, 0)
+		}
+		b := o.AppendUint32(nil, typ)
+		b = o.AppendUint32(b, uint32(12+len(body)))
+		b = append(b, body...)
+		return o.AppendUint32(b, uint32(12+len(body)))
+	}
+	u16 := func(b []byte, v uint16) []byte { return o.AppendUint16(b, v) }
+	u32 := func(b []byte, v uint32) []byte { return o.AppendUint32(b, v) }
+	shb := u32(nil, 0x1a2b3c4d)
+	shb = u16(u16(shb, 1), 0)
+	shb = append(shb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff) // section length unknown
+	idb := u32(u16(u16(nil, uint16(layers.LinkTypeRaw)), 0), 96)
+	idb = append(u16(u16(idb, 9), 1), 9, 0, 0, 0)         // if_tsresol: nanoseconds
+	idb = o.AppendUint64(u16(u16(idb, 14), 8), 1_000_000) // if_tsoffset: seconds
+	idb = u32(idb, 0)                                     // end of options
+	d1, d2, d3 := bytes.Repeat([]byte{0x45}, 40), bytes.Repeat([]byte{0x46}, 33), bytes.Repeat([]byte{0x47}, 200)
+	ts := uint64(5_000_000_123) // 5 s and 123 ns
+	epb := u32(u32(u32(u32(u32(nil, 0), uint32(ts>>32)), uint32(ts)), 40), 60)
+	pb := u32(u32(u32(u32(u16(u16(nil, 0), 0), uint32(ts>>32)), uint32(ts+1)), 33), 33)
+	spb := u32(nil, 200) // longer than the snap length: 96 bytes are kept
+	in := block(0x0a0d0d0a, shb)
+	in = append(in, block(1, idb)...)
+	in = append(in, block(6, append(epb, d1...))...)
+	in = append(in, block(0x0bad, []byte("skip me"))...)
+	in = append(in, block(2, append(pb, d2...))...)
+	in = append(in, block(3, append(spb, d3[:96]...))...)
+
+	s, err := OpenReader("be.pcapng", bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, s)
+	if err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	at := time.Unix(1_000_005, 123).UTC()
+	want := []frame{
+		{data: d1, wire: 60, ts: at, lt: layers.LinkTypeRaw},
+		{data: d2, ts: at.Add(1), lt: layers.LinkTypeRaw},
+		{data: d3[:96], wire: 200, lt: layers.LinkTypeRaw}, // a simple packet has no time
+	}
+	check(t, got, want, "be.pcapng")
+	if ref := pcapgoPackets(in); len(ref) != len(want) {
+		t.Errorf("pcapgo read %d packets, want %d", len(ref), len(want))
+	} else {
+		samePackets(t, got, ref)
 	}
 }

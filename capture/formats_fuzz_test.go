@@ -186,7 +186,8 @@ func ngFile(t testing.TB, lts []layers.LinkType, fr []frame, resolution uint8) [
 
 // FuzzPcapng reads pcapng files: the first four bytes are replaced by the Section Header
 // Block type. Beyond the common checks, the reader never invents bytes: every packet's data
-// is found in the file.
+// is found in the file; and the packets it reads agree with those gopacket's pcapgo reads
+// from the same input (the block parser of pcapng.go replaced it), up to where either stops.
 func FuzzPcapng(f *testing.F) {
 	f.Add(ngSection(f, []layers.LinkType{layers.LinkTypeEthernet}, sample(3, layers.LinkTypeEthernet)))
 	f.Add(ngSection(f, []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL}, twoIfaces()))
@@ -208,7 +209,38 @@ func FuzzPcapng(f *testing.F) {
 				t.Fatalf("packet %d: %d bytes that are not in the file", i+1, len(p.Data))
 			}
 		}
+		samePackets(t, d.packets, pcapgoPackets(in))
 	})
+}
+
+// pcapgoPackets reads a pcapng file with gopacket's pcapgo up to its end or its first error.
+func pcapgoPackets(in []byte) []Packet {
+	r, err := pcapgo.NewNgReader(bytes.NewReader(in), pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	if err != nil {
+		return nil
+	}
+	var out []Packet
+	for len(out) < maxFuzzPackets {
+		data, ci, err := r.ReadPacketData()
+		if err != nil || ci.CaptureLength > MaxRecord {
+			break
+		}
+		lt, _ := ci.AncillaryData[0].(layers.LinkType)
+		out = append(out, Packet{Data: data, Timestamp: ci.Timestamp, Length: ci.Length, LinkType: lt})
+	}
+	return out
+}
+
+// samePackets fails t when the packets both readers read (the shorter list) differ.
+func samePackets(t *testing.T, got, want []Packet) {
+	t.Helper()
+	for i := range min(len(got), len(want)) {
+		g, w := &got[i], &want[i]
+		if !bytes.Equal(g.Data, w.Data) || !g.Timestamp.Equal(w.Timestamp) || g.Length != w.Length || g.LinkType != w.LinkType {
+			t.Fatalf("packet %d: %d bytes at %v, length %d, %v; pcapgo: %d bytes at %v, length %d, %v", i+1,
+				len(g.Data), g.Timestamp, g.Length, g.LinkType, len(w.Data), w.Timestamp, w.Length, w.LinkType)
+		}
+	}
 }
 
 // FuzzGzip reads gzip-compressed captures. With wrap, the input is compressed by the test and

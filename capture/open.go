@@ -20,8 +20,9 @@ import (
 // 256 KiB). A longer record ends the Source with a *TruncatedError wrapping ErrRecordTooLarge.
 const MaxRecord = 262144
 
-// bufSize is the read buffer under the format readers. pcapgo reuses a *bufio.Reader handed to
-// it when it is at least 4 KiB, so this is the only buffer between the file and the packet copy.
+// bufSize is the read buffer under the format readers: a pcap record or pcapng packet block
+// that lies whole in it is handed out where it lies (pcapgo reuses a *bufio.Reader handed to
+// it when it is at least 4 KiB, so it is the only buffer for the records pcapgo reads).
 const bufSize = 256 << 10
 
 // Stdin is the name that opens standard input.
@@ -64,8 +65,8 @@ func OpenReader(name string, r io.Reader) (Source, error) {
 
 // reader is the Source for both formats. The layers below the format reader are
 //
-//	file ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo
-//	file ─▶ bufio ─▶ gzip ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo
+//	file ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo (pcap) or ngReader (pcapng, pcapng.go)
+//	file ─▶ bufio ─▶ gzip ─▶ counting ─▶ bufio (256 KiB) ─▶ pcapgo or ngReader
 //
 // so the counting reader sees uncompressed bytes, and the read position is cr.n - br.Buffered().
 type reader struct {
@@ -82,7 +83,8 @@ type reader struct {
 	swapped   uint8  // pcap before 2.4: record lengths swapped (swapAlways) or perhaps (swapMaybe)
 	linkType  layers.LinkType
 
-	ng *pcapgo.NgReader
+	ng  bool // pcapng, read by the block parser of pcapng.go
+	ngs ngReader
 
 	frame uint64
 	err   error // sticky: once set, Next returns it
@@ -224,11 +226,15 @@ func openBufs(name string, src io.Reader, closer io.Closer, b *bufs) (*reader, e
 	case be == magicPcapMicro || be == magicPcapNano:
 		r.bigEndian = true
 	case le == magicPcapng: // the same bytes in both orders
-		ng, err := pcapgo.NewNgReader(r.br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-		if err != nil {
+		if err := r.ngSection(); err != nil {
+			if err == io.ErrUnexpectedEOF {
+				// Report the bytes there are as read, as a file header cut short.
+				n, _ := r.br.Peek(bufSize)
+				r.br.Discard(len(n))
+			}
 			return nil, r.headerError("pcapng", err)
 		}
-		r.ng = ng
+		r.ng = true
 		return r, nil
 	case le == magicPcapModifed || be == magicPcapModifed:
 		return nil, &FormatError{File: name, Err: ErrUnsupported, Detail: "modified pcap (Kuznetzov) format"}
@@ -283,10 +289,8 @@ func (r *reader) headerError(format string, err error) error {
 		return fmt.Errorf("%s: %w", r.name, r.cr.err)
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return &FormatError{File: r.name, Err: ErrTruncated, Detail: format + " file header cut short at byte " + strconv.FormatInt(r.pos(), 10)}
-	case errors.Is(err, pcapgo.ErrNgVersionMismatch):
-		return &FormatError{File: r.name, Err: ErrUnsupported, Detail: format + ": " + err.Error()}
 	}
-	// pcapgo reports unknown versions and malformed section headers with plain errors.
+	// Unknown versions and malformed section headers.
 	return &FormatError{File: r.name, Err: ErrUnsupported, Detail: format + ": " + err.Error()}
 }
 
@@ -372,29 +376,7 @@ func (r *reader) Next(p *Packet) error {
 		}
 		lt = r.linkType
 	} else {
-		data, ci, err = r.ng.ZeroCopyReadPacketData()
-		if err != nil {
-			if err == io.EOF && r.cr.err == nil {
-				r.err = io.EOF
-				return r.err
-			}
-			reason := "block cut short"
-			if err != io.ErrUnexpectedEOF {
-				reason = "damaged block: " + err.Error()
-			}
-			r.err = r.fail(start, reason, err)
-			return r.err
-		}
-		if ci.CaptureLength > MaxRecord {
-			r.err = r.tooLarge(start, uint64(ci.CaptureLength))
-			return r.err
-		}
-		iface, ierr := r.ng.Interface(ci.InterfaceIndex)
-		if ierr != nil { // pcapgo checks the index; keep the guard anyway
-			r.err = r.fail(start, "packet names an unknown interface", ierr)
-			return r.err
-		}
-		lt = iface.LinkType
+		return r.nextNg(p, start)
 	}
 	r.frame++
 	p.Data = data

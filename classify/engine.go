@@ -202,10 +202,12 @@ type Engine struct {
 	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
 	free     []*entry  // released entries, reused
 	freeF    []*flow.Flow
+	freeTCP  []*tcpState
 	oooTotal int // bytes held in out-of-order segments, all flows
 
 	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
 	half    map[key]halfOpen
+	hoPeak  int // the most flows half held since it was last made (see deleteHalf)
 	hoQueue []hoItem
 	hoHead  int
 	files   []string
@@ -603,15 +605,20 @@ func (e *Engine) release(en *entry) {
 		e.putFlow(en.f)
 	}
 	*en = entry{}
-	if len(e.free) < 4096 {
+	if len(e.free) < maxPooled {
 		e.free = append(e.free, en)
 	}
 }
 
+// maxPooled bounds each of the engine's pools of released per-flow state (entries, Flows,
+// TCP reassembly state): enough for the flows that end between two new ones in bursts, not
+// so many that memory freed by a flood stays held.
+const maxPooled = 4096
+
 // putFlow keeps a Flow for reuse, cleared (its facts and detector state are let go).
 func (e *Engine) putFlow(f *flow.Flow) {
 	f.Reset()
-	if len(e.freeF) < 4096 {
+	if len(e.freeF) < maxPooled {
 		e.freeF = append(e.freeF, f)
 	}
 }

@@ -577,3 +577,26 @@ func TestEntryFitsItsSizeClass(t *testing.T) {
 		t.Errorf("entry is %d bytes, want at most 128", s)
 	}
 }
+
+// TestHalfOpenQueueHoldsWhatTheTableHolds: SYNs answered at once (most connections) leave
+// nothing in the half-open table, and their items in the expiry queue are dropped rather than
+// kept for the half-open timeout, so the queue stays near the size of the table.
+func TestHalfOpenQueueHoldsWhatTheTableHolds(t *testing.T) {
+	h := newHarness(t, Config{MaxFlows: 1 << 20})
+	T := uint8(decode.ProtoTCP)
+	const flows = 50000
+	for i := 0; i < flows; i++ {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 40000)
+		h.send(pkt(c, srv, T, syn, 100, 0, ""), time.Microsecond)
+		h.send(pkt(srv, c, T, synack, 500, 101, ""), 0)
+	}
+	if got := h.e.Flows(); got != flows {
+		t.Fatalf("%d flows followed, want %d", got, flows)
+	}
+	if len(h.e.half) != 0 {
+		t.Fatalf("%d flows still half-open after their SYN-ACK", len(h.e.half))
+	}
+	if q := len(h.e.hoQueue) - h.e.hoHead; q > 4096 {
+		t.Errorf("%d items in the half-open queue for an empty half-open table, want at most 4096", q)
+	}
+}

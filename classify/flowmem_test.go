@@ -23,9 +23,9 @@ var flowMemCases = []struct {
 }{
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 1260},
 	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1750},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1925},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1370},
-	{"unknown", "", flow.Unknown, 170},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1730},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1310},
+	{"unknown", "", flow.Unknown, 165},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.
@@ -128,12 +128,14 @@ func TestLiveHeapPerFlow(t *testing.T) {
 	}
 }
 
-// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry and its
-// flow.Flow from the engine's pools, and its detector's per-flow state from the detector's
-// pool (flow.StateReuser), so once they are warm an unknown flow (most flows on a SPAN port)
-// allocates nothing from its first packet to its end. A classified flow still allocates its
-// protocol facts: a sink may keep them after the record is emitted, so they are not reused.
-// The test counts those too, per protocol, so that they do not grow unnoticed.
+// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry, its flow.Flow
+// and its TCP reassembly state from the engine's pools, and its detector's per-flow state from
+// the detector's pool (flow.StateReuser: NTP's requests, SIP's parser state and SDP parsers,
+// LDAP's message state, TLS's Session with its reassembly buffers), so once they are warm an
+// unknown flow (most flows on a SPAN port) allocates nothing from its first packet to its end. A
+// classified flow still allocates its protocol facts: a sink may keep them after the record
+// is emitted, so they are not reused. The test counts those, per protocol, so that they do
+// not grow unnoticed; the bounds are the facts alone (what each case allocates is listed).
 func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 	cases := []struct {
 		name, file string
@@ -142,6 +144,12 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 		{"unknown", "", 0},
 		{"ntp", "real/ntp-client.pcap", 2},            // NTPFacts (its modes inside), the reference id
 		{"sip", "real/sip-options-udp-5080.pcap", 10}, // SIPFacts and the strings it keeps (URI, tags, agent, ...)
+		// LDAPFacts, the bind's DN, the search list, its base DN, its attribute and filter
+		// attribute lists and the names not in the common set.
+		{"ldap", "real/ldap-simple-bind.pcap", 7},
+		// TLSFacts and the JA4 string; the offered suites' names are a list shared by every
+		// flow with the same offer, and the leaf certificate's facts come from the cache.
+		{"ldaps", "real/ldaps-tls12.pcap", 2},
 	}
 	for _, c := range cases {
 		pkts := unknownFlow()
@@ -151,31 +159,42 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 		cfg := classify.DefaultConfig()
 		cfg.Detectors = classify.Detectors(nil)
 		cfg.SkipUnknown = true
-		cfg.UDPTimeout = time.Second
+		cfg.UDPTimeout, cfg.TCPTimeout = time.Second, time.Second
 		e := classify.New(cfg, func(*flow.Record) {})
 		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		cport := pkts[0].SrcPort // the client's port: each flow gets its own
 		i := 0
 		one := func() {
 			i++
 			ts = ts.Add(3 * time.Second) // the previous flow has ended: it goes back to the pools
+			port := uint16(20000 + i%1000)
 			for j := range pkts {
 				p := pkts[j]
-				if j%2 == 0 {
-					p.SrcPort = uint16(20000 + i%1000)
-				} else {
-					p.DstPort = uint16(20000 + i%1000)
+				if p.SrcPort == cport {
+					p.SrcPort = port
+				} else if p.DstPort == cport {
+					p.DstPort = port
 				}
-				e.Handle(&p, ts, uint64(j+1), "pool.pcap")
+				e.Handle(&p, ts.Add(time.Duration(j)*time.Microsecond), uint64(j+1), "pool.pcap")
 			}
 		}
 		for k := 0; k < 2000; k++ {
 			one() // warm the pools and the table
 		}
 		got := testing.AllocsPerRun(1000, one)
-		flows := e.Stats().Flows
-		t.Logf("%-8s %.1f allocations per flow (%d flows)", c.name, got, flows)
-		if flows < 3000 {
-			t.Fatalf("%s: only %d flows were made", c.name, flows)
+		st := e.Stats()
+		t.Logf("%-8s %.1f allocations per flow (%d flows)", c.name, got, st.Flows)
+		if st.Flows < 3000 {
+			t.Fatalf("%s: only %d flows were made", c.name, st.Flows)
+		}
+		var label flow.Label
+		for l, n := range st.FlowsByLabel {
+			if n > 0 {
+				label = flow.Label(l)
+			}
+		}
+		if label.String() != c.name {
+			t.Fatalf("%s: the flows were labelled %v", c.name, label)
 		}
 		if got > c.max {
 			t.Errorf("%s: %.1f allocations per flow once the pools are warm, want at most %v", c.name, got, c.max)

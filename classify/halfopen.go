@@ -72,7 +72,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 		ho.bytes += uint32(p.IPLen)
 		ho.last = now
 		e.half[*k] = ho
-		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
+		e.queueHalf(k, now)
 		return true
 	case ok:
 		e.promote(k, &ho)
@@ -89,7 +89,8 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 			bytes: uint32(p.IPLen), file: e.fileIndex(file), srcIsA: srcIsA}
 		ho.vlan, ho.nvlan, ho.tun = arrival(p, true)
 		e.half[*k] = ho
-		e.hoQueue = append(e.hoQueue, hoItem{*k, now})
+		e.hoPeak = max(e.hoPeak, len(e.half))
+		e.queueHalf(k, now)
 		e.stats.Flows++
 		return true
 	}
@@ -98,7 +99,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 
 // promote turns a half-open flow into a full entry, with what its SYNs already counted.
 func (e *Engine) promote(k *key, ho *halfOpen) {
-	delete(e.half, *k)
+	e.deleteHalf(k)
 	en := e.alloc(k, ho.srcIsA, flow.TCP, time.Unix(0, ho.start).UTC(), ho.first, e.files[ho.file])
 	f := en.f
 	f.ClientKnown = true
@@ -113,7 +114,7 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 
 // finishHalf emits a half-open flow (always labelled unknown).
 func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
-	delete(e.half, *k)
+	e.deleteHalf(k)
 	e.stats.FlowsByLabel[flow.Unknown]++
 	e.stats.EndReasons[why]++
 	if e.cfg.SkipUnknown {
@@ -134,6 +135,40 @@ func (e *Engine) hoTimeout() time.Duration {
 		return halfOpenTimeout / time.Duration(e.cfg.EmergencyDivisor)
 	}
 	return halfOpenTimeout
+}
+
+// queueHalf appends a half-open flow's latest SYN to the expiry queue. Items of flows that were
+// promoted (most: a SYN answered at once) go stale and would wait for the half-open timeout
+// to reach the front; when they outnumber the live ones, they are dropped, so the queue holds
+// about what the half-open table holds rather than every SYN of the last 30 seconds.
+func (e *Engine) queueHalf(k *key, now int64) {
+	if q := len(e.hoQueue) - e.hoHead; q >= 4096 && q >= 2*len(e.half) {
+		live := e.hoQueue[:0]
+		for _, it := range e.hoQueue[e.hoHead:] {
+			if ho, ok := e.half[it.k]; ok && ho.last == it.at {
+				live = append(live, it)
+			}
+		}
+		clear(e.hoQueue[len(live):])
+		e.hoQueue, e.hoHead = live, 0
+		if cap(live) > 4096 && cap(live) > 8*len(live) {
+			e.hoQueue = append(make([]hoItem, 0, 2*len(live)), live...)
+		}
+	}
+	e.hoQueue = append(e.hoQueue, hoItem{*k, now})
+}
+
+// deleteHalf takes a flow out of the half-open table. A Go map does not shrink: after a flood
+// that filled the table, the table is made again at the size of what it still holds.
+func (e *Engine) deleteHalf(k *key) {
+	delete(e.half, *k)
+	if n := len(e.half); e.hoPeak >= 16384 && n < e.hoPeak/16 {
+		m := make(map[key]halfOpen, 2*n)
+		for k, ho := range e.half {
+			m[k] = ho
+		}
+		e.half, e.hoPeak = m, n
+	}
 }
 
 // frontHalf returns the oldest live half-open flow, dropping stale queue items.

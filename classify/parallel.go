@@ -70,9 +70,12 @@ type Feeder struct {
 // filling, and the free list has room for all of them.
 const maxFeeders = 64
 
+// A batch holds up to batchPackets packets and batchBytes of their payloads: 256 payloads of
+// 256 bytes on average, more than most links carry (a batch of larger payloads is sent when its
+// bytes are full). The batches in flight are live memory: a few per worker.
 const (
 	batchPackets = 256
-	batchBytes   = 256 << 10
+	batchBytes   = 64 << 10
 	tickPackets  = 8192 // every this many packets, every worker hears the clock
 )
 

@@ -55,7 +55,7 @@ func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 		}
 	}
 	if en.tcp == nil {
-		en.tcp = &tcpState{}
+		en.tcp = e.getTCP()
 		for i := range en.isn {
 			if en.dirBits[i]&isnSet != 0 {
 				en.tcp.s[i].next, en.tcp.s[i].init = en.isn[i], true
@@ -253,13 +253,40 @@ func (e *Engine) gap(en *entry, d flow.Dir, s *stream, seq uint32) {
 	}
 }
 
-// releaseTCP frees the reassembly state of a flow.
+// releaseTCP frees the reassembly state of a flow: it goes back to the engine's pool, with its
+// detector buffers emptied (and kept, unless large), its out-of-order segments let go.
 func (e *Engine) releaseTCP(en *entry) {
-	if en.tcp == nil {
+	st := en.tcp
+	if st == nil {
 		return
 	}
-	for i := range en.tcp.s {
-		e.oooTotal -= en.tcp.s[i].oooBytes
+	for i := range st.s {
+		e.oooTotal -= st.s[i].oooBytes
 	}
 	en.tcp = nil
+	if len(e.freeTCP) >= maxPooled {
+		return
+	}
+	pend := st.pend
+	*st = tcpState{}
+	for i, b := range pend {
+		if cap(b) <= keptPend {
+			st.pend[i] = b[:0]
+		}
+	}
+	e.freeTCP = append(e.freeTCP, st)
+}
+
+// keptPend bounds the detector buffer a pooled tcpState keeps for its next flow.
+const keptPend = 4 << 10
+
+// getTCP returns empty reassembly state, from the pool when it has one.
+func (e *Engine) getTCP() *tcpState {
+	if n := len(e.freeTCP); n > 0 {
+		st := e.freeTCP[n-1]
+		e.freeTCP[n-1] = nil
+		e.freeTCP = e.freeTCP[:n-1]
+		return st
+	}
+	return &tcpState{}
 }

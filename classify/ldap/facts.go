@@ -242,16 +242,29 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: bounded(q.base, maxDN),
 			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
+		// Count the attributes first, so the list is allocated once at its size.
+		n := 0
+		for a := ber.Reader(q.attrs); !a.Empty() && n < maxAttrs; n++ {
+			if _, ok := a.Read(ber.TagOctetString); !ok {
+				break
+			}
+		}
+		if n > 0 {
+			s.Attributes = make([]string, 0, n)
+		}
 		a := ber.Reader(q.attrs)
 		for !a.Empty() {
 			v, _ := a.Read(ber.TagOctetString)
 			if s.AttributeCount < maxAttrs {
-				s.Attributes = append(s.Attributes, bounded(v, maxAttrLen))
+				s.Attributes = append(s.Attributes, attrName(v))
 			}
 			s.AttributeCount++
 		}
+		if sink.n > 0 {
+			s.FilterAttributes = make([]string, 0, sink.n)
+		}
 		for _, v := range sink.attrs[:sink.n] {
-			s.FilterAttributes = append(s.FilterAttributes, bounded(v, maxAttrLen))
+			s.FilterAttributes = append(s.FilterAttributes, attrName(v))
 		}
 		idx = int16(len(l.Searches))
 		l.Searches = append(l.Searches, s)

@@ -91,7 +91,9 @@ type state struct {
 	lastResp bool   // the last message framed was a response
 	wrapOK   bool   // a SASL bind that may negotiate a security layer succeeded
 
-	tls tlsHandoff
+	// tls parses what follows a successful StartTLS; made then, as few flows upgrade, so the
+	// state of every other flow is smaller by the TLS parser's size.
+	tls *tlsHandoff
 }
 
 func (st *state) push(p pending) {
@@ -247,6 +249,9 @@ func looksTLS(b []byte) bool {
 // upgrade switches the flow to TLS: what follows in both directions is the TLS handshake.
 func (d *Detector) upgrade(f *flow.Flow, st *state) {
 	st.upgraded = true
+	if st.tls == nil {
+		st.tls = new(tlsHandoff)
+	}
 	f.LDAP.Upgraded = true
 	if f.LDAP.StartTLS != nil {
 		f.LDAP.StartTLS.Upgraded = true

@@ -167,3 +167,34 @@ func scopeName(s int32) string {
 	}
 	return "unknown"
 }
+
+// commonAttrs are attribute names that searches ask for again and again (the root DSE, Active
+// Directory's CLDAP ping, user and group lookups): attrName returns them without allocating.
+var commonAttrs = func() map[string]string {
+	m := make(map[string]string)
+	for _, a := range [...]string{
+		"objectClass", "objectclass", "cn", "sn", "uid", "mail", "member", "memberOf", "memberUid",
+		"sAMAccountName", "servicePrincipalName", "userPrincipalName", "distinguishedName",
+		"displayName", "givenName", "description", "userAccountControl", "dNSHostName",
+		"objectSid", "objectGUID", "pwdLastSet", "lastLogon", "uidNumber", "gidNumber",
+		"namingContexts", "defaultNamingContext", "rootDomainNamingContext",
+		"configurationNamingContext", "schemaNamingContext", "dnsHostName", "serverName",
+		"supportedLDAPVersion", "supportedSASLMechanisms", "supportedControl",
+		"supportedExtension", "supportedCapabilities", "subschemaSubentry", "currentTime",
+		"isGlobalCatalogReady", "domainFunctionality", "forestFunctionality", "vendorName",
+		"vendorVersion", "netlogon", "DnsDomain", "DnsHostName", "Host", "NtVer", "DomainSid",
+		"DomainGuid", "User", "AAC", "1.1", "*", "+",
+	} {
+		m[a] = a
+	}
+	return m
+}()
+
+// attrName returns an attribute name as a kept fact: a common name without allocating, any
+// other bounded to maxAttrLen bytes.
+func attrName(b []byte) string {
+	if s, ok := commonAttrs[string(b)]; ok {
+		return s
+	}
+	return bounded(b, maxAttrLen)
+}

@@ -76,7 +76,10 @@ var statePool = sync.Pool{New: func() any { return new(state) }}
 // PutState implements flow.StateReuser.
 func (*Detector) PutState(s any) {
 	if st, ok := s.(*state); ok {
+		// The SDP parsers are kept for the next flow: each is Reset before every body.
+		p0, p1 := st.dir[0].sdp, st.dir[1].sdp
 		*st = state{}
+		st.dir[0].sdp, st.dir[1].sdp = p0, p1
 		statePool.Put(st)
 	}
 }

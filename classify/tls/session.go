@@ -79,6 +79,24 @@ type Session struct {
 	clientEnc, serverEnc int // encrypted TLS 1.3 records since the ServerHello
 }
 
+// keptBuf bounds the reassembly buffer a pooled Session keeps for its next flow: most
+// handshake messages split across records fit; a larger one (a long certificate chain)
+// lets its buffer go.
+const keptBuf = 16 << 10
+
+// reset makes s the zero Session again, keeping its reassembly buffers (emptied) when they
+// are not large, for the next flow.
+func (s *Session) reset() {
+	var bufs [2][]byte
+	for i := range s.dirs {
+		if b := s.dirs[i].buf; cap(b) <= keptBuf {
+			bufs[i] = b[:0]
+		}
+	}
+	*s = Session{}
+	s.dirs[0].buf, s.dirs[1].buf = bufs[0], bufs[1]
+}
+
 // Inspect parses the complete records at the start of data, sent in direction dir, and
 // returns the count of bytes consumed with More, or Done once nothing more is visible in the
 // clear (the handshake completed or failed), or Reject when data is not TLS. It allocates

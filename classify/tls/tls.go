@@ -17,6 +17,8 @@
 package tls
 
 import (
+	"sync"
+
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
@@ -40,6 +42,18 @@ func New(ports map[uint16]flow.Label) *Detector {
 		p[k] = v
 	}
 	return &Detector{ports: p}
+}
+
+// sessionPool keeps the Sessions of ended flows, with their reassembly buffers, for new
+// ones (flow.StateReuser).
+var sessionPool = sync.Pool{New: func() any { return new(Session) }}
+
+// PutState implements flow.StateReuser.
+func (*Detector) PutState(s any) {
+	if x, ok := s.(*Session); ok {
+		x.reset()
+		sessionPool.Put(x)
+	}
 }
 
 // Name implements flow.Detector.
@@ -89,7 +103,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	}
 	f.Claim(label)
 	f.Certain = true // record and handshake headers agree (sniff)
-	s := &Session{}
+	s := sessionPool.Get().(*Session)
 	f.State = s
 	if reverse {
 		f.Reverse()
