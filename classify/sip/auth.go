@@ -155,12 +155,12 @@ func setURIOnce(dst *string, v []byte) {
 	}
 }
 
-// redactURI returns the first max bytes of uri with the password of a `user:password@`
-// userinfo replaced by "***" (RFC 3261 §19.1.1 allows it; it is a cleartext secret).
-func redactURI(uri []byte, max int) string {
+// userinfoPassword finds the password of a `user:password@` userinfo in uri (RFC 3261
+// §19.1.1 allows it; it is a cleartext secret): the password is uri[from:to].
+func userinfoPassword(uri []byte) (from, to int, ok bool) {
 	colon := bytes.IndexByte(uri, ':')
 	if colon < 0 {
-		return string(clip(uri, max))
+		return 0, 0, false
 	}
 	rest := uri[colon+1:]
 	// The userinfo ends at '@', before any parameter or header part.
@@ -175,16 +175,36 @@ func redactURI(uri []byte, max int) string {
 		}
 	}
 	if at < 0 {
-		return string(clip(uri, max))
+		return 0, 0, false
 	}
 	pw := bytes.IndexByte(rest[:at], ':')
 	if pw < 0 {
+		return 0, 0, false
+	}
+	return colon + 1 + pw + 1, colon + 1 + at, true
+}
+
+// redactURI returns the first max bytes of uri with the password of a `user:password@`
+// userinfo replaced by "***".
+func redactURI(uri []byte, max int) string {
+	if _, _, ok := userinfoPassword(uri); !ok {
 		return string(clip(uri, max))
 	}
-	cut := colon + 1 + pw + 1 // just after the user's ':'
-	out := make([]byte, 0, min(len(uri), max)+3)
-	out = append(out, uri[:cut]...)
-	out = append(out, "***"...)
-	out = append(out, rest[at:]...)
-	return string(clip(out, max))
+	return string(appendURI(make([]byte, 0, min(len(uri), max)+3), uri, max))
+}
+
+// appendURI appends to dst what redactURI returns.
+func appendURI(dst, uri []byte, max int) []byte {
+	start := len(dst)
+	if from, to, ok := userinfoPassword(uri); ok {
+		dst = append(dst, uri[:from]...)
+		dst = append(dst, "***"...)
+		dst = append(dst, uri[to:]...)
+	} else {
+		dst = append(dst, clip(uri, max)...)
+	}
+	if len(dst)-start > max {
+		dst = dst[:start+max]
+	}
+	return dst
 }

@@ -21,9 +21,9 @@ func (st *state) message(h []byte, sl *startLine) {
 			if sl.method < methodOther {
 				s.Method = methodNames[sl.method]
 			} else {
-				s.Method = string(sl.methodB)
+				st.strs.setOnce(&s.Method, sl.methodB, maxMethod)
 			}
-			s.RequestURI = redactURI(sl.uri, maxURI)
+			st.strs.setURI(&s.RequestURI, sl.uri)
 		}
 	} else {
 		s.Responses++
@@ -33,6 +33,7 @@ func (st *state) message(h []byte, sl *startLine) {
 		st.exchange(sl)
 	}
 	st.headers(h)
+	st.strs.make()
 }
 
 // exchange tells the engine whether the flow's SIP transaction is complete
@@ -117,15 +118,15 @@ func (st *state) field(line []byte) bool {
 		case 'v':
 			st.via(v)
 		case 'f':
-			setURIOnce(&s.From, v)
+			st.strs.setURIOnce(&s.From, v)
 		case 't':
-			setURIOnce(&s.To, v)
+			st.strs.setURIOnce(&s.To, v)
 		case 'i':
 			st.callID(v)
 		case 'c':
 			st.contentType(v)
 		case 'm':
-			setURIOnce(&s.Contact, v)
+			st.strs.setURIOnce(&s.Contact, v)
 		case 'e':
 			st.contentEncoding(v)
 		}
@@ -138,20 +139,20 @@ func (st *state) field(line []byte) bool {
 		}
 	case 'f':
 		if eqFold(name, "from") {
-			setURIOnce(&s.From, v)
+			st.strs.setURIOnce(&s.From, v)
 		}
 	case 't':
 		if eqFold(name, "to") {
-			setURIOnce(&s.To, v)
+			st.strs.setURIOnce(&s.To, v)
 		}
 	case 'c':
 		switch {
 		case eqFold(name, "call-id"):
 			st.callID(v)
 		case eqFold(name, "cseq"):
-			setOnce(&s.CSeq, v, maxShort)
+			st.strs.setOnce(&s.CSeq, v, maxShort)
 		case eqFold(name, "contact"):
-			setURIOnce(&s.Contact, v)
+			st.strs.setURIOnce(&s.Contact, v)
 		case eqFold(name, "content-type"):
 			st.contentType(v)
 		case eqFold(name, "content-encoding"):
@@ -159,7 +160,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 'u':
 		if eqFold(name, "user-agent") {
-			setOnce(&s.UserAgent, v, maxValue)
+			st.strs.setOnce(&s.UserAgent, v, maxValue)
 			if !s.Scanner {
 				if name := scannerName(v); name != "" {
 					s.Scanner, s.ScannerName = true, name
@@ -168,7 +169,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 's':
 		if eqFold(name, "server") {
-			setOnce(&s.Server, v, maxValue)
+			st.strs.setOnce(&s.Server, v, maxValue)
 		}
 	case 'a':
 		if eqFold(name, "authorization") {
@@ -220,7 +221,7 @@ func countStatus(s *flow.SIPFacts, code uint16) {
 // callID keeps the first Call-ID and counts the changes from one message to the next.
 func (st *state) callID(v []byte) {
 	s := st.f.SIP
-	setOnce(&s.CallID, v, maxValue)
+	st.strs.setOnce(&s.CallID, v, maxValue)
 	sum := uint64(14695981039346656037) // FNV-1a
 	for _, c := range v {
 		sum ^= uint64(c)
@@ -262,7 +263,7 @@ func (st *state) via(v []byte) {
 				break
 			}
 			if eqFold(name, "received") {
-				setOnce(&s.ViaReceived, val, maxShort)
+				st.strs.setOnce(&s.ViaReceived, val, maxShort)
 				break
 			}
 		}
