@@ -193,18 +193,17 @@ func redactURI(uri []byte, max int) string {
 	return string(appendURI(make([]byte, 0, min(len(uri), max)+3), uri, max))
 }
 
-// appendURI appends to dst what redactURI returns.
+// appendURI appends to dst what redactURI returns, never more than max bytes.
 func appendURI(dst, uri []byte, max int) []byte {
-	start := len(dst)
-	if from, to, ok := userinfoPassword(uri); ok {
-		dst = append(dst, uri[:from]...)
-		dst = append(dst, "***"...)
-		dst = append(dst, uri[to:]...)
-	} else {
-		dst = append(dst, clip(uri, max)...)
+	from, to, ok := userinfoPassword(uri)
+	if !ok {
+		return append(dst, clip(uri, max)...)
 	}
-	if len(dst)-start > max {
-		dst = dst[:start+max]
+	room := max
+	for _, part := range [...][]byte{uri[:from], []byte("***"), uri[to:]} {
+		part = clip(part, room)
+		dst = append(dst, part...)
+		room -= len(part)
 	}
 	return dst
 }

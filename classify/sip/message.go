@@ -13,6 +13,7 @@ func (st *state) message(h []byte, sl *startLine) {
 	f := st.f
 	s := f.SIP
 	st.msg = message{request: sl.request, code: uint16(sl.code), method: sl.method, methodB: sl.methodB}
+	var ss factStrings // the string facts this message sets, made into one string at its end
 	s.Messages++
 	if sl.request {
 		s.Requests++
@@ -21,9 +22,9 @@ func (st *state) message(h []byte, sl *startLine) {
 			if sl.method < methodOther {
 				s.Method = methodNames[sl.method]
 			} else {
-				st.strs.setOnce(&s.Method, sl.methodB, maxMethod)
+				ss.setOnce(&s.Method, sl.methodB, maxMethod)
 			}
-			st.strs.setURI(&s.RequestURI, sl.uri)
+			ss.setURI(&s.RequestURI, sl.uri)
 		}
 	} else {
 		s.Responses++
@@ -32,8 +33,8 @@ func (st *state) message(h []byte, sl *startLine) {
 	if f.Transport == flow.UDP {
 		st.exchange(sl)
 	}
-	st.headers(h)
-	st.strs.make()
+	st.headers(h, &ss)
+	ss.make()
 }
 
 // exchange tells the engine whether the flow's SIP transaction is complete
@@ -55,7 +56,7 @@ func (st *state) exchange(sl *startLine) {
 }
 
 // headers dispatches every header field of the block h, joining folded lines.
-func (st *state) headers(h []byte) {
+func (st *state) headers(h []byte, ss *factStrings) {
 	start := -1 // start of the current field
 	end := 0    // end of the current field (its last line, without CR LF)
 	pos := 0
@@ -80,19 +81,19 @@ func (st *state) headers(h []byte) {
 			pos = next
 			continue
 		}
-		if start >= 0 && !st.field(h[start:end]) {
+		if start >= 0 && !st.field(h[start:end], ss) {
 			return
 		}
 		start, end = pos, pos+len(line)
 		pos = next
 	}
 	if start >= 0 {
-		st.field(h[start:end])
+		st.field(h[start:end], ss)
 	}
 }
 
 // field reads one header field. It returns false when no more fields should be read.
-func (st *state) field(line []byte) bool {
+func (st *state) field(line []byte, ss *factStrings) bool {
 	f := st.f
 	st.msg.headers++
 	if st.msg.headers > maxHeaders {
@@ -116,17 +117,17 @@ func (st *state) field(line []byte) bool {
 	if len(name) == 1 {
 		switch lower(name[0]) {
 		case 'v':
-			st.via(v)
+			st.via(v, ss)
 		case 'f':
-			st.strs.setURIOnce(&s.From, v)
+			ss.setURIOnce(&s.From, v)
 		case 't':
-			st.strs.setURIOnce(&s.To, v)
+			ss.setURIOnce(&s.To, v)
 		case 'i':
-			st.callID(v)
+			st.callID(v, ss)
 		case 'c':
 			st.contentType(v)
 		case 'm':
-			st.strs.setURIOnce(&s.Contact, v)
+			ss.setURIOnce(&s.Contact, v)
 		case 'e':
 			st.contentEncoding(v)
 		}
@@ -135,24 +136,24 @@ func (st *state) field(line []byte) bool {
 	switch lower(name[0]) {
 	case 'v':
 		if eqFold(name, "via") {
-			st.via(v)
+			st.via(v, ss)
 		}
 	case 'f':
 		if eqFold(name, "from") {
-			st.strs.setURIOnce(&s.From, v)
+			ss.setURIOnce(&s.From, v)
 		}
 	case 't':
 		if eqFold(name, "to") {
-			st.strs.setURIOnce(&s.To, v)
+			ss.setURIOnce(&s.To, v)
 		}
 	case 'c':
 		switch {
 		case eqFold(name, "call-id"):
-			st.callID(v)
+			st.callID(v, ss)
 		case eqFold(name, "cseq"):
-			st.strs.setOnce(&s.CSeq, v, maxShort)
+			ss.setOnce(&s.CSeq, v, maxShort)
 		case eqFold(name, "contact"):
-			st.strs.setURIOnce(&s.Contact, v)
+			ss.setURIOnce(&s.Contact, v)
 		case eqFold(name, "content-type"):
 			st.contentType(v)
 		case eqFold(name, "content-encoding"):
@@ -160,7 +161,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 'u':
 		if eqFold(name, "user-agent") {
-			st.strs.setOnce(&s.UserAgent, v, maxValue)
+			ss.setOnce(&s.UserAgent, v, maxValue)
 			if !s.Scanner {
 				if name := scannerName(v); name != "" {
 					s.Scanner, s.ScannerName = true, name
@@ -169,7 +170,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 's':
 		if eqFold(name, "server") {
-			st.strs.setOnce(&s.Server, v, maxValue)
+			ss.setOnce(&s.Server, v, maxValue)
 		}
 	case 'a':
 		if eqFold(name, "authorization") {
@@ -219,9 +220,9 @@ func countStatus(s *flow.SIPFacts, code uint16) {
 }
 
 // callID keeps the first Call-ID and counts the changes from one message to the next.
-func (st *state) callID(v []byte) {
+func (st *state) callID(v []byte, ss *factStrings) {
 	s := st.f.SIP
-	st.strs.setOnce(&s.CallID, v, maxValue)
+	ss.setOnce(&s.CallID, v, maxValue)
 	sum := uint64(14695981039346656037) // FNV-1a
 	for _, c := range v {
 		sum ^= uint64(c)
@@ -237,7 +238,7 @@ func (st *state) callID(v []byte) {
 var transports = [...]string{"UDP", "TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"}
 
 // via reads every via-parm of a Via header: `SIP / 2.0 / transport sent-by *(; param)`.
-func (st *state) via(v []byte) {
+func (st *state) via(v []byte, ss *factStrings) {
 	s := st.f.SIP
 	for len(v) > 0 {
 		var elem []byte
@@ -263,7 +264,7 @@ func (st *state) via(v []byte) {
 				break
 			}
 			if eqFold(name, "received") {
-				st.strs.setOnce(&s.ViaReceived, val, maxShort)
+				ss.setOnce(&s.ViaReceived, val, maxShort)
 				break
 			}
 		}

@@ -77,10 +77,9 @@ var statePool = sync.Pool{New: func() any { return new(state) }}
 func (*Detector) PutState(s any) {
 	if st, ok := s.(*state); ok {
 		// The SDP parsers are kept for the next flow: each is Reset before every body.
-		// So is the buffer the string facts are built in.
-		p0, p1, buf := st.dir[0].sdp, st.dir[1].sdp, st.strs.buf[:0]
+		p0, p1 := st.dir[0].sdp, st.dir[1].sdp
 		*st = state{}
-		st.dir[0].sdp, st.dir[1].sdp, st.strs.buf = p0, p1, buf
+		st.dir[0].sdp, st.dir[1].sdp = p0, p1
 		statePool.Put(st)
 	}
 }
@@ -161,8 +160,6 @@ type state struct {
 
 	txOpen bool // over UDP: an OPTIONS or REGISTER awaits its final response
 	dialog bool // over UDP: a request of another method was seen
-
-	strs factStrings // the string facts the current message sets
 }
 
 // Inspect implements flow.Detector.

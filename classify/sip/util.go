@@ -164,6 +164,9 @@ func (p *params) next() (name, val []byte, ok bool) {
 // ViaReceived, From, To, Contact, CallID, CSeq, UserAgent and Server.
 const maxKept = 10
 
+// maxKeptBytes bounds the bytes of those facts together (each is cut to its own bound).
+const maxKeptBytes = maxMethod + 4*maxURI + 3*maxValue + 2*maxShort
+
 // factStrings collects the string facts one message sets and makes them at the end of the
 // message as substrings of one string: one allocation per message instead of one per fact.
 // The facts share that string's lifetime, which is the flow's record's anyway.
@@ -172,7 +175,6 @@ type factStrings struct {
 	dst [maxKept]*string
 	val [maxKept][]byte // aliases the message: valid until make is called, in the same call
 	uri [maxKept]bool   // val is a URI whose userinfo password is redacted
-	buf []byte          // where the string is built; reused from message to message
 }
 
 // setOnce sets *dst to the first max bytes of b when the message ends, unless *dst is set
@@ -225,7 +227,8 @@ func (ss *factStrings) make() {
 		return
 	}
 	var end [maxKept]int
-	b := ss.buf[:0]
+	var buf [maxKeptBytes]byte // on the stack: the string is the only allocation
+	b := buf[:0]
 	for i := 0; i < ss.n; i++ {
 		if ss.uri[i] {
 			b = appendURI(b, ss.val[i], maxURI)
@@ -240,5 +243,5 @@ func (ss *factStrings) make() {
 		start = end[i]
 		ss.dst[i], ss.val[i] = nil, nil
 	}
-	ss.n, ss.buf = 0, b[:0]
+	ss.n = 0
 }
