@@ -115,6 +115,13 @@ func (st *state) challenge(header string, v []byte) {
 // uriOf returns the URI of a name-addr or addr-spec header value (From, To, Contact): the part
 // inside <...> when present, else the value up to its parameters.
 func uriOf(v []byte) []byte {
+	if bytes.IndexByte(v, '"') < 0 {
+		// No display name in quotes: the first '<', if any, opens the URI.
+		if i := bytes.IndexByte(v, '<'); i >= 0 {
+			return bracketed(v[i+1:])
+		}
+		return addrSpec(v)
+	}
 	q := false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -123,11 +130,7 @@ func uriOf(v []byte) []byte {
 		case c == '\\' && q:
 			i++
 		case c == '<' && !q:
-			rest := v[i+1:]
-			if j := bytes.IndexByte(rest, '>'); j >= 0 {
-				return trimWS(rest[:j])
-			}
-			return trimWS(rest)
+			return bracketed(v[i+1:])
 		}
 	}
 	// An unbalanced quote in the display name: take the first '<' anyway.
@@ -137,6 +140,19 @@ func uriOf(v []byte) []byte {
 			return trimWS(rest[:j])
 		}
 	}
+	return addrSpec(v)
+}
+
+// bracketed returns the URI of a name-addr after its '<': up to '>' or the end.
+func bracketed(rest []byte) []byte {
+	if j := bytes.IndexByte(rest, '>'); j >= 0 {
+		return trimWS(rest[:j])
+	}
+	return trimWS(rest)
+}
+
+// addrSpec returns the URI of an addr-spec value: up to its parameters or the next value.
+func addrSpec(v []byte) []byte {
 	u, _, _ := cut(v, ';')
 	if c, _, ok := cut(u, ','); ok { // Contact: several values
 		u = c

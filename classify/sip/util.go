@@ -1,6 +1,9 @@
 package sip
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // lower returns c in lower case if it is an ASCII upper-case letter.
 func lower(c byte) byte {
@@ -86,6 +89,15 @@ func setOnce(dst *string, b []byte, max int) {
 
 // cut splits b at the first sep outside a quoted string.
 func cut(b []byte, sep byte) (before, after []byte, found bool) {
+	// Most values hold no quoted string before the separator: two vectorised searches then
+	// answer, and only a quote sends the search through the byte-by-byte loop.
+	i := bytes.IndexByte(b, sep)
+	switch {
+	case i < 0 && bytes.IndexByte(b, '"') < 0:
+		return b, nil, false
+	case i >= 0 && bytes.IndexByte(b[:i], '"') < 0:
+		return b[:i], b[i+1:], true
+	}
 	q := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
