@@ -220,7 +220,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		}
 	}
 	facts.TLSPort = server == 5061
-	return st.parse(f, dir, data)
+	return st.parseFrom(f, dir, data, skip, &sl)
 }
 
 // padding returns the number of keep-alive or padding bytes at the start of b: CR and LF, and
@@ -245,6 +245,12 @@ func padding(b []byte, udp bool) int {
 // parse reads every complete message in data. It returns More with the bytes consumed, or
 // Reject when the stream cannot be followed any more.
 func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	return st.parseFrom(f, dir, data, -1, nil)
+}
+
+// parseFrom is parse given the start line of the message at data[at:] when at >= 0: the
+// claim has read it already.
+func (st *state) parseFrom(f *flow.Flow, dir flow.Dir, data []byte, at int, first *startLine) (flow.Verdict, int) {
 	st.f = f
 	ds := &st.dir[dir&1]
 	defer func() { st.f = nil }()
@@ -280,7 +286,13 @@ func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, i
 			n += k
 			continue
 		}
-		sl, err := parseStart(b, false)
+		var sl startLine
+		var err error
+		if n == at {
+			sl = *first // what parseStart(b, false) returns for a line the strict parse accepted
+		} else {
+			sl, err = parseStart(b, false)
+		}
 		if err != nil {
 			if err == errShort && !udp {
 				return flow.More, n

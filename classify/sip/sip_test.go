@@ -603,3 +603,46 @@ Content-Length: 0
 		t.Errorf("contact = %q, no message carried one", sip.Contact)
 	}
 }
+
+// scannerNameByMarker is the plain definition scannerName implements in one pass: the first
+// scanner of the list whose marker the User-Agent carries (at its start for a prefix marker).
+func scannerNameByMarker(ua []byte) string {
+	ua = clip(ua, 256)
+	for _, s := range scanners {
+		if s.prefix && hasPrefixFold(ua, s.marker) || !s.prefix && containsFold(ua, s.marker) {
+			return s.name
+		}
+	}
+	return ""
+}
+
+func TestScannerName(t *testing.T) {
+	for ua, want := range map[string]string{
+		"friendly-scanner":                      "friendly-scanner",
+		"Friendly-Scanner/1.0":                  "friendly-scanner",
+		"sipvicious 0.3 friendly-scanner":       "friendly-scanner", // the list's order decides
+		"svwar via SIPVicious":                  "sipvicious",
+		"smap 0.6":                              "smap",
+		"Not smap":                              "", // smap is matched at the start only
+		"iWar":                                  "iWar",
+		"Linphone/5.2.0 (belle-sip/5.2.0)":      "",
+		"PolycomVVX sipsak sip-sca sipptk":      "sipptk",
+		strings.Repeat("s", 255) + "sipvicious": "", // past the 256 bytes read
+		strings.Repeat("s", 240) + "sipvicious": "sipvicious",
+		"":                                      "",
+	} {
+		if got := scannerName([]byte(ua)); got != want {
+			t.Errorf("scannerName(%.40q) = %q, want %q", ua, got, want)
+		}
+	}
+	// Every pair of markers, in both orders, in any case, with text around them.
+	for _, a := range scanners {
+		for _, b := range scanners {
+			for _, ua := range []string{a.marker + " " + b.marker, "x" + strings.ToUpper(a.marker) + "/" + b.marker + "y", a.name + b.name} {
+				if got, want := scannerName([]byte(ua)), scannerNameByMarker([]byte(ua)); got != want {
+					t.Errorf("scannerName(%q) = %q, want %q", ua, got, want)
+				}
+			}
+		}
+	}
+}
