@@ -167,7 +167,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	}
 	idx := int16(-1)
 	if len(l.Binds) < maxBinds {
-		e.DN = bounded(b.name, maxDN)
+		e.DN = boundedShared(b.name, maxDN)
 		idx = int16(len(l.Binds))
 		l.Binds = append(l.Binds, e)
 	}
@@ -240,7 +240,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	}
 	idx := int16(-1)
 	if len(l.Searches) < maxSearches {
-		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: bounded(q.base, maxDN),
+		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
 			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
 		// Count the attributes first, so the list is allocated once at its size.
 		n := 0
