@@ -10,10 +10,18 @@ import (
 // message records one complete message: its start line sl and its header block h (the bytes
 // between the start line and the end of the blank line). It prepares st.msg for the body.
 func (st *state) message(h []byte, sl *startLine) {
+	var ss factStrings // the string facts this message sets, made into one string at its end
+	st.begin(sl, &ss)
+	st.headers(h, &ss)
+	ss.make()
+	st.failHeaders()
+}
+
+// begin starts a message with start line sl: the counts, the first request's method and URI.
+func (st *state) begin(sl *startLine, ss *factStrings) {
 	f := st.f
 	s := f.SIP
 	st.msg = message{request: sl.request, code: uint16(sl.code), method: sl.method, methodB: sl.methodB}
-	var ss factStrings // the string facts this message sets, made into one string at its end
 	s.Messages++
 	if sl.request {
 		s.Requests++
@@ -33,8 +41,14 @@ func (st *state) message(h []byte, sl *startLine) {
 	if f.Transport == flow.UDP {
 		st.exchange(sl)
 	}
-	st.headers(h, &ss)
-	ss.make()
+}
+
+// failHeaders counts the header parse error of the message, if any. It is counted after the
+// framing errors, as it is found after them.
+func (st *state) failHeaders() {
+	if st.msg.failErr != nil {
+		st.f.Fail(st.msg.failErr)
+	}
 }
 
 // exchange tells the engine whether the flow's SIP transaction is complete
@@ -92,14 +106,61 @@ func (st *state) headers(h []byte, ss *factStrings) {
 	}
 }
 
+// headersUDP reads the header block of the datagram message b, whose start line ends at
+// start, in one pass: it ends at the first blank line or with the datagram, its fields are
+// dispatched as headers does and its Content-Length is read as frame does. It returns the end
+// of the block and the Content-Length (-1 when absent; bad when unreadable).
+func (st *state) headersUDP(b []byte, start int, ss *factStrings) (end int, cl int64, bad bool) {
+	cl = -1
+	fs, fe := -1, 0 // the current field
+	reading := true
+	for pos := start; ; {
+		rest := b[pos:]
+		lf := bytes.IndexByte(rest, '\n')
+		line, next := rest, len(b)
+		if lf >= 0 {
+			line, next = rest[:lf], pos+lf+1
+		}
+		line = trimCR(line)
+		if len(line) == 0 {
+			end = next
+			break
+		}
+		if c := lower(line[0]); (c == 'c' || c == 'l') && cl < 0 {
+			name, val, ok := cut(line, ':')
+			if name = trimWS(name); ok && (eqFold(name, "content-length") || eqFold(name, "l")) {
+				cl, bad = parseLength(trimWS(val))
+			}
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if fs >= 0 { // a folded continuation of the current field
+				fe = pos + len(line)
+			}
+		} else {
+			if fs >= 0 && reading {
+				reading = st.field(b[fs:fe], ss)
+			}
+			fs, fe = pos, pos+len(line)
+		}
+		if lf < 0 {
+			end = len(b)
+			break
+		}
+		pos = next
+	}
+	if fs >= 0 && reading {
+		st.field(b[fs:fe], ss)
+	}
+	return end, cl, bad
+}
+
 // field reads one header field. It returns false when no more fields should be read.
 func (st *state) field(line []byte, ss *factStrings) bool {
 	f := st.f
 	st.msg.headers++
 	if st.msg.headers > maxHeaders {
 		if !st.msg.failed {
-			st.msg.failed = true
-			f.Fail(ErrTooManyHeaders)
+			st.msg.failed, st.msg.failErr = true, ErrTooManyHeaders
 		}
 		return false
 	}
@@ -107,8 +168,7 @@ func (st *state) field(line []byte, ss *factStrings) bool {
 	name = trimWS(name)
 	if !ok || len(name) == 0 {
 		if !st.msg.failed {
-			st.msg.failed = true
-			f.Fail(ErrMalformedHeader)
+			st.msg.failed, st.msg.failErr = true, ErrMalformedHeader
 		}
 		return true
 	}
