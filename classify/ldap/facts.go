@@ -167,7 +167,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	}
 	idx := int16(-1)
 	if len(l.Binds) < maxBinds {
-		e.DN = bounded(b.name, maxDN)
+		e.DN = boundedShared(b.name, maxDN)
 		idx = int16(len(l.Binds))
 		l.Binds = append(l.Binds, e)
 	}
@@ -240,7 +240,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	}
 	idx := int16(-1)
 	if len(l.Searches) < maxSearches {
-		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: bounded(q.base, maxDN),
+		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
 			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
 		// Count the attributes first, so the list is allocated once at its size.
 		n := 0
@@ -249,22 +249,27 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 				break
 			}
 		}
-		if n > 0 {
-			s.Attributes = make([]string, 0, n)
+		// The attribute list and the filter's share one array: one allocation per search.
+		var names []string
+		if n+sink.n > 0 {
+			names = make([]string, 0, n+sink.n)
 		}
 		a := ber.Reader(q.attrs)
 		for !a.Empty() {
 			v, _ := a.Read(ber.TagOctetString)
 			if s.AttributeCount < maxAttrs {
-				s.Attributes = append(s.Attributes, attrName(v))
+				names = append(names, attrName(v))
 			}
 			s.AttributeCount++
 		}
-		if sink.n > 0 {
-			s.FilterAttributes = make([]string, 0, sink.n)
+		if len(names) > 0 {
+			s.Attributes = names[:len(names):len(names)]
 		}
 		for _, v := range sink.attrs[:sink.n] {
-			s.FilterAttributes = append(s.FilterAttributes, attrName(v))
+			names = append(names, attrName(v))
+		}
+		if k := len(s.Attributes); len(names) > k {
+			s.FilterAttributes = names[k:]
 		}
 		idx = int16(len(l.Searches))
 		l.Searches = append(l.Searches, s)

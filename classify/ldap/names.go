@@ -196,5 +196,5 @@ func attrName(b []byte) string {
 	if s, ok := commonAttrs[string(b)]; ok {
 		return s
 	}
-	return bounded(b, maxAttrLen)
+	return boundedShared(b, maxAttrLen)
 }

@@ -115,6 +115,13 @@ func (st *state) challenge(header string, v []byte) {
 // uriOf returns the URI of a name-addr or addr-spec header value (From, To, Contact): the part
 // inside <...> when present, else the value up to its parameters.
 func uriOf(v []byte) []byte {
+	if bytes.IndexByte(v, '"') < 0 {
+		// No display name in quotes: the first '<', if any, opens the URI.
+		if i := bytes.IndexByte(v, '<'); i >= 0 {
+			return bracketed(v[i+1:])
+		}
+		return addrSpec(v)
+	}
 	q := false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -123,11 +130,7 @@ func uriOf(v []byte) []byte {
 		case c == '\\' && q:
 			i++
 		case c == '<' && !q:
-			rest := v[i+1:]
-			if j := bytes.IndexByte(rest, '>'); j >= 0 {
-				return trimWS(rest[:j])
-			}
-			return trimWS(rest)
+			return bracketed(v[i+1:])
 		}
 	}
 	// An unbalanced quote in the display name: take the first '<' anyway.
@@ -137,6 +140,19 @@ func uriOf(v []byte) []byte {
 			return trimWS(rest[:j])
 		}
 	}
+	return addrSpec(v)
+}
+
+// bracketed returns the URI of a name-addr after its '<': up to '>' or the end.
+func bracketed(rest []byte) []byte {
+	if j := bytes.IndexByte(rest, '>'); j >= 0 {
+		return trimWS(rest[:j])
+	}
+	return trimWS(rest)
+}
+
+// addrSpec returns the URI of an addr-spec value: up to its parameters or the next value.
+func addrSpec(v []byte) []byte {
 	u, _, _ := cut(v, ';')
 	if c, _, ok := cut(u, ','); ok { // Contact: several values
 		u = c
@@ -155,12 +171,12 @@ func setURIOnce(dst *string, v []byte) {
 	}
 }
 
-// redactURI returns the first max bytes of uri with the password of a `user:password@`
-// userinfo replaced by "***" (RFC 3261 §19.1.1 allows it; it is a cleartext secret).
-func redactURI(uri []byte, max int) string {
+// userinfoPassword finds the password of a `user:password@` userinfo in uri (RFC 3261
+// §19.1.1 allows it; it is a cleartext secret): the password is uri[from:to].
+func userinfoPassword(uri []byte) (from, to int, ok bool) {
 	colon := bytes.IndexByte(uri, ':')
 	if colon < 0 {
-		return string(clip(uri, max))
+		return 0, 0, false
 	}
 	rest := uri[colon+1:]
 	// The userinfo ends at '@', before any parameter or header part.
@@ -175,16 +191,35 @@ func redactURI(uri []byte, max int) string {
 		}
 	}
 	if at < 0 {
-		return string(clip(uri, max))
+		return 0, 0, false
 	}
 	pw := bytes.IndexByte(rest[:at], ':')
 	if pw < 0 {
+		return 0, 0, false
+	}
+	return colon + 1 + pw + 1, colon + 1 + at, true
+}
+
+// redactURI returns the first max bytes of uri with the password of a `user:password@`
+// userinfo replaced by "***".
+func redactURI(uri []byte, max int) string {
+	if _, _, ok := userinfoPassword(uri); !ok {
 		return string(clip(uri, max))
 	}
-	cut := colon + 1 + pw + 1 // just after the user's ':'
-	out := make([]byte, 0, min(len(uri), max)+3)
-	out = append(out, uri[:cut]...)
-	out = append(out, "***"...)
-	out = append(out, rest[at:]...)
-	return string(clip(out, max))
+	return string(appendURI(make([]byte, 0, min(len(uri), max)+3), uri, max))
+}
+
+// appendURI appends to dst what redactURI returns, never more than max bytes.
+func appendURI(dst, uri []byte, max int) []byte {
+	from, to, ok := userinfoPassword(uri)
+	if !ok {
+		return append(dst, clip(uri, max)...)
+	}
+	room := max
+	for _, part := range [...][]byte{uri[:from], []byte("***"), uri[to:]} {
+		part = clip(part, room)
+		dst = append(dst, part...)
+		room -= len(part)
+	}
+	return dst
 }

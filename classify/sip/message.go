@@ -10,6 +10,15 @@ import (
 // message records one complete message: its start line sl and its header block h (the bytes
 // between the start line and the end of the blank line). It prepares st.msg for the body.
 func (st *state) message(h []byte, sl *startLine) {
+	var ss factStrings // the string facts this message sets, made into one string at its end
+	st.begin(sl, &ss)
+	st.headers(h, &ss)
+	ss.make()
+	st.failHeaders()
+}
+
+// begin starts a message with start line sl: the counts, the first request's method and URI.
+func (st *state) begin(sl *startLine, ss *factStrings) {
 	f := st.f
 	s := f.SIP
 	st.msg = message{request: sl.request, code: uint16(sl.code), method: sl.method, methodB: sl.methodB}
@@ -21,9 +30,9 @@ func (st *state) message(h []byte, sl *startLine) {
 			if sl.method < methodOther {
 				s.Method = methodNames[sl.method]
 			} else {
-				s.Method = string(sl.methodB)
+				ss.setOnce(&s.Method, sl.methodB, maxMethod)
 			}
-			s.RequestURI = redactURI(sl.uri, maxURI)
+			ss.setURI(&s.RequestURI, sl.uri)
 		}
 	} else {
 		s.Responses++
@@ -32,7 +41,14 @@ func (st *state) message(h []byte, sl *startLine) {
 	if f.Transport == flow.UDP {
 		st.exchange(sl)
 	}
-	st.headers(h)
+}
+
+// failHeaders counts the header parse error of the message, if any. It is counted after the
+// framing errors, as it is found after them.
+func (st *state) failHeaders() {
+	if st.msg.failErr != nil {
+		st.f.Fail(st.msg.failErr)
+	}
 }
 
 // exchange tells the engine whether the flow's SIP transaction is complete
@@ -54,7 +70,7 @@ func (st *state) exchange(sl *startLine) {
 }
 
 // headers dispatches every header field of the block h, joining folded lines.
-func (st *state) headers(h []byte) {
+func (st *state) headers(h []byte, ss *factStrings) {
 	start := -1 // start of the current field
 	end := 0    // end of the current field (its last line, without CR LF)
 	pos := 0
@@ -79,25 +95,72 @@ func (st *state) headers(h []byte) {
 			pos = next
 			continue
 		}
-		if start >= 0 && !st.field(h[start:end]) {
+		if start >= 0 && !st.field(h[start:end], ss) {
 			return
 		}
 		start, end = pos, pos+len(line)
 		pos = next
 	}
 	if start >= 0 {
-		st.field(h[start:end])
+		st.field(h[start:end], ss)
 	}
 }
 
+// headersUDP reads the header block of the datagram message b, whose start line ends at
+// start, in one pass: it ends at the first blank line or with the datagram, its fields are
+// dispatched as headers does and its Content-Length is read as frame does. It returns the end
+// of the block and the Content-Length (-1 when absent; bad when unreadable).
+func (st *state) headersUDP(b []byte, start int, ss *factStrings) (end int, cl int64, bad bool) {
+	cl = -1
+	fs, fe := -1, 0 // the current field
+	reading := true
+	for pos := start; ; {
+		rest := b[pos:]
+		lf := bytes.IndexByte(rest, '\n')
+		line, next := rest, len(b)
+		if lf >= 0 {
+			line, next = rest[:lf], pos+lf+1
+		}
+		line = trimCR(line)
+		if len(line) == 0 {
+			end = next
+			break
+		}
+		if c := lower(line[0]); (c == 'c' || c == 'l') && cl < 0 {
+			name, val, ok := cut(line, ':')
+			if name = trimWS(name); ok && (eqFold(name, "content-length") || eqFold(name, "l")) {
+				cl, bad = parseLength(trimWS(val))
+			}
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if fs >= 0 { // a folded continuation of the current field
+				fe = pos + len(line)
+			}
+		} else {
+			if fs >= 0 && reading {
+				reading = st.field(b[fs:fe], ss)
+			}
+			fs, fe = pos, pos+len(line)
+		}
+		if lf < 0 {
+			end = len(b)
+			break
+		}
+		pos = next
+	}
+	if fs >= 0 && reading {
+		st.field(b[fs:fe], ss)
+	}
+	return end, cl, bad
+}
+
 // field reads one header field. It returns false when no more fields should be read.
-func (st *state) field(line []byte) bool {
+func (st *state) field(line []byte, ss *factStrings) bool {
 	f := st.f
 	st.msg.headers++
 	if st.msg.headers > maxHeaders {
 		if !st.msg.failed {
-			st.msg.failed = true
-			f.Fail(ErrTooManyHeaders)
+			st.msg.failed, st.msg.failErr = true, ErrTooManyHeaders
 		}
 		return false
 	}
@@ -105,8 +168,7 @@ func (st *state) field(line []byte) bool {
 	name = trimWS(name)
 	if !ok || len(name) == 0 {
 		if !st.msg.failed {
-			st.msg.failed = true
-			f.Fail(ErrMalformedHeader)
+			st.msg.failed, st.msg.failErr = true, ErrMalformedHeader
 		}
 		return true
 	}
@@ -115,17 +177,17 @@ func (st *state) field(line []byte) bool {
 	if len(name) == 1 {
 		switch lower(name[0]) {
 		case 'v':
-			st.via(v)
+			st.via(v, ss)
 		case 'f':
-			setURIOnce(&s.From, v)
+			ss.setURIOnce(&s.From, v)
 		case 't':
-			setURIOnce(&s.To, v)
+			ss.setURIOnce(&s.To, v)
 		case 'i':
-			st.callID(v)
+			st.callID(v, ss)
 		case 'c':
 			st.contentType(v)
 		case 'm':
-			setURIOnce(&s.Contact, v)
+			ss.setURIOnce(&s.Contact, v)
 		case 'e':
 			st.contentEncoding(v)
 		}
@@ -134,24 +196,24 @@ func (st *state) field(line []byte) bool {
 	switch lower(name[0]) {
 	case 'v':
 		if eqFold(name, "via") {
-			st.via(v)
+			st.via(v, ss)
 		}
 	case 'f':
 		if eqFold(name, "from") {
-			setURIOnce(&s.From, v)
+			ss.setURIOnce(&s.From, v)
 		}
 	case 't':
 		if eqFold(name, "to") {
-			setURIOnce(&s.To, v)
+			ss.setURIOnce(&s.To, v)
 		}
 	case 'c':
 		switch {
 		case eqFold(name, "call-id"):
-			st.callID(v)
+			st.callID(v, ss)
 		case eqFold(name, "cseq"):
-			setOnce(&s.CSeq, v, maxShort)
+			ss.setOnce(&s.CSeq, v, maxShort)
 		case eqFold(name, "contact"):
-			setURIOnce(&s.Contact, v)
+			ss.setURIOnce(&s.Contact, v)
 		case eqFold(name, "content-type"):
 			st.contentType(v)
 		case eqFold(name, "content-encoding"):
@@ -159,7 +221,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 'u':
 		if eqFold(name, "user-agent") {
-			setOnce(&s.UserAgent, v, maxValue)
+			ss.setOnce(&s.UserAgent, v, maxValue)
 			if !s.Scanner {
 				if name := scannerName(v); name != "" {
 					s.Scanner, s.ScannerName = true, name
@@ -168,7 +230,7 @@ func (st *state) field(line []byte) bool {
 		}
 	case 's':
 		if eqFold(name, "server") {
-			setOnce(&s.Server, v, maxValue)
+			ss.setOnce(&s.Server, v, maxValue)
 		}
 	case 'a':
 		if eqFold(name, "authorization") {
@@ -218,9 +280,9 @@ func countStatus(s *flow.SIPFacts, code uint16) {
 }
 
 // callID keeps the first Call-ID and counts the changes from one message to the next.
-func (st *state) callID(v []byte) {
+func (st *state) callID(v []byte, ss *factStrings) {
 	s := st.f.SIP
-	setOnce(&s.CallID, v, maxValue)
+	ss.setOnce(&s.CallID, v, maxValue)
 	sum := uint64(14695981039346656037) // FNV-1a
 	for _, c := range v {
 		sum ^= uint64(c)
@@ -236,7 +298,7 @@ func (st *state) callID(v []byte) {
 var transports = [...]string{"UDP", "TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"}
 
 // via reads every via-parm of a Via header: `SIP / 2.0 / transport sent-by *(; param)`.
-func (st *state) via(v []byte) {
+func (st *state) via(v []byte, ss *factStrings) {
 	s := st.f.SIP
 	for len(v) > 0 {
 		var elem []byte
@@ -262,7 +324,7 @@ func (st *state) via(v []byte) {
 				break
 			}
 			if eqFold(name, "received") {
-				setOnce(&s.ViaReceived, val, maxShort)
+				ss.setOnce(&s.ViaReceived, val, maxShort)
 				break
 			}
 		}

@@ -22,13 +22,42 @@ var scanners = [...]struct {
 	{"smap", true, "smap"},
 }
 
-// scannerName returns the name of the scanner whose marker the User-Agent ua carries, or "".
-func scannerName(ua []byte) string {
-	ua = clip(ua, 256)
+// markerStart marks the first bytes of the markers matched anywhere in a User-Agent.
+var markerStart = func() (t [256]bool) {
 	for _, s := range scanners {
-		if s.prefix && hasPrefixFold(ua, s.marker) || !s.prefix && containsFold(ua, s.marker) {
-			return s.name
+		if !s.prefix {
+			t[s.marker[0]] = true
 		}
 	}
-	return ""
+	return t
+}()
+
+// scannerName returns the name of the scanner whose marker the User-Agent ua carries, or "";
+// when it carries several, the first in the list. The User-Agent is read once, not once per
+// marker.
+func scannerName(ua []byte) string {
+	ua = clip(ua, 256)
+	best := len(scanners)
+	for j, s := range scanners {
+		if s.prefix && hasPrefixFold(ua, s.marker) {
+			best = j
+			break
+		}
+	}
+	for i := 0; i < len(ua) && best > 0; i++ {
+		c := lower(ua[i])
+		if !markerStart[c] {
+			continue
+		}
+		for j := 0; j < best; j++ {
+			if s := &scanners[j]; !s.prefix && s.marker[0] == c && hasPrefixFold(ua[i:], s.marker) {
+				best = j
+				break
+			}
+		}
+	}
+	if best == len(scanners) {
+		return ""
+	}
+	return scanners[best].name
 }

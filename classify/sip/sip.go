@@ -116,7 +116,8 @@ type message struct {
 	boundary []byte // aliases the data; used within the call only
 	encoded  bool
 	headers  int
-	failed   bool // a header parse error was already counted for this message
+	failed   bool  // a header parse error was already found in this message
+	failErr  error // that error, counted once the message is read (failHeaders)
 }
 
 // frameScan is the progress of the search for the end of a header block, kept while a TCP
@@ -220,7 +221,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		}
 	}
 	facts.TLSPort = server == 5061
-	return st.parse(f, dir, data)
+	return st.parseFrom(f, dir, data, skip, &sl)
 }
 
 // padding returns the number of keep-alive or padding bytes at the start of b: CR and LF, and
@@ -245,6 +246,12 @@ func padding(b []byte, udp bool) int {
 // parse reads every complete message in data. It returns More with the bytes consumed, or
 // Reject when the stream cannot be followed any more.
 func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
+	return st.parseFrom(f, dir, data, -1, nil)
+}
+
+// parseFrom is parse given the start line of the message at data[at:] when at >= 0: the
+// claim has read it already.
+func (st *state) parseFrom(f *flow.Flow, dir flow.Dir, data []byte, at int, first *startLine) (flow.Verdict, int) {
 	st.f = f
 	ds := &st.dir[dir&1]
 	defer func() { st.f = nil }()
@@ -280,7 +287,13 @@ func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, i
 			n += k
 			continue
 		}
-		sl, err := parseStart(b, false)
+		var sl startLine
+		var err error
+		if n == at {
+			sl = *first // what parseStart(b, false) returns for a line the strict parse accepted
+		} else {
+			sl, err = parseStart(b, false)
+		}
 		if err != nil {
 			if err == errShort && !udp {
 				return flow.More, n
@@ -298,27 +311,15 @@ func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, i
 			ds.scan.valid = false
 			return flow.Reject, n
 		}
-		if !ds.scan.valid {
-			ds.scan = frameScan{valid: true, pos: sl.end, cl: -1, startE: sl.end}
-		}
-		err = ds.frame(b, udp)
-		switch err {
-		case nil:
-		case errShort:
-			return flow.More, n
-		default:
-			f.Fail(err)
-			ds.scan.valid = false
-			if udp {
-				return flow.More, len(data)
-			}
-			return flow.Reject, n
-		}
-		hdrEnd, cl := ds.scan.end, ds.scan.cl
-		if ds.scan.badCL {
-			f.Fail(ErrBadContentLength)
-		}
 		if udp {
+			// A datagram is one message: its header block is framed and read in one pass.
+			var ss factStrings
+			st.begin(&sl, &ss)
+			hdrEnd, cl, badCL := st.headersUDP(b, sl.end, &ss)
+			ss.make()
+			if badCL {
+				f.Fail(ErrBadContentLength)
+			}
 			body := b[hdrEnd:]
 			switch {
 			case cl < 0:
@@ -327,10 +328,26 @@ func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, i
 			case cl > int64(len(body)):
 				f.Fail(ErrTruncated)
 			}
-			st.message(b[sl.end:hdrEnd], &sl)
+			st.failHeaders()
 			ds.wholeBody(body)
-			ds.scan.valid = false
 			return flow.More, len(data)
+		}
+		if !ds.scan.valid {
+			ds.scan = frameScan{valid: true, pos: sl.end, cl: -1, startE: sl.end}
+		}
+		err = ds.frame(b)
+		switch err {
+		case nil:
+		case errShort:
+			return flow.More, n
+		default:
+			f.Fail(err)
+			ds.scan.valid = false
+			return flow.Reject, n
+		}
+		hdrEnd, cl := ds.scan.end, ds.scan.cl
+		if ds.scan.badCL {
+			f.Fail(ErrBadContentLength)
 		}
 		if cl < 0 {
 			cl = 0 // RFC 3261 §20.14: mandatory over TCP; absent means no body
@@ -361,37 +378,27 @@ func (st *state) parse(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, i
 	return flow.More, n
 }
 
-// frame finds the end of the header block of the message at b and its Content-Length,
-// resuming where the last call stopped. Over UDP the end of the datagram ends the headers, and
-// the block is bounded by the datagram (nothing is buffered).
-func (ds *dirState) frame(b []byte, udp bool) error {
+// frame finds the end of the header block of the TCP message at b and its Content-Length,
+// resuming where the last call stopped. (A datagram is framed as it is read: headersUDP.)
+func (ds *dirState) frame(b []byte) error {
 	sc := &ds.scan
 	if sc.end > 0 {
 		return nil
 	}
 	for {
-		if sc.pos > maxHeaderBlock && !udp {
+		if sc.pos > maxHeaderBlock {
 			return ErrHeaderTooLarge
 		}
 		rest := b[sc.pos:]
 		lf := bytes.IndexByte(rest, '\n')
-		var line []byte
 		if lf < 0 {
-			if !udp {
-				if len(b) > maxHeaderBlock {
-					return ErrHeaderTooLarge
-				}
-				return errShort
+			if len(b) > maxHeaderBlock {
+				return ErrHeaderTooLarge
 			}
-			line = rest
-		} else {
-			line = rest[:lf]
+			return errShort
 		}
-		line = trimCR(line)
+		line := trimCR(rest[:lf])
 		next := sc.pos + lf + 1
-		if lf < 0 {
-			next = len(b)
-		}
 		if len(line) == 0 {
 			sc.end = next
 			return nil
@@ -403,10 +410,6 @@ func (ds *dirState) frame(b []byte, udp bool) error {
 			}
 		}
 		sc.pos = next
-		if lf < 0 {
-			sc.end = len(b)
-			return nil
-		}
 	}
 }
 

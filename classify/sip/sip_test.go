@@ -534,3 +534,115 @@ func hasMandatory(msg []byte) bool {
 	}
 	return len(seen) == 5
 }
+
+// The string facts a message sets are its first values (a repeated header does not replace
+// them, nor does a later message), cut to their bounds, the userinfo password redacted, and
+// they are copies: the packet buffer is reused by the capture after the call.
+func TestStringFactsFirstValuesCopied(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	first := crlf(`PING sips:alice:hunter2pw@example.com;transport=tls SIP/2.0
+v: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK.1;received=198.51.100.7
+Via: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bK.2;received=203.0.113.99
+From: "A" <sip:alice:secretpw@example.com>;tag=1
+f: <sip:mallory@example.com>;tag=2
+To: <sip:` + long + `@example.com>
+Call-ID: first-call
+i: second-call
+CSeq: 1 PING
+User-Agent: agent-one
+User-Agent: agent-two
+Content-Length: 0
+
+`)
+	later := crlf(`OPTIONS sip:other@example.com SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.1;received=192.0.2.200
+From: <sip:bob@example.com>;tag=3
+To: <sip:carol@example.com>
+Call-ID: third-call
+CSeq: 2 OPTIONS
+Server: server-one
+User-Agent: agent-three
+Content-Length: 0
+
+`)
+	s := newSession(t, flow.UDP, 5060)
+	s.F.ClientKnown = true
+	// Claim on a known method, then send the extension method: only the first request sets
+	// Method and RequestURI.
+	ping := append([]byte(nil), first...)
+	s.Client(crlf("OPTIONS sip:x@example.com SIP/2.0\nContent-Length: 0\n\n"))
+	sip := s.facts()
+	sip.Method, sip.RequestURI = "", "" // as if PING came first
+	s.Client(ping)
+	for i := range ping {
+		ping[i] = '#' // the capture reuses its buffer
+	}
+	s.Client(later)
+	want := map[string]string{
+		"method":       "PING",
+		"request_uri":  "sips:alice:***@example.com;transport=tls",
+		"via_received": "198.51.100.7",
+		"from":         "sip:alice:***@example.com",
+		"to":           ("sip:" + long + "@example.com")[:maxURI],
+		"call_id":      "first-call",
+		"cseq":         "1 PING",
+		"user_agent":   "agent-one",
+		"server":       "server-one",
+	}
+	got := map[string]string{
+		"method": sip.Method, "request_uri": sip.RequestURI, "via_received": sip.ViaReceived,
+		"from": sip.From, "to": sip.To, "call_id": sip.CallID, "cseq": sip.CSeq,
+		"user_agent": sip.UserAgent, "server": sip.Server,
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if sip.Contact != "" {
+		t.Errorf("contact = %q, no message carried one", sip.Contact)
+	}
+}
+
+// scannerNameByMarker is the plain definition scannerName implements in one pass: the first
+// scanner of the list whose marker the User-Agent carries (at its start for a prefix marker).
+func scannerNameByMarker(ua []byte) string {
+	ua = clip(ua, 256)
+	for _, s := range scanners {
+		if s.prefix && hasPrefixFold(ua, s.marker) || !s.prefix && containsFold(ua, s.marker) {
+			return s.name
+		}
+	}
+	return ""
+}
+
+func TestScannerName(t *testing.T) {
+	for ua, want := range map[string]string{
+		"friendly-scanner":                      "friendly-scanner",
+		"Friendly-Scanner/1.0":                  "friendly-scanner",
+		"sipvicious 0.3 friendly-scanner":       "friendly-scanner", // the list's order decides
+		"svwar via SIPVicious":                  "sipvicious",
+		"smap 0.6":                              "smap",
+		"Not smap":                              "", // smap is matched at the start only
+		"iWar":                                  "iWar",
+		"Linphone/5.2.0 (belle-sip/5.2.0)":      "",
+		"PolycomVVX sipsak sip-sca sipptk":      "sipptk",
+		strings.Repeat("s", 255) + "sipvicious": "", // past the 256 bytes read
+		strings.Repeat("s", 240) + "sipvicious": "sipvicious",
+		"":                                      "",
+	} {
+		if got := scannerName([]byte(ua)); got != want {
+			t.Errorf("scannerName(%.40q) = %q, want %q", ua, got, want)
+		}
+	}
+	// Every pair of markers, in both orders, in any case, with text around them.
+	for _, a := range scanners {
+		for _, b := range scanners {
+			for _, ua := range []string{a.marker + " " + b.marker, "x" + strings.ToUpper(a.marker) + "/" + b.marker + "y", a.name + b.name} {
+				if got, want := scannerName([]byte(ua)), scannerNameByMarker([]byte(ua)); got != want {
+					t.Errorf("scannerName(%q) = %q, want %q", ua, got, want)
+				}
+			}
+		}
+	}
+}

@@ -302,17 +302,37 @@ func mandatory(b []byte, start int, udp bool) error {
 var errMissingHeaders = errors.New("sip: a mandatory header is missing")
 
 func headerBit(name []byte) int {
-	switch {
-	case eqFold(name, "via"), eqFold(name, "v"):
-		return hdrVia
-	case eqFold(name, "from"), eqFold(name, "f"):
-		return hdrFrom
-	case eqFold(name, "to"), eqFold(name, "t"):
-		return hdrTo
-	case eqFold(name, "call-id"), eqFold(name, "i"):
-		return hdrCallID
-	case eqFold(name, "cseq"):
-		return hdrCSeq
+	switch len(name) {
+	case 1:
+		switch lower(name[0]) {
+		case 'v':
+			return hdrVia
+		case 'f':
+			return hdrFrom
+		case 't':
+			return hdrTo
+		case 'i':
+			return hdrCallID
+		}
+	case 2:
+		if eqFold(name, "to") {
+			return hdrTo
+		}
+	case 3:
+		if eqFold(name, "via") {
+			return hdrVia
+		}
+	case 4:
+		switch {
+		case eqFold(name, "from"):
+			return hdrFrom
+		case eqFold(name, "cseq"):
+			return hdrCSeq
+		}
+	case 7:
+		if eqFold(name, "call-id") {
+			return hdrCallID
+		}
 	}
 	return 0
 }

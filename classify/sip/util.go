@@ -1,6 +1,9 @@
 package sip
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // lower returns c in lower case if it is an ASCII upper-case letter.
 func lower(c byte) byte {
@@ -86,6 +89,15 @@ func setOnce(dst *string, b []byte, max int) {
 
 // cut splits b at the first sep outside a quoted string.
 func cut(b []byte, sep byte) (before, after []byte, found bool) {
+	// Most values hold no quoted string before the separator: two vectorised searches then
+	// answer, and only a quote sends the search through the byte-by-byte loop.
+	i := bytes.IndexByte(b, sep)
+	switch {
+	case i < 0 && bytes.IndexByte(b, '"') < 0:
+		return b, nil, false
+	case i >= 0 && bytes.IndexByte(b[:i], '"') < 0:
+		return b[:i], b[i+1:], true
+	}
 	q := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
@@ -158,4 +170,90 @@ func (p *params) next() (name, val []byte, ok bool) {
 	}
 	val, p.b = p.b[:j], p.b[j:]
 	return name, val, true
+}
+
+// maxKept is the number of string facts of SIPFacts one message can set: Method, RequestURI,
+// ViaReceived, From, To, Contact, CallID, CSeq, UserAgent and Server.
+const maxKept = 10
+
+// maxKeptBytes bounds the bytes of those facts together (each is cut to its own bound).
+const maxKeptBytes = maxMethod + 4*maxURI + 3*maxValue + 2*maxShort
+
+// factStrings collects the string facts one message sets and makes them at the end of the
+// message as substrings of one string: one allocation per message instead of one per fact.
+// The facts share that string's lifetime, which is the flow's record's anyway.
+type factStrings struct {
+	n   int
+	dst [maxKept]*string
+	val [maxKept][]byte // aliases the message: valid until make is called, in the same call
+	uri [maxKept]bool   // val is a URI whose userinfo password is redacted
+}
+
+// setOnce sets *dst to the first max bytes of b when the message ends, unless *dst is set
+// already or this message set it first.
+func (ss *factStrings) setOnce(dst *string, b []byte, max int) {
+	if len(b) > 0 {
+		ss.add(dst, clip(b, max), false)
+	}
+}
+
+// setURIOnce sets *dst, as setOnce does, to the URI of the header value v (see uriOf), its
+// userinfo password redacted and cut to maxURI bytes.
+func (ss *factStrings) setURIOnce(dst *string, v []byte) {
+	if *dst != "" || ss.has(dst) {
+		return
+	}
+	if u := uriOf(v); len(u) > 0 {
+		ss.add(dst, u, true)
+	}
+}
+
+// setURI sets *dst, as setURIOnce does, to the URI uri itself.
+func (ss *factStrings) setURI(dst *string, uri []byte) {
+	if len(uri) > 0 {
+		ss.add(dst, uri, true)
+	}
+}
+
+func (ss *factStrings) has(dst *string) bool {
+	for _, d := range ss.dst[:ss.n] {
+		if d == dst {
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *factStrings) add(dst *string, b []byte, uri bool) {
+	if *dst != "" || ss.n == maxKept || ss.has(dst) {
+		return
+	}
+	ss.dst[ss.n], ss.val[ss.n], ss.uri[ss.n] = dst, b, uri
+	ss.n++
+}
+
+// make sets the facts collected since the last call, and forgets them (and the message bytes
+// they alias).
+func (ss *factStrings) make() {
+	if ss.n == 0 {
+		return
+	}
+	var end [maxKept]int
+	var buf [maxKeptBytes]byte // on the stack: the string is the only allocation
+	b := buf[:0]
+	for i := 0; i < ss.n; i++ {
+		if ss.uri[i] {
+			b = appendURI(b, ss.val[i], maxURI)
+		} else {
+			b = append(b, ss.val[i]...)
+		}
+		end[i] = len(b)
+	}
+	s, start := string(b), 0
+	for i := 0; i < ss.n; i++ {
+		*ss.dst[i] = s[start:end[i]]
+		start = end[i]
+		ss.dst[i], ss.val[i] = nil, nil
+	}
+	ss.n = 0
 }
