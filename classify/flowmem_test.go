@@ -22,7 +22,7 @@ var flowMemCases = []struct {
 	max        float64
 }{
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 1260},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1720},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1750},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1670},
 	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1310},
 	{"unknown", "", flow.Unknown, 165},
