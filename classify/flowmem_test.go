@@ -1,8 +1,12 @@
 package classify_test
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +207,40 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 			t.Errorf("%s: %.1f allocations per flow once the pools are warm, want at most %v", c.name, got, c.max)
 		}
 	}
+}
+
+// The bounds the README and docs/performance.md print are the ones TestLiveHeapPerFlow
+// holds: a row "| NTP | … | 1,260 B |" ends with the case's bound.
+func TestHeapTablesShowTheTestBounds(t *testing.T) {
+	rows := map[string]string{"ntp": "NTP", "sip": "SIP (UDP)", "ldap": "LDAP (TCP)", "ldaps": "LDAPS", "unknown": "unknown"}
+	for _, page := range []string{"../README.md", "../docs/performance.md"} {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range flowMemCases {
+			want := fmt.Sprintf(" %s B |", humanize(int(c.max)))
+			found := false
+			for line := range strings.Lines(string(data)) {
+				if strings.HasPrefix(line, "| "+rows[c.name]+" |") {
+					found = true
+					if !strings.HasSuffix(strings.TrimSpace(line), strings.TrimSpace(want)) {
+						t.Errorf("%s: row %q does not end with the test's bound %s", page, strings.TrimSpace(line), strings.TrimSpace(want))
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: no heap-per-flow row for %s", page, rows[c.name])
+			}
+		}
+	}
+}
+
+// humanize writes n with thousands separators, as the tables do (1260 → "1,260").
+func humanize(n int) string {
+	s := strconv.Itoa(n)
+	if len(s) > 3 {
+		s = s[:len(s)-3] + "," + s[len(s)-3:]
+	}
+	return s
 }
