@@ -36,9 +36,7 @@ func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 		{`!ntp.response.reference.IsZero() && ntp.response.reference < start`, true}, // Unix time 0 is a time, not unset
 	}
 	var b strings.Builder
-	src := string(Default().Source)
-	b.WriteString(src[:strings.Index(src, "\nrules:")])
-	b.WriteString("\nrules:\n")
+	b.WriteString(settingsHead())
 	for i, c := range conds {
 		fmt.Fprintf(&b, "  - {id: t.%d, name: n, description: d, severity: low, protocol: ntp, when: '%s', message: 'm', remedy: r, references: [x]}\n", i, c.when)
 	}

@@ -270,9 +270,7 @@ func TestFastCoversTheLanguage(t *testing.T) {
 		`ntp.monlist.response_bytes > 100000 || ntp.mode6[0].assoc_id > 1`: true, `-ldap.request_bytes / 2 < 1`: true, `-ntp.request.poll < 0`: true,
 		`nil != nil || nil == ldap || ldap.binds == nil`: true, `any(tunnel, .type == "vxlan" && .id == 5001)`: true}
 	var b strings.Builder
-	src := string(Default().Source)
-	b.WriteString(src[:strings.Index(src, "\nrules:")])
-	b.WriteString("\nrules:\n")
+	b.WriteString(settingsHead())
 	for i, c := range conds {
 		each := ""
 		if c.each != "" {
@@ -349,8 +347,7 @@ func FuzzFastAgreesWithVM(f *testing.F) {
 		f.Add("", s)
 	}
 	recs := testRecords(60)
-	src := string(Default().Source)
-	head := src[:strings.Index(src, "\nrules:")]
+	head := settingsHead()
 	f.Fuzz(func(t *testing.T, each, when string) {
 		if strings.ContainsAny(each+when, "\n\r'") || len(when) > 300 {
 			return // one YAML line, one quoted scalar
@@ -362,7 +359,7 @@ func FuzzFastAgreesWithVM(f *testing.F) {
 		if each != "" {
 			eachLine = "    each: '" + each + "'\n"
 		}
-		y := head + "\nrules:\n  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
+		y := head + "  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
 			eachLine + "    when: '" + when + "'\n    message: m\n    remedy: r\n    references: [x]\n"
 		p, err := Load("f.yaml", []byte(y))
 		if err != nil || p.Rules[0].fast == nil {
@@ -377,4 +374,11 @@ func FuzzFastAgreesWithVM(f *testing.F) {
 			}
 		}
 	})
+}
+
+// settingsHead is the default policy up to its rules, ending "rules:\n": the start of a test
+// policy that lists its own rules under the default settings.
+func settingsHead() string {
+	src := string(Default().Source)
+	return src[:strings.Index(src, "\nrules:")] + "\nrules:\n"
 }

@@ -277,9 +277,7 @@ func TestRenderCoversTheLanguage(t *testing.T) {
 		"-ntp.request.poll": true, "ntp.monlist": true, "join(filter(sip.media, .unencrypted), \",\")": true,
 		"tls.name_matches_sni": true}
 	var b strings.Builder
-	src := string(Default().Source)
-	b.WriteString(src[:strings.Index(src, "\nrules:")])
-	b.WriteString("\nrules:\n")
+	b.WriteString(settingsHead())
 	for i, e := range exprs {
 		each := ""
 		if e.each != "" {
@@ -309,7 +307,8 @@ func TestRenderCoversTheLanguage(t *testing.T) {
 	}
 }
 
-// stamp is a time as an integer, with a String method, as the facts may come to hold times.
+// stamp is a time as an integer with a String method: a value the policy prints through
+// String. (flow.Time is such a type, but the policy reads it through its Time method.)
 type stamp int64
 
 func (s stamp) Time() time.Time { return time.Unix(0, int64(s)).UTC() }
@@ -458,8 +457,7 @@ func FuzzRenderAgreesWithVM(f *testing.F) {
 	}
 	f.Add("tunnel", "it.source + it.type")
 	recs := append(testRecords(60), addrRecords()...)
-	src := string(Default().Source)
-	head := src[:strings.Index(src, "\nrules:")]
+	head := settingsHead()
 	f.Fuzz(func(t *testing.T, each, x string) {
 		if strings.ContainsAny(each+x, "\n\r'{}") || len(x) > 300 {
 			return // one YAML line, one quoted scalar, one placeholder
@@ -471,7 +469,7 @@ func FuzzRenderAgreesWithVM(f *testing.F) {
 		if each != "" {
 			eachLine = "    each: '" + each + "'\n"
 		}
-		y := head + "\nrules:\n  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
+		y := head + "  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
 			eachLine + "    when: 'true'\n    message: '{{ " + x + " }}'\n    remedy: r\n    references: [x]\n"
 		p, err := Load("f.yaml", []byte(y))
 		if err != nil || p.Rules[0].message[0].render == nil {
