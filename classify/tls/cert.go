@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -56,7 +55,7 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 		return nil // an empty chain: nothing to report on
 	}
 	sum := sha256.Sum256(leaf)
-	c := leaves.get(sum, leaf)
+	c := cachedLeaf(sum, leaf)
 	t.Server = c.server
 	t.Server.ChainLength = n
 	if c.cert == nil {
@@ -75,33 +74,21 @@ type parsedCert struct {
 	cert   *x509.Certificate   // nil when the leaf did not parse; parsed from a copy
 }
 
-// leafCache remembers the leaves parsed lately, by their SHA-256: a server presents the same
+// leaves remembers the leaves parsed lately, by their SHA-256: a server presents the same
 // certificate on every connection, and parsing it (and checking its self-signature) costs
-// tens of microseconds, more than all the rest of a handshake. Safe for concurrent use; the
-// facts are the same as from a fresh parse, so the output does not depend on the cache.
-type leafCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]*parsedCert
-}
+// tens of microseconds, more than all the rest of a handshake. The facts are the same as from
+// a fresh parse, so the output does not depend on the cache.
+var leaves = newBoundedCache[[32]byte, *parsedCert](leafCacheSize)
 
 const leafCacheSize = 1024
 
-var leaves = &leafCache{m: map[[32]byte]*parsedCert{}}
-
-func (c *leafCache) get(sum [32]byte, leaf []byte) *parsedCert {
-	c.mu.Lock()
-	p := c.m[sum]
-	c.mu.Unlock()
-	if p != nil {
+// cachedLeaf returns the parsed facts of a leaf certificate, from the cache when it was seen.
+func cachedLeaf(sum [32]byte, der []byte) *parsedCert {
+	if p, ok := leaves.load(sum); ok {
 		return p
 	}
-	p = parseLeaf(sum, leaf)
-	c.mu.Lock()
-	if len(c.m) >= leafCacheSize {
-		clear(c.m) // the working set of a capture is small; start again rather than track age
-	}
-	c.m[sum] = p
-	c.mu.Unlock()
+	p := parseLeaf(sum, der)
+	leaves.store(sum, p)
 	return p
 }
 

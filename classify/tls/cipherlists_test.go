@@ -11,27 +11,27 @@ import (
 // get their own, an append to a shared list never writes into it, and a very long offer is
 // still named in full.
 func TestCipherListsAreShared(t *testing.T) {
-	c := &nameLists{m: map[string][]string{}}
+	c := newBoundedCache[uint64, nameList](512)
 	made := 0
 	mk := func(names ...string) func() []string {
 		return func() []string { made++; return append(make([]string, 0, 8), names...) }
 	}
-	a := c.get(0, []byte{0x13, 0x01, 0x13, 0x02}, mk("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"))
-	b := c.get(0, []byte{0x13, 0x01, 0x13, 0x02}, mk("other"))
+	a := cipherNames(c, 0, []byte{0x13, 0x01, 0x13, 0x02}, mk("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"))
+	b := cipherNames(c, 0, []byte{0x13, 0x01, 0x13, 0x02}, mk("other"))
 	if made != 1 || &a[0] != &b[0] || !slices.Equal(b, []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"}) {
 		t.Fatalf("the same offer made %d lists: %q, %q", made, a, b)
 	}
-	if d := c.get(0, []byte{0x13, 0x02, 0x13, 0x01}, mk("x", "y")); made != 2 || d[0] != "x" {
+	if d := cipherNames(c, 0, []byte{0x13, 0x02, 0x13, 0x01}, mk("x", "y")); made != 2 || d[0] != "x" {
 		t.Errorf("another order got %q", d)
 	}
-	if d := c.get(2, []byte{0x13, 0x01, 0x13, 0x02}, mk("v2")); made != 3 || d[0] != "v2" {
+	if d := cipherNames(c, 2, []byte{0x13, 0x01, 0x13, 0x02}, mk("v2")); made != 3 || d[0] != "v2" {
 		t.Errorf("the SSL 2.0 format got %q", d)
 	}
 	if grown := append(b, "more"); &grown[0] == &a[0] || len(a) != 2 || cap(a) != 2 {
 		t.Error("an append wrote into the shared list")
 	}
 	long := make([]byte, 1200)
-	if d := c.get(0, long, mk("long")); d[0] != "long" || c.get(0, long, mk("long again"))[0] != "long again" {
+	if d := cipherNames(c, 0, long, mk("long")); d[0] != "long" || cipherNames(c, 0, long, mk("long again"))[0] != "long again" {
 		t.Error("a long offer was not named afresh")
 	}
 
@@ -42,7 +42,7 @@ func TestCipherListsAreShared(t *testing.T) {
 			defer wg.Done()
 			for i := range 1000 {
 				raw := []byte{byte(g), byte(i)}
-				if l := c.get(0, raw, func() []string { return []string{string(raw)} }); l[0] != string(raw) {
+				if l := cipherNames(c, 0, raw, func() []string { return []string{string(raw)} }); l[0] != string(raw) {
 					t.Errorf("offer %x got %q", raw, l)
 					return
 				}
@@ -50,7 +50,7 @@ func TestCipherListsAreShared(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(c.m) > nameListsSize {
-		t.Errorf("the cache holds %d lists, more than %d", len(c.m), nameListsSize)
+	if c.len() > c.size {
+		t.Errorf("the cache holds %d lists, more than %d", c.len(), c.size)
 	}
 }

@@ -82,7 +82,7 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 		count++
 		j.add(&j.ciphers, v)
 	}
-	t.Client.SupportedCiphers = cipherLists.get(0, ciphers, func() []string {
+	t.Client.SupportedCiphers = cipherNames(cipherLists, 0, ciphers, func() []string {
 		names := make([]string, 0, min(count, maxCipherNames))
 		for c := ciphers; len(c) >= 2 && len(names) < maxCipherNames; c = c[2:] {
 			if v := uint16(c[0])<<8 | uint16(c[1]); !isGREASE(v) {
@@ -316,7 +316,7 @@ func (s *Session) sslv2(f *flow.Flow, dir flow.Dir, body []byte) flow.Verdict {
 			count++
 		}
 	}
-	t.Client.SupportedCiphers = cipherLists.get(2, specs, func() []string {
+	t.Client.SupportedCiphers = cipherNames(cipherLists, 2, specs, func() []string {
 		names := make([]string, 0, min(count, maxCipherNames))
 		for s := specs; len(s) >= 3 && len(names) < maxCipherNames; s = s[3:] {
 			if s[0] == 0 {

@@ -19,9 +19,7 @@ func certMessage(ders ...[]byte) []byte {
 }
 
 func forgetLeaves() {
-	leaves.mu.Lock()
-	clear(leaves.m)
-	leaves.mu.Unlock()
+	leaves.forget()
 }
 
 // A certificate seen again gives the same facts as a fresh parse; what depends on the flow
@@ -84,9 +82,7 @@ func TestLeafCacheConcurrentAndBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	leaves.mu.Lock()
-	n := len(leaves.m)
-	leaves.mu.Unlock()
+	n := leaves.len()
 	if n > leafCacheSize {
 		t.Errorf("%d leaves cached, bound %d", n, leafCacheSize)
 	}
