@@ -105,13 +105,15 @@ func (e End) String() string {
 // Flow adds, a Flow fits the 320-byte size class (see Flow). Times are Time values (eight
 // bytes, Unix nanoseconds in UTC) rather than time.Time (24 bytes).
 type Record struct {
-	File       string // the capture file the first packet came from ("-" for standard input)
+	// File is the capture file the first packet came from ("-" for standard input, the
+	// interface on a live sensor).
+	File       string
 	FirstFrame uint64 // frame number (as Wireshark counts them, from 1 per file) of the first packet
 	Start, End Time   // packet time of the first and of the last packet
 
 	// Client is the side that opened the flow: the sender of the SYN when it was captured,
 	// otherwise the side the detector recognised as sending requests, otherwise the first sender.
-	// ClientKnown says which of these fixed it.
+	// ClientKnown (below) says whether a SYN or the detector fixed it.
 	Client, Server netip.AddrPort
 
 	// Tunnel lists the tunnel layers the packets came out of, outermost first, as on the first
@@ -132,9 +134,9 @@ type Record struct {
 
 	// EmitAt is the packet time at which the flow ended by the engine's rules: its last
 	// activity plus the idle timeout, or the moment it was evicted or its ports were reused
-	// (on a live sensor, the wall clock when the flow timed out there). It is zero (unset) for
-	// flows still open at the end of input. Records are reported in (EmitAt, FirstFrame)
-	// order, with the open flows last, whatever the number of workers.
+	// (a live sensor's engine clock also follows the wall clock: Engine.Advance). It is zero
+	// (unset) for flows still open at the end of input. Records are reported in (EmitAt,
+	// FirstFrame) order, with the open flows last, whatever the number of workers.
 	EmitAt Time
 
 	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
@@ -149,7 +151,7 @@ type Record struct {
 	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`
 	TLS  *TLSFacts  `json:"tls,omitempty" expr:"tls"`
 
-	ProtoFile FileRef
+	ProtoFile FileRef // see ProtoFrame
 
 	// VLAN holds the ids of the first NVLAN (at most 2) VLAN tags of the frame that carried
 	// the flow's own IP packet, as on the first packet the engine kept of the flow: the outer
