@@ -294,15 +294,16 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		d = flow.FromClient
 	}
 	if f := en.f; f != nil {
-		f.Frame, f.Time, f.FrameFile = frame, flow.TimeOf(ts), 0
+		t := flow.TimeOf(ts)
+		f.Frame, f.Time, f.FrameFile = frame, t, 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
 			f.FrameFile = flow.FileRefOf(file)
 		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)
 		f.Payload[d] += uint64(len(p.Payload))
-		if ts.After(f.End) {
-			f.End = ts
+		if t.After(f.End) {
+			f.End = t
 		}
 	}
 	en.last = e.now.UnixNano()
@@ -388,7 +389,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 	if p.Proto == decode.ProtoTCP {
 		t = flow.TCP
 	}
-	en := e.alloc(k, clientIsA, t, ts, frame, file)
+	en := e.alloc(k, clientIsA, t, flow.TimeOf(ts), frame, file)
 	en.f.ClientKnown = known
 	if en.skip {
 		e.dropFlow(en) // no detector for this transport
@@ -396,8 +397,8 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 	return en
 }
 
-// alloc inserts a new entry for key k.
-func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts time.Time, frame uint64, file string) *entry {
+// alloc inserts a new entry for key k, a flow whose first packet is frame of file at ts.
+func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file string) *entry {
 	var en *entry
 	if n := len(e.free); n > 0 {
 		en = e.free[n-1]
@@ -529,7 +530,7 @@ func (e *Engine) interim() {
 		en.interimAt = now
 		r := &e.scratch
 		*r = f.Record
-		r.Interim, r.EmitAt = true, e.now
+		r.Interim, r.EmitAt = true, flow.TimeOf(e.now)
 		// While the detector still writes the facts, they may be read during emit only.
 		r.FactsPending = !en.skip
 		e.stats.Interim++
@@ -585,7 +586,7 @@ func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
 	e.stats.EndReasons[why]++
 	if f := en.f; f != nil {
 		f.EndReason = why
-		f.EmitAt = at
+		f.EmitAt = flow.TimeOf(at)
 		e.stats.FlowsByLabel[f.Label]++
 		e.stats.ParseErrors += uint64(f.ParseErrors)
 		if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
@@ -639,10 +640,13 @@ func (e *Engine) dropFlow(en *entry) {
 // compareFirst orders flows by their first packet: by frame within a file; across files by
 // time, and the same instant in two files by file name. It is the last key of the canonical
 // order of records (recLess) and the order of the open flows at the end of input.
-func compareFirst(afile string, astart time.Time, aframe uint64, bfile string, bstart time.Time, bframe uint64) int {
+func compareFirst(afile string, astart flow.Time, aframe uint64, bfile string, bstart flow.Time, bframe uint64) int {
 	if afile != bfile {
-		if c := astart.Compare(bstart); c != 0 {
-			return c
+		switch {
+		case astart.Before(bstart):
+			return -1
+		case astart.After(bstart):
+			return 1
 		}
 		return strings.Compare(afile, bfile)
 	}
@@ -657,7 +661,7 @@ func (e *Engine) Flush() {
 		en    *entry // nil for a half-open flow, halves[half]
 		half  int
 		file  string
-		start time.Time
+		start flow.Time
 		frame uint64
 	}
 	type halfKV struct {
@@ -674,7 +678,7 @@ func (e *Engine) Flush() {
 	})
 	halves := make([]halfKV, 0, len(e.half))
 	for k, ho := range e.half {
-		all = append(all, open{half: len(halves), file: e.files[ho.file], start: time.Unix(0, ho.start), frame: ho.first})
+		all = append(all, open{half: len(halves), file: e.files[ho.file], start: flow.UnixNano(ho.start), frame: ho.first})
 		halves = append(halves, halfKV{k, ho})
 	}
 	slices.SortFunc(all, func(a, b open) int {

@@ -100,11 +100,11 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 // promote turns a half-open flow into a full entry, with what its SYNs already counted.
 func (e *Engine) promote(k *key, ho *halfOpen) {
 	e.deleteHalf(k)
-	en := e.alloc(k, ho.srcIsA, flow.TCP, time.Unix(0, ho.start).UTC(), ho.first, e.files[ho.file])
+	en := e.alloc(k, ho.srcIsA, flow.TCP, flow.UnixNano(ho.start), ho.first, e.files[ho.file])
 	f := en.f
 	f.ClientKnown = true
 	f.VLAN, f.NVLAN, f.Tunnel = ho.vlan, ho.nvlan, ho.tun
-	f.End = time.Unix(0, ho.last).UTC()
+	f.End = flow.UnixNano(ho.last)
 	f.Packets[flow.FromClient] = uint64(ho.packets)
 	f.Bytes[flow.FromClient] = uint64(ho.bytes)
 	en.isn[flow.FromClient] = ho.isn
@@ -122,9 +122,9 @@ func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
 	}
 	r := &e.scratch
 	*r = flow.Record{
-		File: e.files[ho.file], FirstFrame: ho.first, Start: time.Unix(0, ho.start).UTC(), End: time.Unix(0, ho.last).UTC(),
+		File: e.files[ho.file], FirstFrame: ho.first, Start: flow.UnixNano(ho.start), End: flow.UnixNano(ho.last),
 		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
-		EndReason: why, EmitAt: at, VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
+		EndReason: why, EmitAt: flow.TimeOf(at), VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
 	}
 	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
 	e.emit(r)

@@ -46,7 +46,7 @@ func TestAnsweredUDPExchangeEndsAfterItsLinger(t *testing.T) {
 				t.Fatalf("want two %v records, got %d: %+v", c.label, len(recs), recs)
 			}
 			first := recs[0]
-			if first.EndReason != flow.EndIdle || !first.EmitAt.Equal(first.End.Add(lingers[c.label])) {
+			if first.EndReason != flow.EndIdle || !first.EmitAt.Equal(flow.TimeOf(first.End.Time().Add(lingers[c.label]))) {
 				t.Errorf("first record: reason %v, emitted at %v, want idle at its last packet %v + %v",
 					first.EndReason, first.EmitAt, first.End, lingers[c.label])
 			}
@@ -100,7 +100,7 @@ func TestNTPBurstIsOneRecord(t *testing.T) {
 		t.Fatalf("want the burst as one NTP record of %d packets each way and the next poll as another, got %d records: %+v", burst, len(recs), recs)
 	}
 	linger := classify.DefaultUDPAnswered()[flow.NTP]
-	if first := recs[0]; first.EndReason != flow.EndIdle || !first.EmitAt.Equal(first.End.Add(linger)) {
+	if first := recs[0]; first.EndReason != flow.EndIdle || !first.EmitAt.Equal(flow.TimeOf(first.End.Time().Add(linger))) {
 		t.Errorf("burst record: reason %v, emitted at %v, want idle at its last reply %v + %v", first.EndReason, first.EmitAt, first.End, linger)
 	}
 }

@@ -428,7 +428,7 @@ func (p *Parallel) merge() {
 			}
 		}
 		// Everything a worker will still emit ends at or after its clock.
-		for h.Len() > 0 && h[0].rec.EmitAt.Before(wm) {
+		for w := flow.TimeOf(wm); h.Len() > 0 && h[0].rec.EmitAt.Before(w); {
 			p.out(heap.Pop(&h).(*item))
 		}
 	}

@@ -277,9 +277,9 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 			m, ok = Match{}, false
 		}
 	}()
-	ev := flow.Event{Frame: rec.ProtoFrame, Time: flow.TimeOf(rec.ProtoTime), File: flow.FileRefOf(rec.ProtoFile)}
+	ev := flow.Event{Frame: rec.ProtoFrame, Time: rec.ProtoTime, File: rec.ProtoFile}
 	if ev.Frame == 0 {
-		ev = flow.Event{Frame: rec.FirstFrame, Time: flow.TimeOf(rec.Start)}
+		ev = flow.Event{Frame: rec.FirstFrame, Time: rec.Start}
 	}
 	var env any = &c.env
 	c.fr = frame{env: &c.env, sc: &c.sc}
@@ -526,7 +526,7 @@ func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Rec
 		}
 	}
 	if m.at.IsZero() {
-		m.at = rec.End
+		m.at = rec.End.Time()
 	}
 	return m, byLen, true
 }

@@ -23,9 +23,9 @@ func at(frame uint64) flow.Event {
 
 func baseRecord(l flow.Label, tr flow.Transport, serverPort uint16) *flow.Record {
 	return &flow.Record{
-		File: "x.pcap", FirstFrame: 1, Start: t0, End: t0.Add(2 * time.Second), Transport: tr,
+		File: "x.pcap", FirstFrame: 1, Start: flow.TimeOf(t0), End: flow.TimeOf(t0.Add(2 * time.Second)), Transport: tr,
 		Client: cli, Server: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.5"), serverPort),
-		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time.Time(),
+		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time,
 		Packets: [2]uint64{5, 5}, Bytes: [2]uint64{500, 900}, Payload: [2]uint64{200, 600},
 		EndReason: flow.EndFIN,
 	}
@@ -317,7 +317,7 @@ func sweep(n int) []*flow.Record {
 func sweepTo(host byte, sec int) *flow.Record {
 	r := cleartextSIP()
 	r.Server = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, host}), 5060)
-	r.ProtoTime = t0.Add(time.Duration(sec) * time.Second)
+	r.ProtoTime = flow.TimeOf(t0.Add(time.Duration(sec) * time.Second))
 	return r
 }
 
@@ -525,7 +525,7 @@ func flowTo(client string, n byte, sec int) *flow.Record {
 	r := cleartextLDAP()
 	r.Client = netip.MustParseAddrPort(client + ":40000")
 	r.Server = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, n}), 389)
-	r.ProtoTime = t0.Add(time.Duration(sec) * time.Second)
+	r.ProtoTime = flow.TimeOf(t0.Add(time.Duration(sec) * time.Second))
 	return r
 }
 
@@ -648,7 +648,7 @@ func TestThresholdKeysAreBounded(t *testing.T) {
 		t.Errorf("%d keys, %d dropped", len(c.agg), c.Stats().ThresholdDropped)
 	}
 	// Keys whose window has passed are forgotten.
-	r.ProtoTime = t0.Add(2 * time.Hour)
+	r.ProtoTime = flow.TimeOf(t0.Add(2 * time.Hour))
 	c.Check(r, func(*Finding) {})
 	if len(c.agg) > 2 {
 		t.Errorf("%d keys after every window passed", len(c.agg))

@@ -32,8 +32,8 @@ type Env struct {
 	// number.
 	File       string `expr:"file"`
 	FirstFrame int    `expr:"first_frame"`
-	// Start and End are the packet times of the first and the last packet; Duration is
-	// End - Start in seconds (a float: `duration > 300`).
+	// Start and End are the packet times of the first and the last packet, in UTC; Duration
+	// is End - Start in seconds (a float: `duration > 300`).
 	Start    time.Time `expr:"start"`
 	End      time.Time `expr:"end"`
 	Duration float64   `expr:"duration"`
@@ -143,6 +143,7 @@ func newPortSets(s *Settings) portSets {
 // tunnel layers, which materialize writes when something reads them. It allocates nothing.
 func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets) {
 	tun := e.Tunnel[:0]
+	start, end := r.Start.Time(), r.End.Time()
 	*e = Env{
 		Protocol:     r.Label.String(),
 		Transport:    r.Transport.String(),
@@ -153,9 +154,9 @@ func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets
 		PayloadBytes: int(r.Payload[0] + r.Payload[1]),
 		File:         r.File,
 		FirstFrame:   int(r.FirstFrame),
-		Start:        r.Start,
-		End:          r.End,
-		Duration:     r.End.Sub(r.Start).Seconds(),
+		Start:        start,
+		End:          end,
+		Duration:     end.Sub(start).Seconds(),
 		EndReason:    r.EndReason.String(),
 		ClientKnown:  r.ClientKnown,
 		ParseErrors:  int(r.ParseErrors),

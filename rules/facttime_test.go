@@ -12,7 +12,8 @@ import (
 // TestFactTimesAreTimesToThePolicy: the protocol facts hold their times as flow.Time integers,
 // but a condition compares them, with each other and with `start` and `end`, with the
 // operators and the time.Time methods as it always has (docs/policy.md), compiled or on the
-// VM, and a message prints them as times: RFC 3339 in UTC, nothing when unset.
+// VM, and a message prints them as times: RFC 3339 in UTC, nothing when unset. The record's
+// own times (flow.Time too) reach a condition as `start` and `end`, time.Time values in UTC.
 func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 	rec := safeNTP()
 	sent, answered := t0.Add(1500*time.Millisecond), t0.Add(3*time.Second)
@@ -34,6 +35,9 @@ func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 		{`ntp.first.time.Sub(start).Milliseconds() == 4 && ntp.first.time.After(start)`, true},
 		{`ntp.request.reference.IsZero() && !ntp.request.transmit.IsZero()`, true},
 		{`!ntp.response.reference.IsZero() && ntp.response.reference < start`, true}, // Unix time 0 is a time, not unset
+		// The record's own times are time.Time values in UTC, as the facts' are.
+		{`end.Sub(start).Seconds() == duration && duration == 2 && start.Before(end) && end.After(start)`, true},
+		{`start.Hour() == 0 && start.Year() == 2026 && start.Location().String() == "UTC" && end.Location().String() == "UTC"`, true},
 	}
 	var b strings.Builder
 	b.WriteString(settingsHead())

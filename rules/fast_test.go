@@ -88,7 +88,7 @@ func randomValue(rng *rand.Rand, v reflect.Value, depth int) {
 func randomRecord(rng *rand.Rand) *flow.Record {
 	r := baseRecord(flow.Label(1+rng.IntN(int(flow.NumLabels)-1)), flow.Transport(rng.IntN(2)), []uint16{123, 389, 636, 5060, 5061, 8080}[rng.IntN(6)])
 	r.Client = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(4))}), 40000)
-	r.End = r.Start.Add(time.Duration(rng.IntN(600)) * time.Second)
+	r.End = flow.TimeOf(r.Start.Time().Add(time.Duration(rng.IntN(600)) * time.Second))
 	for _, f := range []any{&r.NTP, &r.SIP, &r.LDAP, &r.TLS} {
 		randomValue(rng, reflect.ValueOf(f).Elem(), 4)
 	}

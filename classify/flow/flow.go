@@ -7,10 +7,7 @@
 // classify) imports flow and the detectors, the policy (package rules) imports flow only.
 package flow
 
-import (
-	"net/netip"
-	"time"
-)
+import "net/netip"
 
 // Label is the protocol a flow was classified as.
 type Label uint8
@@ -103,26 +100,68 @@ func (e End) String() string {
 // The json tags are the output schema (the NDJSON writer maps the top level to ECS itself and
 // marshals the protocol facts as they are); the expr tags are the names the policy's conditions
 // use. The two agree for every protocol fact.
+//
+// The fields are ordered by size, the one-byte ones last, so that they pack: with the fields
+// Flow adds, a Flow fits the 320-byte size class (see Flow). Times are Time values (eight
+// bytes, Unix nanoseconds in UTC) rather than time.Time (24 bytes).
 type Record struct {
-	File       string    // the capture file the first packet came from ("-" for standard input)
-	FirstFrame uint64    // frame number (as Wireshark counts them, from 1 per file) of the first packet
-	Start, End time.Time // packet time of the first and of the last packet
+	// File is the capture file the first packet came from ("-" for standard input, the
+	// interface on a live sensor).
+	File       string
+	FirstFrame uint64 // frame number (as Wireshark counts them, from 1 per file) of the first packet
+	Start, End Time   // packet time of the first and of the last packet
 
-	Transport Transport
 	// Client is the side that opened the flow: the sender of the SYN when it was captured,
 	// otherwise the side the detector recognised as sending requests, otherwise the first sender.
+	// ClientKnown (below) says whether a SYN or the detector fixed it.
 	Client, Server netip.AddrPort
+
+	// Tunnel lists the tunnel layers the packets came out of, outermost first, as on the first
+	// packet the engine kept of the flow (nil when there are none); the slice is not reused and
+	// may be kept. VLAN and NVLAN, below, are the rest of how the flow arrived.
+	Tunnel []Tunnel
+
+	// ProtoFrame is the frame number of the first packet whose payload the detector
+	// recognised, ProtoTime its packet time and ProtoFile its capture file when it is not File
+	// (see Event.File; 0, whose String is "", when it is File). All three are zero while the
+	// flow is unclaimed.
+	ProtoFrame uint64
+	ProtoTime  Time
+
+	Packets [2]uint64 // by Dir
+	Bytes   [2]uint64 // IP bytes (IP header onward) by Dir
+	Payload [2]uint64 // transport payload bytes by Dir
+
+	// EmitAt is the packet time at which the flow ended by the engine's rules: its last
+	// activity plus the idle timeout, or the moment it was evicted or its ports were reused
+	// (a live sensor's engine clock also follows the wall clock: Engine.Advance). It is zero
+	// (unset) for flows still open at the end of input. Records are reported in (EmitAt,
+	// FirstFrame) order, with the open flows last, whatever the number of workers.
+	EmitAt Time
+
+	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
+	ParseError  string // the first parse error, for the evidence
+	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
+	Gaps        uint32 // TCP sequence gaps skipped (bytes missing from the capture)
+
+	// Protocol facts, set by the detector that claimed the flow (nil otherwise).
+	// TLS is set for sip-tls and ldaps flows and for LDAP after StartTLS.
+	NTP  *NTPFacts  `json:"ntp,omitempty" expr:"ntp"`
+	SIP  *SIPFacts  `json:"sip,omitempty" expr:"sip"`
+	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`
+	TLS  *TLSFacts  `json:"tls,omitempty" expr:"tls"`
+
+	ProtoFile FileRef // see ProtoFrame
+
+	// VLAN holds the ids of the first NVLAN (at most 2) VLAN tags of the frame that carried
+	// the flow's own IP packet, as on the first packet the engine kept of the flow: the outer
+	// tag, then the inner one of QinQ.
+	VLAN  [2]uint16
+	NVLAN uint8
+
+	Transport Transport
 	// ClientKnown is true when the client was fixed by a captured TCP SYN (or by the detector).
 	ClientKnown bool
-
-	// How the flow arrived, as on the first packet the engine kept of it. VLAN holds the ids
-	// of the first NVLAN (at most 2) VLAN tags of the frame that carried the flow's own IP
-	// packet: the outer tag, then the inner one of QinQ. Tunnel lists the tunnel layers the
-	// packets came out of, outermost first (nil when there are none); the slice is not reused
-	// and may be kept.
-	VLAN   [2]uint16
-	NVLAN  uint8
-	Tunnel []Tunnel
 
 	Label Label
 	// Certain is true when the label rests on evidence other protocols do not produce by
@@ -132,21 +171,8 @@ type Record struct {
 	// is the label itself (a protocol on a non-standard port) needs it. Each detector's
 	// README says when it sets it.
 	Certain bool
-	// ProtoFrame is the frame number of the first packet whose payload the detector recognised.
-	ProtoFrame uint64
-	ProtoTime  time.Time
-	ProtoFile  string // the capture file of ProtoFrame when it is not File (see Event.File)
-
-	Packets [2]uint64 // by Dir
-	Bytes   [2]uint64 // IP bytes (IP header onward) by Dir
-	Payload [2]uint64 // transport payload bytes by Dir
 
 	EndReason End
-	// EmitAt is the packet time at which the flow ended by the engine's rules: its last
-	// activity plus the idle timeout, or the moment it was evicted or its ports were reused.
-	// It is zero for flows still open at the end of input. Records are reported in
-	// (EmitAt, FirstFrame) order, with the open flows last, whatever the number of workers.
-	EmitAt time.Time
 
 	// Interim is set on an interim report of a flow that is still open (a live sensor's
 	// Config.Interim): its counters so far. The flow's final record follows when it ends.
@@ -156,18 +182,7 @@ type Record struct {
 	// after its Annotator).
 	Interim, FactsPending bool
 
-	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
-	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
-	ParseError  string // the first parse error, for the evidence
-	Gaps        uint32 // TCP sequence gaps skipped (bytes missing from the capture)
-	Cut         bool   // inspection stopped at the per-flow inspection window
-
-	// Protocol facts, set by the detector that claimed the flow (nil otherwise).
-	// TLS is set for sip-tls and ldaps flows and for LDAP after StartTLS.
-	NTP  *NTPFacts  `json:"ntp,omitempty" expr:"ntp"`
-	SIP  *SIPFacts  `json:"sip,omitempty" expr:"sip"`
-	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`
-	TLS  *TLSFacts  `json:"tls,omitempty" expr:"tls"`
+	Cut bool // inspection stopped at the per-flow inspection window
 }
 
 // Tunnel is one tunnel layer a flow arrived in (see Record.Tunnel). The expr tags are the
@@ -224,7 +239,9 @@ type Flow struct {
 
 	reverse  bool
 	answered bool
-	// The fields after Record are ordered so that a Flow fits the 416-byte size class.
+	// A Flow fits the 320-byte size class of Go's allocator (TestFlowSizeClass): the engine
+	// holds one for every flow it classifies, and one byte more would take the 352-byte class.
+	// Record ends with its one-byte fields; the fields above add 38 bytes to its 280.
 }
 
 // Now returns the Event of the packet being inspected.
@@ -235,7 +252,7 @@ func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time, File: f.
 func (f *Flow) Claim(l Label) {
 	f.Label = l
 	if f.ProtoFrame == 0 {
-		f.ProtoFrame, f.ProtoTime, f.ProtoFile = f.Frame, f.Time.Time(), f.FrameFile.String()
+		f.ProtoFrame, f.ProtoTime, f.ProtoFile = f.Frame, f.Time, f.FrameFile
 	}
 }
 
@@ -246,7 +263,7 @@ func (f *Flow) Claim(l Label) {
 // the flow is reported as unknown.
 func (f *Flow) Withdraw() {
 	f.Label, f.Certain = Unknown, false
-	f.ProtoFrame, f.ProtoTime, f.ProtoFile = 0, time.Time{}, ""
+	f.ProtoFrame, f.ProtoTime, f.ProtoFile = 0, 0, 0
 	f.ParseErrors, f.ParseError = 0, ""
 	f.NTP, f.SIP, f.LDAP, f.TLS = nil, nil, nil, nil
 	f.State = nil

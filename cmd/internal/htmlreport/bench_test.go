@@ -25,9 +25,9 @@ func BenchmarkWrite(b *testing.B) {
 		r := &flow.Record{Label: flow.LDAP, Transport: flow.TCP, File: "capture.pcap", FirstFrame: uint64(i*10 + 1),
 			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i / 10 >> 8), byte(i / 10)}), 40000),
 			Server: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, 1}), 389),
-			Start:  t0.Add(time.Duration(i) * time.Second), Bytes: [2]uint64{300, 500}}
+			Start:  flow.TimeOf(t0.Add(time.Duration(i) * time.Second)), Bytes: [2]uint64{300, 500}}
 		agg.Flow(r, []*rules.Finding{{Rule: pol.Rules[0], Message: "simple bind as \"cn=admin,dc=example,dc=org\" sent a 9-byte password in cleartext",
-			Evidence: flow.Event{Frame: uint64(i*10 + 4), Time: flow.TimeOf(r.Start)}, Count: 1}})
+			Evidence: flow.Event{Frame: uint64(i*10 + 4), Time: r.Start}, Count: 1}})
 	}
 	rep := agg.Finish(nil)
 	var c counter

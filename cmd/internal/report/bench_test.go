@@ -90,7 +90,7 @@ func BenchmarkText(b *testing.B) {
 	const batch = 1000
 	var out countWriter
 	sum := &Summary{Files: []FileSummary{{Name: rec.File, Packets: rec.Packets[0] + rec.Packets[1],
-		Bytes: rec.Bytes[0] + rec.Bytes[1], First: rec.Start, Last: rec.End}}, Policy: "default"}
+		Bytes: rec.Bytes[0] + rec.Bytes[1], First: rec.Start.Time(), Last: rec.End.Time()}}, Policy: "default"}
 	sum.Stats.FlowsByLabel[flow.LDAP] = batch
 	t := NewText(&out, false, false, 20)
 	n := 0

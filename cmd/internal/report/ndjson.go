@@ -136,9 +136,9 @@ func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
 func (j *JSON) flowShared(r *flow.Record) {
 	b := j.start[:0]
 	b = append(b, `"start":`...)
-	b = appendTime(b, r.Start)
+	b = appendTime(b, r.Start.Time())
 	b = append(b, `,"end":`...)
-	b = appendTime(b, r.End)
+	b = appendTime(b, r.End.Time())
 	b = append(b, `,"duration":`...)
 	b = strconv.AppendInt(b, int64(r.End.Sub(r.Start)), 10)
 	j.start = b
@@ -236,7 +236,7 @@ func (j *JSON) endpoint(b []byte, r *flow.Record, d flow.Dir) []byte {
 func (j *JSON) flowDoc(r *flow.Record) error {
 	b := j.line[:0]
 	b = append(b, `{"@timestamp":`...)
-	b = appendTime(b, r.Start)
+	b = appendTime(b, r.Start.Time())
 	b = append(b, `,"event":{"kind":"event","category":["network"],"type":["connection"],"module":"pcapaudit","dataset":"pcapaudit.flow",`...)
 	b = append(b, j.start...)
 	if reason := r.EndReason.String(); reason != "" && !r.Interim {

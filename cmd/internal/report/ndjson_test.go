@@ -117,7 +117,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	start, end := ts(r.Start), ts(r.End)
+	start, end := ts(r.Start.Time()), ts(r.End.Time())
 	typ := "ipv6"
 	if r.Client.Addr().Is4() {
 		typ = "ipv4"
@@ -218,8 +218,9 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		r.ClientKnown = i%2 == 0
 		r.Interim, r.FactsPending = i%5 == 1, i%10 == 1
 		r.Label = flow.Label(i % int(flow.NumLabels))
-		r.Start = time.Unix(int64(1_700_000_000+i), int64(i*7919)).In(time.FixedZone("x", 3600))
-		r.End = r.Start.Add(time.Duration(i) * time.Millisecond)
+		start := time.Unix(int64(1_700_000_000+i), int64(i*7919))
+		r.Start = flow.TimeOf(start)
+		r.End = flow.TimeOf(start.Add(time.Duration(i) * time.Millisecond))
 		r.NVLAN, r.VLAN = uint8(i%3), [2]uint16{uint16(i), uint16(4095 - i)}
 		types := []string{"vxlan", "mpls", "gre", "erspan"}
 		for k := range i % 3 {
@@ -237,7 +238,7 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		var fs []*rules.Finding
 		for k := range i % 4 {
 			f := &rules.Finding{Rule: rs[(i+k)%len(rs)], Message: pick(), Count: i + k, Suppressed: uint64(i % 3),
-				Evidence: flow.Event{Frame: uint64(i * k), Time: flow.TimeOf(r.Start.Add(time.Second))}}
+				Evidence: flow.Event{Frame: uint64(i * k), Time: flow.TimeOf(start.Add(time.Second))}}
 			for range k {
 				f.Observed = append(f.Observed, rules.KV{Key: pick(), Value: pick()})
 			}

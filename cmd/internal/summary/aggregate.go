@@ -106,11 +106,12 @@ func (a *Aggregator) Flow(r *flow.Record, findings []*rules.Finding) {
 			rep.Findings[i]++
 		}
 	}
-	a.tl.add(r.Start, 1, false)
+	start := r.Start.Time()
+	a.tl.add(start, 1, false)
 	for _, f := range findings {
 		t := f.Evidence.Time.Time()
 		if t.IsZero() {
-			t = r.Start
+			t = start
 		}
 		a.tl.add(t, 1, true)
 	}
@@ -215,7 +216,7 @@ func (a *Aggregator) cert(s *Server, r *flow.Record, c *flow.TLSServerFacts) {
 		x := &s.Certificates[i]
 		if x.SHA256 == c.Hash.SHA256 && x.Subject == c.Subject && x.Issuer == c.Issuer {
 			x.Flows++
-			x.Expired = x.Expired || expiredAt(c, r.Start)
+			x.Expired = x.Expired || expiredAt(c, r.Start.Time())
 			return
 		}
 	}
@@ -225,7 +226,7 @@ func (a *Aggregator) cert(s *Server, r *flow.Record, c *flow.TLSServerFacts) {
 	}
 	s.Certificates = append(s.Certificates, Certificate{
 		Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore.Time(), NotAfter: c.NotAfter.Time(),
-		SelfSigned: c.SelfSigned || c.SelfIssued, Expired: expiredAt(c, r.Start),
+		SelfSigned: c.SelfSigned || c.SelfIssued, Expired: expiredAt(c, r.Start.Time()),
 		KeyAlgorithm: c.X509.PublicKeyAlgorithm, KeySize: c.X509.PublicKeySize,
 		SHA256: c.Hash.SHA256, Flows: 1,
 	})

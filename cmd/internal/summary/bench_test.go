@@ -20,7 +20,7 @@ func BenchmarkAggregator(b *testing.B) {
 		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
 		s := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(i % servers)}), 389)
 		recs[i] = &flow.Record{Label: flow.LDAP, Transport: flow.TCP, Client: c, Server: s,
-			Start: t0.Add(time.Duration(i) * time.Millisecond), Bytes: [2]uint64{300, 500}}
+			Start: flow.TimeOf(t0.Add(time.Duration(i) * time.Millisecond)), Bytes: [2]uint64{300, 500}}
 	}
 	fs := []*rules.Finding{{Rule: &rules.Rule{ID: "ldap.cleartext", Severity: rules.Medium}}}
 	var m0, m1 runtime.MemStats

@@ -19,7 +19,7 @@ var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
 func rec(l flow.Label, client, server string, at time.Time) *flow.Record {
 	return &flow.Record{
-		Label: l, Transport: flow.TCP, Start: at, End: at.Add(time.Second),
+		Label: l, Transport: flow.TCP, Start: flow.TimeOf(at), End: flow.TimeOf(at.Add(time.Second)),
 		Client: netip.MustParseAddrPort(client), Server: netip.MustParseAddrPort(server),
 		Bytes: [2]uint64{100, 200},
 	}

@@ -48,7 +48,7 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	row := c.row
 	clear(row)
-	row[0], row[1], row[2] = "flow", ts(r.Start), r.File
+	row[0], row[1], row[2] = "flow", ts(r.Start.Time()), r.File
 	row[3] = strconv.FormatUint(r.FirstFrame, 10)
 	row[4], row[5] = r.File, row[3]
 	row[6] = r.Transport.String()
@@ -57,7 +57,7 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	row[11] = r.Label.String()
 	row[12] = strconv.FormatUint(r.Packets[0]+r.Packets[1], 10)
 	row[13] = strconv.FormatUint(r.Bytes[0]+r.Bytes[1], 10)
-	row[14], row[15] = ts(r.Start), ts(r.End)
+	row[14], row[15] = ts(r.Start.Time()), ts(r.End.Time())
 	if !r.EmitAt.IsZero() || r.EndReason != 0 {
 		row[16] = r.EndReason.String()
 	}

@@ -245,10 +245,10 @@ func (f *Filter) KeepFlow(r *flow.Record) bool {
 	if len(f.Hosts) > 0 && !f.hostIn(r.Client.Addr().Unmap()) && !f.hostIn(r.Server.Addr().Unmap()) {
 		return false
 	}
-	if !f.Since.IsZero() && r.End.Before(f.Since) {
+	if !f.Since.IsZero() && r.End.Time().Before(f.Since) {
 		return false
 	}
-	if !f.Until.IsZero() && !r.Start.Before(f.Until) {
+	if !f.Until.IsZero() && !r.Start.Time().Before(f.Until) {
 		return false
 	}
 	return true

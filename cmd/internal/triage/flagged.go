@@ -38,7 +38,7 @@ type frameRef struct {
 }
 
 type flagged struct {
-	end time.Time
+	end flow.Time
 }
 
 // NewFlagged returns an empty collector.
@@ -132,7 +132,7 @@ func (c *Flagged) WriteTo(w io.Writer, inputs []string, dcfg decode.Config, admi
 		if fl == nil {
 			continue
 		}
-		if p.Timestamp.After(fl.end) {
+		if flow.TimeOf(p.Timestamp).After(fl.end) {
 			delete(open, k)
 			continue
 		}
