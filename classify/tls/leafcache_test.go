@@ -28,7 +28,7 @@ func TestLeafCacheGivesFreshFacts(t *testing.T) {
 	c := makeCert(t, 2048, notBefore, notAfter)
 	other := makeCert(t, 0, notBefore, notAfter)
 	parse := func(sni string, chain ...[]byte) *flow.TLSFacts {
-		f := &flow.TLSFacts{}
+		f := flow.NewTLSFacts()
 		f.Client.ServerName = sni
 		if err := parseCertificates(f, certMessage(chain...)); err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func TestLeafCacheGivesFreshFacts(t *testing.T) {
 	// A leaf that does not parse is remembered as such.
 	bad := []byte{0x30, 0x03, 0x02, 0x01, 0x01}
 	for range 2 {
-		f := &flow.TLSFacts{}
+		f := flow.NewTLSFacts()
 		if err := parseCertificates(f, certMessage(bad)); err != ErrCertificate || f.Server.CertificateError == "" {
 			t.Errorf("bad leaf: %v, error %q", err, f.Server.CertificateError)
 		}
@@ -72,7 +72,7 @@ func TestLeafCacheConcurrentAndBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 300 {
-				f := &flow.TLSFacts{}
+				f := flow.NewTLSFacts()
 				der := c.der
 				if i%3 == 0 { // distinct unparsable leaves fill the cache
 					der = []byte{0x30, 0x03, 0x02, 0x01, byte(g), byte(i), byte(i >> 8)}
@@ -99,7 +99,7 @@ func BenchmarkLeaf(b *testing.B) {
 				if !again {
 					forgetLeaves()
 				}
-				f := &flow.TLSFacts{}
+				f := flow.NewTLSFacts()
 				f.Client.ServerName = "ldap.example.com"
 				if err := parseCertificates(f, msg); err != nil {
 					b.Fatal(err)

@@ -97,7 +97,7 @@ func TestFactsUnsupportedValue(t *testing.T) {
 		set   func(r *flow.Record)
 	}{
 		{"flow.LDAPFacts.Amplification", func(r *flow.Record) { r.LDAP.Amplification = math.NaN() }},
-		{"flow.NTPTime.RootDelay", func(r *flow.Record) { r.NTP = &flow.NTPFacts{}; r.NTP.Response.RootDelay = math.Inf(1) }},
+		{"flow.NTPTime.RootDelay", func(r *flow.Record) { r.NTP = flow.NewNTPFacts(); r.NTP.Response.RootDelay = math.Inf(1) }},
 	} {
 		r := *rec
 		l := *rec.LDAP

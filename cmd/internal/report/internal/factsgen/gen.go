@@ -185,6 +185,9 @@ type field struct {
 	omitEmpty bool
 	omitZero  bool
 	goName    string // Outer.Field, for messages
+	// guards are the embedded pointers on the way to the field (their Go selector paths from
+	// the outer struct): when one is nil, encoding/json leaves the field out.
+	guards [][]string
 }
 
 // typeFields returns the fields encoding/json writes for struct t, in its order, with its
@@ -192,9 +195,10 @@ type field struct {
 // the shallowest wins, a tagged one among equals, none when still tied.
 func typeFields(t reflect.Type) ([]field, error) {
 	type level struct {
-		typ   reflect.Type
-		index []int
-		path  []string
+		typ    reflect.Type
+		index  []int
+		path   []string
+		guards [][]string
 	}
 	var fields []field
 	next := []level{{typ: t}}
@@ -238,7 +242,7 @@ func typeFields(t reflect.Type) ([]field, error) {
 				}
 				if name != "" || !sf.Anonymous || ft.Kind() != reflect.Struct {
 					f := field{name: name, tagged: name != "", index: index, path: path, typ: sf.Type,
-						goName: lv.typ.String() + "." + strings.Join(path[len(lv.path):], ".")}
+						goName: lv.typ.String() + "." + strings.Join(path[len(lv.path):], "."), guards: lv.guards}
 					if f.name == "" {
 						f.name = sf.Name
 					}
@@ -259,15 +263,17 @@ func typeFields(t reflect.Type) ([]field, error) {
 					}
 					continue
 				}
-				if sf.Type.Kind() == reflect.Pointer {
-					return nil, fmt.Errorf("%s.%s: an embedded pointer is not supported", lv.typ, sf.Name)
-				}
 				if !sf.IsExported() {
 					return nil, fmt.Errorf("%s.%s: an unexported embedded struct is not supported", lv.typ, sf.Name)
 				}
+				guards := lv.guards
+				if sf.Type.Kind() == reflect.Pointer {
+					// Its fields are written when it is not nil.
+					guards = append(slices.Clone(guards), path)
+				}
 				nextCount[ft]++
 				if nextCount[ft] == 1 {
-					next = append(next, level{typ: ft, index: index, path: path})
+					next = append(next, level{typ: ft, index: index, path: path, guards: guards})
 				}
 			}
 		}
@@ -417,7 +423,7 @@ func (w *writer) object(expr string, t reflect.Type) error {
 // its options leave it out; optional reports whether they may.
 func (w *writer) field(f field, expr string, c comma) (optional bool, err error) {
 	at := sel(expr, f.path)
-	omit, err := w.g.omit(f, at)
+	omit, err := w.g.omit(f, expr, at)
 	if err != nil {
 		return false, err
 	}
@@ -562,9 +568,13 @@ func conv(to, expr string, t reflect.Type) string {
 	return to + "(" + expr + ")"
 }
 
-// omit returns the condition under which field f at expr is left out, or "".
-func (g *gen) omit(f field, expr string) (string, error) {
+// omit returns the condition under which field f at expr, of the struct at base, is left
+// out, or "".
+func (g *gen) omit(f field, base, expr string) (string, error) {
 	var conds []string
+	for _, p := range f.guards {
+		conds = append(conds, sel(base, p)+" == nil")
+	}
 	if f.omitEmpty {
 		if c := empty(expr, f.typ); c != "" {
 			conds = append(conds, c)

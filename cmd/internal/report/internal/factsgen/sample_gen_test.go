@@ -312,6 +312,20 @@ func appendJsontestOuter(e *jsonenc.Encoder, b []byte, v *jsontest.Outer) []byte
 	}
 	b = append(b, `,"name":`...)
 	b = jsonenc.String(b, v.Name)
+	if v.Tail != nil {
+		b = append(b, `,"rare":`...)
+		b = strconv.AppendUint(b, uint64(v.Tail.Rare), 10)
+	}
+	if !(v.Tail == nil || len(v.Tail.RareE) == 0) {
+		b = append(b, `,"rare_e":[`...)
+		for i0 := range v.Tail.RareE {
+			if i0 > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(v.Tail.RareE[i0]), 10)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, `,"extra":`...)
 	b = strconv.AppendInt(b, int64(v.Extra), 10)
 	b = append(b, `,"named":`...)

@@ -107,13 +107,22 @@ type WithFloat struct {
 
 // Outer embeds structs whose fields are promoted, with encoding/json's rules where names
 // collide: the shallower field wins (Name), a tagged one among equals (Tie), none when still
-// tied (Lost).
+// tied (Lost). The fields of the embedded pointer Tail are written where it stands, unless it
+// is nil.
 type Outer struct {
 	Base
 	Other
-	Name  string `json:"name"`
-	Extra int    `json:"extra"`
-	Named Base   `json:"named"` // a tag name: not promoted
+	Name string `json:"name"`
+	*Tail
+	Extra int  `json:"extra"`
+	Named Base `json:"named"` // a tag name: not promoted
+}
+
+// Tail is embedded in Outer through a pointer.
+type Tail struct {
+	Rare  uint32 `json:"rare"`
+	RareE []int  `json:"rare_e,omitempty"`
+	Name  string `json:"name"` // hidden by Outer.Name
 }
 
 // Base is embedded in Outer.
