@@ -100,9 +100,9 @@ func TestGeneratorRefuses(t *testing.T) {
 		withString struct {
 			N int `json:"n,string"`
 		}
-		onlyMarshal  struct{ R json.RawMessage }
-		withText     struct{ T textOnly }
-		withAppend   struct{ A appendOnly }
+		onlyMarshal struct{ R json.RawMessage }
+		withText    struct{ T textOnly }
+		withAppend  struct{ A appendOnly }
 	)
 	for _, c := range []struct {
 		typ  reflect.Type
