@@ -25,10 +25,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 1260},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1750},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 1040},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1530},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1670},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1310},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 990},
 	{"unknown", "", flow.Unknown, 165},
 }
 
