@@ -89,74 +89,56 @@ func appendFlowNTPFacts(e *jsonenc.Encoder, b []byte, v *flow.NTPFacts) []byte {
 	if v.NTPRare != nil {
 		b = append(b, `,"key_id":`...)
 		b = strconv.AppendUint(b, uint64(v.NTPRare.KeyID), 10)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mac_length":`...)
 		b = strconv.AppendInt(b, int64(v.NTPRare.MACLength), 10)
-	}
-	if !(v.NTPRare == nil || len(v.NTPRare.MACType) == 0) {
-		b = append(b, `,"mac_type":`...)
-		b = jsonenc.String(b, v.NTPRare.MACType)
-	}
-	if v.NTPRare != nil {
+		if len(v.NTPRare.MACType) != 0 {
+			b = append(b, `,"mac_type":`...)
+			b = jsonenc.String(b, v.NTPRare.MACType)
+		}
 		b = append(b, `,"crypto_nak":`...)
 		b = strconv.AppendBool(b, v.NTPRare.CryptoNAK)
-	}
-	if !(v.NTPRare == nil || len(v.NTPRare.ExtensionFields) == 0) {
-		b = append(b, `,"extension_fields":[`...)
-		for i0 := range v.NTPRare.ExtensionFields {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.NTPRare.ExtensionFields) != 0 {
+			b = append(b, `,"extension_fields":[`...)
+			for i0 := range v.NTPRare.ExtensionFields {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(v.NTPRare.ExtensionFields[i0]), 10)
 			}
-			b = strconv.AppendInt(b, int64(v.NTPRare.ExtensionFields[i0]), 10)
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if !(v.NTPRare == nil || len(v.NTPRare.Mode6) == 0) {
-		b = append(b, `,"mode6":[`...)
-		for i0 := range v.NTPRare.Mode6 {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.NTPRare.Mode6) != 0 {
+			b = append(b, `,"mode6":[`...)
+			for i0 := range v.NTPRare.Mode6 {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowNTPControl(e, b, &v.NTPRare.Mode6[i0])
 			}
-			b = appendFlowNTPControl(e, b, &v.NTPRare.Mode6[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode6_requests":`...)
 		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode6Requests), 10)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode6_responses":`...)
 		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode6Responses), 10)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode6_answered":`...)
 		b = strconv.AppendBool(b, v.NTPRare.Mode6Answered)
-	}
-	if !(v.NTPRare == nil || len(v.NTPRare.Mode7) == 0) {
-		b = append(b, `,"mode7":[`...)
-		for i0 := range v.NTPRare.Mode7 {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.NTPRare.Mode7) != 0 {
+			b = append(b, `,"mode7":[`...)
+			for i0 := range v.NTPRare.Mode7 {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowNTPPrivate(e, b, &v.NTPRare.Mode7[i0])
 			}
-			b = appendFlowNTPPrivate(e, b, &v.NTPRare.Mode7[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode7_requests":`...)
 		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode7Requests), 10)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode7_responses":`...)
 		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode7Responses), 10)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"mode7_answered":`...)
 		b = strconv.AppendBool(b, v.NTPRare.Mode7Answered)
-	}
-	if v.NTPRare != nil {
 		b = append(b, `,"monlist":`...)
 		b = appendFlowNTPMonlist(e, b, &v.NTPRare.Monlist)
 	}
@@ -259,92 +241,74 @@ func appendFlowSIPFacts(e *jsonenc.Encoder, b []byte, v *flow.SIPFacts) []byte {
 	if v.SIPAuthPart != nil {
 		b = append(b, `,"auth":`...)
 		b = appendFlowSIPAuth(e, b, &v.SIPAuthPart.Auth)
-	}
-	if !(v.SIPAuthPart == nil || len(v.SIPAuthPart.Credentials) == 0) {
-		b = append(b, `,"credentials":[`...)
-		for i0 := range v.SIPAuthPart.Credentials {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.SIPAuthPart.Credentials) != 0 {
+			b = append(b, `,"credentials":[`...)
+			for i0 := range v.SIPAuthPart.Credentials {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPCredential(e, b, &v.SIPAuthPart.Credentials[i0])
 			}
-			b = appendFlowSIPCredential(e, b, &v.SIPAuthPart.Credentials[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.SIPAuthPart != nil {
 		b = append(b, `,"credential_count":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPAuthPart.CredentialCount), 10)
-	}
-	if !(v.SIPAuthPart == nil || len(v.SIPAuthPart.Challenges) == 0) {
-		b = append(b, `,"challenges":[`...)
-		for i0 := range v.SIPAuthPart.Challenges {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.SIPAuthPart.Challenges) != 0 {
+			b = append(b, `,"challenges":[`...)
+			for i0 := range v.SIPAuthPart.Challenges {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPChallenge(e, b, &v.SIPAuthPart.Challenges[i0])
 			}
-			b = appendFlowSIPChallenge(e, b, &v.SIPAuthPart.Challenges[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.SIPAuthPart != nil {
 		b = append(b, `,"challenge_count":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPAuthPart.ChallengeCount), 10)
 	}
 	if v.SIPMediaPart != nil {
 		b = append(b, `,"sdp_bodies":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.SDPBodies), 10)
-	}
-	if !(v.SIPMediaPart == nil || len(v.SIPMediaPart.Media) == 0) {
-		b = append(b, `,"media":[`...)
-		for i0 := range v.SIPMediaPart.Media {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.SIPMediaPart.Media) != 0 {
+			b = append(b, `,"media":[`...)
+			for i0 := range v.SIPMediaPart.Media {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPMedia(e, b, &v.SIPMediaPart.Media[i0])
 			}
-			b = appendFlowSIPMedia(e, b, &v.SIPMediaPart.Media[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.SIPMediaPart != nil {
 		b = append(b, `,"media_count":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.MediaCount), 10)
-	}
-	if v.SIPMediaPart != nil {
 		b = append(b, `,"sdes_keys":`...)
 		b = strconv.AppendBool(b, v.SIPMediaPart.SDESKeys)
-	}
-	if !(v.SIPMediaPart == nil || v.SIPMediaPart.SDESKeysAt == (flow.Event{})) {
-		b = append(b, `,"sdes_keys_at":`...)
-		b = appendFlowEvent(e, b, &v.SIPMediaPart.SDESKeysAt)
-	}
-	if v.SIPMediaPart != nil {
+		if v.SIPMediaPart.SDESKeysAt != (flow.Event{}) {
+			b = append(b, `,"sdes_keys_at":`...)
+			b = appendFlowEvent(e, b, &v.SIPMediaPart.SDESKeysAt)
+		}
 		b = append(b, `,"unencrypted_media":`...)
 		b = strconv.AppendBool(b, v.SIPMediaPart.UnencryptedMedia)
-	}
-	if !(v.SIPMediaPart == nil || v.SIPMediaPart.UnencryptedMediaAt == (flow.Event{})) {
-		b = append(b, `,"unencrypted_media_at":`...)
-		b = appendFlowEvent(e, b, &v.SIPMediaPart.UnencryptedMediaAt)
-	}
-	if v.SIPMediaPart != nil {
+		if v.SIPMediaPart.UnencryptedMediaAt != (flow.Event{}) {
+			b = append(b, `,"unencrypted_media_at":`...)
+			b = appendFlowEvent(e, b, &v.SIPMediaPart.UnencryptedMediaAt)
+		}
 		b = append(b, `,"srtp":`...)
 		b = strconv.AppendBool(b, v.SIPMediaPart.SRTP)
-	}
-	if v.SIPMediaPart != nil {
 		b = append(b, `,"dtls_srtp":`...)
 		b = strconv.AppendBool(b, v.SIPMediaPart.DTLSSRTP)
-	}
-	if !(v.SIPMediaPart == nil || len(v.SIPMediaPart.CryptoSuites) == 0) {
-		b = append(b, `,"crypto_suites":[`...)
-		for i0 := range v.SIPMediaPart.CryptoSuites {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.SIPMediaPart.CryptoSuites) != 0 {
+			b = append(b, `,"crypto_suites":[`...)
+			for i0 := range v.SIPMediaPart.CryptoSuites {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.SIPMediaPart.CryptoSuites[i0])
 			}
-			b = jsonenc.String(b, v.SIPMediaPart.CryptoSuites[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	if v.SIPMediaPart != nil {
 		b = append(b, `,"large_bodies":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.LargeBodies), 10)
-	}
-	if v.SIPMediaPart != nil {
 		b = append(b, `,"encoded_bodies":`...)
 		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.EncodedBodies), 10)
 	}

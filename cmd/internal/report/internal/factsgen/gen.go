@@ -42,7 +42,7 @@ func Generate(root reflect.Type, pkg, rootFunc, by string) ([]byte, error) {
 			continue // the record's own fields: the writer maps them to ECS itself
 		}
 		w := &writer{g: g, out: &body}
-		if _, err := w.field(f, "v", commaAlways); err != nil {
+		if _, err := w.field(f, "v", commaAlways, false); err != nil {
 			return nil, err
 		}
 		w.flush()
@@ -403,8 +403,27 @@ func (w *writer) object(expr string, t reflect.Type) error {
 	}
 	w.literal("{")
 	c := commaNever
+	// Consecutive fields behind the same embedded pointers are written in one block that
+	// tests the pointers once; after it, a comma is certain only if it was before.
+	open, before := "", commaNever
+	closeBlock := func() {
+		if open != "" {
+			w.code("}")
+			if before != commaAlways {
+				c = commaMaybe
+			}
+			open = ""
+		}
+	}
 	for _, f := range fields {
-		optional, err := w.field(f, expr, c)
+		if g := w.g.guard(f, expr); g != open {
+			closeBlock()
+			if g != "" {
+				w.code("if %s {", g)
+				open, before = g, c
+			}
+		}
+		optional, err := w.field(f, expr, c, open != "")
 		if err != nil {
 			return err
 		}
@@ -415,14 +434,19 @@ func (w *writer) object(expr string, t reflect.Type) error {
 			c = commaMaybe
 		}
 	}
+	closeBlock()
 	w.literal("}")
 	return nil
 }
 
 // field writes `"name":value` of field f of the struct at expr, preceded as c says, unless
-// its options leave it out; optional reports whether they may.
-func (w *writer) field(f field, expr string, c comma) (optional bool, err error) {
+// its options leave it out; optional reports whether they may. guarded says the embedded
+// pointers on the way to it are tested already.
+func (w *writer) field(f field, expr string, c comma, guarded bool) (optional bool, err error) {
 	at := sel(expr, f.path)
+	if guarded {
+		f.guards = nil
+	}
 	omit, err := w.g.omit(f, expr, at)
 	if err != nil {
 		return false, err
@@ -566,6 +590,16 @@ func conv(to, expr string, t reflect.Type) string {
 		return expr
 	}
 	return to + "(" + expr + ")"
+}
+
+// guard is the condition under which the embedded pointers on the way to field f of the
+// struct at base are all set, or "" when there are none.
+func (g *gen) guard(f field, base string) string {
+	var conds []string
+	for _, p := range f.guards {
+		conds = append(conds, sel(base, p)+" != nil")
+	}
+	return strings.Join(conds, " && ")
 }
 
 // omit returns the condition under which field f at expr, of the struct at base, is left

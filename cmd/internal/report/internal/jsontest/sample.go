@@ -13,6 +13,7 @@ type Sample struct {
 	Shapes   Shapes  `json:"shapes"`
 	Nil      *Leaves `json:"nil"` // null when nil
 	Promoted *Outer  `json:"promoted,omitempty"`
+	Leading  Leading `json:"leading"`
 	Methods  Methods `json:"methods"`
 	Hidden   *Leaves `json:"-"`
 }
@@ -116,6 +117,14 @@ type Outer struct {
 	*Tail
 	Extra int  `json:"extra"`
 	Named Base `json:"named"` // a tag name: not promoted
+}
+
+// Leading begins with the fields of an embedded pointer: after them, and when it is nil, the
+// object may still be empty.
+type Leading struct {
+	*Tail
+	After string `json:"after,omitempty"`
+	Last  int    `json:"last"`
 }
 
 // Tail is embedded in Outer through a pointer.
