@@ -25,10 +25,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 1165},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1655},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 940},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1430},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1575},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1215},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 890},
 	{"unknown", "", flow.Unknown, 165},
 }
 

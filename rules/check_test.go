@@ -44,7 +44,7 @@ func safeLDAP() *flow.Record { // LDAP upgraded by StartTLS to TLS 1.3, nothing 
 
 func safeTLSFacts() *flow.TLSFacts {
 	return &flow.TLSFacts{Version: "1.3", VersionProtocol: "tls", Cipher: "TLS_AES_128_GCM_SHA256", Kex: "tls13",
-		Established: true, ClientHello: at(6), ServerHello: at(7)}
+		Established: true, ClientHello: at(6), ServerHello: at(7), Server: new(flow.TLSServerFacts)}
 }
 
 func safeTLS12Facts() *flow.TLSFacts {
@@ -52,7 +52,7 @@ func safeTLS12Facts() *flow.TLSFacts {
 	return &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Kex: "ecdhe",
 		Established: true, NameMatchesSNI: &ok, ClientHello: at(4), ServerHello: at(5), Certificate: at(5),
 		Client: flow.TLSClientFacts{ServerName: "ldap.example.org"},
-		Server: flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: flow.DateOf(t0.AddDate(0, -1, 0)),
+		Server: &flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: flow.DateOf(t0.AddDate(0, -1, 0)),
 			NotAfter: flow.DateOf(t0.AddDate(1, 0, 0)), X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 2048}}}
 }
 
@@ -72,7 +72,7 @@ func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 	r := baseRecord(flow.NTP, flow.UDP, 123)
 	r.NTP = &flow.NTPFacts{First: at(4), Version: 4, Mode: 3, Modes: []int{3, 4}, Messages: 2, ClientMessages: 1, ServerMessages: 1,
 		StandardPort: true, TimeVersion: 4, Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true,
-		AuthenticatedResponses: 1, RequestBytes: 228, ResponseBytes: 228, Amplification: 1}
+		AuthenticatedResponses: 1, RequestBytes: 228, ResponseBytes: 228, Amplification: 1, NTPRare: &flow.NTPRare{}}
 	return r
 }
 
@@ -81,7 +81,7 @@ func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 func cleartextSIP() *flow.Record {
 	r := baseRecord(flow.SIP, flow.UDP, 5060)
 	r.SIP = &flow.SIPFacts{First: at(4), Messages: 2, Requests: 1, Responses: 1, Methods: flow.SIPMethods{Options: 1},
-		Method: "OPTIONS", UserAgent: "Linphone/5.2"}
+		Method: "OPTIONS", UserAgent: "Linphone/5.2", SIPAuthPart: &flow.SIPAuthPart{}, SIPMediaPart: &flow.SIPMediaPart{}}
 	return r
 }
 

@@ -152,21 +152,28 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 		base, bt := c.place(n.Node)
 		switch bt.Kind() {
 		case reflect.Struct:
+			if hops, t, ok := embeddedHops(bt, prop.Value); ok {
+				return throughEmbedded(base, hops, n), t
+			}
 			off, t := offsetOf(bt, prop.Value)
 			return func(fr *frame) unsafe.Pointer { return unsafe.Add(base(fr), off) }, t
 		case reflect.Pointer:
 			if bt.Elem().Kind() != reflect.Struct {
 				giveUp("member of %s", bt)
 			}
-			off, t := offsetOf(bt.Elem(), prop.Value)
 			msg := evalError(fmt.Sprintf("cannot read %s: %s is nil", n.String(), n.Node.String()))
-			return func(fr *frame) unsafe.Pointer {
+			deref := func(fr *frame) unsafe.Pointer {
 				p := *(*unsafe.Pointer)(base(fr))
 				if p == nil {
 					panic(msg)
 				}
-				return unsafe.Add(p, off)
-			}, t
+				return p
+			}
+			if hops, t, ok := embeddedHops(bt.Elem(), prop.Value); ok {
+				return throughEmbedded(deref, hops, n), t
+			}
+			off, t := offsetOf(bt.Elem(), prop.Value)
+			return func(fr *frame) unsafe.Pointer { return unsafe.Add(deref(fr), off) }, t
 		}
 		giveUp("member of %s", bt)
 	}
@@ -194,6 +201,62 @@ func offsetOf(t reflect.Type, name string) (uintptr, reflect.Type) {
 		t = f.Type
 	}
 	return off, ft
+}
+
+// embeddedHops finds the field expr calls name in struct type t when the way to it goes
+// through embedded pointers (a part of the facts kept out of line, such as flow.NTPRare): the
+// offsets to add, with a pointer to follow between two of them. ok is false when no pointer
+// is on the way (offsetOf then gives the one offset).
+func embeddedHops(t reflect.Type, name string) (hops []uintptr, ft reflect.Type, ok bool) {
+	path, ft, found := fieldPath(t, name)
+	if !found {
+		giveUp("no field %s in %s", name, t)
+	}
+	var off uintptr
+	for k, i := range path {
+		if t.Kind() == reflect.Pointer {
+			hops = append(hops, off)
+			off, t = 0, t.Elem()
+		}
+		f := t.Field(i)
+		if !f.IsExported() {
+			giveUp("unexported field %s", f.Name)
+		}
+		if f.Type.Kind() == reflect.Pointer && k < len(path)-1 && !f.Anonymous {
+			giveUp("pointer on the way to %s", name)
+		}
+		off += f.Offset
+		t = f.Type
+	}
+	if len(hops) == 0 {
+		return nil, nil, false
+	}
+	return append(hops, off), ft, true
+}
+
+// throughEmbedded returns the address of the field that hops (from embeddedHops) lead to from
+// the struct at base. A nil pointer on the way raises an evalError, as the VM's read fails.
+func throughEmbedded(base func(*frame) unsafe.Pointer, hops []uintptr, n *ast.MemberNode) func(*frame) unsafe.Pointer {
+	msg := evalError(fmt.Sprintf("cannot read %s: a part of %s on the way is nil", n.String(), n.Node.String()))
+	if len(hops) == 2 { // one embedded pointer: the facts' parts
+		h0, h1 := hops[0], hops[1]
+		return func(fr *frame) unsafe.Pointer {
+			p := *(*unsafe.Pointer)(unsafe.Add(base(fr), h0))
+			if p == nil {
+				panic(msg)
+			}
+			return unsafe.Add(p, h1)
+		}
+	}
+	return func(fr *frame) unsafe.Pointer {
+		p := base(fr)
+		for _, h := range hops[:len(hops)-1] {
+			if p = *(*unsafe.Pointer)(unsafe.Add(p, h)); p == nil {
+				panic(msg)
+			}
+		}
+		return unsafe.Add(p, hops[len(hops)-1])
+	}
 }
 
 // isPlace reports whether n is compiled by place.

@@ -201,6 +201,8 @@ func testRecords(n int) []*flow.Record {
 		recs = append(recs, c.before...)
 	}
 	recs = append(recs, safeLDAP(), safeLDAPS(), safeSIPTLS(), safeNTP(), cleartextSIP(), &flow.Record{Label: flow.LDAP})
+	unset, set := partsRecords() // the parts of the facts kept out of line, unset and set
+	recs = append(append(recs, unset...), set...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range n {
 		recs = append(recs, randomRecord(rng))

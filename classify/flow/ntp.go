@@ -51,6 +51,26 @@ type NTPFacts struct {
 	// (modes 2, 4, 5) with and without a MAC or NTS Authenticator.
 	AuthenticatedResponses   uint32 `json:"authenticated_responses" expr:"authenticated_responses"`
 	UnauthenticatedResponses uint32 `json:"unauthenticated_responses" expr:"unauthenticated_responses"`
+	// NTPRare holds the facts few flows set (a MAC, extension fields, mode 6 and 7): its
+	// fields are promoted, so the output and the policy name them as fields of NTPFacts. It
+	// is never nil: facts made by NewNTPFacts share one empty block, read-only, until a
+	// detector writes through Rare, which gives the flow its own block.
+	*NTPRare `expr:"-"`
+
+	// RequestBytes and ResponseBytes sum the UDP payloads of the NTP messages sent by the
+	// client (requester) and by the server (responder). Amplification is
+	// ResponseBytes / RequestBytes, 0 when no request was seen.
+	RequestBytes  uint64  `json:"request_bytes" expr:"request_bytes"`
+	ResponseBytes uint64  `json:"response_bytes" expr:"response_bytes"`
+	Amplification float64 `json:"amplification" expr:"amplification"`
+
+	// modes holds the first two Modes (a request and its reply: most flows see two), so that
+	// the list needs no allocation of its own; the facts stay within their size class.
+	modes [2]int `json:"-" expr:"-"`
+}
+
+// NTPRare is the part of NTPFacts that most flows leave unset (see NTPFacts.NTPRare).
+type NTPRare struct {
 	// KeyID, MACLength (digest bytes, without the key id) and MACType of the first MAC seen.
 	// MACType is a guess from the length only: 16 "md5/aes-cmac" (the wire cannot tell them
 	// apart), 20 "sha1", 8 "des" (NTPv2/v3), 32 "sha256", 48 "sha384", 64 "sha512".
@@ -79,17 +99,22 @@ type NTPFacts struct {
 	Mode7Answered  bool         `json:"mode7_answered" expr:"mode7_answered"`
 	// Monlist summarises MON_GETLIST (20) and MON_GETLIST_1 (42) messages (CVE-2013-5211).
 	Monlist NTPMonlist `json:"monlist" expr:"monlist"`
+}
 
-	// RequestBytes and ResponseBytes sum the UDP payloads of the NTP messages sent by the
-	// client (requester) and by the server (responder). Amplification is
-	// ResponseBytes / RequestBytes, 0 when no request was seen.
-	RequestBytes  uint64  `json:"request_bytes" expr:"request_bytes"`
-	ResponseBytes uint64  `json:"response_bytes" expr:"response_bytes"`
-	Amplification float64 `json:"amplification" expr:"amplification"`
+// noNTPRare is the empty NTPRare every NTPFacts points to until it sets one of its fields.
+// Nothing writes to it.
+var noNTPRare NTPRare
 
-	// modes holds the first two Modes (a request and its reply: most flows see two), so that
-	// the list needs no allocation of its own; the facts stay within their size class.
-	modes [2]int `json:"-" expr:"-"`
+// NewNTPFacts returns empty NTP facts, their rare part the shared empty block.
+func NewNTPFacts() *NTPFacts { return &NTPFacts{NTPRare: &noNTPRare} }
+
+// Rare returns the flow's own NTPRare, to write to: the first call on facts that share the
+// empty block (or have none) gives them a block of their own.
+func (x *NTPFacts) Rare() *NTPRare {
+	if x.NTPRare == nil || x.NTPRare == &noNTPRare {
+		x.NTPRare = new(NTPRare)
+	}
+	return x.NTPRare
 }
 
 // AddMode records NTP mode m (0–7) in Modes and ModeMask, once.

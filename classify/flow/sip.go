@@ -53,6 +53,24 @@ type SIPFacts struct {
 	// Keepalives counts CRLF (RFC 5626) and other keep-alive payloads between messages.
 	Keepalives uint32 `json:"keepalives" expr:"keepalives"`
 
+	// SIPAuthPart and SIPMediaPart hold the facts many flows leave unset (credentials and
+	// challenges; SDP): their fields are promoted, so the output and the policy name them as
+	// fields of SIPFacts. They are never nil: facts made by NewSIPFacts share one empty block
+	// of each, read-only, until a detector writes through AuthPart or MediaPart, which gives
+	// the flow a block of its own.
+	*SIPAuthPart  `expr:"-"`
+	*SIPMediaPart `expr:"-"`
+
+	// codes and via hold the first Codes and ViaTransports (most flows see a code or two and
+	// one transport), so that the lists need no allocation of their own; the facts stay
+	// within their size class.
+	codes [2]SIPCode `json:"-" expr:"-"`
+	via   [1]string  `json:"-" expr:"-"`
+}
+
+// SIPAuthPart is the part of SIPFacts about credentials and challenges (see
+// SIPFacts.SIPAuthPart).
+type SIPAuthPart struct {
 	// Auth summarises the credentials and challenges seen in cleartext.
 	Auth SIPAuth `json:"auth" expr:"auth"`
 	// Credentials lists the Authorization / Proxy-Authorization headers (the first 8);
@@ -63,7 +81,10 @@ type SIPFacts struct {
 	// ChallengeCount is the total.
 	Challenges     []SIPChallenge `json:"challenges,omitempty" expr:"challenges"`
 	ChallengeCount uint32         `json:"challenge_count" expr:"challenge_count"`
+}
 
+// SIPMediaPart is the part of SIPFacts read from SDP bodies (see SIPFacts.SIPAuthPart).
+type SIPMediaPart struct {
 	// SDPBodies counts the SDP bodies read (application/sdp, also inside multipart bodies).
 	SDPBodies uint32 `json:"sdp_bodies" expr:"sdp_bodies"`
 	// Media lists the SDP media descriptions (m= sections, the first 16); MediaCount is the
@@ -91,12 +112,35 @@ type SIPFacts struct {
 	// buffer; EncodedBodies those not read because of a Content-Encoding (gzip...).
 	LargeBodies   uint32 `json:"large_bodies" expr:"large_bodies"`
 	EncodedBodies uint32 `json:"encoded_bodies" expr:"encoded_bodies"`
+}
 
-	// codes and via hold the first Codes and ViaTransports (most flows see a code or two and
-	// one transport), so that the lists need no allocation of their own; the facts stay
-	// within their size class.
-	codes [2]SIPCode `json:"-" expr:"-"`
-	via   [1]string  `json:"-" expr:"-"`
+// The empty blocks every SIPFacts points to until it sets one of their fields. Nothing writes
+// to them.
+var (
+	noSIPAuth  SIPAuthPart
+	noSIPMedia SIPMediaPart
+)
+
+// NewSIPFacts returns empty SIP facts, their parts the shared empty blocks.
+func NewSIPFacts() *SIPFacts {
+	return &SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia}
+}
+
+// AuthPart returns the flow's own SIPAuthPart, to write to: the first call on facts that
+// share the empty block (or have none) gives them a block of their own.
+func (s *SIPFacts) AuthPart() *SIPAuthPart {
+	if s.SIPAuthPart == nil || s.SIPAuthPart == &noSIPAuth {
+		s.SIPAuthPart = new(SIPAuthPart)
+	}
+	return s.SIPAuthPart
+}
+
+// MediaPart returns the flow's own SIPMediaPart, to write to (see AuthPart).
+func (s *SIPFacts) MediaPart() *SIPMediaPart {
+	if s.SIPMediaPart == nil || s.SIPMediaPart == &noSIPMedia {
+		s.SIPMediaPart = new(SIPMediaPart)
+	}
+	return s.SIPMediaPart
 }
 
 // CountCode counts a response with status code c in Codes, which keeps the first max

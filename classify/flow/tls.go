@@ -34,7 +34,11 @@ type TLSFacts struct {
 	NameMatchesSNI *bool `json:"name_matches_sni,omitempty" expr:"name_matches_sni"`
 
 	Client TLSClientFacts `json:"client,omitzero" expr:"client"`
-	Server TLSServerFacts `json:"server,omitzero" expr:"server"`
+	// Server is never nil: facts made by NewTLSFacts point to a shared empty block until a
+	// certificate is read, and then to facts shared, read-only, by the flows that saw the same
+	// certificate (with the same chain length and expiry). A detector replaces the pointer;
+	// it never writes through it.
+	Server *TLSServerFacts `json:"server,omitzero" expr:"server"`
 
 	// Alerts are the cleartext alerts seen before inspection ended (bounded).
 	Alerts []TLSAlert `json:"alerts,omitempty" expr:"alerts"`
@@ -43,6 +47,13 @@ type TLSFacts struct {
 	ServerHello Event `json:"-" expr:"server_hello"`
 	Certificate Event `json:"-" expr:"certificate"`
 }
+
+// noTLSServer is the empty TLSServerFacts of every TLSFacts that read no certificate.
+// Nothing writes to it.
+var noTLSServer TLSServerFacts
+
+// NewTLSFacts returns empty TLS facts, their server part the shared empty block.
+func NewTLSFacts() *TLSFacts { return &TLSFacts{Server: &noTLSServer} }
 
 // TLSClientFacts is what the ClientHello offered.
 type TLSClientFacts struct {
@@ -87,6 +98,15 @@ type TLSServerFacts struct {
 	CertificateError string `json:"certificate_error,omitempty" expr:"certificate_error"`
 }
 
+// IsZero reports whether s is nil or holds no fact (the shared empty block, for one): the
+// output then leaves tls.server out, as it leaves out a zero struct.
+func (s *TLSServerFacts) IsZero() bool {
+	return s == nil || s == &noTLSServer ||
+		s.Subject == "" && s.Issuer == "" && s.NotBefore == 0 && s.NotAfter == 0 && s.Hash == (TLSHash{}) &&
+			s.X509.isZero() && !s.SelfIssued && !s.SelfSigned && !s.Expired && s.ChainLength == 0 &&
+			s.CertificateError == ""
+}
+
 // TLSHash holds certificate digests (ECS tls.server.hash.*), lower-case hex.
 type TLSHash struct {
 	SHA256 string `json:"sha256,omitempty" expr:"sha256"`
@@ -106,6 +126,12 @@ type X509Facts struct {
 	Issuer             X509Name `json:"issuer,omitzero" expr:"issuer"`
 }
 
+func (x *X509Facts) isZero() bool {
+	return x.VersionNumber == "" && x.SerialNumber == "" && x.SignatureAlgorithm == "" &&
+		x.PublicKeyAlgorithm == "" && x.PublicKeySize == 0 && x.PublicKeyCurve == "" &&
+		x.PublicKeyExponent == 0 && x.AlternativeNames == nil && x.Subject.isZero() && x.Issuer.isZero()
+}
+
 // X509Name holds the attributes of a distinguished name (ECS x509.subject.*, x509.issuer.*).
 type X509Name struct {
 	CommonName   []string `json:"common_name,omitempty" expr:"common_name"`
@@ -121,3 +147,5 @@ type TLSAlert struct {
 	Frame       uint64 `json:"frame" expr:"frame"`
 	Time        Time   `json:"time" expr:"time"`
 }
+
+func (n *X509Name) isZero() bool { return n.CommonName == nil && n.Organization == nil }

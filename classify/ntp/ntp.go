@@ -103,13 +103,10 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		st.add(&m)
 		f.State = st
 	}
-	x := &flow.NTPFacts{
-		First:        f.Now(),
-		Version:      m.version,
-		Mode:         m.mode,
-		StandardPort: f.Client.Port() == Port || f.Server.Port() == Port,
-		Auth:         authNone,
-	}
+	x := flow.NewNTPFacts()
+	x.First, x.Version, x.Mode = f.Now(), m.version, m.mode
+	x.StandardPort = f.Client.Port() == Port || f.Server.Port() == Port
+	x.Auth = authNone
 	f.NTP = x
 	record(f, x, &m, fromServer, len(data))
 	return flow.More, len(data)
@@ -290,10 +287,11 @@ func recordTime(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool) {
 			x.Auth = authSymmetric
 		}
 		if x.MACLength == 0 {
-			x.KeyID, x.MACLength, x.MACType = m.keyID, m.digest, macTypeName(m.digest)
+			r := x.Rare()
+			r.KeyID, r.MACLength, r.MACType = m.keyID, m.digest, macTypeName(m.digest)
 		}
 	case trNAK:
-		x.CryptoNAK = true
+		x.Rare().CryptoNAK = true
 	}
 	if server {
 		if authed {
@@ -318,7 +316,8 @@ func recordTime(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool) {
 	}
 }
 
-func addEF(x *flow.NTPFacts, t uint16) {
+func addEF(f *flow.NTPFacts, t uint16) {
+	x := f.Rare()
 	for _, v := range x.ExtensionFields {
 		if v == int(t) {
 			return
@@ -423,7 +422,8 @@ func ntpTime(v uint64) flow.Time {
 	return flow.UnixNano((sec-ntpUnix)*1e9 + ns)
 }
 
-func recordControl(f *flow.Flow, x *flow.NTPFacts, m *msg) {
+func recordControl(f *flow.Flow, facts *flow.NTPFacts, m *msg) {
+	x := facts.Rare()
 	if m.response {
 		x.Mode6Responses++
 		if !m.errBit {
@@ -452,7 +452,8 @@ func recordControl(f *flow.Flow, x *flow.NTPFacts, m *msg) {
 	})
 }
 
-func recordPrivate(f *flow.Flow, x *flow.NTPFacts, m *msg, size int) {
+func recordPrivate(f *flow.Flow, facts *flow.NTPFacts, m *msg, size int) {
+	x := facts.Rare()
 	monlist := m.code == reqMonGetlist || m.code == reqMonGetlist1
 	if m.response {
 		x.Mode7Responses++

@@ -11,7 +11,7 @@ import (
 // the response or Basic token are kept: never the response, the nonce, the cnonce or a token.
 func (st *state) credentials(header string, v []byte) {
 	f := st.f
-	s := f.SIP
+	s := f.SIP.AuthPart()
 	s.CredentialCount++
 	if s.Auth.First == (flow.Event{}) {
 		s.Auth.First = f.Now()
@@ -76,7 +76,7 @@ func (st *state) credentials(header string, v []byte) {
 // values are not kept.
 func (st *state) challenge(header string, v []byte) {
 	f := st.f
-	s := f.SIP
+	s := f.SIP.AuthPart()
 	s.ChallengeCount++
 	s.Auth.Challenged = true
 	if len(s.Challenges) >= maxChalls {

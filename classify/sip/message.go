@@ -391,7 +391,7 @@ func (ds *dirState) wholeBody(b []byte) {
 		return
 	}
 	if st.msg.encoded {
-		st.f.SIP.EncodedBodies++
+		st.f.SIP.MediaPart().EncodedBodies++
 		return
 	}
 	switch st.msg.kind {
@@ -416,7 +416,7 @@ func (ds *dirState) startBody(n uint64) {
 	switch {
 	case st.msg.kind == bodyNone:
 	case st.msg.encoded:
-		st.f.SIP.EncodedBodies++
+		st.f.SIP.MediaPart().EncodedBodies++
 	case st.msg.kind == bodySDP:
 		ds.bodyKind = bodySDP
 		ds.parser().Reset(ds)
@@ -434,7 +434,7 @@ func (ds *dirState) endBody() {
 func (ds *dirState) endSDP() {
 	st := ds.st
 	ds.sdp.Close()
-	s := st.f.SIP
+	s := st.f.SIP.MediaPart()
 	s.SDPBodies++
 	if ds.sdp.SessionCrypto > 0 || ds.sdp.SessionKey {
 		st.sdes()
@@ -505,7 +505,7 @@ func (ds *dirState) Media(m *sdp.Media) { ds.st.media(m, ds.resp) }
 // media records one media description; resp tells whether a response carried it.
 func (st *state) media(m *sdp.Media, resp bool) {
 	f := st.f
-	s := f.SIP
+	s := f.SIP.MediaPart()
 	s.MediaCount++
 	proto := m.Proto.Bytes()
 	secure := containsFold(proto, "savp")
@@ -550,7 +550,7 @@ func (st *state) media(m *sdp.Media, resp bool) {
 
 // sdes notes SRTP keying material in cleartext SDP.
 func (st *state) sdes() {
-	s := st.f.SIP
+	s := st.f.SIP.MediaPart()
 	if !s.SDESKeys {
 		s.SDESKeys, s.SDESKeysAt = true, st.f.Now()
 	}
@@ -558,10 +558,10 @@ func (st *state) sdes() {
 
 // suite adds a crypto suite name to the flow's distinct list.
 func (st *state) suite(b []byte) {
-	s := st.f.SIP
 	if len(b) == 0 {
 		return
 	}
+	s := st.f.SIP.MediaPart()
 	for _, x := range s.CryptoSuites {
 		if x == string(b) {
 			return

@@ -206,7 +206,8 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	st := statePool.Get().(*state)
 	st.dir[0].st, st.dir[1].st = st, st
 	f.State = st
-	facts := &flow.SIPFacts{First: f.Now()}
+	facts := flow.NewSIPFacts()
+	facts.First = f.Now()
 	f.SIP = facts
 	server := f.Server.Port()
 	// Requests come from the client: a response first means the capture started mid-dialog
@@ -371,7 +372,7 @@ func (st *state) parseFrom(f *flow.Flow, dir flow.Dir, data []byte, at int, firs
 		// A large body: read the headers now and the body as it comes, without keeping it.
 		st.message(b[sl.end:hdrEnd], &sl)
 		ds.scan.valid = false
-		f.SIP.LargeBodies++
+		f.SIP.MediaPart().LargeBodies++
 		ds.startBody(uint64(cl))
 		n += hdrEnd
 	}

@@ -47,7 +47,7 @@ func readDatagram(t *testing.T, b []byte, twoPass bool) (end int, cl int64, bad 
 	}
 	f := &flow.Flow{}
 	f.Transport = flow.UDP
-	f.SIP = &flow.SIPFacts{}
+	f.SIP = flow.NewSIPFacts()
 	st := &state{f: f}
 	var ss factStrings
 	st.begin(&sl, &ss)

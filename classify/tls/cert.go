@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -30,8 +31,10 @@ const (
 )
 
 // parseCertificates reads a TLS ≤ 1.2 Certificate message (RFC 5246 §7.4.2): the chain
-// length, and the facts of the leaf certificate parsed with crypto/x509. It runs once per
-// flow. A leaf that does not parse sets CertificateError and returns ErrCertificate.
+// length, and the facts of the leaf certificate parsed with crypto/x509, whether it was valid
+// at t.Certificate.Time. It runs once per flow. A leaf that does not parse sets
+// CertificateError and returns ErrCertificate. t.Server then points to facts shared with the
+// other flows that saw the same certificate: nothing may write through it.
 func parseCertificates(t *flow.TLSFacts, body []byte) error {
 	in := cryptobyte.String(body)
 	var list cryptobyte.String
@@ -51,13 +54,16 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 		n++
 	}
 	if n == 0 {
-		t.Server.ChainLength = 0
 		return nil // an empty chain: nothing to report on
 	}
 	sum := sha256.Sum256(leaf)
 	c := cachedLeaf(sum, leaf)
-	t.Server = c.server
-	t.Server.ChainLength = n
+	expired := false
+	if srv := &c.server; srv.NotAfter != 0 {
+		at := t.Certificate.Time.Time()
+		expired = srv.NotAfter.Time().Before(at) || srv.NotBefore.Time().After(at)
+	}
+	t.Server = c.facts(n, expired)
 	if c.cert == nil {
 		return ErrCertificate
 	}
@@ -70,8 +76,36 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 
 // parsedCert is what a leaf certificate gives the facts, whatever flow carried it.
 type parsedCert struct {
-	server flow.TLSServerFacts // ChainLength is the flow's own
+	server flow.TLSServerFacts // ChainLength and Expired are the flow's own, zero here
 	cert   *x509.Certificate   // nil when the leaf did not parse; parsed from a copy
+
+	// shared are the server facts handed to flows, with their chain length and expiry set:
+	// flows that saw the certificate alike share one, read-only (see facts).
+	mu     sync.Mutex
+	shared []*flow.TLSServerFacts
+}
+
+// maxShared bounds the kinds of server facts a certificate shares; a flow of another kind
+// gets facts of its own.
+const maxShared = 8
+
+// facts returns the server facts of a flow that saw the certificate in a chain of n and
+// found it expired or not. Flows that saw it alike share the facts, which nothing writes to.
+func (p *parsedCert) facts(n int, expired bool) *flow.TLSServerFacts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.shared {
+		if s.ChainLength == n && s.Expired == expired {
+			return s
+		}
+	}
+	s := new(flow.TLSServerFacts)
+	*s = p.server
+	s.ChainLength, s.Expired = n, expired
+	if len(p.shared) < maxShared {
+		p.shared = append(p.shared, s)
+	}
+	return s
 }
 
 // leaves remembers the leaves parsed lately, by their SHA-256: a server presents the same

@@ -89,7 +89,7 @@ func FuzzCertificate(f *testing.F) {
 		f.Add(s, "")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, sni string) {
-		var a, b flow.TLSFacts
+		a, b := *flow.NewTLSFacts(), *flow.NewTLSFacts()
 		a.Client.ServerName, b.Client.ServerName = sni, sni
 		errA := parseCertificates(&a, body)
 		errB := parseCertificates(&b, body)
@@ -99,7 +99,7 @@ func FuzzCertificate(f *testing.F) {
 		if errA != errB || !reflect.DeepEqual(a, b) {
 			t.Fatalf("two runs differ:\n%+v %v\n%+v %v", a, errA, b, errB)
 		}
-		s := &a.Server
+		s := a.Server
 		if s.ChainLength < 0 || 3*s.ChainLength > len(body) {
 			t.Fatalf("chain of %d certificates in %d bytes", s.ChainLength, len(body))
 		}

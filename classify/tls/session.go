@@ -106,7 +106,7 @@ func (s *Session) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict
 		return flow.Done, len(data)
 	}
 	if f.TLS == nil {
-		f.TLS = &flow.TLSFacts{}
+		f.TLS = flow.NewTLSFacts()
 	}
 	dir &= 1
 	d := &s.dirs[dir]
@@ -340,10 +340,6 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 		t.Certificate = f.Now()
 		if err := parseCertificates(t, body); err != nil {
 			f.Fail(err)
-		}
-		if srv := &t.Server; !srv.NotAfter.IsZero() {
-			at := t.Certificate.Time.Time()
-			srv.Expired = srv.NotAfter.Time().Before(at) || srv.NotBefore.Time().After(at)
 		}
 	case hsServerKeyExchange, hsServerHelloDone:
 		if !s.isClient(dir) {

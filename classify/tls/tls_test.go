@@ -70,7 +70,7 @@ func TestHandshakes(t *testing.T) {
 			}
 			srv := tf.Server
 			if !c.certSeen {
-				if !reflect.DeepEqual(srv, flow.TLSServerFacts{}) || tf.NameMatchesSNI != nil {
+				if !srv.IsZero() || tf.NameMatchesSNI != nil {
 					t.Errorf("TLS 1.3 server facts %+v", srv)
 				}
 				// The selected ALPN travels in the encrypted EncryptedExtensions.
@@ -513,7 +513,7 @@ func TestJA4(t *testing.T) {
 		ext(extSupportedVersions, vec8(cat(u16(0x5a5a), u16(0x0304), u16(0x0303)))),
 		ext(extSignatureAlgorithms, vec16(cat(u16(0x0403), u16(0x0804)))),
 		ext(0x000a, vec16(u16(0x001d))))
-	tf := &flow.TLSFacts{}
+	tf := flow.NewTLSFacts()
 	if err := (&Session{}).parseClientHello(tf, body); err != nil {
 		t.Fatal(err)
 	}

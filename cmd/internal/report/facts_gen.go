@@ -86,60 +86,62 @@ func appendFlowNTPFacts(e *jsonenc.Encoder, b []byte, v *flow.NTPFacts) []byte {
 	b = strconv.AppendUint(b, uint64(v.AuthenticatedResponses), 10)
 	b = append(b, `,"unauthenticated_responses":`...)
 	b = strconv.AppendUint(b, uint64(v.UnauthenticatedResponses), 10)
-	b = append(b, `,"key_id":`...)
-	b = strconv.AppendUint(b, uint64(v.KeyID), 10)
-	b = append(b, `,"mac_length":`...)
-	b = strconv.AppendInt(b, int64(v.MACLength), 10)
-	if len(v.MACType) != 0 {
-		b = append(b, `,"mac_type":`...)
-		b = jsonenc.String(b, v.MACType)
-	}
-	b = append(b, `,"crypto_nak":`...)
-	b = strconv.AppendBool(b, v.CryptoNAK)
-	if len(v.ExtensionFields) != 0 {
-		b = append(b, `,"extension_fields":[`...)
-		for i0 := range v.ExtensionFields {
-			if i0 > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(v.ExtensionFields[i0]), 10)
+	if v.NTPRare != nil {
+		b = append(b, `,"key_id":`...)
+		b = strconv.AppendUint(b, uint64(v.NTPRare.KeyID), 10)
+		b = append(b, `,"mac_length":`...)
+		b = strconv.AppendInt(b, int64(v.NTPRare.MACLength), 10)
+		if len(v.NTPRare.MACType) != 0 {
+			b = append(b, `,"mac_type":`...)
+			b = jsonenc.String(b, v.NTPRare.MACType)
 		}
-		b = append(b, ']')
-	}
-	if len(v.Mode6) != 0 {
-		b = append(b, `,"mode6":[`...)
-		for i0 := range v.Mode6 {
-			if i0 > 0 {
-				b = append(b, ',')
+		b = append(b, `,"crypto_nak":`...)
+		b = strconv.AppendBool(b, v.NTPRare.CryptoNAK)
+		if len(v.NTPRare.ExtensionFields) != 0 {
+			b = append(b, `,"extension_fields":[`...)
+			for i0 := range v.NTPRare.ExtensionFields {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(v.NTPRare.ExtensionFields[i0]), 10)
 			}
-			b = appendFlowNTPControl(e, b, &v.Mode6[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"mode6_requests":`...)
-	b = strconv.AppendUint(b, uint64(v.Mode6Requests), 10)
-	b = append(b, `,"mode6_responses":`...)
-	b = strconv.AppendUint(b, uint64(v.Mode6Responses), 10)
-	b = append(b, `,"mode6_answered":`...)
-	b = strconv.AppendBool(b, v.Mode6Answered)
-	if len(v.Mode7) != 0 {
-		b = append(b, `,"mode7":[`...)
-		for i0 := range v.Mode7 {
-			if i0 > 0 {
-				b = append(b, ',')
+		if len(v.NTPRare.Mode6) != 0 {
+			b = append(b, `,"mode6":[`...)
+			for i0 := range v.NTPRare.Mode6 {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowNTPControl(e, b, &v.NTPRare.Mode6[i0])
 			}
-			b = appendFlowNTPPrivate(e, b, &v.Mode7[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		b = append(b, `,"mode6_requests":`...)
+		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode6Requests), 10)
+		b = append(b, `,"mode6_responses":`...)
+		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode6Responses), 10)
+		b = append(b, `,"mode6_answered":`...)
+		b = strconv.AppendBool(b, v.NTPRare.Mode6Answered)
+		if len(v.NTPRare.Mode7) != 0 {
+			b = append(b, `,"mode7":[`...)
+			for i0 := range v.NTPRare.Mode7 {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowNTPPrivate(e, b, &v.NTPRare.Mode7[i0])
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `,"mode7_requests":`...)
+		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode7Requests), 10)
+		b = append(b, `,"mode7_responses":`...)
+		b = strconv.AppendUint(b, uint64(v.NTPRare.Mode7Responses), 10)
+		b = append(b, `,"mode7_answered":`...)
+		b = strconv.AppendBool(b, v.NTPRare.Mode7Answered)
+		b = append(b, `,"monlist":`...)
+		b = appendFlowNTPMonlist(e, b, &v.NTPRare.Monlist)
 	}
-	b = append(b, `,"mode7_requests":`...)
-	b = strconv.AppendUint(b, uint64(v.Mode7Requests), 10)
-	b = append(b, `,"mode7_responses":`...)
-	b = strconv.AppendUint(b, uint64(v.Mode7Responses), 10)
-	b = append(b, `,"mode7_answered":`...)
-	b = strconv.AppendBool(b, v.Mode7Answered)
-	b = append(b, `,"monlist":`...)
-	b = appendFlowNTPMonlist(e, b, &v.Monlist)
 	b = append(b, `,"request_bytes":`...)
 	b = strconv.AppendUint(b, v.RequestBytes, 10)
 	b = append(b, `,"response_bytes":`...)
@@ -236,76 +238,80 @@ func appendFlowSIPFacts(e *jsonenc.Encoder, b []byte, v *flow.SIPFacts) []byte {
 	b = strconv.AppendBool(b, v.TLSPort)
 	b = append(b, `,"keepalives":`...)
 	b = strconv.AppendUint(b, uint64(v.Keepalives), 10)
-	b = append(b, `,"auth":`...)
-	b = appendFlowSIPAuth(e, b, &v.Auth)
-	if len(v.Credentials) != 0 {
-		b = append(b, `,"credentials":[`...)
-		for i0 := range v.Credentials {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.SIPAuthPart != nil {
+		b = append(b, `,"auth":`...)
+		b = appendFlowSIPAuth(e, b, &v.SIPAuthPart.Auth)
+		if len(v.SIPAuthPart.Credentials) != 0 {
+			b = append(b, `,"credentials":[`...)
+			for i0 := range v.SIPAuthPart.Credentials {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPCredential(e, b, &v.SIPAuthPart.Credentials[i0])
 			}
-			b = appendFlowSIPCredential(e, b, &v.Credentials[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"credential_count":`...)
-	b = strconv.AppendUint(b, uint64(v.CredentialCount), 10)
-	if len(v.Challenges) != 0 {
-		b = append(b, `,"challenges":[`...)
-		for i0 := range v.Challenges {
-			if i0 > 0 {
-				b = append(b, ',')
+		b = append(b, `,"credential_count":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPAuthPart.CredentialCount), 10)
+		if len(v.SIPAuthPart.Challenges) != 0 {
+			b = append(b, `,"challenges":[`...)
+			for i0 := range v.SIPAuthPart.Challenges {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPChallenge(e, b, &v.SIPAuthPart.Challenges[i0])
 			}
-			b = appendFlowSIPChallenge(e, b, &v.Challenges[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		b = append(b, `,"challenge_count":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPAuthPart.ChallengeCount), 10)
 	}
-	b = append(b, `,"challenge_count":`...)
-	b = strconv.AppendUint(b, uint64(v.ChallengeCount), 10)
-	b = append(b, `,"sdp_bodies":`...)
-	b = strconv.AppendUint(b, uint64(v.SDPBodies), 10)
-	if len(v.Media) != 0 {
-		b = append(b, `,"media":[`...)
-		for i0 := range v.Media {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.SIPMediaPart != nil {
+		b = append(b, `,"sdp_bodies":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.SDPBodies), 10)
+		if len(v.SIPMediaPart.Media) != 0 {
+			b = append(b, `,"media":[`...)
+			for i0 := range v.SIPMediaPart.Media {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowSIPMedia(e, b, &v.SIPMediaPart.Media[i0])
 			}
-			b = appendFlowSIPMedia(e, b, &v.Media[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"media_count":`...)
-	b = strconv.AppendUint(b, uint64(v.MediaCount), 10)
-	b = append(b, `,"sdes_keys":`...)
-	b = strconv.AppendBool(b, v.SDESKeys)
-	if v.SDESKeysAt != (flow.Event{}) {
-		b = append(b, `,"sdes_keys_at":`...)
-		b = appendFlowEvent(e, b, &v.SDESKeysAt)
-	}
-	b = append(b, `,"unencrypted_media":`...)
-	b = strconv.AppendBool(b, v.UnencryptedMedia)
-	if v.UnencryptedMediaAt != (flow.Event{}) {
-		b = append(b, `,"unencrypted_media_at":`...)
-		b = appendFlowEvent(e, b, &v.UnencryptedMediaAt)
-	}
-	b = append(b, `,"srtp":`...)
-	b = strconv.AppendBool(b, v.SRTP)
-	b = append(b, `,"dtls_srtp":`...)
-	b = strconv.AppendBool(b, v.DTLSSRTP)
-	if len(v.CryptoSuites) != 0 {
-		b = append(b, `,"crypto_suites":[`...)
-		for i0 := range v.CryptoSuites {
-			if i0 > 0 {
-				b = append(b, ',')
+		b = append(b, `,"media_count":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.MediaCount), 10)
+		b = append(b, `,"sdes_keys":`...)
+		b = strconv.AppendBool(b, v.SIPMediaPart.SDESKeys)
+		if v.SIPMediaPart.SDESKeysAt != (flow.Event{}) {
+			b = append(b, `,"sdes_keys_at":`...)
+			b = appendFlowEvent(e, b, &v.SIPMediaPart.SDESKeysAt)
+		}
+		b = append(b, `,"unencrypted_media":`...)
+		b = strconv.AppendBool(b, v.SIPMediaPart.UnencryptedMedia)
+		if v.SIPMediaPart.UnencryptedMediaAt != (flow.Event{}) {
+			b = append(b, `,"unencrypted_media_at":`...)
+			b = appendFlowEvent(e, b, &v.SIPMediaPart.UnencryptedMediaAt)
+		}
+		b = append(b, `,"srtp":`...)
+		b = strconv.AppendBool(b, v.SIPMediaPart.SRTP)
+		b = append(b, `,"dtls_srtp":`...)
+		b = strconv.AppendBool(b, v.SIPMediaPart.DTLSSRTP)
+		if len(v.SIPMediaPart.CryptoSuites) != 0 {
+			b = append(b, `,"crypto_suites":[`...)
+			for i0 := range v.SIPMediaPart.CryptoSuites {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.SIPMediaPart.CryptoSuites[i0])
 			}
-			b = jsonenc.String(b, v.CryptoSuites[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		b = append(b, `,"large_bodies":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.LargeBodies), 10)
+		b = append(b, `,"encoded_bodies":`...)
+		b = strconv.AppendUint(b, uint64(v.SIPMediaPart.EncodedBodies), 10)
 	}
-	b = append(b, `,"large_bodies":`...)
-	b = strconv.AppendUint(b, uint64(v.LargeBodies), 10)
-	b = append(b, `,"encoded_bodies":`...)
-	b = strconv.AppendUint(b, uint64(v.EncodedBodies), 10)
 	b = append(b, '}')
 	return b
 }
@@ -447,9 +453,9 @@ func appendFlowTLSFacts(e *jsonenc.Encoder, b []byte, v *flow.TLSFacts) []byte {
 		b = append(b, `,"client":`...)
 		b = appendFlowTLSClientFacts(e, b, &v.Client)
 	}
-	if !isZeroFlowTLSServerFacts(&v.Server) {
+	if !(v.Server == nil || v.Server.IsZero()) {
 		b = append(b, `,"server":`...)
-		b = appendFlowTLSServerFacts(e, b, &v.Server)
+		b = appendFlowTLSServerFacts(e, b, v.Server)
 	}
 	if len(v.Alerts) != 0 {
 		b = append(b, `,"alerts":[`...)
@@ -1494,21 +1500,6 @@ func isZeroFlowTLSClientFacts(v *flow.TLSClientFacts) bool {
 		v.JA4 == "" &&
 		!v.SSLv2Hello &&
 		!v.CertificateSent
-}
-
-// isZeroFlowTLSServerFacts is whether a flow.TLSServerFacts is its zero value, as reflect.Value.IsZero decides it.
-func isZeroFlowTLSServerFacts(v *flow.TLSServerFacts) bool {
-	return v.Subject == "" &&
-		v.Issuer == "" &&
-		v.NotBefore == 0 &&
-		v.NotAfter == 0 &&
-		v.Hash == (flow.TLSHash{}) &&
-		isZeroFlowX509Facts(&v.X509) &&
-		!v.SelfIssued &&
-		!v.SelfSigned &&
-		!v.Expired &&
-		v.ChainLength == 0 &&
-		v.CertificateError == ""
 }
 
 // isZeroFlowX509Facts is whether a flow.X509Facts is its zero value, as reflect.Value.IsZero decides it.

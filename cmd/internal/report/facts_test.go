@@ -84,6 +84,53 @@ func TestFactsMatchEncodingJSON(t *testing.T) {
 			}
 		}
 		check(fmt.Sprintf("case %d, every protocol", i), &all)
+		// The same facts with their out-of-line parts unset, as a detector leaves them.
+		unset := all
+		emptyParts(&unset)
+		check(fmt.Sprintf("case %d, parts unset", i), &unset)
+	}
+	// Unset parts are written as the zero fields they stand for, where they stand.
+	r := *rec
+	r.NTP, r.SIP, r.TLS = flow.NewNTPFacts(), flow.NewSIPFacts(), flow.NewTLSFacts()
+	check("new facts", &r)
+	for _, want := range []string{`"unauthenticated_responses":0,"key_id":0,"mac_length":0,"crypto_nak":false,"mode6_requests":0,` +
+		`"mode6_responses":0,"mode6_answered":false,"mode7_requests":0,"mode7_responses":0,"mode7_answered":false,` +
+		`"monlist":{"seen":false,"requests":0,"responses":0,"answered":false,"response_bytes":0},"request_bytes":0`,
+		`"keepalives":0,"auth":{"digest":false,"digest_response":false,"basic":false,"other":false,"challenged":false},` +
+			`"credential_count":0,"challenge_count":0,"sdp_bodies":0,"media_count":0,"sdes_keys":false,"unencrypted_media":false,` +
+			`"srtp":false,"dtls_srtp":false,"large_bodies":0,"encoded_bodies":0}`,
+		`"tls":{"established":false}`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("the facts with unset parts do not have\n%s\nin\n%s", want, b)
+		}
+	}
+}
+
+// emptyParts points the out-of-line parts of r's facts (embedded pointers, TLS's Server) to
+// the shared empty blocks new facts have.
+func emptyParts(r *flow.Record) {
+	set := func(dst any, fresh any) {
+		d, f := reflect.ValueOf(dst).Elem(), reflect.ValueOf(fresh).Elem()
+		for i := range d.NumField() {
+			if sf := d.Type().Field(i); sf.Type.Kind() == reflect.Pointer && (sf.Anonymous || sf.Name == "Server") {
+				d.Field(i).Set(f.Field(i))
+			}
+		}
+	}
+	if r.NTP != nil {
+		x := *r.NTP
+		set(&x, flow.NewNTPFacts())
+		r.NTP = &x
+	}
+	if r.SIP != nil {
+		x := *r.SIP
+		set(&x, flow.NewSIPFacts())
+		r.SIP = &x
+	}
+	if r.TLS != nil {
+		x := *r.TLS
+		set(&x, flow.NewTLSFacts())
+		r.TLS = &x
 	}
 }
 
@@ -97,7 +144,7 @@ func TestFactsUnsupportedValue(t *testing.T) {
 		set   func(r *flow.Record)
 	}{
 		{"flow.LDAPFacts.Amplification", func(r *flow.Record) { r.LDAP.Amplification = math.NaN() }},
-		{"flow.NTPTime.RootDelay", func(r *flow.Record) { r.NTP = &flow.NTPFacts{}; r.NTP.Response.RootDelay = math.Inf(1) }},
+		{"flow.NTPTime.RootDelay", func(r *flow.Record) { r.NTP = flow.NewNTPFacts(); r.NTP.Response.RootDelay = math.Inf(1) }},
 	} {
 		r := *rec
 		l := *rec.LDAP

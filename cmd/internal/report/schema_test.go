@@ -257,6 +257,13 @@ func (g *schemaGen) object(t reflect.Type, path string) map[string]any {
 				add(f.Type)
 				continue
 			}
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+				// A part of the facts behind a pointer (flow.NTPRare, ...): never nil in a
+				// record (an empty part is a shared empty block), so its fields are written
+				// as the outer struct's own.
+				add(f.Type.Elem())
+				continue
+			}
 			if name == "" {
 				name = f.Name
 			}

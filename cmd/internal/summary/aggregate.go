@@ -190,8 +190,8 @@ func (a *Aggregator) server(r *flow.Record) {
 		if t.Cipher != "" {
 			s.Ciphers = addStr(s.Ciphers, t.Cipher, maxCiphers)
 		}
-		if c := t.Server; c.Subject != "" || c.Issuer != "" || c.Hash.SHA256 != "" {
-			a.cert(s, r, &c)
+		if c := t.Server; c != nil && (c.Subject != "" || c.Issuer != "" || c.Hash.SHA256 != "") {
+			a.cert(s, r, c)
 		}
 	}
 	if sp := r.SIP; sp != nil {

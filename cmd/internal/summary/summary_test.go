@@ -64,7 +64,7 @@ func TestCertificates(t *testing.T) {
 		NotBefore: flow.DateOf(t0.AddDate(-1, 0, 0)), NotAfter: flow.DateOf(t0.Add(time.Hour))}
 	for _, at := range []time.Time{t0, t0.Add(2 * time.Hour)} {
 		r := rec(flow.LDAPS, "10.0.0.1:1000", "10.0.0.2:636", at)
-		r.TLS = &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_X", Server: cert}
+		r.TLS = &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_X", Server: &cert}
 		a.Flow(r, nil)
 	}
 	r := a.Finish(nil)
@@ -75,7 +75,7 @@ func TestCertificates(t *testing.T) {
 	a = New(Limits{})
 	a.Flow(func() *flow.Record {
 		r := rec(flow.LDAPS, "10.0.0.1:1000", "10.0.0.2:636", t0)
-		r.TLS = &flow.TLSFacts{Server: cert}
+		r.TLS = &flow.TLSFacts{Server: &cert}
 		return r
 	}(), nil)
 	if c := a.Finish(nil).Servers[0].Certificates; c[0].Expired {

@@ -42,7 +42,7 @@ func Generate(root reflect.Type, pkg, rootFunc, by string) ([]byte, error) {
 			continue // the record's own fields: the writer maps them to ECS itself
 		}
 		w := &writer{g: g, out: &body}
-		if _, err := w.field(f, "v", commaAlways); err != nil {
+		if _, err := w.field(f, "v", commaAlways, false); err != nil {
 			return nil, err
 		}
 		w.flush()
@@ -185,6 +185,9 @@ type field struct {
 	omitEmpty bool
 	omitZero  bool
 	goName    string // Outer.Field, for messages
+	// guards are the embedded pointers on the way to the field (their Go selector paths from
+	// the outer struct): when one is nil, encoding/json leaves the field out.
+	guards [][]string
 }
 
 // typeFields returns the fields encoding/json writes for struct t, in its order, with its
@@ -192,9 +195,10 @@ type field struct {
 // the shallowest wins, a tagged one among equals, none when still tied.
 func typeFields(t reflect.Type) ([]field, error) {
 	type level struct {
-		typ   reflect.Type
-		index []int
-		path  []string
+		typ    reflect.Type
+		index  []int
+		path   []string
+		guards [][]string
 	}
 	var fields []field
 	next := []level{{typ: t}}
@@ -238,7 +242,7 @@ func typeFields(t reflect.Type) ([]field, error) {
 				}
 				if name != "" || !sf.Anonymous || ft.Kind() != reflect.Struct {
 					f := field{name: name, tagged: name != "", index: index, path: path, typ: sf.Type,
-						goName: lv.typ.String() + "." + strings.Join(path[len(lv.path):], ".")}
+						goName: lv.typ.String() + "." + strings.Join(path[len(lv.path):], "."), guards: lv.guards}
 					if f.name == "" {
 						f.name = sf.Name
 					}
@@ -259,15 +263,17 @@ func typeFields(t reflect.Type) ([]field, error) {
 					}
 					continue
 				}
-				if sf.Type.Kind() == reflect.Pointer {
-					return nil, fmt.Errorf("%s.%s: an embedded pointer is not supported", lv.typ, sf.Name)
-				}
 				if !sf.IsExported() {
 					return nil, fmt.Errorf("%s.%s: an unexported embedded struct is not supported", lv.typ, sf.Name)
 				}
+				guards := lv.guards
+				if sf.Type.Kind() == reflect.Pointer {
+					// Its fields are written when it is not nil.
+					guards = append(slices.Clone(guards), path)
+				}
 				nextCount[ft]++
 				if nextCount[ft] == 1 {
-					next = append(next, level{typ: ft, index: index, path: path})
+					next = append(next, level{typ: ft, index: index, path: path, guards: guards})
 				}
 			}
 		}
@@ -397,8 +403,27 @@ func (w *writer) object(expr string, t reflect.Type) error {
 	}
 	w.literal("{")
 	c := commaNever
+	// Consecutive fields behind the same embedded pointers are written in one block that
+	// tests the pointers once; after it, a comma is certain only if it was before.
+	open, before := "", commaNever
+	closeBlock := func() {
+		if open != "" {
+			w.code("}")
+			if before != commaAlways {
+				c = commaMaybe
+			}
+			open = ""
+		}
+	}
 	for _, f := range fields {
-		optional, err := w.field(f, expr, c)
+		if g := w.g.guard(f, expr); g != open {
+			closeBlock()
+			if g != "" {
+				w.code("if %s {", g)
+				open, before = g, c
+			}
+		}
+		optional, err := w.field(f, expr, c, open != "")
 		if err != nil {
 			return err
 		}
@@ -409,15 +434,20 @@ func (w *writer) object(expr string, t reflect.Type) error {
 			c = commaMaybe
 		}
 	}
+	closeBlock()
 	w.literal("}")
 	return nil
 }
 
 // field writes `"name":value` of field f of the struct at expr, preceded as c says, unless
-// its options leave it out; optional reports whether they may.
-func (w *writer) field(f field, expr string, c comma) (optional bool, err error) {
+// its options leave it out; optional reports whether they may. guarded says the embedded
+// pointers on the way to it are tested already.
+func (w *writer) field(f field, expr string, c comma, guarded bool) (optional bool, err error) {
 	at := sel(expr, f.path)
-	omit, err := w.g.omit(f, at)
+	if guarded {
+		f.guards = nil
+	}
+	omit, err := w.g.omit(f, expr, at)
 	if err != nil {
 		return false, err
 	}
@@ -562,9 +592,23 @@ func conv(to, expr string, t reflect.Type) string {
 	return to + "(" + expr + ")"
 }
 
-// omit returns the condition under which field f at expr is left out, or "".
-func (g *gen) omit(f field, expr string) (string, error) {
+// guard is the condition under which the embedded pointers on the way to field f of the
+// struct at base are all set, or "" when there are none.
+func (g *gen) guard(f field, base string) string {
 	var conds []string
+	for _, p := range f.guards {
+		conds = append(conds, sel(base, p)+" != nil")
+	}
+	return strings.Join(conds, " && ")
+}
+
+// omit returns the condition under which field f at expr, of the struct at base, is left
+// out, or "".
+func (g *gen) omit(f field, base, expr string) (string, error) {
+	var conds []string
+	for _, p := range f.guards {
+		conds = append(conds, sel(base, p)+" == nil")
+	}
 	if f.omitEmpty {
 		if c := empty(expr, f.typ); c != "" {
 			conds = append(conds, c)

@@ -10,7 +10,8 @@
 //
 // The generated code honours encoding/json's rules for the fields it meets: json tag names,
 // omitempty (by kind), omitzero (an IsZero method, else the zero value), "-", embedded structs
-// (their fields promoted, the dominant field kept when names collide), nil pointers and nil
+// and pointers to structs (their fields promoted, the dominant field kept when names collide,
+// those behind a nil embedded pointer left out), nil pointers and nil
 // slices as null, and a type's own AppendJSON(dst []byte) []byte method, which must write what
 // its MarshalJSON does. What it cannot write exactly as encoding/json would (maps, interfaces,
 // []byte, the ",string" option, a MarshalJSON without AppendJSON, ...) is an error naming the

@@ -28,6 +28,8 @@ func appendSample(e *jsonenc.Encoder, b []byte, v *jsontest.Sample) []byte {
 		b = append(b, `,"promoted":`...)
 		b = appendJsontestOuter(e, b, v.Promoted)
 	}
+	b = append(b, `,"leading":`...)
+	b = appendJsontestLeading(e, b, &v.Leading)
 	b = append(b, `,"methods":`...)
 	b = appendJsontestMethods(e, b, &v.Methods)
 	return b
@@ -312,10 +314,59 @@ func appendJsontestOuter(e *jsonenc.Encoder, b []byte, v *jsontest.Outer) []byte
 	}
 	b = append(b, `,"name":`...)
 	b = jsonenc.String(b, v.Name)
+	if v.Tail != nil {
+		b = append(b, `,"rare":`...)
+		b = strconv.AppendUint(b, uint64(v.Tail.Rare), 10)
+		if len(v.Tail.RareE) != 0 {
+			b = append(b, `,"rare_e":[`...)
+			for i0 := range v.Tail.RareE {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(v.Tail.RareE[i0]), 10)
+			}
+			b = append(b, ']')
+		}
+	}
 	b = append(b, `,"extra":`...)
 	b = strconv.AppendInt(b, int64(v.Extra), 10)
 	b = append(b, `,"named":`...)
 	b = appendJsontestBase(e, b, &v.Named)
+	b = append(b, '}')
+	return b
+}
+
+// appendJsontestLeading appends a jsontest.Leading.
+func appendJsontestLeading(e *jsonenc.Encoder, b []byte, v *jsontest.Leading) []byte {
+	b = append(b, '{')
+	if v.Tail != nil {
+		b = append(b, `"rare":`...)
+		b = strconv.AppendUint(b, uint64(v.Tail.Rare), 10)
+		if len(v.Tail.RareE) != 0 {
+			b = append(b, `,"rare_e":[`...)
+			for i0 := range v.Tail.RareE {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(v.Tail.RareE[i0]), 10)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `,"name":`...)
+		b = jsonenc.String(b, v.Tail.Name)
+	}
+	if len(v.After) != 0 {
+		if b[len(b)-1] != '{' {
+			b = append(b, ',')
+		}
+		b = append(b, `"after":`...)
+		b = jsonenc.String(b, v.After)
+	}
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = append(b, `"last":`...)
+	b = strconv.AppendInt(b, int64(v.Last), 10)
 	b = append(b, '}')
 	return b
 }

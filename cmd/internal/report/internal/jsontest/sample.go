@@ -13,6 +13,7 @@ type Sample struct {
 	Shapes   Shapes  `json:"shapes"`
 	Nil      *Leaves `json:"nil"` // null when nil
 	Promoted *Outer  `json:"promoted,omitempty"`
+	Leading  Leading `json:"leading"`
 	Methods  Methods `json:"methods"`
 	Hidden   *Leaves `json:"-"`
 }
@@ -107,13 +108,30 @@ type WithFloat struct {
 
 // Outer embeds structs whose fields are promoted, with encoding/json's rules where names
 // collide: the shallower field wins (Name), a tagged one among equals (Tie), none when still
-// tied (Lost).
+// tied (Lost). The fields of the embedded pointer Tail are written where it stands, unless it
+// is nil.
 type Outer struct {
 	Base
 	Other
-	Name  string `json:"name"`
-	Extra int    `json:"extra"`
-	Named Base   `json:"named"` // a tag name: not promoted
+	Name string `json:"name"`
+	*Tail
+	Extra int  `json:"extra"`
+	Named Base `json:"named"` // a tag name: not promoted
+}
+
+// Leading begins with the fields of an embedded pointer: after them, and when it is nil, the
+// object may still be empty.
+type Leading struct {
+	*Tail
+	After string `json:"after,omitempty"`
+	Last  int    `json:"last"`
+}
+
+// Tail is embedded in Outer through a pointer.
+type Tail struct {
+	Rare  uint32 `json:"rare"`
+	RareE []int  `json:"rare_e,omitempty"`
+	Name  string `json:"name"` // hidden by Outer.Name
 }
 
 // Base is embedded in Outer.

@@ -1,0 +1,116 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pcapaudit/pcapaudit/classify/flow"
+)
+
+// partsRecords are records of each protocol whose facts kept out of line (flow.NTPRare,
+// flow.SIPAuthPart, flow.SIPMediaPart, TLSFacts.Server) are unset, as the detectors leave
+// them (the shared empty blocks), and the same records with those parts set.
+func partsRecords() (unset, set []*flow.Record) {
+	ntp := func() *flow.Record {
+		r := baseRecord(flow.NTP, flow.UDP, 123)
+		x := flow.NewNTPFacts()
+		x.First, x.Version, x.Mode, x.Messages, x.Auth = at(4), 4, 3, 2, "none"
+		r.NTP = x
+		return r
+	}
+	sip := func() *flow.Record {
+		r := baseRecord(flow.SIP, flow.UDP, 5060)
+		s := flow.NewSIPFacts()
+		s.First, s.Messages, s.Requests, s.Method, s.UserAgent = at(4), 1, 1, "REGISTER", "Linphone/5.2"
+		s.Methods.Register = 1
+		r.SIP = s
+		return r
+	}
+	ldaps := func() *flow.Record {
+		r := baseRecord(flow.LDAPS, flow.TCP, 636)
+		t := flow.NewTLSFacts()
+		t.Version, t.VersionProtocol, t.Cipher, t.Kex, t.Established = "1.2", "tls", "TLS_RSA_WITH_AES_128_CBC_SHA", "rsa", true
+		r.TLS = t
+		return r
+	}
+	unset = []*flow.Record{ntp(), sip(), ldaps()}
+
+	n := ntp()
+	rare := n.NTP.Rare()
+	rare.KeyID, rare.MACLength, rare.MACType = 7, 16, "md5/aes-cmac"
+	rare.Mode6Requests, rare.Mode6 = 2, []flow.NTPControl{{At: at(5), Opcode: 2, Name: "readvar"}}
+	rare.Monlist = flow.NTPMonlist{Seen: true, Requests: 1, Request: at(6)}
+	s := sip()
+	a := s.SIP.AuthPart()
+	a.CredentialCount, a.Auth.Digest, a.Auth.First = 3, true, at(5)
+	a.Credentials = []flow.SIPCredential{{Event: at(5), Header: "authorization", Scheme: "Digest", Username: "alice"}}
+	m := s.SIP.MediaPart()
+	m.SDESKeys, m.SDESKeysAt, m.MediaCount = true, at(6), 1
+	m.Media = []flow.SIPMedia{{Event: at(6), Type: "audio", Port: 4000, Proto: "RTP/SAVP", Crypto: 1}}
+	l := ldaps()
+	l.TLS.Server = &flow.TLSServerFacts{Subject: "CN=x", Issuer: "CN=x", SelfIssued: true, Expired: true, ChainLength: 1,
+		X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 1024}}
+	set = []*flow.Record{n, s, l}
+	return unset, set
+}
+
+// A condition reads a part of the facts kept out of line as it read the fields when they were
+// inline: on a flow that never set the part, its fields are zero (no error, no nil), on a
+// flow that did, their values; on expr's VM and compiled alike.
+func TestUnsetFactsPartsReadAsZero(t *testing.T) {
+	conds := []struct {
+		proto, when string
+		unset, set  bool
+	}{
+		{"ntp", `ntp.mode6_requests > 0`, false, true},
+		{"ntp", `ntp.key_id == 0 && ntp.mac_length == 0 && ntp.mac_type == ""`, true, false},
+		{"ntp", `len(ntp.mode6) == 0 && ntp.mode6 == nil`, true, false},
+		{"ntp", `ntp.monlist.requests > 0 || ntp.monlist.seen`, false, true},
+		{"ntp", `ntp.monlist.request.frame == 0 && ntp.monlist.response.frame == 0`, true, false},
+		{"sip", `sip.credential_count > 0 || sip.auth.digest`, false, true},
+		{"sip", `sip.methods.register > 0 && sip.credential_count > sip.status.success`, false, true},
+		{"sip", `sip.sdes_keys`, false, true},
+		{"sip", `len(sip.media) == 0 && sip.media_count == 0`, true, false},
+		{"ldaps", `tls.server.x509.public_key_size < 2048`, true, true},
+		{"ldaps", `tls.server.x509.public_key_size > 0 && tls.server.x509.public_key_size < 2048`, false, true},
+		{"ldaps", `tls.server.expired || tls.server.self_issued`, false, true},
+		{"ldaps", `tls.server.subject == "" && tls.server.x509.alternative_names == nil`, true, false},
+	}
+	var b strings.Builder
+	b.WriteString(settingsHead())
+	for i, c := range conds {
+		fmt.Fprintf(&b, "  - {id: t.r%d, name: n, description: d, severity: low, protocol: %s, when: '%s', message: m, remedy: r, references: [x]}\n",
+			i, c.proto, strings.ReplaceAll(c.when, "'", "''"))
+	}
+	p, err := Load("t.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.NewChecker()
+	unset, set := partsRecords()
+	for i, r := range p.Rules {
+		if r.fast == nil {
+			t.Errorf("%s: not compiled", r.When)
+			continue
+		}
+		for k := range unset {
+			if unset[k].Label.String() != conds[i].proto {
+				continue
+			}
+			for _, w := range []struct {
+				rec  *flow.Record
+				want bool
+				name string
+			}{{unset[k], conds[i].unset, "unset"}, {set[k], conds[i].set, "set"}} {
+				want := fmt.Sprint([]outcome{{match: w.want}})
+				if got := fmt.Sprint(vmOutcomes(c, r, w.rec)); got != want {
+					t.Errorf("%s, part %s: the VM gives %s, want %s", r.When, w.name, got, want)
+				}
+				if got := fmt.Sprint(fastOutcomes(c, r, w.rec)); got != want {
+					t.Errorf("%s, part %s: compiled gives %s, want %s", r.When, w.name, got, want)
+				}
+			}
+		}
+	}
+}
