@@ -26,7 +26,7 @@ var flowMemCases = []struct {
 	max        float64
 }{
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 940},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1430},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1120},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1575},
 	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 890},
 	{"unknown", "", flow.Unknown, 165},

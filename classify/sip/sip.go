@@ -70,17 +70,58 @@ const (
 // Detector recognises SIP. It keeps no state of its own: per-flow state lives in Flow.State.
 type Detector struct{}
 
-// statePool keeps the per-flow states of ended flows for new ones (flow.StateReuser).
+// statePool keeps the parser states of ended flows for new ones (flow.StateReuser), and lends
+// them to UDP flows for one datagram at a time.
 var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// between is what a UDP flow keeps from one datagram to the next. A datagram is one whole
+// message, so the parser state (the message being read, the TCP framing, the SDP parsers:
+// about 300 bytes) is needed only while one is read: a UDP flow borrows it from statePool for
+// that, and holds only this between datagrams.
+type between struct {
+	callHash   uint64
+	haveCallID bool
+	txOpen     bool
+	dialog     bool
+}
+
+var betweenPool = sync.Pool{New: func() any { return new(between) }}
+
+// getState returns a parser state from the pool, its fields zero but for the SDP parsers.
+func getState() *state {
+	st := statePool.Get().(*state)
+	st.dir[0].st, st.dir[1].st = st, st
+	return st
+}
+
+// putState gives st back to the pool.
+func putState(st *state) {
+	// The SDP parsers are kept for the next flow: each is Reset before every body.
+	p0, p1 := st.dir[0].sdp, st.dir[1].sdp
+	*st = state{}
+	st.dir[0].sdp, st.dir[1].sdp = p0, p1
+	statePool.Put(st)
+}
+
+// lend parses one datagram of a UDP flow with a borrowed parser state, from and back to what
+// the flow keeps between datagrams.
+func lend(bt *between, f *flow.Flow, dir flow.Dir, data []byte, at int, first *startLine) (flow.Verdict, int) {
+	st := getState()
+	st.callHash, st.haveCallID, st.txOpen, st.dialog = bt.callHash, bt.haveCallID, bt.txOpen, bt.dialog
+	v, n := st.parseFrom(f, dir, data, at, first)
+	bt.callHash, bt.haveCallID, bt.txOpen, bt.dialog = st.callHash, st.haveCallID, st.txOpen, st.dialog
+	putState(st)
+	return v, n
+}
 
 // PutState implements flow.StateReuser.
 func (*Detector) PutState(s any) {
-	if st, ok := s.(*state); ok {
-		// The SDP parsers are kept for the next flow: each is Reset before every body.
-		p0, p1 := st.dir[0].sdp, st.dir[1].sdp
-		*st = state{}
-		st.dir[0].sdp, st.dir[1].sdp = p0, p1
-		statePool.Put(st)
+	switch st := s.(type) {
+	case *state:
+		putState(st)
+	case *between:
+		*st = between{}
+		betweenPool.Put(st)
 	}
 }
 
@@ -165,8 +206,13 @@ type state struct {
 
 // Inspect implements flow.Detector.
 func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict, int) {
-	if st, ok := f.State.(*state); ok && f.SIP != nil {
-		return st.parse(f, dir, data)
+	if f.SIP != nil {
+		switch st := f.State.(type) {
+		case *between:
+			return lend(st, f, dir, data, -1, nil)
+		case *state:
+			return st.parse(f, dir, data)
+		}
 	}
 	udp := f.Transport == flow.UDP
 	skip := padding(data, udp)
@@ -203,9 +249,6 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 
 	f.Claim(flow.SIP)
 	f.Certain = hdrs == nil
-	st := statePool.Get().(*state)
-	st.dir[0].st, st.dir[1].st = st, st
-	f.State = st
 	facts := flow.NewSIPFacts()
 	facts.First = f.Now()
 	f.SIP = facts
@@ -222,6 +265,13 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 		}
 	}
 	facts.TLSPort = server == 5061
+	if udp {
+		bt := betweenPool.Get().(*between)
+		f.State = bt
+		return lend(bt, f, dir, data, skip, &sl)
+	}
+	st := getState()
+	f.State = st
 	return st.parseFrom(f, dir, data, skip, &sl)
 }
 

@@ -453,8 +453,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 	for i := 0; i < maxMedia; i++ {
 		s.Client(inviteSAVP)
 	}
-	f, st := s.F, s.F.State.(*state)
-	_ = st
+	f := s.F
 	msgs := [][]byte{register1, challenge401, registerDigest, inviteSAVP, optionsScanner}
 	n := testing.AllocsPerRun(50, func() {
 		for _, m := range msgs {
@@ -644,5 +643,34 @@ func TestScannerName(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A UDP flow keeps only what it needs between datagrams and borrows the parser for each one:
+// interleaved flows must not see each other's Call-IDs or transactions through the borrowed
+// state. Each flow repeats its own Call-ID, so each counts one; its OPTIONS stays answered.
+func TestUDPFlowsKeepTheirOwnState(t *testing.T) {
+	a, b := newSession(t, flow.UDP, 5060), newSession(t, flow.UDP, 5060)
+	a.Client(options1)
+	b.Client(options2)
+	a.Client(options1)
+	b.Client(options2)
+	a.Server(crlf(`SIP/2.0 200 OK
+Via: SIP/2.0/UDP 192.0.2.10:50000;branch=z9hG4bK.a
+From: <sip:probe@192.0.2.10>;tag=a
+To: <sip:ping@192.0.2.1>;tag=z
+Call-ID: opt-1
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+`))
+	if fa, fb := a.facts(), b.facts(); fa.CallIDs != 1 || fb.CallIDs != 1 || fa.CallID == fb.CallID {
+		t.Errorf("call ids: a %d (%q), b %d (%q); want 1 each, different", fa.CallIDs, fa.CallID, fb.CallIDs, fb.CallID)
+	}
+	if !a.F.IsAnswered() || b.F.IsAnswered() {
+		t.Errorf("answered: a %v (its OPTIONS had its 200), b %v (no reply yet)", a.F.IsAnswered(), b.F.IsAnswered())
+	}
+	if _, ok := a.F.State.(*between); !ok {
+		t.Errorf("a UDP flow holds %T between datagrams, want the small *between", a.F.State)
 	}
 }
