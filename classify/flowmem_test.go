@@ -27,7 +27,7 @@ var flowMemCases = []struct {
 }{
 	{"ntp", "real/ntp-client.pcap", flow.NTP, 940},
 	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1120},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1575},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1500},
 	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 890},
 	{"unknown", "", flow.Unknown, 165},
 }

@@ -165,10 +165,10 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len(b.creds)
 		wrap = true
 	}
-	idx := int16(-1)
+	idx := int8(-1)
 	if len(l.Binds) < maxBinds {
 		e.DN = boundedShared(b.name, maxDN)
-		idx = int16(len(l.Binds))
+		idx = int8(len(l.Binds))
 		l.Binds = append(l.Binds, e)
 	}
 	st.push(pending{id: m.id, op: opBindRequest, idx: idx, wrap: wrap})
@@ -238,7 +238,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	if sink.spn {
 		l.SPNSearch = true
 	}
-	idx := int16(-1)
+	idx := int8(-1)
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
 			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
@@ -271,7 +271,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 		if k := len(s.Attributes); len(names) > k {
 			s.FilterAttributes = names[k:]
 		}
-		idx = int16(len(l.Searches))
+		idx = int8(len(l.Searches))
 		l.Searches = append(l.Searches, s)
 	}
 	st.push(pending{id: m.id, op: opSearchRequest, idx: idx})
@@ -297,12 +297,12 @@ func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
 	if carries {
 		l.PasswordModify = true
 	}
-	idx := int16(-1)
+	idx := int8(-1)
 	if len(l.Extended) < maxExtended {
 		if oid == "" {
 			oid = bounded(e.name, maxOID)
 		}
-		idx = int16(len(l.Extended))
+		idx = int8(len(l.Extended))
 		l.Extended = append(l.Extended, flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
 			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
 	}

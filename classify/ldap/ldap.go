@@ -30,6 +30,9 @@ const (
 	maxPending  = 16  // outstanding requests matched with their responses
 )
 
+// pending.idx is an int8: the build fails if a facts list could outgrow it.
+const _ = uint8(127 - max(maxBinds, maxSearches, maxExtended))
+
 // claimPartialAt is the size of an incomplete first message from which its envelope, message
 // ID and operation header alone are enough to claim the flow: a large first message (a search
 // result picked up mid-flow) would otherwise outlast the engine's patience for undecided flows.
@@ -72,19 +75,21 @@ func (*Detector) Hint(t flow.Transport, port uint16) bool {
 }
 
 // pending is an outstanding request waiting for its response.
+// It is 8 bytes, so the ring of maxPending takes 128 (the facts lists it points into are
+// bounded well below 127 entries).
 type pending struct {
 	id   int32
-	op   byte  // opBindRequest, opSearchRequest or opExtendedRequest
-	idx  int16 // index in the facts list, -1 when past its bound
-	wrap bool  // a SASL bind whose mechanism can negotiate a security layer
-	tls  bool  // a StartTLS request
+	op   byte // opBindRequest, opSearchRequest or opExtendedRequest
+	idx  int8 // index in the facts list, -1 when past its bound
+	wrap bool // a SASL bind whose mechanism can negotiate a security layer
+	tls  bool // a StartTLS request
 }
 
 // state is the per-flow state, allocated once when the flow is claimed.
 type state struct {
 	pend  [maxPending]pending
-	npend int
-	next  int // ring position for the next request when pend is full
+	npend uint8
+	next  uint8 // ring position for the next request when pend is full
 
 	clearOps uint32 // messages other than the StartTLS exchange
 	upgraded bool   // bytes are TLS from here on
@@ -108,7 +113,7 @@ func (st *state) push(p pending) {
 
 // take finds the outstanding request id of operation op; remove drops it.
 func (st *state) take(id int32, op byte, remove bool) (pending, bool) {
-	for i := 0; i < st.npend; i++ {
+	for i := range int(st.npend) {
 		if p := st.pend[i]; p.id == id && p.op == op {
 			if remove {
 				st.npend--
@@ -222,7 +227,7 @@ func (d *Detector) parse(f *flow.Flow, st *state, dir flow.Dir, data []byte) (fl
 
 // startTLSPending reports whether a StartTLS request awaits its response.
 func (st *state) startTLSPending() bool {
-	for i := 0; i < st.npend; i++ {
+	for i := range int(st.npend) {
 		if st.pend[i].tls {
 			return true
 		}
