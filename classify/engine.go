@@ -210,10 +210,11 @@ type Engine struct {
 	hoPeak  int // the most flows half held since it was last made (see deleteHalf)
 	hoQueue []hoItem
 	hoHead  int
-	files   []string
 	scratch flow.Record
+	file    fileCache // of Handle
 
 	nextInterim int64 // packet time (Unix ns) of the next scan for interim records
+	lastInterim int64 // packet time (Unix ns) of the last scan for interim records
 
 	emergency bool
 	stats     Stats
@@ -262,6 +263,25 @@ func (e *Engine) Flows() int { return e.flows.n + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
+	e.handle(p, ts, frame, e.file.of(file))
+}
+
+// fileCache numbers file names (flow.FileRefOf) for the per-packet path: packets come file
+// by file, so the name asked for is nearly always the last one.
+type fileCache struct {
+	name string
+	ref  flow.FileRef
+}
+
+func (c *fileCache) of(name string) flow.FileRef {
+	if name != c.name {
+		c.name, c.ref = name, flow.FileRefOf(name)
+	}
+	return c.ref
+}
+
+// handle is Handle with the file numbered.
+func (e *Engine) handle(p *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
 	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
@@ -297,7 +317,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		t := flow.TimeOf(ts)
 		f.Frame, f.Time, f.FrameFile = frame, t, 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
-			f.FrameFile = flow.FileRefOf(file)
+			f.FrameFile = file
 		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)
@@ -333,8 +353,8 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	case p.Flags&decode.FlagRST != 0:
 		e.close(en, flow.EndRST)
 	case p.Flags&decode.FlagFIN != 0:
-		en.dirBits[d] |= finSeen
-		if en.dirBits[0]&en.dirBits[1]&finSeen != 0 {
+		en.finSeen[d] = true
+		if en.finSeen[0] && en.finSeen[1] {
 			e.close(en, flow.EndFIN)
 		}
 	}
@@ -372,7 +392,7 @@ func (e *Engine) linger(en *entry) {
 	e.lists[want].pushBack(en)
 }
 
-func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {
+func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) *entry {
 	if e.Flows() >= e.cfg.MaxFlows {
 		e.evictOldest()
 	}
@@ -398,7 +418,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 }
 
 // alloc inserts a new entry for key k, a flow whose first packet is frame of file at ts.
-func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file string) *entry {
+func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *entry {
 	var en *entry
 	if n := len(e.free); n > 0 {
 		en = e.free[n-1]
@@ -506,28 +526,32 @@ func (e *Engine) Advance(now time.Time) {
 // a tenth of the interval (a record comes at most that late), at least a second.
 func (e *Engine) interimScan() int64 { return int64(max(e.cfg.Interim/10, time.Second)) }
 
-// interim emits an interim record of every reported flow that has been open for an interval
-// since its start or its last interim record. The scan walks the whole table, at most every
-// tenth of the interval.
+// interim emits an interim record of every reported flow that has been open for another
+// interval: one whose start plus a whole number of intervals fell after the previous scan
+// and by this one. The scan walks the whole table, at most every tenth of the interval; a
+// flow keeps no state for it.
 func (e *Engine) interim() {
 	now := e.now.UnixNano()
 	if e.cfg.Interim <= 0 || now < e.nextInterim {
 		return
 	}
-	e.nextInterim = now + e.interimScan()
+	prev := e.lastInterim // 0 before the first scan
+	e.nextInterim, e.lastInterim = now+e.interimScan(), now
 	iv := int64(e.cfg.Interim)
 	e.flows.all(func(en *entry) {
 		f := en.f
 		if f == nil || (f.Label == flow.Unknown && e.cfg.SkipUnknown) {
 			return
 		}
-		if en.interimAt == 0 {
-			en.interimAt = f.Start.UnixNano()
+		// Intervals since the start, now and at the previous scan.
+		start := f.Start.UnixNano()
+		n, was := (now-start)/iv, int64(0)
+		if prev > start {
+			was = (prev - start) / iv
 		}
-		if now-en.interimAt < iv {
+		if n <= was {
 			return
 		}
-		en.interimAt = now
 		r := &e.scratch
 		*r = f.Record
 		r.Interim, r.EmitAt = true, flow.TimeOf(e.now)
@@ -640,7 +664,7 @@ func (e *Engine) dropFlow(en *entry) {
 // compareFirst orders flows by their first packet: by frame within a file; across files by
 // time, and the same instant in two files by file name. It is the last key of the canonical
 // order of records (recLess) and the order of the open flows at the end of input.
-func compareFirst(afile string, astart flow.Time, aframe uint64, bfile string, bstart flow.Time, bframe uint64) int {
+func compareFirst(afile flow.FileRef, astart flow.Time, aframe uint64, bfile flow.FileRef, bstart flow.Time, bframe uint64) int {
 	if afile != bfile {
 		switch {
 		case astart.Before(bstart):
@@ -648,7 +672,7 @@ func compareFirst(afile string, astart flow.Time, aframe uint64, bfile string, b
 		case astart.After(bstart):
 			return 1
 		}
-		return strings.Compare(afile, bfile)
+		return strings.Compare(afile.String(), bfile.String())
 	}
 	return cmp.Compare(aframe, bframe)
 }
@@ -660,7 +684,7 @@ func (e *Engine) Flush() {
 	type open struct {
 		en    *entry // nil for a half-open flow, halves[half]
 		half  int
-		file  string
+		file  flow.FileRef
 		start flow.Time
 		frame uint64
 	}
@@ -678,7 +702,7 @@ func (e *Engine) Flush() {
 	})
 	halves := make([]halfKV, 0, len(e.half))
 	for k, ho := range e.half {
-		all = append(all, open{half: len(halves), file: e.files[ho.file], start: flow.UnixNano(ho.start), frame: ho.first})
+		all = append(all, open{half: len(halves), file: ho.file, start: flow.UnixNano(ho.start), frame: ho.first})
 		halves = append(halves, halfKV{k, ho})
 	}
 	slices.SortFunc(all, func(a, b open) int {

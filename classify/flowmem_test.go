@@ -25,11 +25,11 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 1165},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1655},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1575},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1215},
-	{"unknown", "", flow.Unknown, 165},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 1117},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1607},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1527},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 1167},
+	{"unknown", "", flow.Unknown, 149},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.

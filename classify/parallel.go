@@ -61,6 +61,7 @@ type Feeder struct {
 	packets uint64
 	bytes   uint64
 	refused uint64 // turned down by Config.Admit
+	file    fileCache
 
 	mu   sync.Mutex // guards snap
 	snap Stats      // packets, bytes and decoder counts as of the last tick, for LiveStats
@@ -94,7 +95,7 @@ type batch struct {
 type meta struct {
 	ts, now time.Time
 	frame   uint64
-	file    string
+	file    flow.FileRef
 }
 
 // item is a worker's record on its way to emit, with what the worker's Annotator made of it.
@@ -251,13 +252,13 @@ func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 			f.refused++
 			return st
 		}
-		f.dispatch(&f.dp, c.Timestamp, c.Frame, c.File)
+		f.dispatch(&f.dp, c.Timestamp, c.Frame, f.file.of(c.File))
 	}
 	return st
 }
 
 // dispatch copies a decoded packet into its worker's batch.
-func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file string) {
+func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
 	p := f.p
 	if ts.After(f.now) {
 		f.now = ts
@@ -348,7 +349,7 @@ func (p *Parallel) work(w *worker) {
 			m := &b.meta[i]
 			// The global clock first (Handle expires idle flows against it, once).
 			w.e.setNow(m.now)
-			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
+			w.e.handle(&b.pkts[i], m.ts, m.frame, m.file)
 		}
 		w.e.Advance(b.clock)
 		if b.clock.After(w.clock) { // batches of several feeders: the clock never goes back

@@ -174,7 +174,7 @@ func (j *JSON) flowShared(r *flow.Record) {
 		b = append(b, `"}}`...)
 	}
 	j.shared = append(b, '}')
-	j.tunnel = j.appendTunnel(j.tunnel[:0], r.Tunnel)
+	j.tunnel = j.appendTunnel(j.tunnel[:0], r.TunnelLayers())
 }
 
 // appendTunnel writes `,"tunnel":[…]`, the tunnel layers outermost first, or nothing.
@@ -250,10 +250,10 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	if err := j.facts.Err; err != nil {
 		j.facts.Err = nil
 		j.line = b[:0]
-		return fmt.Errorf("report: the flow at frame %d of %s: %w", r.FirstFrame, r.File, err)
+		return fmt.Errorf("report: the flow at frame %d of %s: %w", r.FirstFrame, r.File.String(), err)
 	}
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, r.File)
+	b = j.appendString(b, r.File.String())
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
 	b = append(b, j.tunnel...)
@@ -277,9 +277,9 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 		b = append(b, `,"parse_errors":`...)
 		b = strconv.AppendUint(b, uint64(r.ParseErrors), 10)
 	}
-	if r.ParseError != "" {
+	if r.ParseError != 0 {
 		b = append(b, `,"parse_error":`...)
-		b = j.appendString(b, r.ParseError)
+		b = j.appendString(b, r.ParseError.String())
 	}
 	if r.Gaps != 0 {
 		b = append(b, `,"gaps":`...)
@@ -313,14 +313,14 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = append(b, ',')
 	b = append(b, j.shared...)
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, cmp.Or(f.Evidence.File.String(), r.File))
+	b = j.appendString(b, cmp.Or(f.Evidence.File.String(), r.File.String()))
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
-	if ef := f.Evidence.File.String(); ef != "" && ef != r.File {
+	if ef := f.Evidence.File; ef != 0 && ef != r.File {
 		b = append(b, `,"flow_file":`...)
-		b = j.appendString(b, r.File)
+		b = j.appendString(b, r.File.String())
 	}
 	b = append(b, `,"display_filter":"`...)
 	b = AppendDisplayFilter(b, r.Transport, r.Client, r.Server) // no character JSON escapes
