@@ -10,6 +10,7 @@ package classify
 import (
 	"cmp"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -199,8 +200,8 @@ type Engine struct {
 	flows    flowTable
 	lists    [numClasses]list
 	timeouts [numClasses]time.Duration
-	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
-	free     []*entry  // released entries, reused
+	now      int64    // the latest packet time seen (or the wall clock, for a live sensor), Unix ns
+	free     []*entry // released entries, reused
 	freeF    []*flow.Flow
 	freeTCP  []*tcpState
 	oooTotal int // bytes held in out-of-order segments, all flows
@@ -234,6 +235,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		flows: newFlowTable(min(cfg.MaxFlows, 1024)),
 		half:  make(map[key]halfOpen),
 		dec:   decode.New(cfg.Decode),
+		now:   math.MinInt64,
 	}
 	if len(e.dets) > len(entry{}.cands) {
 		e.dets = e.dets[:len(entry{}.cands)]
@@ -263,7 +265,19 @@ func (e *Engine) Flows() int { return e.flows.n + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
-	e.handle(p, ts, frame, e.file.of(file))
+	e.handle(p, nanos(ts), frame, e.file.of(file))
+}
+
+// nanos returns t in Unix nanoseconds, clamped to the range of flow.Time as flow.TimeOf
+// clamps it. The engine keeps every time so: packet times, its clock, a flow's activity.
+func nanos(t time.Time) int64 { return flow.TimeOf(t).UnixNano() }
+
+// after returns the Unix time ns+d, or the latest one when that is past the range of int64.
+func after(ns int64, d time.Duration) int64 {
+	if s := ns + int64(d); s >= ns {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // fileCache numbers file names (flow.FileRefOf) for the per-packet path: packets come file
@@ -280,21 +294,21 @@ func (c *fileCache) of(name string) flow.FileRef {
 	return c.ref
 }
 
-// handle is Handle with the file numbered.
-func (e *Engine) handle(p *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
+// handle is Handle with the packet time in Unix nanoseconds (see nanos) and the file numbered.
+func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
 	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
 	en := e.flows.get(&k)
 	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
-	if en != nil && e.now.UnixNano()-en.last > int64(e.timeouts[en.class]) {
+	if en != nil && e.now-en.last > int64(e.timeouts[en.class]) {
 		// Expired between two expiry passes (a worker sees the clock in batches).
 		e.expireOne(en)
 		en = nil
 	}
 	if en != nil && syn && en.class == classTCPClosed {
 		// The port pair is reused for a new connection.
-		e.finishAt(en, en.closedWhy, e.now)
+		e.finishAt(en, en.closedWhy, flow.UnixNano(e.now))
 		en = nil
 	}
 	if en == nil && p.Proto == decode.ProtoTCP {
@@ -314,7 +328,7 @@ func (e *Engine) handle(p *decode.Packet, ts time.Time, frame uint64, file flow.
 		d = flow.FromClient
 	}
 	if f := en.f; f != nil {
-		t := flow.TimeOf(ts)
+		t := flow.UnixNano(ts)
 		f.Frame, f.Time, f.FrameFile = frame, t, 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
 			f.FrameFile = file
@@ -326,7 +340,7 @@ func (e *Engine) handle(p *decode.Packet, ts time.Time, frame uint64, file flow.
 			f.End = t
 		}
 	}
-	en.last = e.now.UnixNano()
+	en.last = e.now
 	l := &e.lists[en.class]
 	if l.tail != en {
 		l.remove(en)
@@ -392,7 +406,7 @@ func (e *Engine) linger(en *entry) {
 	e.lists[want].pushBack(en)
 }
 
-func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) *entry {
+func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame uint64, file flow.FileRef) *entry {
 	if e.Flows() >= e.cfg.MaxFlows {
 		e.evictOldest()
 	}
@@ -409,7 +423,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 	if p.Proto == decode.ProtoTCP {
 		t = flow.TCP
 	}
-	en := e.alloc(k, clientIsA, t, flow.TimeOf(ts), frame, file)
+	en := e.alloc(k, clientIsA, t, flow.UnixNano(ts), frame, file)
 	en.f.ClientKnown = known
 	if en.skip {
 		e.dropFlow(en) // no detector for this transport
@@ -446,7 +460,7 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, f
 	}
 	e.order(en, t, f.Client.Port(), f.Server.Port())
 	e.flows.put(en)
-	en.last = e.now.UnixNano()
+	en.last = e.now
 	e.lists[en.class].pushBack(en)
 	e.stats.Flows++
 	return en
@@ -498,7 +512,7 @@ func (e *Engine) checkPressure() {
 func (e *Engine) expire() {
 	for c := range e.lists {
 		l := &e.lists[c]
-		for l.head != nil && e.now.UnixNano()-l.head.last > int64(e.timeouts[c]) {
+		for l.head != nil && e.now-l.head.last > int64(e.timeouts[c]) {
 			e.expireOne(l.head)
 		}
 	}
@@ -511,12 +525,15 @@ func (e *Engine) expireOne(en *entry) {
 	if en.class == classTCPClosed {
 		why = en.closedWhy
 	}
-	e.finishAt(en, why, time.Unix(0, en.last).UTC().Add(e.timeouts[en.class]))
+	e.finishAt(en, why, flow.UnixNano(after(en.last, e.timeouts[en.class])))
 }
 
 // Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
 // calls it with the wall clock so flows end when traffic stops; files never need it.
-func (e *Engine) Advance(now time.Time) {
+func (e *Engine) Advance(now time.Time) { e.advance(nanos(now)) }
+
+// advance is Advance with the time in Unix nanoseconds.
+func (e *Engine) advance(now int64) {
 	e.setNow(now)
 	e.expire()
 	e.interim()
@@ -531,7 +548,7 @@ func (e *Engine) interimScan() int64 { return int64(max(e.cfg.Interim/10, time.S
 // and by this one. The scan walks the whole table, at most every tenth of the interval; a
 // flow keeps no state for it.
 func (e *Engine) interim() {
-	now := e.now.UnixNano()
+	now := e.now
 	if e.cfg.Interim <= 0 || now < e.nextInterim {
 		return
 	}
@@ -554,7 +571,7 @@ func (e *Engine) interim() {
 		}
 		r := &e.scratch
 		*r = f.Record
-		r.Interim, r.EmitAt = true, flow.TimeOf(e.now)
+		r.Interim, r.EmitAt = true, flow.UnixNano(e.now)
 		// While the detector still writes the facts, they may be read during emit only.
 		r.FactsPending = !en.skip
 		e.stats.Interim++
@@ -563,8 +580,8 @@ func (e *Engine) interim() {
 }
 
 // setNow moves the engine's clock to now, if later, without expiring anything yet.
-func (e *Engine) setNow(now time.Time) {
-	if now.After(e.now) {
+func (e *Engine) setNow(now int64) {
+	if now > e.now {
 		e.now = now
 	}
 }
@@ -579,7 +596,7 @@ func (e *Engine) evictHalfOpen() bool {
 	e.hoHead++
 	e.stats.Evicted++
 	e.stats.HalfOpenEvicted++
-	e.finishHalf(&k, &ho, flow.EndEvicted, e.now)
+	e.finishHalf(&k, &ho, flow.EndEvicted, flow.UnixNano(e.now))
 	e.compactQueue()
 	return true
 }
@@ -598,19 +615,19 @@ func (e *Engine) evictOldest() {
 	}
 	if oldest != nil {
 		e.stats.Evicted++
-		e.finishAt(oldest, flow.EndEvicted, e.now)
+		e.finishAt(oldest, flow.EndEvicted, flow.UnixNano(e.now))
 	}
 }
 
-// finishAt emits a flow that ended at packet time at (zero: end of input) and releases its
+// finishAt emits a flow that ended at packet time at (unset: end of input) and releases its
 // entry.
-func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
+func (e *Engine) finishAt(en *entry, why flow.End, at flow.Time) {
 	e.flows.remove(en)
 	e.lists[en.class].remove(en)
 	e.stats.EndReasons[why]++
 	if f := en.f; f != nil {
 		f.EndReason = why
-		f.EmitAt = flow.TimeOf(at)
+		f.EmitAt = at
 		e.stats.FlowsByLabel[f.Label]++
 		e.stats.ParseErrors += uint64(f.ParseErrors)
 		if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
@@ -712,14 +729,14 @@ func (e *Engine) Flush() {
 		o := &all[i]
 		if o.en == nil {
 			h := &halves[o.half]
-			e.finishHalf(&h.k, &h.ho, flow.EndEOF, time.Time{})
+			e.finishHalf(&h.k, &h.ho, flow.EndEOF, 0)
 			continue
 		}
 		why := flow.EndEOF
 		if o.en.class == classTCPClosed {
 			why = o.en.closedWhy
 		}
-		e.finishAt(o.en, why, time.Time{})
+		e.finishAt(o.en, why, 0)
 	}
 	e.hoQueue, e.hoHead = e.hoQueue[:0], 0
 	e.emergency = false

@@ -37,14 +37,14 @@ const halfOpenTimeout = 30 * time.Second
 // trackHalfOpen handles a packet of a flow not in the full table. It reports true when the
 // packet was absorbed by the half-open table; otherwise the caller creates (or, after a
 // promotion, finds) the full entry.
-func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) bool {
+func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts int64, frame uint64, file flow.FileRef) bool {
 	// Activity is stamped with the engine's clock, which never goes back, as full entries
 	// are: a SYN whose packet time is earlier than one already seen (a capture whose clock
 	// stepped back) must neither end the flow before it began nor jump the expiry queue.
-	now := e.now.UnixNano()
+	now := e.now
 	ho, ok := e.half[*k]
-	if ok && time.Duration(e.now.UnixNano()-ho.last) > e.hoTimeout() {
-		e.finishHalf(k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()))
+	if ok && time.Duration(now-ho.last) > e.hoTimeout() {
+		e.finishHalf(k, &ho, flow.EndIdle, flow.UnixNano(after(ho.last, e.hoTimeout())))
 		ok = false
 	}
 	pureSyn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK|decode.FlagRST|decode.FlagFIN) == decode.FlagSYN &&
@@ -69,7 +69,7 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 			e.evictOldest()
 		}
 		e.checkPressure()
-		ho := halfOpen{start: ts.UnixNano(), last: now, first: frame, isn: p.Seq + 1, packets: 1,
+		ho := halfOpen{start: ts, last: now, first: frame, isn: p.Seq + 1, packets: 1,
 			bytes: uint32(p.IPLen), file: file, srcIsA: srcIsA}
 		ho.vlan, ho.nvlan, ho.tun = arrival(p, true)
 		e.half[*k] = ho
@@ -100,7 +100,7 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 }
 
 // finishHalf emits a half-open flow (always labelled unknown).
-func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
+func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at flow.Time) {
 	e.deleteHalf(k)
 	e.stats.FlowsByLabel[flow.Unknown]++
 	e.stats.EndReasons[why]++
@@ -111,7 +111,7 @@ func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
 	*r = flow.Record{
 		File: ho.file, FirstFrame: ho.first, Start: flow.UnixNano(ho.start), End: flow.UnixNano(ho.last),
 		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
-		EndReason: why, EmitAt: flow.TimeOf(at), VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
+		EndReason: why, EmitAt: at, VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
 	}
 	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
 	e.emit(r)
@@ -182,7 +182,7 @@ func (e *Engine) compactQueue() {
 
 // expireHalf emits the half-open flows whose SYN got no answer within the timeout.
 func (e *Engine) expireHalf() {
-	limit := e.now.UnixNano() - int64(e.hoTimeout())
+	limit := e.now - int64(e.hoTimeout())
 	for {
 		// The queue is in packet-time order: when its first item, live or stale, is recent,
 		// nothing is due, and the map need not be asked (this runs for every packet).
@@ -195,7 +195,7 @@ func (e *Engine) expireHalf() {
 		}
 		k := it.k
 		e.hoHead++
-		e.finishHalf(&k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()).UTC())
+		e.finishHalf(&k, &ho, flow.EndIdle, flow.UnixNano(after(ho.last, e.hoTimeout())))
 		e.compactQueue()
 	}
 }

@@ -3,6 +3,7 @@ package classify
 import (
 	"container/heap"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,7 @@ type Feeder struct {
 	p       *Parallel
 	dec     *decode.Decoder
 	dp      decode.Packet
-	now     time.Time
+	now     int64 // the feeder's clock: the latest packet time (or Tick), Unix ns (see nanos)
 	sinceTk int
 	cur     []*batch // per worker: the batch being filled
 	packets uint64
@@ -88,12 +89,14 @@ type batch struct {
 	pkts  []decode.Packet
 	meta  []meta
 	buf   []byte
-	clock time.Time
-	flush bool // end of input: flush the engine after this batch
+	clock int64 // the feeder's clock when it sent the batch
+	flush bool  // end of input: flush the engine after this batch
 }
 
+// meta is what a batch says of each packet besides the packet: 32 bytes without a pointer,
+// so that filling a batch copies little and leaves the garbage collector nothing to scan.
 type meta struct {
-	ts, now time.Time
+	ts, now int64 // the packet time and the feeder's clock, Unix ns (see nanos)
 	frame   uint64
 	file    flow.FileRef
 }
@@ -107,7 +110,7 @@ type item struct {
 type output struct {
 	w     int
 	recs  []*item
-	clock time.Time
+	clock int64
 	final bool
 	// flushing: the worker is emitting its open flows (end of input). Every record it
 	// emitted before is in this output or an earlier one, and the open flows come in the
@@ -126,7 +129,7 @@ type worker struct {
 	cur      *batch
 	recs     []*item
 	flushing bool
-	clock    time.Time
+	clock    int64
 }
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
@@ -165,7 +168,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 		admit:  cfg.Admit,
 	}
 	for i := 0; i < n; i++ {
-		w := &worker{id: i, in: make(chan *batch, 4)}
+		w := &worker{id: i, in: make(chan *batch, 4), clock: math.MinInt64}
 		var ann Annotator
 		if annotator != nil {
 			ann = annotator(i)
@@ -201,7 +204,7 @@ func (p *Parallel) NewFeeder() *Feeder {
 	if len(p.feeders) == maxFeeders {
 		panic("classify: more than 64 feeders")
 	}
-	f := &Feeder{p: p, dec: decode.New(p.decCfg), cur: make([]*batch, len(p.workers))}
+	f := &Feeder{p: p, dec: decode.New(p.decCfg), cur: make([]*batch, len(p.workers)), now: math.MinInt64}
 	p.feeders = append(p.feeders, f)
 	return f
 }
@@ -237,8 +240,9 @@ func (p *Parallel) Packet(c *capture.Packet) decode.Status { return p.main.Packe
 func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 	f.packets++
 	f.bytes += uint64(len(c.Data))
-	if c.Timestamp.After(f.now) {
-		f.now = c.Timestamp
+	ts := nanos(c.Timestamp)
+	if ts > f.now {
+		f.now = ts
 	}
 	// A live capture's kernel strips the outer VLAN tag into the ring's metadata; the
 	// decoder takes it as the frame's first tag.
@@ -252,15 +256,20 @@ func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 			f.refused++
 			return st
 		}
-		f.dispatch(&f.dp, c.Timestamp, c.Frame, f.file.of(c.File))
+		f.dispatchAt(&f.dp, ts, c.Frame, f.file.of(c.File))
 	}
 	return st
 }
 
 // dispatch copies a decoded packet into its worker's batch.
 func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
+	f.dispatchAt(dp, nanos(ts), frame, file)
+}
+
+// dispatchAt is dispatch with the packet time in Unix nanoseconds (see nanos).
+func (f *Feeder) dispatchAt(dp *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
 	p := f.p
-	if ts.After(f.now) {
+	if ts > f.now {
 		f.now = ts
 	}
 	k, _ := makeKey(dp)
@@ -324,8 +333,8 @@ func (f *Feeder) tick(flush bool) {
 // timeouts. A live capture calls it with the wall clock when no packet has come for a while,
 // so that a quiet link still ends its flows; files never need it.
 func (f *Feeder) Tick(now time.Time) {
-	if now.After(f.now) {
-		f.now = now
+	if ns := nanos(now); ns > f.now {
+		f.now = ns
 	}
 	f.tick(false)
 }
@@ -351,8 +360,8 @@ func (p *Parallel) work(w *worker) {
 			w.e.setNow(m.now)
 			w.e.handle(&b.pkts[i], m.ts, m.frame, m.file)
 		}
-		w.e.Advance(b.clock)
-		if b.clock.After(w.clock) { // batches of several feeders: the clock never goes back
+		w.e.advance(b.clock)
+		if b.clock > w.clock { // batches of several feeders: the clock never goes back
 			w.clock = b.clock
 		}
 		w.mu.Lock()
@@ -392,7 +401,10 @@ func (p *Parallel) Flush() {
 // so they are never all held at once.
 func (p *Parallel) merge() {
 	n := len(p.workers)
-	clocks := make([]time.Time, n)
+	clocks := make([]int64, n)
+	for i := range clocks {
+		clocks[i] = math.MinInt64 // no worker has said how far it is
+	}
 	flushing := make([]bool, n)
 	final := make([]bool, n)
 	open := make([][]*item, n) // per worker: open flows not yet emitted, in order
@@ -424,12 +436,12 @@ func (p *Parallel) merge() {
 		}
 		wm := clocks[0]
 		for _, c := range clocks[1:] {
-			if c.Before(wm) {
+			if c < wm {
 				wm = c
 			}
 		}
 		// Everything a worker will still emit ends at or after its clock.
-		for w := flow.TimeOf(wm); h.Len() > 0 && h[0].rec.EmitAt.Before(w); {
+		for w := flow.UnixNano(wm); h.Len() > 0 && h[0].rec.EmitAt.Before(w); {
 			p.out(heap.Pop(&h).(*item))
 		}
 	}
