@@ -265,7 +265,7 @@ func (e *Engine) Flows() int { return e.flows.n + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
-	e.handle(p, nanos(ts), frame, e.file.of(file))
+	e.handle(p, nanos(ts), frame, e.file.of(file), 0)
 }
 
 // nanos returns t in Unix nanoseconds, clamped to the range of flow.Time as flow.TimeOf
@@ -294,12 +294,17 @@ func (c *fileCache) of(name string) flow.FileRef {
 	return c.ref
 }
 
-// handle is Handle with the packet time in Unix nanoseconds (see nanos) and the file numbered.
-func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
+// handle is Handle with the packet time in Unix nanoseconds (see nanos) and the file
+// numbered. h is the flow table's hash of the packet's key when the caller has it (a
+// Parallel's feeder, which shares the table's seed), else 0.
+func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.FileRef, h uint64) {
 	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
-	en := e.flows.get(&k)
+	if h == 0 {
+		h = e.flows.hash(&k)
+	}
+	en := e.flows.getAt(&k, h)
 	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
 	if en != nil && e.now-en.last > int64(e.timeouts[en.class]) {
 		// Expired between two expiry passes (a worker sees the clock in batches).
@@ -315,7 +320,7 @@ func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.File
 		if e.trackHalfOpen(&k, srcIsA, p, ts, frame, file) {
 			return
 		}
-		en = e.flows.get(&k) // promoted from the half-open table, or nil
+		en = e.flows.getAt(&k, h) // promoted from the half-open table, or nil
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)

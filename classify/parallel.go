@@ -93,12 +93,15 @@ type batch struct {
 	flush bool  // end of input: flush the engine after this batch
 }
 
-// meta is what a batch says of each packet besides the packet: 32 bytes without a pointer,
+// meta is what a batch says of each packet besides the packet: 40 bytes without a pointer,
 // so that filling a batch copies little and leaves the garbage collector nothing to scan.
 type meta struct {
 	ts, now int64 // the packet time and the feeder's clock, Unix ns (see nanos)
 	frame   uint64
-	file    flow.FileRef
+	// h is the hash of the packet's flow key that chose the worker; the worker's flow table
+	// has the same seed, so its lookup does not hash the key again.
+	h    uint64
+	file flow.FileRef
 }
 
 // item is a worker's record on its way to emit, with what the worker's Annotator made of it.
@@ -187,6 +190,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 				p.hand(w, false) // stream the open flows instead of holding them all
 			}
 		})
+		w.e.flows.seed = p.seed // a feeder's hash of a key (meta.h) is then the table's
 		p.workers = append(p.workers, w)
 		p.working.Add(1)
 		go p.work(w)
@@ -273,7 +277,8 @@ func (f *Feeder) dispatchAt(dp *decode.Packet, ts int64, frame uint64, file flow
 		f.now = ts
 	}
 	k, _ := makeKey(dp)
-	wi := maphash.Bytes(p.seed, k[:]) % uint64(len(p.workers))
+	h := maphash.Bytes(p.seed, k[:])
+	wi := h % uint64(len(p.workers))
 	b := f.cur[wi]
 	if b == nil {
 		b = p.getBatch()
@@ -293,7 +298,7 @@ func (f *Feeder) dispatchAt(dp *decode.Packet, ts int64, frame uint64, file flow
 	start := len(b.buf)
 	b.buf = append(b.buf, dp.Payload...) // may grow past cap for one huge payload: fine
 	cp.Payload = b.buf[start:len(b.buf):len(b.buf)]
-	b.meta = append(b.meta, meta{ts: ts, now: f.now, frame: frame, file: file})
+	b.meta = append(b.meta, meta{ts: ts, now: f.now, frame: frame, h: h, file: file})
 	if len(b.pkts) == batchPackets {
 		f.send(int(wi))
 	}
@@ -358,7 +363,7 @@ func (p *Parallel) work(w *worker) {
 			m := &b.meta[i]
 			// The global clock first (Handle expires idle flows against it, once).
 			w.e.setNow(m.now)
-			w.e.handle(&b.pkts[i], m.ts, m.frame, m.file)
+			w.e.handle(&b.pkts[i], m.ts, m.frame, m.file, m.h)
 		}
 		w.e.advance(b.clock)
 		if b.clock > w.clock { // batches of several feeders: the clock never goes back
