@@ -12,6 +12,10 @@ type names struct {
 	mu   sync.RWMutex
 	refs map[string]uint32
 	all  atomic.Pointer[[]string] // by number; replaced, never changed, when one is added
+	// limit, when not 0, bounds the strings numbered: past it, a new string gets the
+	// number of over instead.
+	limit int
+	over  string
 }
 
 // ref returns the number of s, numbering it if it has none yet.
@@ -37,6 +41,12 @@ func (n *names) ref(s string) uint32 {
 		all = []string{""}
 		n.refs = map[string]uint32{}
 	}
+	if n.limit > 0 && len(all) >= n.limit {
+		if r, ok := n.refs[n.over]; ok {
+			return r
+		}
+		s = n.over // numbered below, once
+	}
 	r = uint32(len(all))
 	all = append(all[:len(all):len(all)], s) // a new array: readers may hold the old one
 	n.refs[s] = r
@@ -60,11 +70,16 @@ func (n *names) name(r uint32) string {
 // is one: every parse error is one of the detectors' constant error texts.
 type Text uint32
 
-var texts names
+// maxTexts bounds the Texts numbered, so that a detector that made its error texts from the
+// packet (a bug) could not grow the table without end.
+const maxTexts = 4096
+
+var texts = names{limit: maxTexts, over: "(the text of this error was not kept: too many distinct error texts)"}
 
 // TextOf returns the Text of s (0 for ""), numbering s if it has none yet. s should be one
 // of a bounded set of strings (a package-level error's text): each is kept until the
-// process ends.
+// process ends, and past 4,096 of them a new one is given the Text of a fixed text that
+// says so.
 func TextOf(s string) Text { return Text(texts.ref(s)) }
 
 // String returns the string t stands for ("" for 0).
