@@ -10,6 +10,7 @@ package classify
 import (
 	"cmp"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -199,8 +200,8 @@ type Engine struct {
 	flows    flowTable
 	lists    [numClasses]list
 	timeouts [numClasses]time.Duration
-	now      time.Time // the latest packet time seen (or the wall clock, for a live sensor)
-	free     []*entry  // released entries, reused
+	now      int64    // the latest packet time seen (or the wall clock, for a live sensor), Unix ns
+	free     []*entry // released entries, reused
 	freeF    []*flow.Flow
 	freeTCP  []*tcpState
 	oooTotal int // bytes held in out-of-order segments, all flows
@@ -210,10 +211,11 @@ type Engine struct {
 	hoPeak  int // the most flows half held since it was last made (see deleteHalf)
 	hoQueue []hoItem
 	hoHead  int
-	files   []string
 	scratch flow.Record
+	file    fileCache // of Handle
 
 	nextInterim int64 // packet time (Unix ns) of the next scan for interim records
+	lastInterim int64 // packet time (Unix ns) of the last scan for interim records
 
 	emergency bool
 	stats     Stats
@@ -233,6 +235,7 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		flows: newFlowTable(min(cfg.MaxFlows, 1024)),
 		half:  make(map[key]halfOpen),
 		dec:   decode.New(cfg.Decode),
+		now:   math.MinInt64,
 	}
 	if len(e.dets) > len(entry{}.cands) {
 		e.dets = e.dets[:len(entry{}.cands)]
@@ -262,26 +265,62 @@ func (e *Engine) Flows() int { return e.flows.n + len(e.half) }
 
 // Handle follows one decoded packet captured at ts, frame number frame of file.
 func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file string) {
+	e.handle(p, nanos(ts), frame, e.file.of(file), 0)
+}
+
+// nanos returns t in Unix nanoseconds, clamped to the range of flow.Time as flow.TimeOf
+// clamps it. The engine keeps every time so: packet times, its clock, a flow's activity.
+func nanos(t time.Time) int64 { return flow.TimeOf(t).UnixNano() }
+
+// after returns the Unix time ns+d, or the latest one when that is past the range of int64.
+func after(ns int64, d time.Duration) int64 {
+	if s := ns + int64(d); s >= ns {
+		return s
+	}
+	return math.MaxInt64
+}
+
+// fileCache numbers file names (flow.FileRefOf) for the per-packet path: packets come file
+// by file, so the name asked for is nearly always the last one.
+type fileCache struct {
+	name string
+	ref  flow.FileRef
+}
+
+func (c *fileCache) of(name string) flow.FileRef {
+	if name != c.name {
+		c.name, c.ref = name, flow.FileRefOf(name)
+	}
+	return c.ref
+}
+
+// handle is Handle with the packet time in Unix nanoseconds (see nanos) and the file
+// numbered. h is the flow table's hash of the packet's key when the caller has it (a
+// Parallel's feeder, which shares the table's seed), else 0.
+func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.FileRef, h uint64) {
 	e.setNow(ts)
 	e.expire()
 	k, srcIsA := makeKey(p)
-	en := e.flows.get(&k)
+	if h == 0 {
+		h = e.flows.hash(&k)
+	}
+	en := e.flows.getAt(&k, h)
 	syn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK) == decode.FlagSYN
-	if en != nil && e.now.UnixNano()-en.last > int64(e.timeouts[en.class]) {
+	if en != nil && e.now-en.last > int64(e.timeouts[en.class]) {
 		// Expired between two expiry passes (a worker sees the clock in batches).
 		e.expireOne(en)
 		en = nil
 	}
 	if en != nil && syn && en.class == classTCPClosed {
 		// The port pair is reused for a new connection.
-		e.finishAt(en, en.closedWhy, e.now)
+		e.finishAt(en, en.closedWhy, flow.UnixNano(e.now))
 		en = nil
 	}
 	if en == nil && p.Proto == decode.ProtoTCP {
 		if e.trackHalfOpen(&k, srcIsA, p, ts, frame, file) {
 			return
 		}
-		en = e.flows.get(&k) // promoted from the half-open table, or nil
+		en = e.flows.getAt(&k, h) // promoted from the half-open table, or nil
 	}
 	if en == nil {
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
@@ -294,10 +333,10 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 		d = flow.FromClient
 	}
 	if f := en.f; f != nil {
-		t := flow.TimeOf(ts)
+		t := flow.UnixNano(ts)
 		f.Frame, f.Time, f.FrameFile = frame, t, 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
-			f.FrameFile = flow.FileRefOf(file)
+			f.FrameFile = file
 		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)
@@ -306,7 +345,7 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 			f.End = t
 		}
 	}
-	en.last = e.now.UnixNano()
+	en.last = e.now
 	l := &e.lists[en.class]
 	if l.tail != en {
 		l.remove(en)
@@ -333,8 +372,8 @@ func (e *Engine) Handle(p *decode.Packet, ts time.Time, frame uint64, file strin
 	case p.Flags&decode.FlagRST != 0:
 		e.close(en, flow.EndRST)
 	case p.Flags&decode.FlagFIN != 0:
-		en.dirBits[d] |= finSeen
-		if en.dirBits[0]&en.dirBits[1]&finSeen != 0 {
+		en.finSeen[d] = true
+		if en.finSeen[0] && en.finSeen[1] {
 			e.close(en, flow.EndFIN)
 		}
 	}
@@ -372,7 +411,7 @@ func (e *Engine) linger(en *entry) {
 	e.lists[want].pushBack(en)
 }
 
-func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) *entry {
+func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame uint64, file flow.FileRef) *entry {
 	if e.Flows() >= e.cfg.MaxFlows {
 		e.evictOldest()
 	}
@@ -389,7 +428,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 	if p.Proto == decode.ProtoTCP {
 		t = flow.TCP
 	}
-	en := e.alloc(k, clientIsA, t, flow.TimeOf(ts), frame, file)
+	en := e.alloc(k, clientIsA, t, flow.UnixNano(ts), frame, file)
 	en.f.ClientKnown = known
 	if en.skip {
 		e.dropFlow(en) // no detector for this transport
@@ -398,7 +437,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts time.Time, fr
 }
 
 // alloc inserts a new entry for key k, a flow whose first packet is frame of file at ts.
-func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file string) *entry {
+func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *entry {
 	var en *entry
 	if n := len(e.free); n > 0 {
 		en = e.free[n-1]
@@ -426,7 +465,7 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, f
 	}
 	e.order(en, t, f.Client.Port(), f.Server.Port())
 	e.flows.put(en)
-	en.last = e.now.UnixNano()
+	en.last = e.now
 	e.lists[en.class].pushBack(en)
 	e.stats.Flows++
 	return en
@@ -478,7 +517,7 @@ func (e *Engine) checkPressure() {
 func (e *Engine) expire() {
 	for c := range e.lists {
 		l := &e.lists[c]
-		for l.head != nil && e.now.UnixNano()-l.head.last > int64(e.timeouts[c]) {
+		for l.head != nil && e.now-l.head.last > int64(e.timeouts[c]) {
 			e.expireOne(l.head)
 		}
 	}
@@ -491,12 +530,15 @@ func (e *Engine) expireOne(en *entry) {
 	if en.class == classTCPClosed {
 		why = en.closedWhy
 	}
-	e.finishAt(en, why, time.Unix(0, en.last).UTC().Add(e.timeouts[en.class]))
+	e.finishAt(en, why, flow.UnixNano(after(en.last, e.timeouts[en.class])))
 }
 
 // Advance moves the engine's clock to now, if later, and expires idle flows. A live sensor
 // calls it with the wall clock so flows end when traffic stops; files never need it.
-func (e *Engine) Advance(now time.Time) {
+func (e *Engine) Advance(now time.Time) { e.advance(nanos(now)) }
+
+// advance is Advance with the time in Unix nanoseconds.
+func (e *Engine) advance(now int64) {
 	e.setNow(now)
 	e.expire()
 	e.interim()
@@ -506,31 +548,35 @@ func (e *Engine) Advance(now time.Time) {
 // a tenth of the interval (a record comes at most that late), at least a second.
 func (e *Engine) interimScan() int64 { return int64(max(e.cfg.Interim/10, time.Second)) }
 
-// interim emits an interim record of every reported flow that has been open for an interval
-// since its start or its last interim record. The scan walks the whole table, at most every
-// tenth of the interval.
+// interim emits an interim record of every reported flow that has been open for another
+// interval: one whose start plus a whole number of intervals fell after the previous scan
+// and by this one. The scan walks the whole table, at most every tenth of the interval; a
+// flow keeps no state for it.
 func (e *Engine) interim() {
-	now := e.now.UnixNano()
+	now := e.now
 	if e.cfg.Interim <= 0 || now < e.nextInterim {
 		return
 	}
-	e.nextInterim = now + e.interimScan()
+	prev := e.lastInterim // 0 before the first scan
+	e.nextInterim, e.lastInterim = now+e.interimScan(), now
 	iv := int64(e.cfg.Interim)
 	e.flows.all(func(en *entry) {
 		f := en.f
 		if f == nil || (f.Label == flow.Unknown && e.cfg.SkipUnknown) {
 			return
 		}
-		if en.interimAt == 0 {
-			en.interimAt = f.Start.UnixNano()
+		// Intervals since the start, now and at the previous scan.
+		start := f.Start.UnixNano()
+		n, was := (now-start)/iv, int64(0)
+		if prev > start {
+			was = (prev - start) / iv
 		}
-		if now-en.interimAt < iv {
+		if n <= was {
 			return
 		}
-		en.interimAt = now
 		r := &e.scratch
 		*r = f.Record
-		r.Interim, r.EmitAt = true, flow.TimeOf(e.now)
+		r.Interim, r.EmitAt = true, flow.UnixNano(e.now)
 		// While the detector still writes the facts, they may be read during emit only.
 		r.FactsPending = !en.skip
 		e.stats.Interim++
@@ -539,8 +585,8 @@ func (e *Engine) interim() {
 }
 
 // setNow moves the engine's clock to now, if later, without expiring anything yet.
-func (e *Engine) setNow(now time.Time) {
-	if now.After(e.now) {
+func (e *Engine) setNow(now int64) {
+	if now > e.now {
 		e.now = now
 	}
 }
@@ -555,7 +601,7 @@ func (e *Engine) evictHalfOpen() bool {
 	e.hoHead++
 	e.stats.Evicted++
 	e.stats.HalfOpenEvicted++
-	e.finishHalf(&k, &ho, flow.EndEvicted, e.now)
+	e.finishHalf(&k, &ho, flow.EndEvicted, flow.UnixNano(e.now))
 	e.compactQueue()
 	return true
 }
@@ -574,19 +620,19 @@ func (e *Engine) evictOldest() {
 	}
 	if oldest != nil {
 		e.stats.Evicted++
-		e.finishAt(oldest, flow.EndEvicted, e.now)
+		e.finishAt(oldest, flow.EndEvicted, flow.UnixNano(e.now))
 	}
 }
 
-// finishAt emits a flow that ended at packet time at (zero: end of input) and releases its
+// finishAt emits a flow that ended at packet time at (unset: end of input) and releases its
 // entry.
-func (e *Engine) finishAt(en *entry, why flow.End, at time.Time) {
+func (e *Engine) finishAt(en *entry, why flow.End, at flow.Time) {
 	e.flows.remove(en)
 	e.lists[en.class].remove(en)
 	e.stats.EndReasons[why]++
 	if f := en.f; f != nil {
 		f.EndReason = why
-		f.EmitAt = flow.TimeOf(at)
+		f.EmitAt = at
 		e.stats.FlowsByLabel[f.Label]++
 		e.stats.ParseErrors += uint64(f.ParseErrors)
 		if f.Label != flow.Unknown || !e.cfg.SkipUnknown {
@@ -640,7 +686,7 @@ func (e *Engine) dropFlow(en *entry) {
 // compareFirst orders flows by their first packet: by frame within a file; across files by
 // time, and the same instant in two files by file name. It is the last key of the canonical
 // order of records (recLess) and the order of the open flows at the end of input.
-func compareFirst(afile string, astart flow.Time, aframe uint64, bfile string, bstart flow.Time, bframe uint64) int {
+func compareFirst(afile flow.FileRef, astart flow.Time, aframe uint64, bfile flow.FileRef, bstart flow.Time, bframe uint64) int {
 	if afile != bfile {
 		switch {
 		case astart.Before(bstart):
@@ -648,7 +694,7 @@ func compareFirst(afile string, astart flow.Time, aframe uint64, bfile string, b
 		case astart.After(bstart):
 			return 1
 		}
-		return strings.Compare(afile, bfile)
+		return strings.Compare(afile.String(), bfile.String())
 	}
 	return cmp.Compare(aframe, bframe)
 }
@@ -660,7 +706,7 @@ func (e *Engine) Flush() {
 	type open struct {
 		en    *entry // nil for a half-open flow, halves[half]
 		half  int
-		file  string
+		file  flow.FileRef
 		start flow.Time
 		frame uint64
 	}
@@ -678,7 +724,7 @@ func (e *Engine) Flush() {
 	})
 	halves := make([]halfKV, 0, len(e.half))
 	for k, ho := range e.half {
-		all = append(all, open{half: len(halves), file: e.files[ho.file], start: flow.UnixNano(ho.start), frame: ho.first})
+		all = append(all, open{half: len(halves), file: ho.file, start: flow.UnixNano(ho.start), frame: ho.first})
 		halves = append(halves, halfKV{k, ho})
 	}
 	slices.SortFunc(all, func(a, b open) int {
@@ -688,14 +734,14 @@ func (e *Engine) Flush() {
 		o := &all[i]
 		if o.en == nil {
 			h := &halves[o.half]
-			e.finishHalf(&h.k, &h.ho, flow.EndEOF, time.Time{})
+			e.finishHalf(&h.k, &h.ho, flow.EndEOF, 0)
 			continue
 		}
 		why := flow.EndEOF
 		if o.en.class == classTCPClosed {
 			why = o.en.closedWhy
 		}
-		e.finishAt(o.en, why, time.Time{})
+		e.finishAt(o.en, why, 0)
 	}
 	e.hoQueue, e.hoHead = e.hoQueue[:0], 0
 	e.emergency = false

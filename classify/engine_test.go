@@ -3,6 +3,7 @@ package classify
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -570,11 +571,12 @@ func TestInspectWindowCutsAFlow(t *testing.T) {
 	}
 }
 
-// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry; 128 bytes is a
-// size class of Go's allocator, 136 would take 144 (TestLiveHeapPerFlow measures the whole).
+// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry; 112 bytes is a
+// size class of Go's allocator, one byte more would take 128 (TestLiveHeapPerFlow measures
+// the whole).
 func TestEntryFitsItsSizeClass(t *testing.T) {
-	if s := unsafe.Sizeof(entry{}); s > 128 {
-		t.Errorf("entry is %d bytes, want at most 128", s)
+	if s := unsafe.Sizeof(entry{}); s > 112 {
+		t.Errorf("entry is %d bytes, want at most 112", s)
 	}
 }
 
@@ -598,5 +600,65 @@ func TestHalfOpenQueueHoldsWhatTheTableHolds(t *testing.T) {
 	}
 	if q := len(h.e.hoQueue) - h.e.hoHead; q > 4096 {
 		t.Errorf("%d items in the half-open queue for an empty half-open table, want at most 4096", q)
+	}
+}
+
+// TestInterimRecordsEveryInterval: a live sensor's flow that stays open is reported once per
+// Config.Interim after its start, at the first scan past each whole interval, so the records
+// do not drift later when the scans come late; a flow that started between two scans counts
+// its intervals from its own start.
+func TestInterimRecordsEveryInterval(t *testing.T) {
+	h := newHarness(t, Config{Interim: 20 * time.Second, UDPTimeout: time.Hour})
+	U := uint8(decode.ProtoUDP)
+	late := netip.MustParseAddrPort("127.0.0.3:40000")
+	// A scan every 9 s (the clock moves only with packets here): each interval's record
+	// comes up to 8 s late.
+	for i := 0; i <= 10; i++ {
+		after := 9 * time.Second
+		if i == 0 {
+			after = 0
+		}
+		h.send(pkt(cli, srv, U, 0, 0, 0, "HELLO\n"), after)
+		if i == 4 { // 36 s
+			h.send(pkt(late, srv, U, 0, 0, 0, "HELLO\n"), 0)
+		}
+		h.e.Advance(h.now)
+	}
+	got := map[string][]time.Duration{}
+	for _, r := range h.recs {
+		if !r.Interim {
+			t.Fatalf("a final record of a flow still open: %+v", r)
+		}
+		got[r.Client.String()] = append(got[r.Client.String()], r.EmitAt.Time().Sub(t0))
+	}
+	s := time.Second
+	want := map[string][]time.Duration{
+		cli.String():  {27 * s, 45 * s, 63 * s, 81 * s}, // start 0: 20, 40, 60, 80 s
+		late.String(): {63 * s, 81 * s},                 // start 36 s: 56, 76 s (96 is past the end)
+	}
+	for c, w := range want {
+		if !slices.Equal(got[c], w) {
+			t.Errorf("%s: interim records at %v, want %v", c, got[c], w)
+		}
+	}
+}
+
+// TestSYNsPlaceTheFirstBytes: the initial sequence numbers of a captured handshake place each
+// direction's first bytes, so first segments that arrive out of order wait for the bytes
+// before them (instead of the stream being picked up mid-way at the first one that came).
+// The client's SYN is kept in the half-open table until the SYN-ACK; the server's comes on
+// the SYN-ACK itself.
+func TestSYNsPlaceTheFirstBytes(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, synack, 500, 101, ""), time.Millisecond)
+	h.send(pkt(cli, srv, T, ack, 101, 501, ""), time.Millisecond)
+	h.send(pkt(cli, srv, T, ack, 107, 501, "b\n"), time.Millisecond) // ahead of its turn
+	h.send(pkt(cli, srv, T, ack, 101, 501, "HELLO\n"), time.Millisecond)
+	h.send(pkt(srv, cli, T, ack, 503, 109, "y\n"), time.Millisecond) // ahead of its turn
+	h.send(pkt(srv, cli, T, ack, 501, 109, "x\n"), time.Millisecond)
+	if got, want := h.allLines(), []string{"HELLO", "b", "S:x", "S:y"}; !equal(got, want) {
+		t.Errorf("lines %q, want %q", got, want)
 	}
 }

@@ -25,11 +25,11 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 940},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1120},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1500},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 890},
-	{"unknown", "", flow.Unknown, 165},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 890},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1070},
+	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1460},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 840},
+	{"unknown", "", flow.Unknown, 149},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.

@@ -17,11 +17,11 @@ type halfOpen struct {
 	isn     uint32
 	packets uint32
 	bytes   uint32
-	file    uint16 // index in Engine.files
-	srcIsA  bool   // the SYN's sender is endpoint A of the key
+	file    flow.FileRef
+	srcIsA  bool // the SYN's sender is endpoint A of the key
 	nvlan   uint8
 	vlan    [2]uint16
-	tun     []flow.Tunnel // how the SYN arrived (see flow.Record)
+	tun     *flow.Tunnels // how the SYN arrived (see flow.Record)
 }
 
 // hoItem is an entry of the half-open queue, oldest first. Stale items (the flow was promoted,
@@ -34,33 +34,17 @@ type hoItem struct {
 // halfOpenTimeout is how long a SYN waits for any other packet of its flow.
 const halfOpenTimeout = 30 * time.Second
 
-func (e *Engine) fileIndex(file string) uint16 {
-	if n := len(e.files); n > 0 && e.files[n-1] == file {
-		return uint16(n - 1)
-	}
-	for i, f := range e.files {
-		if f == file {
-			return uint16(i)
-		}
-	}
-	if len(e.files) == 1<<16-1 {
-		return uint16(len(e.files) - 1)
-	}
-	e.files = append(e.files, file)
-	return uint16(len(e.files) - 1)
-}
-
 // trackHalfOpen handles a packet of a flow not in the full table. It reports true when the
 // packet was absorbed by the half-open table; otherwise the caller creates (or, after a
 // promotion, finds) the full entry.
-func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Time, frame uint64, file string) bool {
+func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts int64, frame uint64, file flow.FileRef) bool {
 	// Activity is stamped with the engine's clock, which never goes back, as full entries
 	// are: a SYN whose packet time is earlier than one already seen (a capture whose clock
 	// stepped back) must neither end the flow before it began nor jump the expiry queue.
-	now := e.now.UnixNano()
+	now := e.now
 	ho, ok := e.half[*k]
-	if ok && time.Duration(e.now.UnixNano()-ho.last) > e.hoTimeout() {
-		e.finishHalf(k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()))
+	if ok && time.Duration(now-ho.last) > e.hoTimeout() {
+		e.finishHalf(k, &ho, flow.EndIdle, flow.UnixNano(after(ho.last, e.hoTimeout())))
 		ok = false
 	}
 	pureSyn := p.Proto == decode.ProtoTCP && p.Flags&(decode.FlagSYN|decode.FlagACK|decode.FlagRST|decode.FlagFIN) == decode.FlagSYN &&
@@ -85,8 +69,8 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 			e.evictOldest()
 		}
 		e.checkPressure()
-		ho := halfOpen{start: ts.UnixNano(), last: now, first: frame, isn: p.Seq + 1, packets: 1,
-			bytes: uint32(p.IPLen), file: e.fileIndex(file), srcIsA: srcIsA}
+		ho := halfOpen{start: ts, last: now, first: frame, isn: p.Seq + 1, packets: 1,
+			bytes: uint32(p.IPLen), file: file, srcIsA: srcIsA}
 		ho.vlan, ho.nvlan, ho.tun = arrival(p, true)
 		e.half[*k] = ho
 		e.hoPeak = max(e.hoPeak, len(e.half))
@@ -100,20 +84,23 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts time.Ti
 // promote turns a half-open flow into a full entry, with what its SYNs already counted.
 func (e *Engine) promote(k *key, ho *halfOpen) {
 	e.deleteHalf(k)
-	en := e.alloc(k, ho.srcIsA, flow.TCP, flow.UnixNano(ho.start), ho.first, e.files[ho.file])
+	en := e.alloc(k, ho.srcIsA, flow.TCP, flow.UnixNano(ho.start), ho.first, ho.file)
 	f := en.f
 	f.ClientKnown = true
 	f.VLAN, f.NVLAN, f.Tunnel = ho.vlan, ho.nvlan, ho.tun
 	f.End = flow.UnixNano(ho.last)
 	f.Packets[flow.FromClient] = uint64(ho.packets)
 	f.Bytes[flow.FromClient] = uint64(ho.bytes)
-	en.isn[flow.FromClient] = ho.isn
-	en.dirBits[flow.FromClient] |= isnSet
+	if !en.skip { // the client's initial sequence number, for the reassembly
+		en.tcp = e.getTCP()
+		s := &en.tcp.s[flow.FromClient]
+		s.next, s.init = ho.isn, true
+	}
 	e.stats.Flows-- // counted when it was created
 }
 
 // finishHalf emits a half-open flow (always labelled unknown).
-func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
+func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at flow.Time) {
 	e.deleteHalf(k)
 	e.stats.FlowsByLabel[flow.Unknown]++
 	e.stats.EndReasons[why]++
@@ -122,9 +109,9 @@ func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at time.Time) {
 	}
 	r := &e.scratch
 	*r = flow.Record{
-		File: e.files[ho.file], FirstFrame: ho.first, Start: flow.UnixNano(ho.start), End: flow.UnixNano(ho.last),
+		File: ho.file, FirstFrame: ho.first, Start: flow.UnixNano(ho.start), End: flow.UnixNano(ho.last),
 		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
-		EndReason: why, EmitAt: flow.TimeOf(at), VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
+		EndReason: why, EmitAt: at, VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
 	}
 	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
 	e.emit(r)
@@ -195,7 +182,7 @@ func (e *Engine) compactQueue() {
 
 // expireHalf emits the half-open flows whose SYN got no answer within the timeout.
 func (e *Engine) expireHalf() {
-	limit := e.now.UnixNano() - int64(e.hoTimeout())
+	limit := e.now - int64(e.hoTimeout())
 	for {
 		// The queue is in packet-time order: when its first item, live or stale, is recent,
 		// nothing is due, and the map need not be asked (this runs for every packet).
@@ -208,7 +195,7 @@ func (e *Engine) expireHalf() {
 		}
 		k := it.k
 		e.hoHead++
-		e.finishHalf(&k, &ho, flow.EndIdle, time.Unix(0, ho.last).Add(e.hoTimeout()).UTC())
+		e.finishHalf(&k, &ho, flow.EndIdle, flow.UnixNano(after(ho.last, e.hoTimeout())))
 		e.compactQueue()
 	}
 }

@@ -159,8 +159,7 @@ func (e *Engine) reverse(en *entry) {
 	f.Packets[0], f.Packets[1] = f.Packets[1], f.Packets[0]
 	f.Bytes[0], f.Bytes[1] = f.Bytes[1], f.Bytes[0]
 	f.Payload[0], f.Payload[1] = f.Payload[1], f.Payload[0]
-	en.dirBits[0], en.dirBits[1] = en.dirBits[1], en.dirBits[0]
-	en.isn[0], en.isn[1] = en.isn[1], en.isn[0]
+	en.finSeen[0], en.finSeen[1] = en.finSeen[1], en.finSeen[0]
 	if en.tcp != nil {
 		en.tcp.s[0], en.tcp.s[1] = en.tcp.s[1], en.tcp.s[0]
 		en.tcp.pend[0], en.tcp.pend[1] = en.tcp.pend[1], en.tcp.pend[0]

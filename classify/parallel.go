@@ -3,6 +3,7 @@ package classify
 import (
 	"container/heap"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,12 +56,13 @@ type Feeder struct {
 	p       *Parallel
 	dec     *decode.Decoder
 	dp      decode.Packet
-	now     time.Time
+	now     int64 // the feeder's clock: the latest packet time (or Tick), Unix ns (see nanos)
 	sinceTk int
 	cur     []*batch // per worker: the batch being filled
 	packets uint64
 	bytes   uint64
 	refused uint64 // turned down by Config.Admit
+	file    fileCache
 
 	mu   sync.Mutex // guards snap
 	snap Stats      // packets, bytes and decoder counts as of the last tick, for LiveStats
@@ -87,14 +89,19 @@ type batch struct {
 	pkts  []decode.Packet
 	meta  []meta
 	buf   []byte
-	clock time.Time
-	flush bool // end of input: flush the engine after this batch
+	clock int64 // the feeder's clock when it sent the batch
+	flush bool  // end of input: flush the engine after this batch
 }
 
+// meta is what a batch says of each packet besides the packet: 40 bytes without a pointer,
+// so that filling a batch copies little and leaves the garbage collector nothing to scan.
 type meta struct {
-	ts, now time.Time
+	ts, now int64 // the packet time and the feeder's clock, Unix ns (see nanos)
 	frame   uint64
-	file    string
+	// h is the hash of the packet's flow key that chose the worker; the worker's flow table
+	// has the same seed, so its lookup does not hash the key again.
+	h    uint64
+	file flow.FileRef
 }
 
 // item is a worker's record on its way to emit, with what the worker's Annotator made of it.
@@ -106,7 +113,7 @@ type item struct {
 type output struct {
 	w     int
 	recs  []*item
-	clock time.Time
+	clock int64
 	final bool
 	// flushing: the worker is emitting its open flows (end of input). Every record it
 	// emitted before is in this output or an earlier one, and the open flows come in the
@@ -125,7 +132,7 @@ type worker struct {
 	cur      *batch
 	recs     []*item
 	flushing bool
-	clock    time.Time
+	clock    int64
 }
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
@@ -164,7 +171,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 		admit:  cfg.Admit,
 	}
 	for i := 0; i < n; i++ {
-		w := &worker{id: i, in: make(chan *batch, 4)}
+		w := &worker{id: i, in: make(chan *batch, 4), clock: math.MinInt64}
 		var ann Annotator
 		if annotator != nil {
 			ann = annotator(i)
@@ -183,6 +190,7 @@ func NewParallelAnnotated(cfg Config, n int, annotator func(worker int) Annotato
 				p.hand(w, false) // stream the open flows instead of holding them all
 			}
 		})
+		w.e.flows.seed = p.seed // a feeder's hash of a key (meta.h) is then the table's
 		p.workers = append(p.workers, w)
 		p.working.Add(1)
 		go p.work(w)
@@ -200,7 +208,7 @@ func (p *Parallel) NewFeeder() *Feeder {
 	if len(p.feeders) == maxFeeders {
 		panic("classify: more than 64 feeders")
 	}
-	f := &Feeder{p: p, dec: decode.New(p.decCfg), cur: make([]*batch, len(p.workers))}
+	f := &Feeder{p: p, dec: decode.New(p.decCfg), cur: make([]*batch, len(p.workers)), now: math.MinInt64}
 	p.feeders = append(p.feeders, f)
 	return f
 }
@@ -236,8 +244,9 @@ func (p *Parallel) Packet(c *capture.Packet) decode.Status { return p.main.Packe
 func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 	f.packets++
 	f.bytes += uint64(len(c.Data))
-	if c.Timestamp.After(f.now) {
-		f.now = c.Timestamp
+	ts := nanos(c.Timestamp)
+	if ts > f.now {
+		f.now = ts
 	}
 	// A live capture's kernel strips the outer VLAN tag into the ring's metadata; the
 	// decoder takes it as the frame's first tag.
@@ -251,19 +260,25 @@ func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 			f.refused++
 			return st
 		}
-		f.dispatch(&f.dp, c.Timestamp, c.Frame, c.File)
+		f.dispatchAt(&f.dp, ts, c.Frame, f.file.of(c.File))
 	}
 	return st
 }
 
 // dispatch copies a decoded packet into its worker's batch.
-func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file string) {
+func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
+	f.dispatchAt(dp, nanos(ts), frame, file)
+}
+
+// dispatchAt is dispatch with the packet time in Unix nanoseconds (see nanos).
+func (f *Feeder) dispatchAt(dp *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
 	p := f.p
-	if ts.After(f.now) {
+	if ts > f.now {
 		f.now = ts
 	}
 	k, _ := makeKey(dp)
-	wi := maphash.Bytes(p.seed, k[:]) % uint64(len(p.workers))
+	h := maphash.Bytes(p.seed, k[:])
+	wi := h % uint64(len(p.workers))
 	b := f.cur[wi]
 	if b == nil {
 		b = p.getBatch()
@@ -283,7 +298,7 @@ func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file st
 	start := len(b.buf)
 	b.buf = append(b.buf, dp.Payload...) // may grow past cap for one huge payload: fine
 	cp.Payload = b.buf[start:len(b.buf):len(b.buf)]
-	b.meta = append(b.meta, meta{ts: ts, now: f.now, frame: frame, file: file})
+	b.meta = append(b.meta, meta{ts: ts, now: f.now, frame: frame, h: h, file: file})
 	if len(b.pkts) == batchPackets {
 		f.send(int(wi))
 	}
@@ -323,8 +338,8 @@ func (f *Feeder) tick(flush bool) {
 // timeouts. A live capture calls it with the wall clock when no packet has come for a while,
 // so that a quiet link still ends its flows; files never need it.
 func (f *Feeder) Tick(now time.Time) {
-	if now.After(f.now) {
-		f.now = now
+	if ns := nanos(now); ns > f.now {
+		f.now = ns
 	}
 	f.tick(false)
 }
@@ -348,10 +363,10 @@ func (p *Parallel) work(w *worker) {
 			m := &b.meta[i]
 			// The global clock first (Handle expires idle flows against it, once).
 			w.e.setNow(m.now)
-			w.e.Handle(&b.pkts[i], m.ts, m.frame, m.file)
+			w.e.handle(&b.pkts[i], m.ts, m.frame, m.file, m.h)
 		}
-		w.e.Advance(b.clock)
-		if b.clock.After(w.clock) { // batches of several feeders: the clock never goes back
+		w.e.advance(b.clock)
+		if b.clock > w.clock { // batches of several feeders: the clock never goes back
 			w.clock = b.clock
 		}
 		w.mu.Lock()
@@ -391,7 +406,10 @@ func (p *Parallel) Flush() {
 // so they are never all held at once.
 func (p *Parallel) merge() {
 	n := len(p.workers)
-	clocks := make([]time.Time, n)
+	clocks := make([]int64, n)
+	for i := range clocks {
+		clocks[i] = math.MinInt64 // no worker has said how far it is
+	}
 	flushing := make([]bool, n)
 	final := make([]bool, n)
 	open := make([][]*item, n) // per worker: open flows not yet emitted, in order
@@ -423,12 +441,12 @@ func (p *Parallel) merge() {
 		}
 		wm := clocks[0]
 		for _, c := range clocks[1:] {
-			if c.Before(wm) {
+			if c < wm {
 				wm = c
 			}
 		}
 		// Everything a worker will still emit ends at or after its clock.
-		for w := flow.TimeOf(wm); h.Len() > 0 && h[0].rec.EmitAt.Before(w); {
+		for w := flow.UnixNano(wm); h.Len() > 0 && h[0].rec.EmitAt.Before(w); {
 			p.out(heap.Pop(&h).(*item))
 		}
 	}

@@ -47,15 +47,15 @@ func makeKey(p *decode.Packet) (k key, srcIsA bool) {
 // arrival returns how p arrived as a Record says it: its VLAN ids and its tunnel layers, with
 // each layer's Source on the client's side (fromClient says p was sent by the client). It
 // allocates the tunnel list, once per tunnelled flow.
-func arrival(p *decode.Packet, fromClient bool) (vlan [2]uint16, nvlan uint8, tun []flow.Tunnel) {
+func arrival(p *decode.Packet, fromClient bool) (vlan [2]uint16, nvlan uint8, tun *flow.Tunnels) {
 	vlan, nvlan = p.VLAN, p.NVLAN
 	if p.NTunnels == 0 {
 		return
 	}
-	tun = make([]flow.Tunnel, p.NTunnels)
-	for i := range tun {
+	tun = &flow.Tunnels{Layers: make([]flow.Tunnel, p.NTunnels)}
+	for i := range tun.Layers {
 		l := &p.Tunnels[i]
-		t := &tun[i]
+		t := &tun.Layers[i]
 		t.Type = l.Type.String()
 		t.ID, t.HasID = l.ID, l.HasID
 		t.VLAN, t.HasVLAN = l.VLAN, l.HasVLAN
@@ -104,17 +104,22 @@ const (
 // unknown flows are not reported (Config.SkipUnknown). Such a flow is still followed, so its
 // later packets do not start a new flow, but only in this small struct; on a SPAN port most
 // flows are of that kind.
+//
+// Every flow has one, so it is kept within the 112-byte size class (TestEntrySize): the words
+// first, then the key, then the one-byte fields. What only some flows need lives elsewhere:
+// a TCP flow's initial sequence numbers in its reassembly state (tcpState, made at the SYN),
+// and the interim records' schedule is worked out from the flow's start (Engine.interim).
 type entry struct {
-	f   *flow.Flow
+	f          *flow.Flow
+	prev, next *entry    // in the list of class, oldest first
+	hnext      *entry    // the next entry whose key hashes the same (see flowTable)
+	tcp        *tcpState // nil until the first TCP segment that needs reassembly
+	last       int64     // packet time (Unix ns) of the latest activity
+
 	key key
 	// clientIsA: the client is endpoint A of the key.
 	clientIsA bool
-
-	class      uint8
-	prev, next *entry // in the list of class, oldest first
-	last       int64  // packet time (Unix ns) of the latest activity
-	interimAt  int64  // packet time (Unix ns) of the last interim record (Config.Interim)
-	hnext      *entry // the next entry whose key hashes the same (see flowTable)
+	class     uint8
 
 	// inspection state
 	skip      bool     // no more inspection (done, rejected, unknown, cut)
@@ -125,18 +130,9 @@ type entry struct {
 	rejected  uint8 // of those, payloads every candidate rejected (soft rejections)
 	hinted    bool  // a port of the flow hints at one of the candidates
 
-	closedWhy flow.End  // why a flow in classTCPClosed closed (FIN or RST)
-	dirBits   [2]uint8  // by Dir: finSeen, isnSet
-	isn       [2]uint32 // initial sequence number + 1, by Dir, from a captured SYN
-	tcp       *tcpState // nil until the first TCP payload that needs reassembly
+	closedWhy flow.End // why a flow in classTCPClosed closed (FIN or RST)
+	finSeen   [2]bool  // by Dir: a FIN was seen
 }
-
-// dirBits: what is known of one direction of a TCP flow (entry.dirBits). The entry is kept
-// within 128 bytes, a size class of its own, as every flow, even an unknown one, has one.
-const (
-	finSeen uint8 = 1 << iota // a FIN was seen
-	isnSet                    // isn holds the initial sequence number
-)
 
 // flowTable maps flow keys to entries. It is a Go map keyed by a 64-bit hash of the key, not
 // by the 38-byte key itself: a slot is 16 bytes instead of 48, and lookups take the map's

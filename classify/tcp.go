@@ -39,28 +39,16 @@ func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 // and counted.
 func (e *Engine) tcpSegment(en *entry, d flow.Dir, p *decode.Packet) {
 	seq := p.Seq
+	if en.tcp == nil {
+		// A SYN makes the reassembly state too, to keep its initial sequence number: a flow
+		// in the full table whose SYN was captured nearly always carries bytes (the SYNs of a
+		// flood stay in the half-open table), and the entry stays small.
+		en.tcp = e.getTCP()
+	}
 	if p.Flags&decode.FlagSYN != 0 {
 		seq++ // the SYN takes one sequence number; data on a SYN (TCP Fast Open) follows it
-		if en.tcp == nil {
-			// Remember the initial sequence number without allocating reassembly state: most
-			// flows of a SYN flood never carry a byte.
-			en.isn[d] = seq
-			en.dirBits[d] |= isnSet
-			if len(p.Payload) == 0 {
-				return
-			}
-		} else {
-			s := &en.tcp.s[d]
-			s.next, s.init = seq, true
-		}
-	}
-	if en.tcp == nil {
-		en.tcp = e.getTCP()
-		for i := range en.isn {
-			if en.dirBits[i]&isnSet != 0 {
-				en.tcp.s[i].next, en.tcp.s[i].init = en.isn[i], true
-			}
-		}
+		s := &en.tcp.s[d]
+		s.next, s.init = seq, true
 	}
 	st := en.tcp
 	if p.Flags&decode.FlagACK != 0 {

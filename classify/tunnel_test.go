@@ -47,10 +47,11 @@ func TestTunnelledFlowsStayApart(t *testing.T) {
 		if r.Packets[0] != 2 || r.Packets[1] != 1 {
 			t.Errorf("packets %v: the directions were split", r.Packets)
 		}
-		if len(r.Tunnel) != 1 || r.Tunnel[0].Type != "vxlan" || !r.Tunnel[0].HasID {
-			t.Fatalf("tunnel %+v", r.Tunnel)
+		tl := r.TunnelLayers()
+		if len(tl) != 1 || tl[0].Type != "vxlan" || !tl[0].HasID {
+			t.Fatalf("tunnel %+v", tl)
 		}
-		tu := r.Tunnel[0]
+		tu := tl[0]
 		seen[tu.ID] = true
 		if tu.Source.String() != "127.0.1.1" || tu.Destination.String() != "127.0.1.2" {
 			t.Errorf("tunnel endpoints %v %v", tu.Source, tu.Destination)

@@ -347,7 +347,7 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 	f := newFinding(r.observed)
 	f.Rule, f.Evidence, f.Count = r, ev, count
 	f.Client, f.Server, f.Transport, f.Label = rec.Client, rec.Server, rec.Transport, rec.Label
-	f.File, f.FlowFirstFrame = rec.File, rec.FirstFrame
+	f.File, f.FlowFirstFrame = rec.File.String(), rec.FirstFrame
 	c.message(r, env, f)
 	// One string holds the message, the observed values (parts of it) and the threshold's
 	// key and distinct value.

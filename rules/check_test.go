@@ -23,7 +23,7 @@ func at(frame uint64) flow.Event {
 
 func baseRecord(l flow.Label, tr flow.Transport, serverPort uint16) *flow.Record {
 	return &flow.Record{
-		File: "x.pcap", FirstFrame: 1, Start: flow.TimeOf(t0), End: flow.TimeOf(t0.Add(2 * time.Second)), Transport: tr,
+		File: flow.FileRefOf("x.pcap"), FirstFrame: 1, Start: flow.TimeOf(t0), End: flow.TimeOf(t0.Add(2 * time.Second)), Transport: tr,
 		Client: cli, Server: netip.AddrPortFrom(netip.MustParseAddr("198.51.100.5"), serverPort),
 		ClientKnown: true, Label: l, ProtoFrame: 4, ProtoTime: at(4).Time,
 		Packets: [2]uint64{5, 5}, Bytes: [2]uint64{500, 900}, Payload: [2]uint64{200, 600},

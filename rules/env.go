@@ -152,7 +152,7 @@ func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets
 		Packets:      int(r.Packets[0] + r.Packets[1]),
 		Bytes:        int(r.Bytes[0] + r.Bytes[1]),
 		PayloadBytes: int(r.Payload[0] + r.Payload[1]),
-		File:         r.File,
+		File:         r.File.String(),
 		FirstFrame:   int(r.FirstFrame),
 		Start:        start,
 		End:          end,
@@ -172,7 +172,7 @@ func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets
 		VLAN:         -1,
 		InnerVLAN:    -1,
 		VNI:          -1,
-		lazy:         lazyAddrs{pending: true, client: r.Client.Addr(), server: r.Server.Addr(), tunnel: r.Tunnel},
+		lazy:         lazyAddrs{pending: true, client: r.Client.Addr(), server: r.Server.Addr(), tunnel: r.TunnelLayers()},
 	}
 	if r.Label < flow.NumLabels {
 		e.StandardPort = slices.Contains(ps.standard[r.Label], r.Server.Port())
@@ -183,7 +183,7 @@ func fillEnvLazy(e *Env, r *flow.Record, lists map[string][]string, ps *portSets
 	if r.NVLAN > 1 {
 		e.InnerVLAN = int(r.VLAN[1])
 	}
-	for _, t := range r.Tunnel {
+	for _, t := range r.TunnelLayers() {
 		et := Tunnel{Type: t.Type, ID: -1, VLAN: -1}
 		if t.HasID {
 			et.ID = int(t.ID)

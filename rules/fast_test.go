@@ -96,13 +96,17 @@ func randomRecord(rng *rand.Rand) *flow.Record {
 	r.NVLAN = uint8(rng.IntN(3))
 	r.VLAN = [2]uint16{uint16(rng.IntN(3) * 10), uint16(rng.IntN(3) * 10)}
 	types := []string{"vxlan", "geneve", "gre", "mpls", "erspan"}
+	var tun []flow.Tunnel
 	for range rng.IntN(4) {
 		t := flow.Tunnel{Type: types[rng.IntN(len(types))], ID: uint32(5000 + rng.IntN(3)), HasID: rng.IntN(4) > 0,
 			VLAN: uint16(rng.IntN(2) * 5), HasVLAN: rng.IntN(2) == 0}
 		if t.Type != "mpls" {
 			t.Source, t.Destination = netip.AddrFrom4([4]byte{127, 0, 0, byte(rng.IntN(2))}), netip.AddrFrom4([4]byte{127, 0, 0, 9})
 		}
-		r.Tunnel = append(r.Tunnel, t)
+		tun = append(tun, t)
+	}
+	if tun != nil {
+		r.Tunnel = &flow.Tunnels{Layers: tun}
 	}
 	return r
 }

@@ -102,12 +102,11 @@ func (e End) String() string {
 // use. The two agree for every protocol fact.
 //
 // The fields are ordered by size, the one-byte ones last, so that they pack: with the fields
-// Flow adds, a Flow fits the 320-byte size class (see Flow). Times are Time values (eight
-// bytes, Unix nanoseconds in UTC) rather than time.Time (24 bytes).
+// Flow adds, a Flow fits the 288-byte size class (see Flow). Times are Time values (eight
+// bytes, Unix nanoseconds in UTC) rather than time.Time (24 bytes); the file and the parse
+// error are numbered strings (FileRef, Text: four bytes each), and the rarely set tunnel
+// layers are behind a pointer.
 type Record struct {
-	// File is the capture file the first packet came from ("-" for standard input, the
-	// interface on a live sensor).
-	File       string
 	FirstFrame uint64 // frame number (as Wireshark counts them, from 1 per file) of the first packet
 	Start, End Time   // packet time of the first and of the last packet
 
@@ -116,10 +115,11 @@ type Record struct {
 	// ClientKnown (below) says whether a SYN or the detector fixed it.
 	Client, Server netip.AddrPort
 
-	// Tunnel lists the tunnel layers the packets came out of, outermost first, as on the first
-	// packet the engine kept of the flow (nil when there are none); the slice is not reused and
-	// may be kept. VLAN and NVLAN, below, are the rest of how the flow arrived.
-	Tunnel []Tunnel
+	// Tunnel holds the tunnel layers the packets came out of, as on the first packet the
+	// engine kept of the flow (nil when there are none, as on most flows; TunnelLayers reads
+	// them). It is not reused and may be kept; flows may share it, so it is never changed.
+	// VLAN and NVLAN, below, are the rest of how the flow arrived.
+	Tunnel *Tunnels
 
 	// ProtoFrame is the frame number of the first packet whose payload the detector
 	// recognised, ProtoTime its packet time and ProtoFile its capture file when it is not File
@@ -139,8 +139,12 @@ type Record struct {
 	// FirstFrame) order, with the open flows last, whatever the number of workers.
 	EmitAt Time
 
+	// File is the capture file the first packet came from ("-" for standard input, the
+	// interface on a live sensor); File.String() is its name.
+	File FileRef
+
 	// Inspection bookkeeping: counted problems on this flow. They never stop the audit.
-	ParseError  string // the first parse error, for the evidence
+	ParseError  Text   // the first parse error (its text), for the evidence
 	ParseErrors uint32 // payloads the detector could not parse (hostile or malformed)
 	Gaps        uint32 // TCP sequence gaps skipped (bytes missing from the capture)
 
@@ -183,6 +187,20 @@ type Record struct {
 	Interim, FactsPending bool
 
 	Cut bool // inspection stopped at the per-flow inspection window
+}
+
+// TunnelLayers returns the tunnel layers the flow arrived in, outermost first (nil outside
+// tunnels).
+func (r *Record) TunnelLayers() []Tunnel {
+	if r.Tunnel == nil {
+		return nil
+	}
+	return r.Tunnel.Layers
+}
+
+// Tunnels is the list of tunnel layers a flow arrived in (Record.Tunnel).
+type Tunnels struct {
+	Layers []Tunnel // outermost first
 }
 
 // Tunnel is one tunnel layer a flow arrived in (see Record.Tunnel). The expr tags are the
@@ -239,9 +257,9 @@ type Flow struct {
 
 	reverse  bool
 	answered bool
-	// A Flow fits the 320-byte size class of Go's allocator (TestFlowSizeClass): the engine
-	// holds one for every flow it classifies, and one byte more would take the 352-byte class.
-	// Record ends with its one-byte fields; the fields above add 38 bytes to its 280.
+	// A Flow fits the 288-byte size class of Go's allocator (TestFlowSizeClass): the engine
+	// holds one for every flow it classifies, and one byte more would take the 320-byte class.
+	// Record ends with its one-byte fields; the fields above add 38 bytes to its 240.
 }
 
 // Now returns the Event of the packet being inspected.
@@ -264,7 +282,7 @@ func (f *Flow) Claim(l Label) {
 func (f *Flow) Withdraw() {
 	f.Label, f.Certain = Unknown, false
 	f.ProtoFrame, f.ProtoTime, f.ProtoFile = 0, 0, 0
-	f.ParseErrors, f.ParseError = 0, ""
+	f.ParseErrors, f.ParseError = 0, 0
 	f.NTP, f.SIP, f.LDAP, f.TLS = nil, nil, nil, nil
 	f.State = nil
 	f.answered = false
@@ -303,10 +321,11 @@ func (f *Flow) TakeReverse() bool {
 }
 
 // Fail counts a parse error on the flow and keeps the first one as evidence. err should be a
-// package-level sentinel: Fail is called on the per-packet path and must not allocate.
+// package-level sentinel: Fail is called on the per-packet path and must not allocate, and
+// the texts of the errors it keeps are numbered (TextOf) for as long as the process runs.
 func (f *Flow) Fail(err error) {
 	if f.ParseErrors == 0 && err != nil {
-		f.ParseError = err.Error()
+		f.ParseError = TextOf(err.Error())
 	}
 	f.ParseErrors++
 }

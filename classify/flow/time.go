@@ -2,7 +2,6 @@ package flow
 
 import (
 	"math"
-	"sync"
 	"time"
 )
 
@@ -106,55 +105,17 @@ func (t Time) AppendJSON(b []byte) []byte { return appendTimeJSON(b, t.Time()) }
 func (t Time) MarshalJSON() ([]byte, error) { return t.AppendJSON(make([]byte, 0, 40)), nil }
 
 // FileRef names a capture file in four bytes: a number given to each file name the first
-// time it is asked for, for as long as the process runs. 0 is the empty name, which Event
-// and Flow use for "the file of the flow's first packet" (Record.File). Only flows whose
-// packets come from more than one file (merged inputs) ever use another.
+// time it is asked for, for as long as the process runs. Record.File is one; 0 is the empty
+// name, which Event and Flow use for "the file of the flow's first packet" (Record.File).
 type FileRef uint32
 
-var files struct {
-	sync.RWMutex
-	names []string // by FileRef; names[0] is ""
-	refs  map[string]FileRef
-}
+var files names
 
 // FileRefOf returns the FileRef of a file name, numbering it if it has none yet.
-func FileRefOf(name string) FileRef {
-	if name == "" {
-		return 0
-	}
-	files.RLock()
-	r, ok := files.refs[name]
-	files.RUnlock()
-	if ok {
-		return r
-	}
-	files.Lock()
-	defer files.Unlock()
-	if r, ok := files.refs[name]; ok {
-		return r
-	}
-	if files.refs == nil {
-		files.refs = map[string]FileRef{}
-		files.names = []string{""}
-	}
-	r = FileRef(len(files.names))
-	files.names = append(files.names, name)
-	files.refs[name] = r
-	return r
-}
+func FileRefOf(name string) FileRef { return FileRef(files.ref(name)) }
 
 // String returns the file name r stands for ("" for 0).
-func (r FileRef) String() string {
-	if r == 0 {
-		return ""
-	}
-	files.RLock()
-	defer files.RUnlock()
-	if int(r) < len(files.names) {
-		return files.names[r]
-	}
-	return ""
-}
+func (r FileRef) String() string { return files.name(uint32(r)) }
 
 // Date is a certificate's validity bound (TLS not_before, not_after) in eight bytes without a
 // pointer: the Unix time in seconds, UTC. X.509 times have no fraction of a second, and their

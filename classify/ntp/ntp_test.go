@@ -322,7 +322,7 @@ func TestRejects(t *testing.T) {
 	}
 	f = newFlow(true)
 	feed(d, f, step{flow.FromClient, clientRequest}, step{flow.FromServer, serverReply}, step{flow.FromServer, badTrailer})
-	if f.NTP == nil || f.NTP.Messages != 3 || f.ParseErrors != 1 || f.ParseError != ErrTrailer.Error() {
+	if f.NTP == nil || f.NTP.Messages != 3 || f.ParseErrors != 1 || f.ParseError.String() != ErrTrailer.Error() {
 		t.Errorf("port 123 bad trailer after the claim: %+v errors %d", f.NTP, f.ParseErrors)
 	}
 }

@@ -363,7 +363,7 @@ func TestHostile(t *testing.T) {
 	})
 	t.Run("handshake length past the limit", func(t *testing.T) {
 		f, v := replay(t, 636, []chunk{{flow.FromClient, record(22, 0x0301, []byte{1, 0xff, 0xff, 0xff, 3, 3})}})
-		if v != flow.Reject || f.ParseError != ErrHandshakeSize.Error() {
+		if v != flow.Reject || f.ParseError.String() != ErrHandshakeSize.Error() {
 			t.Errorf("verdict %v error %q", v, f.ParseError)
 		}
 	})
@@ -380,7 +380,7 @@ func TestHostile(t *testing.T) {
 		// The rest arrives: a ClientHello of 0xFF bytes does not parse.
 		chunks = append(chunks, chunk{flow.FromClient, record(22, 0x0301, bytesOf(0, 60000+4-3<<14))})
 		f, v = replay(t, 636, chunks)
-		if v != flow.More || f.ParseError != ErrClientHello.Error() || f.TLS.ClientHello.Frame == 0 {
+		if v != flow.More || f.ParseError.String() != ErrClientHello.Error() || f.TLS.ClientHello.Frame == 0 {
 			t.Errorf("verdict %v error %q", v, f.ParseError)
 		}
 	})
@@ -412,7 +412,7 @@ func TestHostile(t *testing.T) {
 		})
 		srv := f.TLS.Server
 		if v != flow.Done || srv.CertificateError == "" || srv.ChainLength != 2 || len(srv.Hash.SHA256) != 64 ||
-			f.ParseErrors != 1 || f.ParseError != ErrCertificate.Error() || f.TLS.Version != "1.2" || !f.TLS.Established {
+			f.ParseErrors != 1 || f.ParseError.String() != ErrCertificate.Error() || f.TLS.Version != "1.2" || !f.TLS.Established {
 			t.Errorf("verdict %v errors %d %q server %+v", v, f.ParseErrors, f.ParseError, srv)
 		}
 	})

@@ -22,7 +22,7 @@ func BenchmarkWrite(b *testing.B) {
 	agg := summary.New(summary.Limits{Findings: 10_000})
 	t0 := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	for i := range 10_000 {
-		r := &flow.Record{Label: flow.LDAP, Transport: flow.TCP, File: "capture.pcap", FirstFrame: uint64(i*10 + 1),
+		r := &flow.Record{Label: flow.LDAP, Transport: flow.TCP, File: flow.FileRefOf("capture.pcap"), FirstFrame: uint64(i*10 + 1),
 			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i / 10 >> 8), byte(i / 10)}), 40000),
 			Server: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, 0, 1}), 389),
 			Start:  flow.TimeOf(t0.Add(time.Duration(i) * time.Second)), Bytes: [2]uint64{300, 500}}

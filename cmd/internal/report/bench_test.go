@@ -45,7 +45,7 @@ func ldapBindFlow(tb testing.TB) (*flow.Record, []*rules.Finding) {
 		tb.Fatalf("%d records, want one LDAP flow", len(recs))
 	}
 	rec := &recs[0]
-	rec.File = "ldap-simple-bind.pcap"
+	rec.File = flow.FileRefOf("ldap-simple-bind.pcap")
 	var findings []*rules.Finding
 	rules.Default().NewChecker().Check(rec, func(f *rules.Finding) {
 		c := *f
@@ -89,7 +89,7 @@ func BenchmarkText(b *testing.B) {
 	rec, findings := ldapBindFlow(b)
 	const batch = 1000
 	var out countWriter
-	sum := &Summary{Files: []FileSummary{{Name: rec.File, Packets: rec.Packets[0] + rec.Packets[1],
+	sum := &Summary{Files: []FileSummary{{Name: rec.File.String(), Packets: rec.Packets[0] + rec.Packets[1],
 		Bytes: rec.Bytes[0] + rec.Bytes[1], First: rec.Start.Time(), Last: rec.End.Time()}}, Policy: "default"}
 	sum.Stats.FlowsByLabel[flow.LDAP] = batch
 	t := NewText(&out, false, false, 20)

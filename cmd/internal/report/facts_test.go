@@ -158,7 +158,7 @@ func TestFactsUnsupportedValue(t *testing.T) {
 		j.Flow(rec, nil)
 		j.Flow(&r, nil)
 		err := j.Close(&Summary{})
-		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), r.File) {
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), r.File.String()) {
 			t.Errorf("%s: the writer's error is %v, want one naming the field and the file", c.field, err)
 		}
 		if n := bytes.Count(out.Bytes(), []byte("\n")); n != 1 {

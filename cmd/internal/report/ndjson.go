@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report/internal/jsonenc"
@@ -136,9 +135,9 @@ func (j *JSON) Flow(r *flow.Record, findings []*rules.Finding) {
 func (j *JSON) flowShared(r *flow.Record) {
 	b := j.start[:0]
 	b = append(b, `"start":`...)
-	b = appendTime(b, r.Start.Time())
+	b = appendTime(b, r.Start)
 	b = append(b, `,"end":`...)
-	b = appendTime(b, r.End.Time())
+	b = appendTime(b, r.End)
 	b = append(b, `,"duration":`...)
 	b = strconv.AppendInt(b, int64(r.End.Sub(r.Start)), 10)
 	j.start = b
@@ -174,7 +173,7 @@ func (j *JSON) flowShared(r *flow.Record) {
 		b = append(b, `"}}`...)
 	}
 	j.shared = append(b, '}')
-	j.tunnel = j.appendTunnel(j.tunnel[:0], r.Tunnel)
+	j.tunnel = j.appendTunnel(j.tunnel[:0], r.TunnelLayers())
 }
 
 // appendTunnel writes `,"tunnel":[…]`, the tunnel layers outermost first, or nothing.
@@ -236,7 +235,7 @@ func (j *JSON) endpoint(b []byte, r *flow.Record, d flow.Dir) []byte {
 func (j *JSON) flowDoc(r *flow.Record) error {
 	b := j.line[:0]
 	b = append(b, `{"@timestamp":`...)
-	b = appendTime(b, r.Start.Time())
+	b = appendTime(b, r.Start)
 	b = append(b, `,"event":{"kind":"event","category":["network"],"type":["connection"],"module":"pcapaudit","dataset":"pcapaudit.flow",`...)
 	b = append(b, j.start...)
 	if reason := r.EndReason.String(); reason != "" && !r.Interim {
@@ -250,10 +249,10 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 	if err := j.facts.Err; err != nil {
 		j.facts.Err = nil
 		j.line = b[:0]
-		return fmt.Errorf("report: the flow at frame %d of %s: %w", r.FirstFrame, r.File, err)
+		return fmt.Errorf("report: the flow at frame %d of %s: %w", r.FirstFrame, r.File.String(), err)
 	}
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, r.File)
+	b = j.appendString(b, r.File.String())
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
 	b = append(b, j.tunnel...)
@@ -277,9 +276,9 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 		b = append(b, `,"parse_errors":`...)
 		b = strconv.AppendUint(b, uint64(r.ParseErrors), 10)
 	}
-	if r.ParseError != "" {
+	if r.ParseError != 0 {
 		b = append(b, `,"parse_error":`...)
-		b = j.appendString(b, r.ParseError)
+		b = j.appendString(b, r.ParseError.String())
 	}
 	if r.Gaps != 0 {
 		b = append(b, `,"gaps":`...)
@@ -298,7 +297,7 @@ func (j *JSON) flowDoc(r *flow.Record) error {
 func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b := j.line[:0]
 	b = append(b, `{"@timestamp":`...)
-	b = appendTime(b, f.Evidence.Time.Time())
+	b = appendTime(b, f.Evidence.Time)
 	b = append(b, `,"event":{"kind":"alert","category":["network"],"type":["info"],"module":"pcapaudit","dataset":"pcapaudit.finding",`...)
 	b = append(b, j.start...)
 	if sc := f.Rule.Severity.Score(); sc != 0 {
@@ -313,14 +312,14 @@ func (j *JSON) findingDoc(r *flow.Record, f *rules.Finding) error {
 	b = append(b, ',')
 	b = append(b, j.shared...)
 	b = append(b, `,"pcapaudit":{"file":`...)
-	b = j.appendString(b, cmp.Or(f.Evidence.File.String(), r.File))
+	b = j.appendString(b, cmp.Or(f.Evidence.File.String(), r.File.String()))
 	b = append(b, `,"frame":`...)
 	b = strconv.AppendUint(b, f.Evidence.Frame, 10)
 	b = append(b, `,"flow_frame":`...)
 	b = strconv.AppendUint(b, r.FirstFrame, 10)
-	if ef := f.Evidence.File.String(); ef != "" && ef != r.File {
+	if ef := f.Evidence.File; ef != 0 && ef != r.File {
 		b = append(b, `,"flow_file":`...)
-		b = j.appendString(b, r.File)
+		b = j.appendString(b, r.File.String())
 	}
 	b = append(b, `,"display_filter":"`...)
 	b = AppendDisplayFilter(b, r.Transport, r.Client, r.Server) // no character JSON escapes
@@ -414,11 +413,67 @@ func plain[T string | []byte](s T) bool {
 	return true
 }
 
-// appendTime appends t as a JSON string in TimeFormat (RFC 3339, nine fraction digits, UTC).
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeFormat)
-	return append(b, '"')
+// appendTime appends t as a JSON string in TimeFormat (RFC 3339, nine fraction digits, UTC),
+// the bytes time.Time.AppendFormat writes, from the integer without going through a
+// time.Time: it runs for two or three times of every document.
+func appendTime(b []byte, t flow.Time) []byte {
+	if t.IsZero() { // the zero time.Time, year 1: outside what the digits below cover
+		b = append(b, '"')
+		b = t.Time().AppendFormat(b, TimeFormat)
+		return append(b, '"')
+	}
+	ns := t.UnixNano()
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	days, rem := sec/86400, sec%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	// The civil date of a day count since 1970-01-01 (H. Hinnant, "chrono-compatible
+	// low-level date algorithms"). Every Time is within years 1677–2262: four digits.
+	z := days + 719468
+	era := z / 146097
+	if z < 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := doy - (153*mp+2)/5 + 1
+	month := mp + 3
+	if mp >= 10 {
+		month = mp - 9
+	}
+	year := yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	var d [32]byte
+	d[0] = '"'
+	put := func(i int, v int64, n int) {
+		for k := i + n - 1; k >= i; k-- {
+			d[k] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(1, year, 4)
+	d[5] = '-'
+	put(6, month, 2)
+	d[8] = '-'
+	put(9, day, 2)
+	d[11] = 'T'
+	put(12, rem/3600, 2)
+	d[14] = ':'
+	put(15, rem/60%60, 2)
+	d[17] = ':'
+	put(18, rem%60, 2)
+	d[20] = '.'
+	put(21, frac, 9)
+	d[30], d[31] = 'Z', '"'
+	return append(b, d[:]...)
 }
 
 //go:generate go run ./internal/factsgen -o facts_gen.go

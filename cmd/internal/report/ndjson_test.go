@@ -133,7 +133,7 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		}{refID{strconv.Itoa(int(r.VLAN[1]))}}
 	}
 	var tun []refTunnel
-	for _, l := range r.Tunnel {
+	for _, l := range r.TunnelLayers() {
 		rt := refTunnel{Type: l.Type}
 		if l.Source.IsValid() {
 			rt.Source, rt.Destination = l.Source.String(), l.Destination.String()
@@ -156,9 +156,9 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 		Event: ecsEvent{Kind: "event", Category: []string{"network"}, Type: []string{"connection"}, Module: "pcapaudit",
 			Dataset: "pcapaudit.flow", Start: start, End: end, Duration: int64(r.End.Sub(r.Start)), Reason: reason},
 		Observer: obs, Source: src, Destination: dst, Network: nw, NTP: r.NTP, SIP: r.SIP, LDAP: r.LDAP, TLS: r.TLS,
-		PcapAudit: refFlowInfo{File: r.File, Frame: r.FirstFrame, Tunnel: tun, EndReason: reason, Interim: r.Interim,
+		PcapAudit: refFlowInfo{File: r.File.String(), Frame: r.FirstFrame, Tunnel: tun, EndReason: reason, Interim: r.Interim,
 			FactsPending: r.Interim && r.FactsPending, ClientKnown: r.ClientKnown,
-			ParseErrors: r.ParseErrors, ParseError: r.ParseError, Gaps: r.Gaps, Cut: r.Cut}}
+			ParseErrors: r.ParseErrors, ParseError: r.ParseError.String(), Gaps: r.Gaps, Cut: r.Cut}}
 	d.PcapAudit.PayloadBytes.Client, d.PcapAudit.PayloadBytes.Server = r.Payload[0], r.Payload[1]
 	if err := enc.Encode(&d); err != nil {
 		t.Fatal(err)
@@ -171,10 +171,10 @@ func refEncode(t *testing.T, r *flow.Record, findings []*rules.Finding, ruleset 
 			Rule: refRule{ID: f.Rule.ID, Name: f.Rule.Name, Description: f.Rule.Description, Category: r.Label.String(),
 				Reference: joinRefs(f.Rule.References), Ruleset: ruleset},
 			Message: f.Message, Source: src, Destination: dst, Network: nw,
-			PcapAudit: refFindingInfo{File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Filter: refDisplayFilter(r), Tunnel: tun,
+			PcapAudit: refFindingInfo{File: r.File.String(), Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame, Filter: refDisplayFilter(r), Tunnel: tun,
 				Severity: f.Rule.Severity.String(), Remedy: f.Rule.Remedy, Count: f.Count, Suppressed: f.Suppressed}}
-		if ef := f.Evidence.File.String(); ef != "" && ef != r.File {
-			fd.PcapAudit.File, fd.PcapAudit.FlowFile = ef, r.File
+		if ef := f.Evidence.File.String(); ef != "" && ef != r.File.String() {
+			fd.PcapAudit.File, fd.PcapAudit.FlowFile = ef, r.File.String()
 		}
 		if len(f.Observed) > 0 {
 			fd.PcapAudit.Observed = map[string]string{}
@@ -211,8 +211,8 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 	}{*rec, findings})
 	for i := range 200 {
 		r := *rec
-		r.File = pick()
-		r.ParseErrors, r.ParseError = uint32(i%3), pick()
+		r.File = flow.FileRefOf(pick())
+		r.ParseErrors, r.ParseError = uint32(i%3), flow.TextOf(pick())
 		r.Gaps, r.Cut = uint32(i%2), i%4 == 0
 		r.EndReason = flow.End(i % 5)
 		r.ClientKnown = i%2 == 0
@@ -223,12 +223,16 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 		r.End = flow.TimeOf(start.Add(time.Duration(i) * time.Millisecond))
 		r.NVLAN, r.VLAN = uint8(i%3), [2]uint16{uint16(i), uint16(4095 - i)}
 		types := []string{"vxlan", "mpls", "gre", "erspan"}
+		var tun []flow.Tunnel
 		for k := range i % 3 {
 			l := flow.Tunnel{Type: types[(i+k)%4], ID: uint32(i * 1000), HasID: (i+k)%2 == 0, VLAN: uint16(k), HasVLAN: i%5 == 0}
 			if l.Type != "mpls" {
 				l.Source, l.Destination = netip.MustParseAddr("127.0.100.1"), netip.MustParseAddr("2001:db8::7")
 			}
-			r.Tunnel = append(r.Tunnel, l)
+			tun = append(tun, l)
+		}
+		if tun != nil {
+			r.Tunnel = &flow.Tunnels{Layers: tun}
 		}
 		if i%3 == 0 {
 			r.Client = netip.MustParseAddrPort("[2001:db8::1]:5060")
@@ -287,8 +291,8 @@ func TestNDJSONFlowAllocations(t *testing.T) {
 	rec, findings := ldapBindFlow(t)
 	// How it arrived: QinQ inside VXLAN on a tagged carrier.
 	rec.VLAN, rec.NVLAN = [2]uint16{30, 40}, 2
-	rec.Tunnel = []flow.Tunnel{{Type: "vxlan", Source: netip.MustParseAddr("127.0.100.1"), Destination: netip.MustParseAddr("127.0.100.2"),
-		ID: 8, HasID: true, VLAN: 5, HasVLAN: true}, {Type: "mpls", ID: 100, HasID: true}}
+	rec.Tunnel = &flow.Tunnels{Layers: []flow.Tunnel{{Type: "vxlan", Source: netip.MustParseAddr("127.0.100.1"), Destination: netip.MustParseAddr("127.0.100.2"),
+		ID: 8, HasID: true, VLAN: 5, HasVLAN: true}, {Type: "mpls", ID: 100, HasID: true}}}
 	recs := map[string]*flow.Record{"ldap-simple-bind": rec}
 	for name, r := range factsRecords(rec, &jsontest.Filler{Rand: rand.New(rand.NewPCG(1, 2))}) {
 		recs[name] = r

@@ -109,7 +109,7 @@ func endpoint(r *flow.Record) string {
 // they wrap it ("vlan 5 › vxlan 5001 127.0.0.10→127.0.0.20 › vlan 30/40"), or "" for a plain
 // untagged flow.
 func Arrival(r *flow.Record) string {
-	if len(r.Tunnel) == 0 && r.NVLAN == 0 {
+	if r.Tunnel == nil && r.NVLAN == 0 {
 		return ""
 	}
 	var b strings.Builder
@@ -118,7 +118,7 @@ func Arrival(r *flow.Record) string {
 			b.WriteString(" › ")
 		}
 	}
-	for _, t := range r.Tunnel {
+	for _, t := range r.TunnelLayers() {
 		if t.HasVLAN {
 			sep()
 			fmt.Fprintf(&b, "vlan %d", t.VLAN)
@@ -147,7 +147,7 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 	if r.Label != flow.Unknown || t.all {
 		if len(t.flows[r.Label]) < t.perLabel {
 			line := fmt.Sprintf("%s  %d pkts %s  frame %d of %s", endpoint(r),
-				r.Packets[0]+r.Packets[1], human(r.Bytes[0]+r.Bytes[1]), r.FirstFrame, r.File)
+				r.Packets[0]+r.Packets[1], human(r.Bytes[0]+r.Bytes[1]), r.FirstFrame, r.File.String())
 			if x := flowExtra(r); x != "" {
 				line += "  " + x
 			}
@@ -170,7 +170,7 @@ func (t *Text) Flow(r *flow.Record, findings []*rules.Finding) {
 		if len(g.shown) < max(t.perLabel, 1) {
 			g.shown = append(g.shown, textFinding{
 				message: f.Message, where: endpoint(r) + ", " + r.Label.String(),
-				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File.String(), r.File),
+				evidence: fmt.Sprintf("frame %d of %s at %s", f.Evidence.Frame, cmp.Or(f.Evidence.File.String(), r.File.String()),
 					f.Evidence.Time.Time().Format("2006-01-02 15:04:05.000000")),
 				filter: DisplayFilter(r.Transport, r.Client, r.Server),
 				count:  f.Count,

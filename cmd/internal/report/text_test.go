@@ -19,7 +19,7 @@ func TestTextGroupsFindingsByRule(t *testing.T) {
 	x := NewText(&out, false, false, 2)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 5 {
-		r := &flow.Record{File: "f.pcap", FirstFrame: uint64(10 * i), Start: flow.TimeOf(t0), End: flow.TimeOf(t0), Transport: flow.TCP, Label: flow.LDAP,
+		r := &flow.Record{File: flow.FileRefOf("f.pcap"), FirstFrame: uint64(10 * i), Start: flow.TimeOf(t0), End: flow.TimeOf(t0), Transport: flow.TCP, Label: flow.LDAP,
 			Client: netip.MustParseAddrPort("127.0.0.1:4000" + string(rune('0'+i))), Server: netip.MustParseAddrPort("127.0.0.2:389")}
 		x.Flow(r, []*rules.Finding{{Rule: rule, Message: "m", Evidence: flow.Event{Frame: uint64(10*i + 4), Time: flow.TimeOf(t0)}, Count: 1}})
 	}

@@ -198,7 +198,7 @@ func newFinding(r *flow.Record, f *rules.Finding) *Finding {
 		Severity: f.Rule.Severity, Rule: f.Rule.ID, Name: f.Rule.Name,
 		Protocol: r.Label.String(), Transport: r.Transport.String(),
 		Client: r.Client, Server: r.Server, Time: f.Evidence.Time.Time(),
-		File: r.File, Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
+		File: r.File.String(), Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
 		Message: f.Message, Count: f.Count, Observed: f.Observed,
 		Filter:  report.DisplayFilter(r.Transport, r.Client, r.Server),
 		Arrival: report.Arrival(r),

@@ -48,9 +48,9 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	}
 	row := c.row
 	clear(row)
-	row[0], row[1], row[2] = "flow", ts(r.Start.Time()), r.File
+	row[0], row[1], row[2] = "flow", ts(r.Start.Time()), r.File.String()
 	row[3] = strconv.FormatUint(r.FirstFrame, 10)
-	row[4], row[5] = r.File, row[3]
+	row[4], row[5] = r.File.String(), row[3]
 	row[6] = r.Transport.String()
 	row[7], row[8] = r.Client.Addr().Unmap().String(), strconv.Itoa(int(r.Client.Port()))
 	row[9], row[10] = r.Server.Addr().Unmap().String(), strconv.Itoa(int(r.Server.Port()))
@@ -74,7 +74,7 @@ func (c *CSV) Flow(r *flow.Record, findings []*rules.Finding) {
 	c.w.Write(row)
 	for _, f := range findings {
 		row[0], row[1] = "finding", ts(f.Evidence.Time.Time())
-		row[2] = cmp.Or(f.Evidence.File.String(), r.File)
+		row[2] = cmp.Or(f.Evidence.File.String(), r.File.String())
 		row[3] = strconv.FormatUint(f.Evidence.Frame, 10)
 		row[17], row[18], row[19] = f.Rule.ID, f.Rule.Severity.String(), f.Message
 		row[20] = strconv.Itoa(f.Count)

@@ -54,7 +54,7 @@ func (c *Flagged) Flow(r *flow.Record, findings []*rules.Finding) {
 	if len(findings) == 0 {
 		return
 	}
-	ref := frameRef{r.File, r.FirstFrame}
+	ref := frameRef{r.File.String(), r.FirstFrame}
 	if x := c.first[ref]; x != nil { // an interim record, then the final one
 		x.end = r.End
 	} else {
@@ -62,7 +62,7 @@ func (c *Flagged) Flow(r *flow.Record, findings []*rules.Finding) {
 		c.n++
 	}
 	for _, f := range findings {
-		ev := frameRef{cmp.Or(f.Evidence.File.String(), r.File), f.Evidence.Frame}
+		ev := frameRef{cmp.Or(f.Evidence.File.String(), r.File.String()), f.Evidence.Frame}
 		c.comments[ev] = append(c.comments[ev], fmt.Sprintf("pcapaudit %s (%s): %s", f.Rule.ID, f.Rule.Severity, f.Message))
 	}
 }

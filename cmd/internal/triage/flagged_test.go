@@ -83,10 +83,10 @@ func TestFlaggedWriteTo(t *testing.T) {
 	})
 	c := NewFlagged()
 	high := &rules.Rule{ID: "sip.test", Severity: rules.High}
-	c.Flow(&flow.Record{File: a, FirstFrame: 1, Start: flow.TimeOf(t0), End: flow.TimeOf(t0.Add(3 * time.Second))},
+	c.Flow(&flow.Record{File: flow.FileRefOf(a), FirstFrame: 1, Start: flow.TimeOf(t0), End: flow.TimeOf(t0.Add(3 * time.Second))},
 		[]*rules.Finding{{Rule: high, Message: "flow one", Evidence: flow.Event{Frame: 2}}})
-	c.Flow(&flow.Record{File: a, FirstFrame: 3, Start: flow.TimeOf(t0.Add(2 * time.Second)), End: flow.TimeOf(t0.Add(2 * time.Second))}, nil) // no finding
-	c.Flow(&flow.Record{File: b, FirstFrame: 1, Start: flow.TimeOf(t0.Add(1500 * time.Millisecond)), End: flow.TimeOf(t0.Add(2500 * time.Millisecond))},
+	c.Flow(&flow.Record{File: flow.FileRefOf(a), FirstFrame: 3, Start: flow.TimeOf(t0.Add(2 * time.Second)), End: flow.TimeOf(t0.Add(2 * time.Second))}, nil) // no finding
+	c.Flow(&flow.Record{File: flow.FileRefOf(b), FirstFrame: 1, Start: flow.TimeOf(t0.Add(1500 * time.Millisecond)), End: flow.TimeOf(t0.Add(2500 * time.Millisecond))},
 		[]*rules.Finding{{Rule: high, Message: "flow three", Evidence: flow.Event{Frame: 1}}, {Rule: &rules.Rule{ID: "ntp.x", Severity: rules.Low}, Message: "again", Evidence: flow.Event{Frame: 1}}})
 	var out bytes.Buffer
 	st, err := c.WriteTo(&out, []string{a, b}, decode.Config{}, nil)
