@@ -109,6 +109,15 @@ func pkt(from, to netip.AddrPort, proto uint8, flags uint8, seq, ack uint32, pay
 	return p
 }
 
+// handshake opens the TCP flow cli → srv: the SYN (sequence 100), the SYN-ACK (500) and the
+// client's ACK, a millisecond apart.
+func (h *harness) handshake() {
+	T := uint8(decode.ProtoTCP)
+	h.send(pkt(cli, srv, T, decode.FlagSYN, 100, 0, ""), 0)
+	h.send(pkt(srv, cli, T, decode.FlagSYN|decode.FlagACK, 500, 101, ""), time.Millisecond)
+	h.send(pkt(cli, srv, T, decode.FlagACK, 101, 501, ""), time.Millisecond)
+}
+
 func (h *harness) send(p *decode.Packet, after time.Duration) {
 	h.frame++
 	h.now = h.now.Add(after)
@@ -135,9 +144,7 @@ const (
 func TestTCPReassemblyDeliversInOrder(t *testing.T) {
 	h := newHarness(t, Config{})
 	T := uint8(decode.ProtoTCP)
-	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
-	h.send(pkt(srv, cli, T, synack, 500, 101, ""), time.Millisecond)
-	h.send(pkt(cli, srv, T, ack, 101, 501, ""), time.Millisecond)
+	h.handshake()
 	// "HELLO\nfirst line\nsecond line\n" in four segments: one out of order, one
 	// retransmitted, one overlapping its predecessor.
 	msg := "HELLO\nfirst line\nsecond line\n"
@@ -651,9 +658,7 @@ func TestInterimRecordsEveryInterval(t *testing.T) {
 func TestSYNsPlaceTheFirstBytes(t *testing.T) {
 	h := newHarness(t, Config{})
 	T := uint8(decode.ProtoTCP)
-	h.send(pkt(cli, srv, T, syn, 100, 0, ""), 0)
-	h.send(pkt(srv, cli, T, synack, 500, 101, ""), time.Millisecond)
-	h.send(pkt(cli, srv, T, ack, 101, 501, ""), time.Millisecond)
+	h.handshake()
 	h.send(pkt(cli, srv, T, ack, 107, 501, "b\n"), time.Millisecond) // ahead of its turn
 	h.send(pkt(cli, srv, T, ack, 101, 501, "HELLO\n"), time.Millisecond)
 	h.send(pkt(srv, cli, T, ack, 503, 109, "y\n"), time.Millisecond) // ahead of its turn
