@@ -355,19 +355,10 @@ func FuzzFastAgreesWithVM(f *testing.F) {
 	recs := testRecords(60)
 	head := settingsHead()
 	f.Fuzz(func(t *testing.T, each, when string) {
-		if strings.ContainsAny(each+when, "\n\r'") || len(when) > 300 {
+		if strings.ContainsAny(each+when, "\n\r'") || tooCostly(when) {
 			return // one YAML line, one quoted scalar
 		}
-		if strings.Contains(when, "..") || strings.Contains(when, "repeat") {
-			return // a range or a repeated string can make expr itself build gigabytes
-		}
-		eachLine := ""
-		if each != "" {
-			eachLine = "    each: '" + each + "'\n"
-		}
-		y := head + "  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n" +
-			eachLine + "    when: '" + when + "'\n    message: m\n    remedy: r\n    references: [x]\n"
-		p, err := Load("f.yaml", []byte(y))
+		p, err := Load("f.yaml", []byte(oneRule(head, each, "'"+when+"'", "m")))
 		if err != nil || p.Rules[0].fast == nil {
 			return
 		}
@@ -387,4 +378,20 @@ func FuzzFastAgreesWithVM(f *testing.F) {
 func settingsHead() string {
 	src := string(Default().Source)
 	return src[:strings.Index(src, "\nrules:")] + "\nrules:\n"
+}
+
+// oneRule is a policy of head (see settingsHead) and one low rule on every protocol with the
+// given each (none when ""), when and message (YAML scalars), for the fuzz targets.
+func oneRule(head, each, when, message string) string {
+	y := head + "  - id: f.rule\n    name: n\n    description: d\n    severity: low\n    protocol: [ntp, sip, sip-tls, ldap, ldaps]\n"
+	if each != "" {
+		y += "    each: '" + each + "'\n"
+	}
+	return y + "    when: " + when + "\n    message: " + message + "\n    remedy: r\n    references: [x]\n"
+}
+
+// tooCostly tells a fuzzed expression the fuzz targets skip: a long one, or one with a range
+// or a repeated string, which can make expr itself build gigabytes.
+func tooCostly(x string) bool {
+	return len(x) > 300 || strings.Contains(x, "..") || strings.Contains(x, "repeat")
 }
