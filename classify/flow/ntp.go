@@ -110,11 +110,15 @@ func NewNTPFacts() *NTPFacts { return &NTPFacts{NTPRare: &noNTPRare} }
 
 // Rare returns the flow's own NTPRare, to write to: the first call on facts that share the
 // empty block (or have none) gives them a block of their own.
-func (x *NTPFacts) Rare() *NTPRare {
-	if x.NTPRare == nil || x.NTPRare == &noNTPRare {
-		x.NTPRare = new(NTPRare)
+func (x *NTPFacts) Rare() *NTPRare { return own(&x.NTPRare, &noNTPRare) }
+
+// own returns *p to write to: a new block of its own when *p is nil or the shared read-only
+// block empty (copy on write of the facts' out-of-line parts).
+func own[T any](p **T, empty *T) *T {
+	if *p == nil || *p == empty {
+		*p = new(T)
 	}
-	return x.NTPRare
+	return *p
 }
 
 // AddMode records NTP mode m (0–7) in Modes and ModeMask, once.

@@ -83,7 +83,7 @@ type SIPAuthPart struct {
 	ChallengeCount uint32         `json:"challenge_count" expr:"challenge_count"`
 }
 
-// SIPMediaPart is the part of SIPFacts read from SDP bodies (see SIPFacts.SIPAuthPart).
+// SIPMediaPart is the part of SIPFacts read from SDP bodies (see SIPFacts.SIPMediaPart).
 type SIPMediaPart struct {
 	// SDPBodies counts the SDP bodies read (application/sdp, also inside multipart bodies).
 	SDPBodies uint32 `json:"sdp_bodies" expr:"sdp_bodies"`
@@ -128,20 +128,10 @@ func NewSIPFacts() *SIPFacts {
 
 // AuthPart returns the flow's own SIPAuthPart, to write to: the first call on facts that
 // share the empty block (or have none) gives them a block of their own.
-func (s *SIPFacts) AuthPart() *SIPAuthPart {
-	if s.SIPAuthPart == nil || s.SIPAuthPart == &noSIPAuth {
-		s.SIPAuthPart = new(SIPAuthPart)
-	}
-	return s.SIPAuthPart
-}
+func (s *SIPFacts) AuthPart() *SIPAuthPart { return own(&s.SIPAuthPart, &noSIPAuth) }
 
 // MediaPart returns the flow's own SIPMediaPart, to write to (see AuthPart).
-func (s *SIPFacts) MediaPart() *SIPMediaPart {
-	if s.SIPMediaPart == nil || s.SIPMediaPart == &noSIPMedia {
-		s.SIPMediaPart = new(SIPMediaPart)
-	}
-	return s.SIPMediaPart
-}
+func (s *SIPFacts) MediaPart() *SIPMediaPart { return own(&s.SIPMediaPart, &noSIPMedia) }
 
 // CountCode counts a response with status code c in Codes, which keeps the first max
 // distinct codes.
