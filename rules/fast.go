@@ -152,11 +152,8 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 		base, bt := c.place(n.Node)
 		switch bt.Kind() {
 		case reflect.Struct:
-			if hops, t, ok := embeddedHops(bt, prop.Value); ok {
-				return throughEmbedded(base, hops, n), t
-			}
-			off, t := offsetOf(bt, prop.Value)
-			return func(fr *frame) unsafe.Pointer { return unsafe.Add(base(fr), off) }, t
+			hops, t := fieldHops(bt, prop.Value)
+			return follow(base, hops, n), t
 		case reflect.Pointer:
 			if bt.Elem().Kind() != reflect.Struct {
 				giveUp("member of %s", bt)
@@ -169,11 +166,8 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 				}
 				return p
 			}
-			if hops, t, ok := embeddedHops(bt.Elem(), prop.Value); ok {
-				return throughEmbedded(deref, hops, n), t
-			}
-			off, t := offsetOf(bt.Elem(), prop.Value)
-			return func(fr *frame) unsafe.Pointer { return unsafe.Add(deref(fr), off) }, t
+			hops, t := fieldHops(bt.Elem(), prop.Value)
+			return follow(deref, hops, n), t
 		}
 		giveUp("member of %s", bt)
 	}
@@ -184,30 +178,18 @@ func (c *fastCompiler) place(n ast.Node) (func(*frame) unsafe.Pointer, reflect.T
 // offsetOf finds the field expr calls name in struct type t (through embedded structs, not
 // through embedded pointers) and returns its offset from the start of t and its type.
 func offsetOf(t reflect.Type, name string) (uintptr, reflect.Type) {
-	path, ft, ok := fieldPath(t, name)
-	if !ok {
-		giveUp("no field %s in %s", name, t)
+	hops, ft := fieldHops(t, name)
+	if len(hops) > 1 {
+		giveUp("embedded pointer on the way to %s", name)
 	}
-	var off uintptr
-	for _, i := range path {
-		if t.Kind() != reflect.Struct {
-			giveUp("embedded pointer on the way to %s", name)
-		}
-		f := t.Field(i)
-		if !f.IsExported() {
-			giveUp("unexported field %s", f.Name)
-		}
-		off += f.Offset
-		t = f.Type
-	}
-	return off, ft
+	return hops[0], ft
 }
 
-// embeddedHops finds the field expr calls name in struct type t when the way to it goes
-// through embedded pointers (a part of the facts kept out of line, such as flow.NTPRare): the
-// offsets to add, with a pointer to follow between two of them. ok is false when no pointer
-// is on the way (offsetOf then gives the one offset).
-func embeddedHops(t reflect.Type, name string) (hops []uintptr, ft reflect.Type, ok bool) {
+// fieldHops finds the field expr calls name in struct type t and returns the way to it: the
+// offsets to add, with a pointer to follow between two of them when the way goes through an
+// embedded pointer (a part of the facts kept out of line, such as flow.NTPRare), and its type.
+// Without such a pointer there is one offset.
+func fieldHops(t reflect.Type, name string) (hops []uintptr, ft reflect.Type) {
 	path, ft, found := fieldPath(t, name)
 	if !found {
 		giveUp("no field %s in %s", name, t)
@@ -228,17 +210,18 @@ func embeddedHops(t reflect.Type, name string) (hops []uintptr, ft reflect.Type,
 		off += f.Offset
 		t = f.Type
 	}
-	if len(hops) == 0 {
-		return nil, nil, false
-	}
-	return append(hops, off), ft, true
+	return append(hops, off), ft
 }
 
-// throughEmbedded returns the address of the field that hops (from embeddedHops) lead to from
-// the struct at base. A nil pointer on the way raises an evalError, as the VM's read fails.
-func throughEmbedded(base func(*frame) unsafe.Pointer, hops []uintptr, n *ast.MemberNode) func(*frame) unsafe.Pointer {
-	msg := evalError(fmt.Sprintf("cannot read %s: a part of %s on the way is nil", n.String(), n.Node.String()))
-	if len(hops) == 2 { // one embedded pointer: the facts' parts
+// follow returns the address of the field that hops (from fieldHops) lead to from the struct
+// at base. A nil pointer on the way raises an evalError, as the VM's read fails.
+func follow(base func(*frame) unsafe.Pointer, hops []uintptr, n *ast.MemberNode) func(*frame) unsafe.Pointer {
+	switch len(hops) {
+	case 1: // no pointer on the way
+		off := hops[0]
+		return func(fr *frame) unsafe.Pointer { return unsafe.Add(base(fr), off) }
+	case 2: // one embedded pointer: the facts' parts
+		msg := evalError(fmt.Sprintf("cannot read %s: a part of %s on the way is nil", n.String(), n.Node.String()))
 		h0, h1 := hops[0], hops[1]
 		return func(fr *frame) unsafe.Pointer {
 			p := *(*unsafe.Pointer)(unsafe.Add(base(fr), h0))
@@ -248,6 +231,7 @@ func throughEmbedded(base func(*frame) unsafe.Pointer, hops []uintptr, n *ast.Me
 			return unsafe.Add(p, h1)
 		}
 	}
+	msg := evalError(fmt.Sprintf("cannot read %s: a part of %s on the way is nil", n.String(), n.Node.String()))
 	return func(fr *frame) unsafe.Pointer {
 		p := base(fr)
 		for _, h := range hops[:len(hops)-1] {
