@@ -112,25 +112,21 @@ func (g *gen) typeName(t reflect.Type) string {
 }
 
 // funcOf returns the name of the function that appends a t (a named struct), queueing it.
-func (g *gen) funcOf(t reflect.Type) string {
-	if name, ok := g.funcs[t]; ok {
-		return name
-	}
-	name := "append" + exported(t.String())
-	g.funcs[t] = name
-	g.queue = append(g.queue, t)
-	return name
-}
+func (g *gen) funcOf(t reflect.Type) string { return nameOf(g.funcs, &g.queue, "append", t) }
 
 // zeroOf returns the name of the function that tells whether a t (a named struct that is not
 // comparable) is zero, queueing it.
-func (g *gen) zeroOf(t reflect.Type) string {
-	if name, ok := g.zeros[t]; ok {
+func (g *gen) zeroOf(t reflect.Type) string { return nameOf(g.zeros, &g.zqueue, "isZero", t) }
+
+// nameOf returns the name (prefix and t's name) of the function names holds for t, making it
+// and queueing t to be written the first time.
+func nameOf(names map[reflect.Type]string, queue *[]reflect.Type, prefix string, t reflect.Type) string {
+	if name, ok := names[t]; ok {
 		return name
 	}
-	name := "isZero" + exported(t.String())
-	g.zeros[t] = name
-	g.zqueue = append(g.zqueue, t)
+	name := prefix + exported(t.String())
+	names[t] = name
+	*queue = append(*queue, t)
 	return name
 }
 
