@@ -36,7 +36,7 @@ func TestFeedersFromSeveralGoroutines(t *testing.T) {
 					if int(k[1]^k[3])%len(fs) != i { // the second and fourth byte of the client address
 						continue
 					}
-					f.dispatch(tp.p, tp.ts, uint64(j+1), flow.FileRefOf("t"))
+					f.dispatch(tp.p, nanos(tp.ts), uint64(j+1), flow.FileRefOf("t"))
 				}
 				if f != p.main {
 					f.Send()
@@ -76,7 +76,7 @@ func TestTickEndsFlowsOnAQuietLink(t *testing.T) {
 	defer p.Close()
 	c := netip.MustParseAddrPort("127.0.0.1:40000")
 	s := netip.MustParseAddrPort("127.0.0.2:7")
-	p.main.dispatch(pkt(c, s, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), t0, 1, flow.FileRefOf("eth0"))
+	p.main.dispatch(pkt(c, s, decode.ProtoUDP, 0, 0, 0, "HELLO\n"), nanos(t0), 1, flow.FileRefOf("eth0"))
 	p.main.Tick(t0.Add(10 * time.Second))
 	time.Sleep(50 * time.Millisecond)
 	mu.Lock()

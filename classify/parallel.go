@@ -260,18 +260,14 @@ func (f *Feeder) Packet(c *capture.Packet) decode.Status {
 			f.refused++
 			return st
 		}
-		f.dispatchAt(&f.dp, ts, c.Frame, f.file.of(c.File))
+		f.dispatch(&f.dp, ts, c.Frame, f.file.of(c.File))
 	}
 	return st
 }
 
-// dispatch copies a decoded packet into its worker's batch.
-func (f *Feeder) dispatch(dp *decode.Packet, ts time.Time, frame uint64, file flow.FileRef) {
-	f.dispatchAt(dp, nanos(ts), frame, file)
-}
-
-// dispatchAt is dispatch with the packet time in Unix nanoseconds (see nanos).
-func (f *Feeder) dispatchAt(dp *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
+// dispatch copies a decoded packet captured at ts (Unix nanoseconds, see nanos) into its
+// worker's batch.
+func (f *Feeder) dispatch(dp *decode.Packet, ts int64, frame uint64, file flow.FileRef) {
 	p := f.p
 	if ts > f.now {
 		f.now = ts

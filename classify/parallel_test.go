@@ -113,7 +113,7 @@ func TestParallelMatchesSingleEngine(t *testing.T) {
 		cfg.Detectors = []flow.Detector{newLineDet()}
 		p := NewParallel(cfg, n, func(r *flow.Record) { got = append(got, key4(r)) })
 		for i, tp := range tr {
-			p.main.dispatch(tp.p, tp.ts, uint64(i+1), flow.FileRefOf("t"))
+			p.main.dispatch(tp.p, nanos(tp.ts), uint64(i+1), flow.FileRefOf("t"))
 		}
 		p.Flush()
 		p.Close()
@@ -161,7 +161,7 @@ func TestParallelAnnotations(t *testing.T) {
 		perWorker[nt.worker]++
 	})
 	for i, tp := range tr {
-		p.main.dispatch(tp.p, tp.ts, uint64(i+1), flow.FileRefOf("t"))
+		p.main.dispatch(tp.p, nanos(tp.ts), uint64(i+1), flow.FileRefOf("t"))
 	}
 	p.Flush()
 	p.Close()
@@ -191,7 +191,7 @@ func TestOpenFlowsOfTwoFilesAtOneInstant(t *testing.T) {
 			if i%2 == 1 {
 				file = "a.pcap"
 			}
-			p.main.dispatch(pkt(c, srv, decode.ProtoUDP, 0, 0, 0, "x"), t0, uint64(i/2+1), flow.FileRefOf(file))
+			p.main.dispatch(pkt(c, srv, decode.ProtoUDP, 0, 0, 0, "x"), nanos(t0), uint64(i/2+1), flow.FileRefOf(file))
 		}
 		p.Flush()
 		p.Close()
@@ -220,7 +220,7 @@ func TestCloseEndsEveryGoroutine(t *testing.T) {
 		cfg := Config{Detectors: []flow.Detector{newLineDet()}}
 		p := NewParallel(cfg, 3, func(*flow.Record) {})
 		for i, tp := range tr {
-			p.main.dispatch(tp.p, tp.ts, uint64(i+1), flow.FileRefOf("t"))
+			p.main.dispatch(tp.p, nanos(tp.ts), uint64(i+1), flow.FileRefOf("t"))
 		}
 		p.Flush()
 		p.Close()
