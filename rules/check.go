@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -81,7 +82,7 @@ type Checker struct {
 	ports   portSets
 
 	agg        map[aggKey]*aggState
-	latest     time.Time // latest packet time a threshold rule saw
+	latest     int64 // latest packet time a threshold rule saw (Unix ns; math.MinInt64: none)
 	sinceSweep int
 	pend       []Match // Check's matches, reused
 
@@ -98,22 +99,44 @@ type aggKey struct {
 	by   string
 }
 
-// aggState is the window of one (rule, by) key.
+// aggState is the window of one (rule, by) key. Its times are packet times in Unix
+// nanoseconds: 8 bytes each where a time.Time takes 24, for a state kept per client.
 type aggState struct {
-	times []time.Time // without distinct: one per match, within the window
+	times []int64 // without distinct: one per match, within the window
 	// With distinct: the latest time of each distinct value, in a list for a count up to
 	// smallDistinct (most keys see one or two values: a map would cost ten times the bytes),
 	// in a map for a larger count.
 	seen   []seenValue
-	seenM  map[string]time.Time
-	latest time.Time
-	fired  bool // fired; quiet until a window passes without a match
+	seenM  map[string]int64
+	latest int64 // math.MinInt64 until the first match (newAggState)
+	fired  bool  // fired; quiet until a window passes without a match
 }
 
 // seenValue is a distinct value of a threshold key and the latest time it was seen.
 type seenValue struct {
 	v  string
-	at time.Time
+	at int64
+}
+
+// since returns t - u in nanoseconds, saturated at the ends of int64 (as time.Time.Sub
+// saturates at the ends of time.Duration).
+func since(t, u int64) time.Duration {
+	d := t - u
+	switch {
+	case u < 0 && d < t: // t - u overflowed upwards
+		return math.MaxInt64
+	case u > 0 && d > t:
+		return math.MinInt64
+	}
+	return time.Duration(d)
+}
+
+// before returns t - d in nanoseconds, saturated at the lower end of int64.
+func before(t int64, d time.Duration) int64 {
+	if c := t - int64(d); c <= t {
+		return c
+	}
+	return math.MinInt64
 }
 
 // smallDistinct is the largest threshold count whose distinct values are kept in a list
@@ -123,9 +146,10 @@ var smallDistinct = 64
 // NewChecker returns a Checker of p with empty threshold state.
 func (p *Policy) NewChecker() *Checker {
 	c := &Checker{
-		p:    p,
-		each: make([]*eachEnv, len(p.Rules)),
-		agg:  map[aggKey]*aggState{},
+		p:      p,
+		each:   make([]*eachEnv, len(p.Rules)),
+		agg:    map[aggKey]*aggState{},
+		latest: math.MinInt64,
 		stats: Stats{ByRule: map[string]uint64{}, EvalErrors: map[string]uint64{},
 			FirstEvalError: map[string]string{}},
 	}
@@ -169,11 +193,11 @@ func (c *Checker) Check(rec *flow.Record, emit func(*Finding)) {
 type Match struct {
 	f *Finding
 	// Threshold rules only (f.Rule has a threshold).
-	by       string    // the threshold's key
-	distinct string    // the distinct value, when the threshold counts distinct values
-	n        int       // matches the flow adds: elements matched, or its weight
-	noWeight bool      // the weight failed to evaluate: the match updates the window only
-	at       time.Time // packet time of the match
+	by       string // the threshold's key
+	distinct string // the distinct value, when the threshold counts distinct values
+	n        int    // matches the flow adds: elements matched, or its weight
+	noWeight bool   // the weight failed to evaluate: the match updates the window only
+	at       int64  // packet time of the match (Unix ns)
 }
 
 // Aggregate reports whether r has a threshold: it fires on the flow that crosses it, counting
@@ -239,7 +263,7 @@ func (c *Checker) Apply(ms []Match, emit func(*Finding)) {
 // reports at the end would emit. The Checker can be used again afterwards.
 func (c *Checker) Flush(emit func(*Finding)) {
 	clear(c.agg)
-	c.latest = time.Time{}
+	c.latest = math.MinInt64
 }
 
 func (c *Checker) evalErr(r *Rule, err any) {
@@ -509,7 +533,7 @@ func (c *Checker) message(r *Rule, env any, f *Finding) {
 // match is then not counted at all.
 func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Record, n int) (m Match, byLen int, ok bool) {
 	th := r.thresh
-	m = Match{n: n, at: ev.Time.Time()}
+	m = Match{n: n, at: ev.Time.UnixNano()}
 	if c.key, ok = c.appendValue(r, th.by, th.byR, env, c.key[:0]); !ok {
 		return m, 0, false
 	}
@@ -525,8 +549,8 @@ func (c *Checker) thresholdInputs(r *Rule, env any, ev flow.Event, rec *flow.Rec
 			m.n = w
 		}
 	}
-	if m.at.IsZero() {
-		m.at = rec.End.Time()
+	if ev.Time.IsZero() {
+		m.at = rec.End.UnixNano()
 	}
 	return m, byLen, true
 }
@@ -559,9 +583,7 @@ func (c *Checker) window(m *Match) (int, bool) {
 	r := m.f.Rule
 	th := r.thresh
 	t := m.at
-	if t.After(c.latest) {
-		c.latest = t
-	}
+	c.latest = max(c.latest, t)
 	if c.sinceSweep++; c.sinceSweep >= sweepEvery {
 		c.sweep()
 	}
@@ -575,23 +597,19 @@ func (c *Checker) window(m *Match) (int, bool) {
 				return 0, false
 			}
 		}
-		st = &aggState{}
+		st = &aggState{latest: math.MinInt64}
 		k.by = strings.Clone(k.by) // m.by is part of the finding's text: keep only the key
 		c.agg[k] = st
 	}
 	if st.fired {
-		if t.Sub(st.latest) <= th.window {
-			if t.After(st.latest) {
-				st.latest = t
-			}
+		if since(t, st.latest) <= th.window {
+			st.latest = max(st.latest, t)
 			return 0, false
 		}
-		*st = aggState{} // a quiet window passed: count again
+		*st = aggState{latest: math.MinInt64} // a quiet window passed: count again
 	}
-	if t.After(st.latest) {
-		st.latest = t
-	}
-	cutoff := st.latest.Add(-th.window)
+	st.latest = max(st.latest, t)
+	cutoff := before(st.latest, th.window)
 	var count int
 	if th.distinct != nil {
 		count = st.see(m.distinct, t, cutoff, th.count)
@@ -605,7 +623,7 @@ func (c *Checker) window(m *Match) (int, bool) {
 		for range min(m.n, th.count) {
 			st.times = append(st.times, t)
 		}
-		st.times = slices.DeleteFunc(st.times, func(at time.Time) bool { return at.Before(cutoff) })
+		st.times = slices.DeleteFunc(st.times, func(at int64) bool { return at < cutoff })
 		count = len(st.times)
 	}
 	if count < th.count {
@@ -618,25 +636,25 @@ func (c *Checker) window(m *Match) (int, bool) {
 // see records distinct value v at time t, forgets the values last seen before cutoff, and
 // returns how many distinct values remain. v is part of a finding's text: a new value is
 // kept as a copy.
-func (st *aggState) see(v string, t, cutoff time.Time, count int) int {
+func (st *aggState) see(v string, t, cutoff int64, count int) int {
 	if count <= smallDistinct {
 		if i := slices.IndexFunc(st.seen, func(s seenValue) bool { return s.v == v }); i < 0 {
 			st.seen = append(st.seen, seenValue{strings.Clone(v), t})
-		} else if t.After(st.seen[i].at) {
-			st.seen[i].at = t
+		} else {
+			st.seen[i].at = max(st.seen[i].at, t)
 		}
-		st.seen = slices.DeleteFunc(st.seen, func(s seenValue) bool { return s.at.Before(cutoff) })
+		st.seen = slices.DeleteFunc(st.seen, func(s seenValue) bool { return s.at < cutoff })
 		return len(st.seen)
 	}
 	if st.seenM == nil {
-		st.seenM = map[string]time.Time{}
+		st.seenM = map[string]int64{}
 	}
 	if old, ok := st.seenM[v]; !ok {
 		st.seenM[strings.Clone(v)] = t
-	} else if t.After(old) {
+	} else if t > old {
 		st.seenM[v] = t
 	}
-	maps.DeleteFunc(st.seenM, func(_ string, at time.Time) bool { return at.Before(cutoff) })
+	maps.DeleteFunc(st.seenM, func(_ string, at int64) bool { return at < cutoff })
 	return len(st.seenM)
 }
 
@@ -645,7 +663,7 @@ func (st *aggState) see(v string, t, cutoff time.Time, count int) int {
 func (c *Checker) sweep() {
 	c.sinceSweep = 0
 	maps.DeleteFunc(c.agg, func(k aggKey, st *aggState) bool {
-		return c.latest.Sub(st.latest) > c.p.Rules[k.rule].thresh.window
+		return since(c.latest, st.latest) > c.p.Rules[k.rule].thresh.window
 	})
 }
 

@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"math"
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -43,12 +45,13 @@ func windowBytesPerKey(t testing.TB, n, servers int) float64 {
 
 // TestThresholdWindowMemory: the threshold windows hold a bounded few bytes per key (a client
 // counted by a threshold rule), so that the checker's state stays small with many clients.
-// (With a map of distinct values per key it was 366 and 418 bytes.)
+// (With a map of distinct values per key it was 366 and 418 bytes; with time.Time instead of
+// integer times 222 and 330.)
 func TestThresholdWindowMemory(t *testing.T) {
 	for _, c := range []struct {
 		servers int
 		max     float64
-	}{{1, 260}, {3, 360}} {
+	}{{1, 200}, {3, 270}} {
 		b := windowBytesPerKey(t, 20000, c.servers)
 		t.Logf("%d servers per client: %.0f bytes per threshold key", c.servers, b)
 		if b > c.max {
@@ -98,5 +101,52 @@ func TestEachPathOffsets(t *testing.T) {
 	}
 	if lists < 1000 || nonEmpty < 500 {
 		t.Errorf("%d lists, %d not empty: the records do not exercise the paths", lists, nonEmpty)
+	}
+}
+
+// TestThresholdWindowsAtAnyTime: the windows count in integer nanoseconds; they slide, fire
+// and re-arm the same whatever the capture's clock says: across Unix time 0 (captures whose
+// clock was never set), before it, and near the ends of the range packet times are clamped to.
+func TestThresholdWindowsAtAnyTime(t *testing.T) {
+	defer func(t1 time.Time) { t0 = t1 }(t0)
+	for _, at := range []time.Time{
+		time.Unix(-100, 0).UTC(),                    // the flows straddle Unix time 0
+		time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), // before it
+		time.Unix(0, math.MinInt64+1).UTC(),         // the earliest packet time
+		time.Unix(0, math.MaxInt64).Add(-300 * time.Second).UTC(),
+	} {
+		t0 = at
+		t.Run(at.Format(time.RFC3339), func(t *testing.T) {
+			TestThresholdDistinct(t)
+			TestThresholdCountsFlowsOrElements(t)
+			TestThresholdWeight(t)
+		})
+	}
+}
+
+// since and before saturate where int64 nanoseconds would wrap, as time.Time.Sub does.
+func TestWindowArithmeticSaturates(t *testing.T) {
+	for _, c := range []struct {
+		t, u int64
+		want time.Duration
+	}{
+		{math.MaxInt64, math.MinInt64, math.MaxInt64},
+		{math.MinInt64, math.MaxInt64, math.MinInt64},
+		{math.MinInt64, 0, math.MinInt64},
+		{10, -5, 15},
+		{-5, 10, -15},
+	} {
+		if got := since(c.t, c.u); got != c.want {
+			t.Errorf("since(%d, %d) = %d, want %d", c.t, c.u, got, c.want)
+		}
+		if got, want := since(c.t, c.u), time.Unix(0, c.t).Sub(time.Unix(0, c.u)); got != want {
+			t.Errorf("since(%d, %d) = %d, time.Time.Sub gives %d", c.t, c.u, got, want)
+		}
+	}
+	if got := before(math.MinInt64+5, time.Minute); got != math.MinInt64 {
+		t.Errorf("before saturates to %d, want math.MinInt64", got)
+	}
+	if got := before(1000, 10); got != 990 {
+		t.Errorf("before(1000, 10) = %d", got)
 	}
 }
