@@ -167,7 +167,13 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 		cfg.Detectors = classify.Detectors(nil)
 		cfg.SkipUnknown = true
 		cfg.UDPTimeout, cfg.TCPTimeout = time.Second, time.Second
-		e := classify.New(cfg, func(*flow.Record) {})
+		// The facts go back to their pools as the audit's pipeline gives them back: once
+		// the last consumer of the final record is done with it.
+		e := classify.New(cfg, func(r *flow.Record) {
+			if !r.Interim {
+				r.ReleaseFacts()
+			}
+		})
 		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		cport := pkts[0].SrcPort // the client's port: each flow gets its own
 		i := 0
