@@ -42,14 +42,15 @@ var (
 
 // poison, when set (by tests: PoisonReleasedFacts), fills released facts with garbage before
 // they go back to their pool, so that a consumer still reading them after the release shows
-// in its output.
-var poison atomic.Bool
+// in its output. poisoned stays set once poison was: the pools may hold garbage, so the New
+// functions then empty every value they hand out.
+var poison, poisoned atomic.Bool
 
 // NewNTPFacts returns empty NTP facts, their rare part the shared empty block: recycled ones
 // when there are, else new ones.
 func NewNTPFacts() *NTPFacts {
 	x := ntpPool.Get().(*NTPFacts)
-	if x.NTPRare == nil || poison.Load() {
+	if x.NTPRare == nil || poisoned.Load() {
 		x.reset()
 	}
 	return x
@@ -59,7 +60,7 @@ func NewNTPFacts() *NTPFacts {
 // when there are, else new ones.
 func NewSIPFacts() *SIPFacts {
 	s := sipPool.Get().(*SIPFacts)
-	if s.SIPAuthPart == nil || poison.Load() {
+	if s.SIPAuthPart == nil || poisoned.Load() {
 		s.reset()
 	}
 	return s
@@ -68,7 +69,7 @@ func NewSIPFacts() *SIPFacts {
 // NewLDAPFacts returns empty LDAP facts: recycled ones when there are, else new ones.
 func NewLDAPFacts() *LDAPFacts {
 	l := ldapPool.Get().(*LDAPFacts)
-	if poison.Load() {
+	if poisoned.Load() {
 		l.reset()
 	}
 	return l
@@ -78,7 +79,7 @@ func NewLDAPFacts() *LDAPFacts {
 // when there are, else new ones.
 func NewTLSFacts() *TLSFacts {
 	t := tlsPool.Get().(*TLSFacts)
-	if t.Server == nil || poison.Load() {
+	if t.Server == nil || poisoned.Load() {
 		t.reset()
 	}
 	return t
@@ -174,8 +175,14 @@ func (t *TLSFacts) reset() { *t = TLSFacts{Server: &noTLSServer, Alerts: reuse(t
 // PoisonReleasedFacts is for tests: while on, released facts are filled with garbage before
 // they are reused (and emptied again when a New function hands them out), so that a consumer
 // that reads facts after their release, or keeps a list of theirs, writes garbage instead of
-// what it should. It costs nothing when off but one atomic load per release and per New.
-func PoisonReleasedFacts(on bool) { poison.Store(on) }
+// what it should. Unless it was ever turned on, it costs one atomic load per release and per
+// New.
+func PoisonReleasedFacts(on bool) {
+	if on {
+		poisoned.Store(true)
+	}
+	poison.Store(on)
+}
 
 func poisonIfSet(p any) {
 	if poison.Load() {
