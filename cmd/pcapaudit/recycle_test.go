@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -87,7 +88,9 @@ func auditOutputs(t *testing.T, poison bool, args, files []string) map[string][]
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
 	}
-	out := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(r.stderr), "exit": []byte(itoaN(r.code))}
+	// The log lines on stderr carry the wall-clock time: leave it out.
+	stderr := logTime.ReplaceAllString(r.stderr, `"time":"…"`)
+	out := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(stderr), "exit": []byte(itoaN(r.code))}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -97,6 +100,8 @@ func auditOutputs(t *testing.T, poison bool, args, files []string) map[string][]
 	}
 	return out
 }
+
+var logTime = regexp.MustCompile(`"time":"[^"]*"`)
 
 func compareOutputs(t *testing.T, plain, poisoned map[string][]byte) {
 	t.Helper()
