@@ -137,7 +137,8 @@ type worker struct {
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
 // called from one goroutine, never concurrently; a record is valid only during the call (it
-// is recycled afterwards: copy what must be kept).
+// is recycled afterwards: copy what must be kept). Its protocol facts are handed over as
+// Engine's emit hands them (see New).
 func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	return NewParallelAnnotated(cfg, n, nil, func(r *flow.Record, _ any) { emit(r) })
 }
