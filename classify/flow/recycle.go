@@ -33,12 +33,44 @@ import (
 // that recycled facts hold no more memory than new ones would.
 const keepElems = 4
 
-var (
-	ntpPool  = sync.Pool{New: func() any { return new(NTPFacts) }}
-	sipPool  = sync.Pool{New: func() any { return new(SIPFacts) }}
-	ldapPool = sync.Pool{New: func() any { return new(LDAPFacts) }}
-	tlsPool  = sync.Pool{New: func() any { return new(TLSFacts) }}
-)
+// The pools of facts, one per type. A value in a pool is empty (reset), new ones too.
+var ntpPool, sipPool, ldapPool, tlsPool = pool[NTPFacts](), pool[SIPFacts](), pool[LDAPFacts](), pool[TLSFacts]()
+
+// facts is what the recycling needs of a facts type: a pointer to it that can empty it.
+type facts[T any] interface {
+	*T
+	reset()
+}
+
+// pool returns a pool of facts of type T whose new values are emptied as recycled ones are.
+func pool[T any, P facts[T]]() *sync.Pool {
+	return &sync.Pool{New: func() any {
+		x := P(new(T))
+		x.reset()
+		return x
+	}}
+}
+
+// take returns empty facts from p.
+func take[T any, P facts[T]](p *sync.Pool) P {
+	x := p.Get().(P)
+	if poisoned.Load() {
+		x.reset()
+	}
+	return x
+}
+
+// give empties x and puts it in p (filled with garbage first with PoisonReleasedFacts).
+func give[T any, P facts[T]](p *sync.Pool, x P) {
+	if x == nil {
+		return
+	}
+	x.reset()
+	if poison.Load() {
+		poisonValue(reflect.ValueOf(x).Elem())
+	}
+	p.Put(x)
+}
 
 // poison, when set (by tests: PoisonReleasedFacts), fills released facts with garbage before
 // they go back to their pool, so that a consumer still reading them after the release shows
@@ -48,42 +80,18 @@ var poison, poisoned atomic.Bool
 
 // NewNTPFacts returns empty NTP facts, their rare part the shared empty block: recycled ones
 // when there are, else new ones.
-func NewNTPFacts() *NTPFacts {
-	x := ntpPool.Get().(*NTPFacts)
-	if x.NTPRare == nil || poisoned.Load() {
-		x.reset()
-	}
-	return x
-}
+func NewNTPFacts() *NTPFacts { return take[NTPFacts](ntpPool) }
 
 // NewSIPFacts returns empty SIP facts, their parts the shared empty blocks: recycled ones
 // when there are, else new ones.
-func NewSIPFacts() *SIPFacts {
-	s := sipPool.Get().(*SIPFacts)
-	if s.SIPAuthPart == nil || poisoned.Load() {
-		s.reset()
-	}
-	return s
-}
+func NewSIPFacts() *SIPFacts { return take[SIPFacts](sipPool) }
 
 // NewLDAPFacts returns empty LDAP facts: recycled ones when there are, else new ones.
-func NewLDAPFacts() *LDAPFacts {
-	l := ldapPool.Get().(*LDAPFacts)
-	if poisoned.Load() {
-		l.reset()
-	}
-	return l
-}
+func NewLDAPFacts() *LDAPFacts { return take[LDAPFacts](ldapPool) }
 
 // NewTLSFacts returns empty TLS facts, their server part the shared empty block: recycled ones
 // when there are, else new ones.
-func NewTLSFacts() *TLSFacts {
-	t := tlsPool.Get().(*TLSFacts)
-	if t.Server == nil || poisoned.Load() {
-		t.reset()
-	}
-	return t
-}
+func NewTLSFacts() *TLSFacts { return take[TLSFacts](tlsPool) }
 
 // ReleaseFacts gives the record's protocol facts back to be reused by later flows, and clears
 // its pointers to them. Call it only as the facts' last holder: when the flow has ended (never
@@ -91,26 +99,10 @@ func NewTLSFacts() *TLSFacts {
 // record is done with it, without having kept a pointer into the facts or a slice of their
 // lists (strings may be kept). Facts no New function made are recycled as well.
 func (r *Record) ReleaseFacts() {
-	if x := r.NTP; x != nil {
-		x.reset()
-		poisonIfSet(x)
-		ntpPool.Put(x)
-	}
-	if s := r.SIP; s != nil {
-		s.reset()
-		poisonIfSet(s)
-		sipPool.Put(s)
-	}
-	if l := r.LDAP; l != nil {
-		l.reset()
-		poisonIfSet(l)
-		ldapPool.Put(l)
-	}
-	if t := r.TLS; t != nil {
-		t.reset()
-		poisonIfSet(t)
-		tlsPool.Put(t)
-	}
+	give(ntpPool, r.NTP)
+	give(sipPool, r.SIP)
+	give(ldapPool, r.LDAP)
+	give(tlsPool, r.TLS)
 	r.NTP, r.SIP, r.LDAP, r.TLS = nil, nil, nil, nil
 }
 
@@ -182,12 +174,6 @@ func PoisonReleasedFacts(on bool) {
 		poisoned.Store(true)
 	}
 	poison.Store(on)
-}
-
-func poisonIfSet(p any) {
-	if poison.Load() {
-		poisonValue(reflect.ValueOf(p).Elem())
-	}
 }
 
 // poisonValue fills v (addressable) with garbage: every number, string and flag in it, the
