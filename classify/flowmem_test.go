@@ -26,10 +26,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 890},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1070},
+	{"ntp", "real/ntp-client.pcap", flow.NTP, 870},
+	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 890},
 	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1460},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 840},
+	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 785},
 	{"unknown", "", flow.Unknown, 149},
 }
 
