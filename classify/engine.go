@@ -224,8 +224,10 @@ type Engine struct {
 }
 
 // New returns an engine that calls emit with each flow's Record when the flow ends. The Record
-// is valid only during the call: copy what you keep (the protocol facts it points to are not
-// reused and may be kept).
+// is valid only during the call: copy what you keep. The protocol facts it points to are the
+// caller's from then on (an interim record's stay the open flow's): the engine does not reuse
+// them, and a caller that knows when every consumer is done with them gives them back with
+// flow.Record.ReleaseFacts, as the audit does.
 func New(cfg Config, emit func(*flow.Record)) *Engine {
 	cfg.fill()
 	e := &Engine{

@@ -137,7 +137,8 @@ type worker struct {
 
 // NewParallel starts n workers (n ≥ 1) with cfg (MaxFlows is shared among them). emit is
 // called from one goroutine, never concurrently; a record is valid only during the call (it
-// is recycled afterwards: copy what must be kept).
+// is recycled afterwards: copy what must be kept). Its protocol facts are handed over as
+// Engine's emit hands them (see New).
 func NewParallel(cfg Config, n int, emit func(*flow.Record)) *Parallel {
 	return NewParallelAnnotated(cfg, n, nil, func(r *flow.Record, _ any) { emit(r) })
 }
@@ -579,7 +580,13 @@ func recLess(a, b *flow.Record) bool {
 	if !a.EmitAt.Equal(b.EmitAt) {
 		return a.EmitAt.Before(b.EmitAt)
 	}
-	return compareFirst(a.File, a.Start, a.FirstFrame, b.File, b.Start, b.FirstFrame) < 0
+	if c := compareFirst(a.File, a.Start, a.FirstFrame, b.File, b.Start, b.FirstFrame); c != 0 {
+		return c < 0
+	}
+	// One flow's interim record and its final one, at the same instant (evicted just after an
+	// interim scan): the interim record goes first, as one engine emits them. It shares the
+	// final record's protocol facts, which the audit recycles after the final one.
+	return a.Interim && !b.Interim
 }
 
 // itemHeap is the merger's heap of records that ended, in the canonical order.

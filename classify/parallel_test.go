@@ -233,3 +233,18 @@ func TestCloseEndsEveryGoroutine(t *testing.T) {
 		t.Errorf("%d goroutines after 20 engines were closed, %d before", n, before)
 	}
 }
+
+// TestInterimRecordGoesFirst: a flow's interim record and its final record that end at the
+// same instant are merged in the order one engine emits them, the interim one first: the
+// final one's facts, which the interim record shares, are recycled once it has been reported.
+func TestInterimRecordGoesFirst(t *testing.T) {
+	final := flow.Record{FirstFrame: 7, Start: flow.UnixNano(1e18), EmitAt: flow.UnixNano(2e18), EndReason: flow.EndEvicted}
+	interim := final
+	interim.Interim = true
+	if !recLess(&interim, &final) || recLess(&final, &interim) {
+		t.Error("the interim record does not come before the final record of the same flow and instant")
+	}
+	if recLess(&interim, &interim) {
+		t.Error("a record comes before itself")
+	}
+}

@@ -149,7 +149,10 @@ type Record struct {
 	Gaps        uint32 // TCP sequence gaps skipped (bytes missing from the capture)
 
 	// Protocol facts, set by the detector that claimed the flow (nil otherwise).
-	// TLS is set for sip-tls and ldaps flows and for LDAP after StartTLS.
+	// TLS is set for sip-tls and ldaps flows and for LDAP after StartTLS. They are recycled:
+	// whoever consumes a record last gives them back (ReleaseFacts), so a consumer that keeps
+	// a pointer into them, or one of their lists, beyond its call keeps a Clone instead
+	// (their strings may be kept as they are).
 	NTP  *NTPFacts  `json:"ntp,omitempty" expr:"ntp"`
 	SIP  *SIPFacts  `json:"sip,omitempty" expr:"sip"`
 	LDAP *LDAPFacts `json:"ldap,omitempty" expr:"ldap"`

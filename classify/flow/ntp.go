@@ -105,9 +105,6 @@ type NTPRare struct {
 // Nothing writes to it.
 var noNTPRare NTPRare
 
-// NewNTPFacts returns empty NTP facts, their rare part the shared empty block.
-func NewNTPFacts() *NTPFacts { return &NTPFacts{NTPRare: &noNTPRare} }
-
 // Rare returns the flow's own NTPRare, to write to: the first call on facts that share the
 // empty block (or have none) gives them a block of their own.
 func (x *NTPFacts) Rare() *NTPRare { return own(&x.NTPRare, &noNTPRare) }

@@ -121,11 +121,6 @@ var (
 	noSIPMedia SIPMediaPart
 )
 
-// NewSIPFacts returns empty SIP facts, their parts the shared empty blocks.
-func NewSIPFacts() *SIPFacts {
-	return &SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia}
-}
-
 // AuthPart returns the flow's own SIPAuthPart, to write to: the first call on facts that
 // share the empty block (or have none) gives them a block of their own.
 func (s *SIPFacts) AuthPart() *SIPAuthPart { return own(&s.SIPAuthPart, &noSIPAuth) }

@@ -52,9 +52,6 @@ type TLSFacts struct {
 // Nothing writes to it.
 var noTLSServer TLSServerFacts
 
-// NewTLSFacts returns empty TLS facts, their server part the shared empty block.
-func NewTLSFacts() *TLSFacts { return &TLSFacts{Server: &noTLSServer} }
-
 // TLSClientFacts is what the ClientHello offered.
 type TLSClientFacts struct {
 	ServerName string `json:"server_name,omitempty" expr:"server_name"` // SNI host name

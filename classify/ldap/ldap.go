@@ -150,7 +150,8 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	f.Claim(flow.LDAP)
 	st := statePool.Get().(*state)
 	f.State = st
-	facts := &flow.LDAPFacts{First: f.Now(), CLDAP: f.Transport == flow.UDP, Cleartext: true}
+	facts := flow.NewLDAPFacts()
+	facts.First, facts.CLDAP, facts.Cleartext = f.Now(), f.Transport == flow.UDP, true
 	f.LDAP = facts
 	server := f.Server.Port()
 	// Requests come from the client. The first message says who is who when the engine could

@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/classify/internal/intern"
 )
 
 // Bounds on the facts kept per flow.
@@ -375,8 +376,13 @@ func refID(stratum uint8, id [4]byte) string {
 			return "" // an unprintable kiss code or clock id: nothing to say
 		}
 	}
-	return netip.AddrFrom4(id).String()
+	var buf [15]byte // "255.255.255.255"
+	return refIDs.String(netip.AddrFrom4(id).AppendTo(buf[:0]))
 }
+
+// refIDs shares the reference ids across flows: the clients of one server, and the polls of
+// one client, see the same upstream again and again.
+var refIDs intern.Table
 
 func printable(id [4]byte) bool {
 	end := false
@@ -403,7 +409,7 @@ func refText(id [4]byte) string {
 			return k
 		}
 	}
-	return string(id[:n])
+	return refIDs.String(id[:n])
 }
 
 // ntpUnix is the NTP era 0 epoch (1900-01-01) in Unix seconds.

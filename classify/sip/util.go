@@ -3,6 +3,8 @@ package sip
 import (
 	"bytes"
 	"strings"
+
+	"github.com/pcapaudit/pcapaudit/classify/internal/intern"
 )
 
 // lower returns c in lower case if it is an ASCII upper-case letter.
@@ -180,8 +182,9 @@ const maxKept = 10
 const maxKeptBytes = maxMethod + 4*maxURI + 3*maxValue + 2*maxShort
 
 // factStrings collects the string facts one message sets and makes them at the end of the
-// message as substrings of one string: one allocation per message instead of one per fact.
-// The facts share that string's lifetime, which is the flow's record's anyway.
+// message: the values seen again and again across flows are shared (see shared), the others
+// made as substrings of one string, one allocation per message instead of one per fact. The
+// facts share that string's lifetime, which is the flow's record's anyway.
 type factStrings struct {
 	n   int
 	dst [maxKept]*string
@@ -241,19 +244,36 @@ func (ss *factStrings) make() {
 	var end [maxKept]int
 	var buf [maxKeptBytes]byte // on the stack: the string is the only allocation
 	b := buf[:0]
+	own := 0 // facts not shared, their bytes in b: ss.dst[:own], compacted
 	for i := 0; i < ss.n; i++ {
+		start := len(b)
 		if ss.uri[i] {
 			b = appendURI(b, ss.val[i], maxURI)
 		} else {
 			b = append(b, ss.val[i]...)
 		}
-		end[i] = len(b)
+		if v, ok := shared.Shared(b[start:]); ok {
+			*ss.dst[i] = v
+			b = b[:start]
+			continue
+		}
+		ss.dst[own] = ss.dst[i]
+		end[own] = len(b)
+		own++
 	}
-	s, start := string(b), 0
-	for i := 0; i < ss.n; i++ {
-		*ss.dst[i] = s[start:end[i]]
-		start = end[i]
-		ss.dst[i], ss.val[i] = nil, nil
+	if own > 0 {
+		s, start := string(b), 0
+		for i := 0; i < own; i++ {
+			*ss.dst[i] = s[start:end[i]]
+			start = end[i]
+		}
 	}
+	clear(ss.dst[:ss.n])
+	clear(ss.val[:ss.n])
 	ss.n = 0
 }
+
+// shared holds the string facts that repeat across flows and messages (a registrar's URI, a
+// phone's From, To and User-Agent, a server's name): a message whose facts are all there
+// allocates nothing. The others (a new Call-ID, say) are made as one string.
+var shared intern.Table

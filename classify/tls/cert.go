@@ -68,11 +68,17 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 		return ErrCertificate
 	}
 	if sni := t.Client.ServerName; sni != "" {
-		ok := nameMatches(c.cert, sni)
-		t.NameMatchesSNI = &ok
+		t.NameMatchesSNI = &nameMismatch
+		if nameMatches(c.cert, sni) {
+			t.NameMatchesSNI = &nameMatch
+		}
 	}
 	return nil
 }
+
+// nameMatch and nameMismatch are what TLSFacts.NameMatchesSNI points to: shared, read-only,
+// so that the answer costs a flow no allocation.
+var nameMatch, nameMismatch = true, false
 
 // parsedCert is what a leaf certificate gives the facts, whatever flow carried it.
 type parsedCert struct {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/classify/internal/intern"
 )
 
 // Bounds on what a ClientHello contributes to the facts.
@@ -409,8 +410,12 @@ func (j *ja4Input) fingerprint() string {
 		h = appendHexList(h, j.sigalgs.list())
 	}
 	o = appendHash12(o, h)
-	return string(o)
+	return fingerprints.String(o)
 }
+
+// fingerprints shares the JA4 fingerprints across flows: a client sends the same ClientHello
+// shape on every connection, and a network has few client stacks.
+var fingerprints intern.Table
 
 func append2(o []byte, n int) []byte {
 	n = min(n, 99)

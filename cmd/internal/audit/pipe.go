@@ -136,11 +136,20 @@ func (p *reportPipe) run() {
 }
 
 // write hands a batch's flows to the reporter and recycles the batch.
+//
+// It is where a record's protocol facts end: the engine handed them over with the record, the
+// policy read them on a worker (Match) and kept nothing of them but strings, and the reporter
+// has returned, having copied what it keeps (report.Reporter). So the facts go back to their
+// pools here, once per flow and in flow order. An interim record's facts are not released:
+// the open flow still writes them, and its final record carries them again.
 func (p *reportPipe) write(b *pipeBatch) {
 	for i := range b.items[:b.n] {
 		it := &b.items[i]
 		p.rep.Flow(&it.rec, it.findings)
-		it.rec = flow.Record{} // let the facts go
+		if !it.rec.Interim {
+			it.rec.ReleaseFacts()
+		}
+		it.rec = flow.Record{} // let the rest go
 		clear(it.findings)
 	}
 	b.n = 0
