@@ -17,19 +17,22 @@ import (
 
 // flowMemCases are the flows whose live heap TestLiveHeapPerFlow measures: the opening
 // packets of a real capture of each protocol (up to its first FIN or RST, so the flow is
-// still open), and a UDP flow no detector claims. max is the bound in bytes per flow, a
+// still open), a UDP flow no detector claims and a TCP flow that has done its handshake and
+// no more (gen makes the packets of the last two). max is the bound in bytes per flow, a
 // little above the figure docs/performance.md gives, so that a regression of the struct
 // diet fails.
 var flowMemCases = []struct {
 	name, file string
+	gen        func() []decode.Packet
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", flow.NTP, 890},
-	{"sip", "real/sip-options-udp-5080.pcap", flow.SIP, 1070},
-	{"ldap", "real/ldap-simple-bind.pcap", flow.LDAP, 1460},
-	{"ldaps", "real/ldaps-tls12.pcap", flow.LDAPS, 840},
-	{"unknown", "", flow.Unknown, 149},
+	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 890},
+	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 1070},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1460},
+	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 840},
+	{"unknown", "", unknownFlow, flow.Unknown, 149},
+	{"handshake", "", handshakeFlow, flow.Unknown, 375},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.
@@ -41,6 +44,20 @@ func unknownFlow() []decode.Packet {
 	r := p
 	r.Src, r.Dst, r.SrcPort, r.DstPort = s, c, 53, 40000
 	return []decode.Packet{p, r, p, r}
+}
+
+// handshakeFlow is a TCP handshake to an LDAP server (SYN, SYN-ACK, ACK) and no more: a
+// client that has connected and not yet sent its first request.
+func handshakeFlow() []decode.Packet {
+	c := [16]byte{10: 0xff, 11: 0xff, 12: 127, 15: 1}
+	s := [16]byte{10: 0xff, 11: 0xff, 12: 127, 13: 9, 15: 1}
+	syn := decode.Packet{Proto: decode.ProtoTCP, IPv4: true, Src: c, Dst: s, SrcPort: 40000, DstPort: 389,
+		Flags: decode.FlagSYN, Seq: 1000, IPLen: 60}
+	synAck := decode.Packet{Proto: decode.ProtoTCP, IPv4: true, Src: s, Dst: c, SrcPort: 389, DstPort: 40000,
+		Flags: decode.FlagSYN | decode.FlagACK, Seq: 5000, Ack: 1001, IPLen: 60}
+	ack := syn
+	ack.Flags, ack.Seq, ack.Ack, ack.IPLen = decode.FlagACK, 1001, 5001, 52
+	return []decode.Packet{syn, synAck, ack}
 }
 
 // openingPackets decodes a capture's packets up to its first FIN or RST.
@@ -114,8 +131,10 @@ func TestLiveHeapPerFlow(t *testing.T) {
 	}
 	const n = 20000
 	for _, c := range flowMemCases {
-		pkts := unknownFlow()
-		if c.file != "" {
+		var pkts []decode.Packet
+		if c.gen != nil {
+			pkts = c.gen()
+		} else {
 			pkts = openingPackets(t, c.file)
 		}
 		per, label := liveHeapPerFlow(pkts, n)
@@ -212,7 +231,8 @@ func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
 // The bounds the README and docs/performance.md print are the ones TestLiveHeapPerFlow
 // holds: a row "| NTP | … | 1,165 B |" ends with the case's bound.
 func TestHeapTablesShowTheTestBounds(t *testing.T) {
-	rows := map[string]string{"ntp": "NTP", "sip": "SIP (UDP)", "ldap": "LDAP (TCP)", "ldaps": "LDAPS", "unknown": "unknown"}
+	rows := map[string]string{"ntp": "NTP", "sip": "SIP (UDP)", "ldap": "LDAP (TCP)", "ldaps": "LDAPS", "unknown": "unknown",
+		"handshake": "TCP, handshake only"}
 	for _, page := range []string{"../README.md", "../docs/performance.md"} {
 		data, err := os.ReadFile(page)
 		if err != nil {
