@@ -29,7 +29,7 @@ var flowMemCases = []struct {
 }{
 	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 890},
 	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 1070},
-	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1460},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1345},
 	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 840},
 	{"unknown", "", unknownFlow, flow.Unknown, 149},
 	{"handshake", "", handshakeFlow, flow.Unknown, 375},

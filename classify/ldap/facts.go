@@ -1,6 +1,8 @@
 package ldap
 
 import (
+	"math"
+
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/classify/ldap/ber"
 )
@@ -59,6 +61,8 @@ func (d *Detector) message(f *flow.Flow, st *state, m *message) {
 	}
 }
 
+// countOp counts a message of operation op; the rare operations' counters are the flow's own
+// block (flow.LDAPOpsRare), made at the first of them.
 func countOp(o *flow.LDAPOps, op byte) {
 	switch op {
 	case opBindRequest:
@@ -74,35 +78,35 @@ func countOp(o *flow.LDAPOps, op byte) {
 	case opSearchResultDone:
 		o.SearchResultDone++
 	case opSearchResultReference:
-		o.SearchResultReference++
+		o.Rare().SearchResultReference++
 	case opModifyRequest:
-		o.ModifyRequest++
+		o.Rare().ModifyRequest++
 	case opModifyResponse:
-		o.ModifyResponse++
+		o.Rare().ModifyResponse++
 	case opAddRequest:
-		o.AddRequest++
+		o.Rare().AddRequest++
 	case opAddResponse:
-		o.AddResponse++
+		o.Rare().AddResponse++
 	case opDelRequest:
-		o.DelRequest++
+		o.Rare().DelRequest++
 	case opDelResponse:
-		o.DelResponse++
+		o.Rare().DelResponse++
 	case opModifyDNRequest:
-		o.ModifyDNRequest++
+		o.Rare().ModifyDNRequest++
 	case opModifyDNResponse:
-		o.ModifyDNResponse++
+		o.Rare().ModifyDNResponse++
 	case opCompareRequest:
-		o.CompareRequest++
+		o.Rare().CompareRequest++
 	case opCompareResponse:
-		o.CompareResponse++
+		o.Rare().CompareResponse++
 	case opAbandonRequest:
-		o.AbandonRequest++
+		o.Rare().AbandonRequest++
 	case opExtendedRequest:
-		o.ExtendedRequest++
+		o.Rare().ExtendedRequest++
 	case opExtendedResponse:
-		o.ExtendedResponse++
+		o.Rare().ExtendedResponse++
 	case opIntermediateResponse:
-		o.IntermediateResponse++
+		o.Rare().IntermediateResponse++
 	}
 }
 
@@ -127,7 +131,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	switch b.auth {
 	case authSimple:
 		e.Auth = authNameSimple
-		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len(b.password)
+		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len32(b.password)
 		switch {
 		case len(b.password) > 0:
 			e.Kind = authNameSimple
@@ -141,7 +145,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		}
 	case authSASL:
 		e.Auth, e.Kind = authNameSASL, authNameSASL
-		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len(b.creds)
+		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len32(b.creds)
 		mech, known := mechanism(b.mech)
 		switch mech {
 		case "PLAIN":
@@ -162,7 +166,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		}
 	default: // sicily
 		e.Auth, e.Kind, e.Mechanism = authNameSicily, authNameSicily, "NTLM"
-		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len(b.creds)
+		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len32(b.creds)
 		wrap = true
 	}
 	idx := int8(-1)
@@ -344,6 +348,10 @@ func (d *Detector) extendedResponse(f *flow.Flow, st *state, m *message) bool {
 	}
 	return true
 }
+
+// len32 is the length of b as the facts keep it (a message is far shorter than 2 GiB; a
+// longer one would read as the largest int32).
+func len32(b []byte) int32 { return int32(min(len(b), math.MaxInt32)) }
 
 // bounded returns the first max bytes of b as a string (the one allocation of a kept fact).
 func bounded(b []byte, max int) string {
