@@ -39,7 +39,8 @@ func (k *keptFacts) snapshot() string {
 }
 
 // The facts that flows share — the empty blocks of the parts kept out of line (NTP's rare
-// facts, SIP's credentials and SDP, TLS's server facts, LDAP's rare operation counters) and the TLS server facts of a
+// facts, SIP's credentials and SDP, TLS's server facts, LDAP's rare operation counters and
+// searches' attribute names) and the TLS server facts of a
 // certificate seen on several flows — are never written by a flow: every shipped capture, run
 // four times at once through parallel engines (under -race in the race run), gives records
 // whose facts at the end of the run are what they were when the record was emitted, and
@@ -125,7 +126,8 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 	}
 	n, s := flow.NewNTPFacts(), flow.NewSIPFacts()
 	for name, v := range map[string]any{"NTPRare": *n.NTPRare, "SIPAuthPart": *s.SIPAuthPart, "SIPMediaPart": *s.SIPMediaPart,
-		"TLSServerFacts": *flow.NewTLSFacts().Server, "LDAPOpsRare": *flow.NewLDAPFacts().Ops.LDAPOpsRare} {
+		"TLSServerFacts": *flow.NewTLSFacts().Server, "LDAPOpsRare": *flow.NewLDAPFacts().Ops.LDAPOpsRare,
+		"LDAPSearchNames": *flow.NoLDAPSearchNames()} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s was written: %+v", name, v)
 		}

@@ -183,11 +183,13 @@ type LDAPSearch struct {
 	MessageID int32  `json:"message_id" expr:"message_id"`
 	Base      string `json:"base" expr:"base"`   // baseObject, first 256 bytes
 	Scope     string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
-	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
-	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
-	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
-	// FilterAttributes are the distinct attribute descriptions named by the filter (first 8).
-	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
+	// LDAPSearchNames holds the attribute names the search asked for and those its filter
+	// named: its fields are promoted, so the output and the policy name them as fields of
+	// LDAPSearch. It is never nil and never written: searches that name the same attributes
+	// (an application asks the same question again and again) share one read-only block, the
+	// empty one (NoLDAPSearchNames) when they name none, so a search takes 88 bytes of its
+	// list instead of 136.
+	*LDAPSearchNames `expr:"-"`
 	// SPN is true when servicePrincipalName is in the filter or the attributes.
 	SPN bool `json:"spn" expr:"spn"`
 	// Entries counts the SearchResultEntry messages answering this search; Result is the
@@ -196,3 +198,19 @@ type LDAPSearch struct {
 	Answered bool   `json:"answered" expr:"answered"`
 	Result   int32  `json:"result" expr:"result"`
 }
+
+// LDAPSearchNames is the part of LDAPSearch that names attributes (see
+// LDAPSearch.LDAPSearchNames). Once a search points to it, nothing writes to it.
+type LDAPSearchNames struct {
+	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
+	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
+	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
+	// FilterAttributes are the distinct attribute descriptions named by the filter (first 8).
+	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
+}
+
+// noLDAPSearchNames is the block of a search that names no attribute. Nothing writes to it.
+var noLDAPSearchNames LDAPSearchNames
+
+// NoLDAPSearchNames returns the shared, read-only block of a search that names no attribute.
+func NoLDAPSearchNames() *LDAPSearchNames { return &noLDAPSearchNames }

@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
-	"github.com/pcapaudit/pcapaudit/classify/ldap/ber"
 )
 
 // count does the bookkeeping every framed message gets, parsed or not.
@@ -245,36 +244,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	idx := int8(-1)
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
-			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
-		// Count the attributes first, so the list is allocated once at its size.
-		n := 0
-		for a := ber.Reader(q.attrs); !a.Empty() && n < maxAttrs; n++ {
-			if _, ok := a.Read(ber.TagOctetString); !ok {
-				break
-			}
-		}
-		// The attribute list and the filter's share one array: one allocation per search.
-		var names []string
-		if n+sink.n > 0 {
-			names = make([]string, 0, n+sink.n)
-		}
-		a := ber.Reader(q.attrs)
-		for !a.Empty() {
-			v, _ := a.Read(ber.TagOctetString)
-			if s.AttributeCount < maxAttrs {
-				names = append(names, attrName(v))
-			}
-			s.AttributeCount++
-		}
-		if len(names) > 0 {
-			s.Attributes = names[:len(names):len(names)]
-		}
-		for _, v := range sink.attrs[:sink.n] {
-			names = append(names, attrName(v))
-		}
-		if k := len(s.Attributes); len(names) > k {
-			s.FilterAttributes = names[k:]
-		}
+			Scope: scopeName(q.scope), LDAPSearchNames: searchNames(q.attrs, &sink), SPN: sink.spn, Result: -1}
 		idx = int8(len(l.Searches))
 		l.Searches = append(l.Searches, s)
 	}

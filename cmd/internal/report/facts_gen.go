@@ -1173,27 +1173,29 @@ func appendFlowLDAPSearch(e *jsonenc.Encoder, b []byte, v *flow.LDAPSearch) []by
 	b = jsonenc.String(b, v.Base)
 	b = append(b, `,"scope":`...)
 	b = jsonenc.String(b, v.Scope)
-	if len(v.Attributes) != 0 {
-		b = append(b, `,"attributes":[`...)
-		for i0 := range v.Attributes {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.LDAPSearchNames != nil {
+		if len(v.LDAPSearchNames.Attributes) != 0 {
+			b = append(b, `,"attributes":[`...)
+			for i0 := range v.LDAPSearchNames.Attributes {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.LDAPSearchNames.Attributes[i0])
 			}
-			b = jsonenc.String(b, v.Attributes[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"attribute_count":`...)
-	b = strconv.AppendInt(b, int64(v.AttributeCount), 10)
-	if len(v.FilterAttributes) != 0 {
-		b = append(b, `,"filter_attributes":[`...)
-		for i0 := range v.FilterAttributes {
-			if i0 > 0 {
-				b = append(b, ',')
+		b = append(b, `,"attribute_count":`...)
+		b = strconv.AppendInt(b, int64(v.LDAPSearchNames.AttributeCount), 10)
+		if len(v.LDAPSearchNames.FilterAttributes) != 0 {
+			b = append(b, `,"filter_attributes":[`...)
+			for i0 := range v.LDAPSearchNames.FilterAttributes {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.LDAPSearchNames.FilterAttributes[i0])
 			}
-			b = jsonenc.String(b, v.FilterAttributes[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
 	}
 	b = append(b, `,"spn":`...)
 	b = strconv.AppendBool(b, v.SPN)
