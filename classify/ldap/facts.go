@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"math"
+	"slices"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -172,7 +173,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	if len(l.Binds) < maxBinds {
 		e.DN = boundedShared(b.name, maxDN)
 		idx = int8(len(l.Binds))
-		l.Binds = append(l.Binds, e)
+		l.Binds = append(grow(l.Binds, maxBinds), e)
 	}
 	st.push(pending{id: m.id, op: opBindRequest, idx: idx, wrap: wrap})
 }
@@ -246,7 +247,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
 			Scope: scopeName(q.scope), LDAPSearchNames: searchNames(q.attrs, &sink), SPN: sink.spn, Result: -1}
 		idx = int8(len(l.Searches))
-		l.Searches = append(l.Searches, s)
+		l.Searches = append(grow(l.Searches, maxSearches), s)
 	}
 	st.push(pending{id: m.id, op: opSearchRequest, idx: idx})
 }
@@ -277,7 +278,7 @@ func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
 			oid = bounded(e.name, maxOID)
 		}
 		idx = int8(len(l.Extended))
-		l.Extended = append(l.Extended, flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
+		l.Extended = append(grow(l.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
 			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
 	}
 	st.push(pending{id: m.id, op: opExtendedRequest, idx: idx})
@@ -317,6 +318,23 @@ func (d *Detector) extendedResponse(f *flow.Flow, st *state, m *message) bool {
 		l.StartTLSFailed = true
 	}
 	return true
+}
+
+// grow returns list with room for one more element, for a facts list bounded to bound
+// entries. A full list of fewer than 4 doubles; a longer one grows by half, up to the bound
+// (append would double it: a list of 9 searches would hold room for 16, and a flow holds its
+// lists as long as it is open). The room is rounded up to the allocator's size class.
+func grow[T any](list []T, bound int) []T {
+	if len(list) < cap(list) {
+		return list
+	}
+	n := max(2*cap(list), 1)
+	if cap(list) >= 4 {
+		n = cap(list) + cap(list)/2
+	}
+	// Grown from nil, the new array is sized to the request rounded to its size class
+	// (slices.Grow of a full list would double it, as append does).
+	return append(slices.Grow([]T(nil), min(n, bound)), list...)
 }
 
 // len32 is the length of b as the facts keep it (a message is far shorter than 2 GiB; a

@@ -93,3 +93,31 @@ func TestSearchNamesAreSharedAndExact(t *testing.T) {
 	}
 	check("the empty block", flow.NoLDAPSearchNames(), want{})
 }
+
+// TestFactsListsGrowByHalf: a flow's list of searches (binds, extended requests) keeps little
+// unused room as it grows: past 4 entries it grows by half, not by double, and it never
+// grows past what its bound needs (rounded up to the allocator's size class), in no more
+// steps than doubling would take plus two.
+func TestFactsListsGrowByHalf(t *testing.T) {
+	var list []flow.LDAPSearch
+	grows := 0
+	for n := 1; n <= maxSearches; n++ {
+		was := cap(list)
+		list = append(grow(list, maxSearches), flow.LDAPSearch{MessageID: int32(n)})
+		if cap(list) != was {
+			grows++
+		}
+		if limit := max(n+n/2+1, 4); cap(list) > limit {
+			t.Errorf("%d searches in a list of room %d, want at most %d", n, cap(list), limit)
+		}
+	}
+	// The allocator's size classes round a request up by at most an eighth.
+	if limit := maxSearches + maxSearches/8; cap(list) > limit || grows > 7 {
+		t.Errorf("room for %d searches after %d growths, want at most %d after at most 7", cap(list), grows, limit)
+	}
+	for i, s := range list {
+		if s.MessageID != int32(i+1) {
+			t.Fatalf("entry %d is search %d", i, s.MessageID)
+		}
+	}
+}
