@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"math"
-	"slices"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
@@ -323,7 +322,7 @@ func (d *Detector) extendedResponse(f *flow.Flow, st *state, m *message) bool {
 // grow returns list with room for one more element, for a facts list bounded to bound
 // entries. A full list of fewer than 4 doubles; a longer one grows by half, up to the bound
 // (append would double it: a list of 9 searches would hold room for 16, and a flow holds its
-// lists as long as it is open). The room is rounded up to the allocator's size class.
+// lists as long as it is open).
 func grow[T any](list []T, bound int) []T {
 	if len(list) < cap(list) {
 		return list
@@ -332,9 +331,9 @@ func grow[T any](list []T, bound int) []T {
 	if cap(list) >= 4 {
 		n = cap(list) + cap(list)/2
 	}
-	// Grown from nil, the new array is sized to the request rounded to its size class
-	// (slices.Grow of a full list would double it, as append does).
-	return append(slices.Grow([]T(nil), min(n, bound)), list...)
+	grown := make([]T, len(list), min(n, bound))
+	copy(grown, list)
+	return grown
 }
 
 // len32 is the length of b as the facts keep it (a message is far shorter than 2 GiB; a

@@ -96,8 +96,7 @@ func TestSearchNamesAreSharedAndExact(t *testing.T) {
 
 // TestFactsListsGrowByHalf: a flow's list of searches (binds, extended requests) keeps little
 // unused room as it grows: past 4 entries it grows by half, not by double, and it never
-// grows past what its bound needs (rounded up to the allocator's size class), in no more
-// steps than doubling would take plus two.
+// grows past what its bound needs, in no more steps than doubling would take plus two.
 func TestFactsListsGrowByHalf(t *testing.T) {
 	var list []flow.LDAPSearch
 	grows := 0
@@ -111,8 +110,7 @@ func TestFactsListsGrowByHalf(t *testing.T) {
 			t.Errorf("%d searches in a list of room %d, want at most %d", n, cap(list), limit)
 		}
 	}
-	// The allocator's size classes round a request up by at most an eighth.
-	if limit := maxSearches + maxSearches/8; cap(list) > limit || grows > 7 {
+	if limit := maxSearches; cap(list) > limit || grows > 7 {
 		t.Errorf("room for %d searches after %d growths, want at most %d after at most 7", cap(list), grows, limit)
 	}
 	for i, s := range list {
