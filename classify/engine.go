@@ -119,6 +119,7 @@ func (c *Config) fill() {
 	positive(&c.MaxRejected, d.MaxRejected)
 	positive(&c.MaxOutOfOrder, d.MaxOutOfOrder)
 	positive(&c.MaxOutOfOrderBytes, d.MaxOutOfOrderBytes)
+	c.MaxOutOfOrderBytes = min(c.MaxOutOfOrderBytes, 1<<30) // a stream counts them in an int32
 	positive(&c.MaxBufferedBytes, d.MaxBufferedBytes)
 	if c.EmergencyAt <= 0 || c.EmergencyAt > 1 {
 		c.EmergencyAt = d.EmergencyAt
@@ -204,6 +205,7 @@ type Engine struct {
 	free     []*entry // released entries, reused
 	freeF    []*flow.Flow
 	freeTCP  []*tcpState
+	freePre  []*preFlow
 	oooTotal int // bytes held in out-of-order segments, all flows
 
 	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
@@ -328,11 +330,20 @@ func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.File
 		en = e.newFlow(&k, srcIsA, p, ts, frame, file)
 		if f := en.f; f != nil {
 			f.VLAN, f.NVLAN, f.Tunnel = arrival(p, srcIsA == en.clientIsA)
+		} else if pre := en.pre(); pre != nil {
+			pre.vlan, pre.nvlan, pre.tun = arrival(p, srcIsA == en.clientIsA)
 		}
 	}
 	d := flow.FromServer
 	if srcIsA == en.clientIsA {
 		d = flow.FromClient
+	}
+	if pre := en.pre(); pre != nil {
+		// A TCP flow without its Flow yet: it gets one with its first payload (or when a
+		// counter outgrows the preFlow's), else this packet is counted in the preFlow.
+		if len(p.Payload) > 0 || !pre.count(d, p.IPLen, flow.UnixNano(ts)) {
+			e.born(en)
+		}
 	}
 	if f := en.f; f != nil {
 		t := flow.UnixNano(ts)
@@ -430,16 +441,22 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame 
 	if p.Proto == decode.ProtoTCP {
 		t = flow.TCP
 	}
-	en := e.alloc(k, clientIsA, t, flow.UnixNano(ts), frame, file)
-	en.f.ClientKnown = known
+	en := e.alloc(k, clientIsA, t)
+	if t == flow.TCP && !en.skip {
+		// Its Flow waits for its first payload: the handshake leaves its counts in a preFlow.
+		t := flow.UnixNano(ts)
+		e.deferFlow(en, &preFlow{start: t, end: t, first: frame, file: file, clientKnown: known})
+		return en
+	}
+	e.attach(en, t, flow.UnixNano(ts), frame, file).ClientKnown = known
 	if en.skip {
 		e.dropFlow(en) // no detector for this transport
 	}
 	return en
 }
 
-// alloc inserts a new entry for key k, a flow whose first packet is frame of file at ts.
-func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *entry {
+// alloc inserts a new entry for key k, without its Flow (see attach and deferFlow).
+func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport) *entry {
 	var en *entry
 	if n := len(e.free); n > 0 {
 		en = e.free[n-1]
@@ -449,28 +466,38 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport, ts flow.Time, f
 	}
 	en.key = *k
 	en.clientIsA = clientIsA
+	en.claimant = -1
+	en.class = classUDP
+	if t == flow.TCP {
+		en.class = classTCP
+	}
+	e.order(en, t, k.port(!clientIsA), k.port(clientIsA))
+	e.flows.put(en)
+	en.last = e.now
+	e.lists[en.class].pushBack(en)
+	e.stats.Flows++
+	return en
+}
+
+// getFlow gives en an empty Flow, from the pool when it has one.
+func (e *Engine) getFlow(en *entry) *flow.Flow {
 	if n := len(e.freeF); n > 0 {
 		en.f = e.freeF[n-1]
 		e.freeF = e.freeF[:n-1]
 	} else {
 		en.f = new(flow.Flow)
 	}
-	f := en.f
-	f.Client = k.addrPort(!clientIsA)
-	f.Server = k.addrPort(clientIsA)
+	return en.f
+}
+
+// attach gives en its Flow: a flow of transport t whose first packet is frame of file at ts.
+func (e *Engine) attach(en *entry, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *flow.Flow {
+	f := e.getFlow(en)
+	f.Client = en.key.addrPort(!en.clientIsA)
+	f.Server = en.key.addrPort(en.clientIsA)
 	f.File, f.FirstFrame, f.Start, f.End = file, frame, ts, ts
 	f.Transport = t
-	en.claimant = -1
-	en.class = classUDP
-	if t == flow.TCP {
-		en.class = classTCP
-	}
-	e.order(en, t, f.Client.Port(), f.Server.Port())
-	e.flows.put(en)
-	en.last = e.now
-	e.lists[en.class].pushBack(en)
-	e.stats.Flows++
-	return en
+	return f
 }
 
 // order puts the detectors a port hints at first, the others after them.
@@ -563,12 +590,21 @@ func (e *Engine) interim() {
 	e.nextInterim, e.lastInterim = now+e.interimScan(), now
 	iv := int64(e.cfg.Interim)
 	e.flows.all(func(en *entry) {
-		f := en.f
-		if f == nil || (f.Label == flow.Unknown && e.cfg.SkipUnknown) {
+		var rec *flow.Record
+		var start int64
+		pre := en.pre()
+		switch {
+		case en.f != nil:
+			rec, start = &en.f.Record, en.f.Start.UnixNano()
+		case pre != nil:
+			start = pre.start.UnixNano()
+		default:
+			return
+		}
+		if (rec == nil || rec.Label == flow.Unknown) && e.cfg.SkipUnknown {
 			return
 		}
 		// Intervals since the start, now and at the previous scan.
-		start := f.Start.UnixNano()
 		n, was := (now-start)/iv, int64(0)
 		if prev > start {
 			was = (prev - start) / iv
@@ -577,7 +613,11 @@ func (e *Engine) interim() {
 			return
 		}
 		r := &e.scratch
-		*r = f.Record
+		if rec != nil {
+			*r = *rec
+		} else {
+			pre.record(r, &en.key, en.clientIsA)
+		}
 		r.Interim, r.EmitAt = true, flow.UnixNano(e.now)
 		// While the detector still writes the facts, they may be read during emit only.
 		r.FactsPending = !en.skip
@@ -632,7 +672,17 @@ func (e *Engine) finishAt(en *entry, why flow.End, at flow.Time) {
 	e.flows.remove(en)
 	e.lists[en.class].remove(en)
 	e.stats.EndReasons[why]++
-	if f := en.f; f != nil {
+	if pre := en.pre(); pre != nil {
+		// A TCP flow that carried no payload: its record is made from the preFlow alone.
+		e.stats.FlowsByLabel[flow.Unknown]++
+		if !e.cfg.SkipUnknown {
+			r := &e.scratch
+			pre.record(r, &en.key, en.clientIsA)
+			r.EndReason, r.EmitAt = why, at
+			e.emit(r)
+		}
+		e.dropPre(en)
+	} else if f := en.f; f != nil {
 		f.EndReason = why
 		f.EmitAt = at
 		e.stats.FlowsByLabel[f.Label]++
@@ -676,6 +726,10 @@ func (e *Engine) putFlow(f *flow.Flow) {
 // of no protocol and unknown flows are not reported: its Flow (the Record and the detector
 // state) goes back to the pool. Only the statistics remember it.
 func (e *Engine) dropFlow(en *entry) {
+	if en.pre() != nil && e.cfg.SkipUnknown {
+		e.dropPre(en) // no payload was inspected: the flow is unknown
+		return
+	}
 	f := en.f
 	if f == nil || f.Label != flow.Unknown || !e.cfg.SkipUnknown {
 		return
@@ -721,6 +775,8 @@ func (e *Engine) Flush() {
 		o := open{en: en}
 		if en.f != nil { // a flow that is not reported needs no place in the order
 			o.file, o.start, o.frame = en.f.File, en.f.Start, en.f.FirstFrame
+		} else if pre := en.pre(); pre != nil {
+			o.file, o.start, o.frame = pre.file, pre.start, pre.first
 		}
 		all = append(all, o)
 	})

@@ -17,15 +17,17 @@ type keptFacts struct {
 	ntp  *flow.NTPFacts
 	sip  *flow.SIPFacts
 	tls  *flow.TLSFacts
+	ldap *flow.LDAPFacts
 	snap string
 }
 
 func (k *keptFacts) snapshot() string {
 	b, err := json.Marshal(struct {
-		NTP *flow.NTPFacts
-		SIP *flow.SIPFacts
-		TLS *flow.TLSFacts
-	}{k.ntp, k.sip, k.tls})
+		NTP  *flow.NTPFacts
+		SIP  *flow.SIPFacts
+		TLS  *flow.TLSFacts
+		LDAP *flow.LDAPFacts
+	}{k.ntp, k.sip, k.tls, k.ldap})
 	if err != nil {
 		panic(err)
 	}
@@ -37,7 +39,8 @@ func (k *keptFacts) snapshot() string {
 }
 
 // The facts that flows share — the empty blocks of the parts kept out of line (NTP's rare
-// facts, SIP's credentials and SDP, TLS's server facts) and the TLS server facts of a
+// facts, SIP's credentials and SDP, TLS's server facts, LDAP's rare operation counters and
+// searches' attribute names) and the TLS server facts of a
 // certificate seen on several flows — are never written by a flow: every shipped capture, run
 // four times at once through parallel engines (under -race in the race run), gives records
 // whose facts at the end of the run are what they were when the record was emitted, and
@@ -64,10 +67,10 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 			cfg.Detectors = classify.Detectors(nil)
 			for _, fr := range frames {
 				p := classify.NewParallel(cfg, 2, func(r *flow.Record) {
-					if r.NTP == nil && r.SIP == nil && r.TLS == nil {
+					if r.NTP == nil && r.SIP == nil && r.TLS == nil && r.LDAP == nil {
 						return
 					}
-					k := &keptFacts{ntp: r.NTP, sip: r.SIP, tls: r.TLS}
+					k := &keptFacts{ntp: r.NTP, sip: r.SIP, tls: r.TLS, ldap: r.LDAP}
 					k.snap = k.snapshot()
 					mu.Lock()
 					kept = append(kept, k)
@@ -84,7 +87,7 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 	}
 	wg.Wait()
 
-	var ntpUnset, ntpSet, sipUnset, sipSet, tlsShared int
+	var ntpUnset, ntpSet, sipUnset, sipSet, tlsShared, ldapUnset, ldapSet int
 	servers := map[*flow.TLSServerFacts]int{}
 	for _, k := range kept {
 		if now := k.snapshot(); now != k.snap {
@@ -104,23 +107,31 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 				sipSet++
 			}
 		}
+		if k.ldap != nil {
+			if k.ldap.Ops.LDAPOpsRare == flow.NewLDAPFacts().Ops.LDAPOpsRare {
+				ldapUnset++
+			} else {
+				ldapSet++
+			}
+		}
 		if k.tls != nil && !k.tls.Server.IsZero() {
 			if servers[k.tls.Server]++; servers[k.tls.Server] == 2 {
 				tlsShared++
 			}
 		}
 	}
-	if ntpUnset == 0 || ntpSet == 0 || sipUnset == 0 || sipSet == 0 || tlsShared == 0 {
-		t.Errorf("the captures do not exercise the parts: NTP %d unset %d set, SIP %d unset %d set, %d shared TLS server blocks",
-			ntpUnset, ntpSet, sipUnset, sipSet, tlsShared)
+	if ntpUnset == 0 || ntpSet == 0 || sipUnset == 0 || sipSet == 0 || tlsShared == 0 || ldapUnset == 0 || ldapSet == 0 {
+		t.Errorf("the captures do not exercise the parts: NTP %d unset %d set, SIP %d unset %d set, %d shared TLS server blocks, "+
+			"LDAP %d unset %d set", ntpUnset, ntpSet, sipUnset, sipSet, tlsShared, ldapUnset, ldapSet)
 	}
 	n, s := flow.NewNTPFacts(), flow.NewSIPFacts()
 	for name, v := range map[string]any{"NTPRare": *n.NTPRare, "SIPAuthPart": *s.SIPAuthPart, "SIPMediaPart": *s.SIPMediaPart,
-		"TLSServerFacts": *flow.NewTLSFacts().Server} {
+		"TLSServerFacts": *flow.NewTLSFacts().Server, "LDAPOpsRare": *flow.NewLDAPFacts().Ops.LDAPOpsRare,
+		"LDAPSearchNames": *flow.NoLDAPSearchNames()} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s was written: %+v", name, v)
 		}
 	}
-	t.Logf("%d records: NTP %d unset %d set, SIP %d unset %d set, %d shared TLS server blocks",
-		len(kept), ntpUnset, ntpSet, sipUnset, sipSet, tlsShared)
+	t.Logf("%d records: NTP %d unset %d set, SIP %d unset %d set, %d shared TLS server blocks, LDAP %d unset %d set",
+		len(kept), ntpUnset, ntpSet, sipUnset, sipSet, tlsShared, ldapUnset, ldapSet)
 }

@@ -84,19 +84,25 @@ func (e *Engine) trackHalfOpen(k *key, srcIsA bool, p *decode.Packet, ts int64, 
 // promote turns a half-open flow into a full entry, with what its SYNs already counted.
 func (e *Engine) promote(k *key, ho *halfOpen) {
 	e.deleteHalf(k)
-	en := e.alloc(k, ho.srcIsA, flow.TCP, flow.UnixNano(ho.start), ho.first, ho.file)
-	f := en.f
-	f.ClientKnown = true
-	f.VLAN, f.NVLAN, f.Tunnel = ho.vlan, ho.nvlan, ho.tun
-	f.End = flow.UnixNano(ho.last)
-	f.Packets[flow.FromClient] = uint64(ho.packets)
-	f.Bytes[flow.FromClient] = uint64(ho.bytes)
-	if !en.skip { // the client's initial sequence number, for the reassembly
-		en.tcp = e.getTCP()
-		s := &en.tcp.s[flow.FromClient]
-		s.next, s.init = ho.isn, true
-	}
+	en := e.alloc(k, ho.srcIsA, flow.TCP)
 	e.stats.Flows-- // counted when it was created
+	pre := ho.preFlow()
+	if en.skip { // no detector for TCP: the flow is only counted, in its Flow at once
+		pre.record(&e.getFlow(en).Record, k, en.clientIsA)
+		return
+	}
+	// The Flow waits for the first payload; the reassembly state keeps the client's initial
+	// sequence number and, in its preFlow, what the SYNs counted.
+	e.deferFlow(en, &pre)
+	s := &en.tcp.s[flow.FromClient]
+	s.next, s.init = ho.isn, true
+}
+
+// preFlow returns what the flow's SYNs counted, as a full entry keeps it until its Flow is made.
+func (ho *halfOpen) preFlow() preFlow {
+	return preFlow{start: flow.UnixNano(ho.start), end: flow.UnixNano(ho.last), first: ho.first, file: ho.file,
+		tun: ho.tun, packets: [2]uint32{ho.packets}, bytes: [2]uint32{ho.bytes},
+		vlan: ho.vlan, nvlan: ho.nvlan, clientKnown: true}
 }
 
 // finishHalf emits a half-open flow (always labelled unknown).
@@ -108,12 +114,9 @@ func (e *Engine) finishHalf(k *key, ho *halfOpen, why flow.End, at flow.Time) {
 		return
 	}
 	r := &e.scratch
-	*r = flow.Record{
-		File: ho.file, FirstFrame: ho.first, Start: flow.UnixNano(ho.start), End: flow.UnixNano(ho.last),
-		Transport: flow.TCP, Client: k.addrPort(!ho.srcIsA), Server: k.addrPort(ho.srcIsA), ClientKnown: true,
-		EndReason: why, EmitAt: at, VLAN: ho.vlan, NVLAN: ho.nvlan, Tunnel: ho.tun,
-	}
-	r.Packets[0], r.Bytes[0] = uint64(ho.packets), uint64(ho.bytes)
+	pre := ho.preFlow()
+	pre.record(r, k, ho.srcIsA)
+	r.EndReason, r.EmitAt = why, at
 	e.emit(r)
 }
 

@@ -127,13 +127,9 @@ func (e *Engine) cut(en *entry) {
 func (e *Engine) stopInspecting(en *entry) {
 	en.skip = true
 	en.ncands = 0
-	if en.tcp != nil {
-		e.releaseTCP(en)
-	}
-	if en.f != nil {
-		e.dropState(en) // the detector is not called again: let its per-flow state go
-		e.dropFlow(en)
-	}
+	e.releaseTCP(en) // a flow without its Flow yet keeps it (its record so far)
+	e.dropState(en)  // the detector is not called again: let its per-flow state go
+	e.dropFlow(en)
 }
 
 // dropState lets a flow's detector state go, back to the claiming detector's pool when it

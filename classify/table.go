@@ -72,10 +72,18 @@ func arrival(p *decode.Packet, fromClient bool) (vlan [2]uint16, nvlan uint8, tu
 	return
 }
 
-func (k *key) addrPort(b bool) netip.AddrPort {
-	off, poff := 0, 32
+// port returns the port of endpoint B of the key when b, else of endpoint A.
+func (k *key) port(b bool) uint16 {
 	if b {
-		off, poff = 16, 34
+		return uint16(k[34])<<8 | uint16(k[35])
+	}
+	return uint16(k[32])<<8 | uint16(k[33])
+}
+
+func (k *key) addrPort(b bool) netip.AddrPort {
+	off := 0
+	if b {
+		off = 16
 	}
 	var a16 [16]byte
 	copy(a16[:], k[off:off+16])
@@ -83,7 +91,7 @@ func (k *key) addrPort(b bool) netip.AddrPort {
 	if k[37] == 1 {
 		addr = addr.Unmap()
 	}
-	return netip.AddrPortFrom(addr, uint16(k[poff])<<8|uint16(k[poff+1]))
+	return netip.AddrPortFrom(addr, k.port(b))
 }
 
 // timeout classes: each has its own idle timeout and its own list ordered by last activity,
@@ -104,6 +112,9 @@ const (
 // unknown flows are not reported (Config.SkipUnknown). Such a flow is still followed, so its
 // later packets do not start a new flow, but only in this small struct; on a SPAN port most
 // flows are of that kind.
+//
+// f is nil too for a TCP flow that has carried no payload yet: its record so far waits in its
+// reassembly state (tcpState.pre, a preFlow), and its Flow is made with its first payload.
 //
 // Every flow has one, so it is kept within the 112-byte size class (TestEntrySize): the words
 // first, then the key, then the one-byte fields. What only some flows need lives elsewhere:

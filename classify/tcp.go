@@ -13,20 +13,24 @@ type segment struct {
 
 // stream is the reassembly state of one direction of a TCP flow.
 type stream struct {
-	next     uint32 // next expected sequence number
-	init     bool   // next is known
-	peerAck  uint32 // highest ACK the receiver sent for this direction
-	ackValid bool
 	ooo      []segment // out-of-order segments, sorted by seq
-	oooBytes int
+	next     uint32    // next expected sequence number
+	peerAck  uint32    // highest ACK the receiver sent for this direction
+	oooBytes int32     // bytes in ooo (at most Config.MaxOutOfOrderBytes)
+	init     bool      // next is known
+	ackValid bool
 }
 
-// tcpState is allocated for a TCP flow on its first payload that needs inspection.
+// tcpState is allocated for a TCP flow at its SYN (or its first segment that needs
+// inspection). It is 136 bytes, in the 144-byte size class (TestTCPStateFitsItsSizeClass).
 type tcpState struct {
 	s [2]stream
 	// pend holds bytes kept for the detector, by Dir: an undecided prefix or a message not
 	// yet complete. Only a stream needs it; a datagram is always inspected alone.
 	pend [2][]byte
+	// pre, until the flow's flow.Flow is made (its first payload, or its end), holds what its
+	// packets left behind (see preFlow); nil afterwards.
+	pre *preFlow
 }
 
 // seqLT reports a < b in sequence-number space (RFC 1982 arithmetic).
@@ -141,7 +145,7 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 	e.stats.TCPOutOfOrder++
 	// The receiver acknowledged bytes up to this segment that we never saw.
 	acked := s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq)
-	full := len(s.ooo) >= e.cfg.MaxOutOfOrder || s.oooBytes+len(data) > e.cfg.MaxOutOfOrderBytes ||
+	full := len(s.ooo) >= e.cfg.MaxOutOfOrder || int(s.oooBytes)+len(data) > e.cfg.MaxOutOfOrderBytes ||
 		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes
 	if acked || full && len(s.ooo) == 0 {
 		// Skip the hole: the segment is then in order.
@@ -185,7 +189,7 @@ func (e *Engine) queue(s *stream, seq uint32, data []byte) {
 	s.ooo = append(s.ooo, segment{})
 	copy(s.ooo[i+1:], s.ooo[i:])
 	s.ooo[i] = segment{seq: seq, data: c}
-	s.oooBytes += len(c)
+	s.oooBytes += int32(len(c))
 	e.oooTotal += len(c)
 }
 
@@ -203,7 +207,7 @@ func (e *Engine) drain(en *entry, d flow.Dir, s *stream) (flow.Dir, bool) {
 			return d, true
 		}
 		s.ooo = s.ooo[1:]
-		s.oooBytes -= len(sg.data)
+		s.oooBytes -= int32(len(sg.data))
 		e.oooTotal -= len(sg.data)
 		data := sg.data
 		if int(-diff) >= len(data) {
@@ -242,14 +246,16 @@ func (e *Engine) gap(en *entry, d flow.Dir, s *stream, seq uint32) {
 }
 
 // releaseTCP frees the reassembly state of a flow: it goes back to the engine's pool, with its
-// detector buffers emptied (and kept, unless large), its out-of-order segments let go.
+// detector buffers emptied (and kept, unless large), its out-of-order segments let go. A flow
+// whose Flow is not made yet keeps it: its pre is the flow's record so far (finishAt and
+// dropFlow let it go).
 func (e *Engine) releaseTCP(en *entry) {
 	st := en.tcp
-	if st == nil {
+	if st == nil || st.pre != nil {
 		return
 	}
 	for i := range st.s {
-		e.oooTotal -= st.s[i].oooBytes
+		e.oooTotal -= int(st.s[i].oooBytes)
 	}
 	en.tcp = nil
 	if len(e.freeTCP) >= maxPooled {

@@ -87,7 +87,7 @@ func cleartextSIP() *flow.Record {
 
 func with(r *flow.Record, mod func(*flow.Record)) *flow.Record { mod(r); return r }
 
-func simpleBind(frame uint64, dn string, pwLen int) flow.LDAPBind {
+func simpleBind(frame uint64, dn string, pwLen int32) flow.LDAPBind {
 	return flow.LDAPBind{Event: at(frame), MessageID: 1, Version: 3, DN: dn, Auth: "simple", Kind: "simple",
 		PasswordPresent: pwLen > 0, PasswordLen: pwLen, Answered: true, Result: 0, ResultName: "success", Response: at(frame + 1)}
 }

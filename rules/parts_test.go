@@ -9,7 +9,7 @@ import (
 )
 
 // partsRecords are records of each protocol whose facts kept out of line (flow.NTPRare,
-// flow.SIPAuthPart, flow.SIPMediaPart, TLSFacts.Server) are unset, as the detectors leave
+// flow.SIPAuthPart, flow.SIPMediaPart, TLSFacts.Server, flow.LDAPOpsRare) are unset, as the detectors leave
 // them (the shared empty blocks), and the same records with those parts set.
 func partsRecords() (unset, set []*flow.Record) {
 	ntp := func() *flow.Record {
@@ -34,7 +34,15 @@ func partsRecords() (unset, set []*flow.Record) {
 		r.TLS = t
 		return r
 	}
-	unset = []*flow.Record{ntp(), sip(), ldaps()}
+	ldap := func() *flow.Record {
+		r := baseRecord(flow.LDAP, flow.TCP, 389)
+		x := flow.NewLDAPFacts()
+		x.First, x.Messages, x.Cleartext = at(4), 2, true
+		x.Ops.BindRequest, x.Ops.BindResponse = 1, 1
+		r.LDAP = x
+		return r
+	}
+	unset = []*flow.Record{ntp(), sip(), ldaps(), ldap()}
 
 	n := ntp()
 	rare := n.NTP.Rare()
@@ -51,7 +59,10 @@ func partsRecords() (unset, set []*flow.Record) {
 	l := ldaps()
 	l.TLS.Server = &flow.TLSServerFacts{Subject: "CN=x", Issuer: "CN=x", SelfIssued: true, Expired: true, ChainLength: 1,
 		X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 1024}}
-	set = []*flow.Record{n, s, l}
+	d := ldap()
+	ops := d.LDAP.Ops.Rare()
+	ops.ModifyRequest, ops.ExtendedRequest = 2, 1
+	set = []*flow.Record{n, s, l, d}
 	return unset, set
 }
 
@@ -76,6 +87,8 @@ func TestUnsetFactsPartsReadAsZero(t *testing.T) {
 		{"ldaps", `tls.server.x509.public_key_size > 0 && tls.server.x509.public_key_size < 2048`, false, true},
 		{"ldaps", `tls.server.expired || tls.server.self_issued`, false, true},
 		{"ldaps", `tls.server.subject == "" && tls.server.x509.alternative_names == nil`, true, false},
+		{"ldap", `ldap.ops.modify_request > 1 && ldap.ops.extended_request == 1`, false, true},
+		{"ldap", `ldap.ops.modify_request + ldap.ops.intermediate_response == 0 && ldap.ops.bind_request == 1`, true, false},
 	}
 	var b strings.Builder
 	b.WriteString(settingsHead())

@@ -69,13 +69,33 @@ type LDAPFacts struct {
 }
 
 // LDAPOps counts LDAP messages by operation (RFC 4511 protocolOp).
+//
+// The operations of a bind and of searches, which nearly every flow carries, are counted
+// inline; the others (LDAPOpsRare) out of line, so the facts take 224 bytes instead of 288.
 type LDAPOps struct {
-	BindRequest           uint32 `json:"bind_request,omitempty" expr:"bind_request"`
-	BindResponse          uint32 `json:"bind_response,omitempty" expr:"bind_response"`
-	UnbindRequest         uint32 `json:"unbind_request,omitempty" expr:"unbind_request"`
-	SearchRequest         uint32 `json:"search_request,omitempty" expr:"search_request"`
-	SearchResultEntry     uint32 `json:"search_result_entry,omitempty" expr:"search_result_entry"`
-	SearchResultDone      uint32 `json:"search_result_done,omitempty" expr:"search_result_done"`
+	BindRequest       uint32 `json:"bind_request,omitempty" expr:"bind_request"`
+	BindResponse      uint32 `json:"bind_response,omitempty" expr:"bind_response"`
+	UnbindRequest     uint32 `json:"unbind_request,omitempty" expr:"unbind_request"`
+	SearchRequest     uint32 `json:"search_request,omitempty" expr:"search_request"`
+	SearchResultEntry uint32 `json:"search_result_entry,omitempty" expr:"search_result_entry"`
+	SearchResultDone  uint32 `json:"search_result_done,omitempty" expr:"search_result_done"`
+	// LDAPOpsRare holds the counters of the operations few flows carry: its fields are
+	// promoted, so the output and the policy name them as fields of LDAPOps. It is never nil:
+	// facts made by NewLDAPFacts share one empty block, read-only, until a detector writes
+	// through Rare, which gives the flow its own block.
+	*LDAPOpsRare `expr:"-"`
+}
+
+// noLDAPOpsRare is the empty LDAPOpsRare every LDAPOps of NewLDAPFacts points to until it
+// counts one of its operations. Nothing writes to it.
+var noLDAPOpsRare LDAPOpsRare
+
+// Rare returns the flow's own LDAPOpsRare, to write to: the first call on counters that share
+// the empty block (or have none) gives them a block of their own.
+func (o *LDAPOps) Rare() *LDAPOpsRare { return own(&o.LDAPOpsRare, &noLDAPOpsRare) }
+
+// LDAPOpsRare is the part of LDAPOps that most flows leave at zero (see LDAPOps.LDAPOpsRare).
+type LDAPOpsRare struct {
 	SearchResultReference uint32 `json:"search_result_reference,omitempty" expr:"search_result_reference"`
 	ModifyRequest         uint32 `json:"modify_request,omitempty" expr:"modify_request"`
 	ModifyResponse        uint32 `json:"modify_response,omitempty" expr:"modify_response"`
@@ -106,13 +126,13 @@ type LDAPBind struct {
 	// name and an empty password), "simple" (a password), "sasl" or "sicily".
 	Kind string `json:"kind" expr:"kind"`
 	// PasswordPresent and PasswordLen describe the simple bind password.
-	PasswordPresent bool `json:"password_present" expr:"password_present"`
-	PasswordLen     int  `json:"password_len" expr:"password_len"`
+	PasswordPresent bool  `json:"password_present" expr:"password_present"`
+	PasswordLen     int32 `json:"password_len" expr:"password_len"`
 	// Mechanism is the SASL mechanism (upper case for the registered ones; "NTLM" for sicily).
 	Mechanism string `json:"mechanism,omitempty" expr:"mechanism"`
 	// CredentialsPresent and CredentialsLen describe the SASL credentials of the request.
-	CredentialsPresent bool `json:"credentials_present" expr:"credentials_present"`
-	CredentialsLen     int  `json:"credentials_len" expr:"credentials_len"`
+	CredentialsPresent bool  `json:"credentials_present" expr:"credentials_present"`
+	CredentialsLen     int32 `json:"credentials_len" expr:"credentials_len"`
 	// ReusablePassword is true when the credentials carry a reusable password (SASL PLAIN
 	// with a non-empty password field, or LOGIN with credentials).
 	ReusablePassword bool `json:"reusable_password" expr:"reusable_password"`
@@ -159,11 +179,13 @@ type LDAPSearch struct {
 	MessageID int32  `json:"message_id" expr:"message_id"`
 	Base      string `json:"base" expr:"base"`   // baseObject, first 256 bytes
 	Scope     string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
-	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
-	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
-	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
-	// FilterAttributes are the distinct attribute descriptions named by the filter (first 8).
-	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
+	// LDAPSearchNames holds the attribute names the search asked for and those its filter
+	// named: its fields are promoted, so the output and the policy name them as fields of
+	// LDAPSearch. It is never nil and never written: searches that name the same attributes
+	// (an application asks the same question again and again) share one read-only block, the
+	// empty one (NoLDAPSearchNames) when they name none, so a search takes 88 bytes of its
+	// list instead of 136.
+	*LDAPSearchNames `expr:"-"`
 	// SPN is true when servicePrincipalName is in the filter or the attributes.
 	SPN bool `json:"spn" expr:"spn"`
 	// Entries counts the SearchResultEntry messages answering this search; Result is the
@@ -172,3 +194,19 @@ type LDAPSearch struct {
 	Answered bool   `json:"answered" expr:"answered"`
 	Result   int32  `json:"result" expr:"result"`
 }
+
+// LDAPSearchNames is the part of LDAPSearch that names attributes (see
+// LDAPSearch.LDAPSearchNames). Once a search points to it, nothing writes to it.
+type LDAPSearchNames struct {
+	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
+	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
+	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
+	// FilterAttributes are the distinct attribute descriptions named by the filter (first 8).
+	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
+}
+
+// noLDAPSearchNames is the block of a search that names no attribute. Nothing writes to it.
+var noLDAPSearchNames LDAPSearchNames
+
+// NoLDAPSearchNames returns the shared, read-only block of a search that names no attribute.
+func NoLDAPSearchNames() *LDAPSearchNames { return &noLDAPSearchNames }

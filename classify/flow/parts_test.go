@@ -3,6 +3,7 @@ package flow
 import (
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // The parts of the facts kept out of line start as the shared empty blocks; the first write
@@ -40,6 +41,31 @@ func TestFactsPartsAreCopiedOnWrite(t *testing.T) {
 
 	if tf := NewTLSFacts(); tf.Server != &noTLSServer || !tf.Server.IsZero() {
 		t.Error("new TLS facts do not point to the empty server block")
+	}
+
+	l, m := NewLDAPFacts(), NewLDAPFacts()
+	if l.Ops.LDAPOpsRare != &noLDAPOpsRare || m.Ops.LDAPOpsRare != &noLDAPOpsRare {
+		t.Fatal("new LDAP facts do not share the empty block of rare operations")
+	}
+	o := l.Ops.Rare()
+	o.ModifyRequest = 2
+	if l.Ops.Rare() != o || o == &noLDAPOpsRare || l.Ops.ModifyRequest != 2 {
+		t.Error("Ops.Rare does not keep the facts' own block")
+	}
+	if m.Ops.ModifyRequest != 0 || !reflect.ValueOf(noLDAPOpsRare).IsZero() {
+		t.Error("a write to one flow's LDAP operation counters changed another's")
+	}
+}
+
+// TestLDAPFactsFitTheirSizeClasses: every LDAP flow holds its facts and, nearly always, a
+// bind; 224 and 176 bytes are size classes of Go's allocator, one byte more would take 240
+// or 192 (TestLiveHeapPerFlow measures the whole).
+func TestLDAPFactsFitTheirSizeClasses(t *testing.T) {
+	if s := unsafe.Sizeof(LDAPFacts{}); s > 224 {
+		t.Errorf("LDAPFacts is %d bytes, want at most 224: a counter few flows set belongs in LDAPOpsRare", s)
+	}
+	if s := unsafe.Sizeof(LDAPBind{}); s > 176 {
+		t.Errorf("LDAPBind is %d bytes, want at most 176", s)
 	}
 }
 

@@ -22,9 +22,9 @@ import (
 // codes and Via transports), and the backing arrays of their top-level lists (LDAP binds,
 // searches and extended requests, TLS alerts) up to a few elements. What is never
 // reused, so that it may be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart,
-// SIPMediaPart, LDAPStartTLS: dropped, a recycled value starts with the shared empty blocks
-// again), the lists inside list elements (an LDAP search's attributes, an SDP media's
-// suites), the TLS server facts (shared by the certificate cache) and the cipher-name lists
+// SIPMediaPart, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts with the shared
+// empty blocks again), what list elements point to (an LDAP search's block of attribute names,
+// shared by every search that names the same; an SDP media's suites), the TLS server facts (shared by the certificate cache) and the cipher-name lists
 // (shared by every flow with the same offer). The shared read-only blocks are never put in a
 // pool.
 
@@ -86,7 +86,8 @@ func NewNTPFacts() *NTPFacts { return take[NTPFacts](ntpPool) }
 // when there are, else new ones.
 func NewSIPFacts() *SIPFacts { return take[SIPFacts](sipPool) }
 
-// NewLDAPFacts returns empty LDAP facts: recycled ones when there are, else new ones.
+// NewLDAPFacts returns empty LDAP facts, the rare part of their operation counters the shared
+// empty block: recycled ones when there are, else new ones.
 func NewLDAPFacts() *LDAPFacts { return take[LDAPFacts](ldapPool) }
 
 // NewTLSFacts returns empty TLS facts, their server part the shared empty block: recycled ones
@@ -156,7 +157,8 @@ func (s *SIPFacts) reset() { *s = SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart
 
 // reset empties the facts to read as new ones, keeping the small backing arrays of their lists.
 func (l *LDAPFacts) reset() {
-	*l = LDAPFacts{Binds: reuse(l.Binds), Searches: reuse(l.Searches), Extended: reuse(l.Extended)}
+	*l = LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare},
+		Binds: reuse(l.Binds), Searches: reuse(l.Searches), Extended: reuse(l.Extended)}
 }
 
 // reset empties the facts to read as NewTLSFacts's, keeping the small backing array of the

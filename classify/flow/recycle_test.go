@@ -49,6 +49,7 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	poisoned.Store(false)
 	shared := []string{"TLS_AES_128_GCM_SHA256"}
 	rare := &NTPRare{KeyID: 7}
+	names := &LDAPSearchNames{Attributes: []string{"cn"}} // shared by every search that names the same
 	cases := []struct {
 		name  string
 		fill  func() any // filled facts, as a flow leaves them
@@ -76,10 +77,11 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 			l.Binds = make([]LDAPBind, 1, 2)
 			l.Searches = make([]LDAPSearch, 16)
 			l.Extended = make([]LDAPExtended, 1)
-			l.Searches[0].Attributes = []string{"cn"}
+			l.Searches[0].LDAPSearchNames = names
+			l.Ops.Rare().ModifyRequest = 1
 			poisonValue(reflect.ValueOf(l).Elem())
 			return l
-		}, &LDAPFacts{}},
+		}, &LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}}},
 		{"tls", func() any {
 			x := NewTLSFacts()
 			x.Alerts = make([]TLSAlert, 1, 4)
@@ -123,10 +125,11 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	}
 
 	// What may be kept is never written.
-	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" {
+	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" {
 		t.Error("releasing facts wrote to an out-of-line part or to the shared cipher list")
 	}
-	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer} {
+	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
+		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
 		}

@@ -1,8 +1,9 @@
 package ldap
 
 import (
+	"math"
+
 	"github.com/pcapaudit/pcapaudit/classify/flow"
-	"github.com/pcapaudit/pcapaudit/classify/ldap/ber"
 )
 
 // count does the bookkeeping every framed message gets, parsed or not.
@@ -59,6 +60,8 @@ func (d *Detector) message(f *flow.Flow, st *state, m *message) {
 	}
 }
 
+// countOp counts a message of operation op; the rare operations' counters are the flow's own
+// block (flow.LDAPOpsRare), made at the first of them.
 func countOp(o *flow.LDAPOps, op byte) {
 	switch op {
 	case opBindRequest:
@@ -74,35 +77,35 @@ func countOp(o *flow.LDAPOps, op byte) {
 	case opSearchResultDone:
 		o.SearchResultDone++
 	case opSearchResultReference:
-		o.SearchResultReference++
+		o.Rare().SearchResultReference++
 	case opModifyRequest:
-		o.ModifyRequest++
+		o.Rare().ModifyRequest++
 	case opModifyResponse:
-		o.ModifyResponse++
+		o.Rare().ModifyResponse++
 	case opAddRequest:
-		o.AddRequest++
+		o.Rare().AddRequest++
 	case opAddResponse:
-		o.AddResponse++
+		o.Rare().AddResponse++
 	case opDelRequest:
-		o.DelRequest++
+		o.Rare().DelRequest++
 	case opDelResponse:
-		o.DelResponse++
+		o.Rare().DelResponse++
 	case opModifyDNRequest:
-		o.ModifyDNRequest++
+		o.Rare().ModifyDNRequest++
 	case opModifyDNResponse:
-		o.ModifyDNResponse++
+		o.Rare().ModifyDNResponse++
 	case opCompareRequest:
-		o.CompareRequest++
+		o.Rare().CompareRequest++
 	case opCompareResponse:
-		o.CompareResponse++
+		o.Rare().CompareResponse++
 	case opAbandonRequest:
-		o.AbandonRequest++
+		o.Rare().AbandonRequest++
 	case opExtendedRequest:
-		o.ExtendedRequest++
+		o.Rare().ExtendedRequest++
 	case opExtendedResponse:
-		o.ExtendedResponse++
+		o.Rare().ExtendedResponse++
 	case opIntermediateResponse:
-		o.IntermediateResponse++
+		o.Rare().IntermediateResponse++
 	}
 }
 
@@ -127,7 +130,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	switch b.auth {
 	case authSimple:
 		e.Auth = authNameSimple
-		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len(b.password)
+		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len32(b.password)
 		switch {
 		case len(b.password) > 0:
 			e.Kind = authNameSimple
@@ -141,7 +144,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		}
 	case authSASL:
 		e.Auth, e.Kind = authNameSASL, authNameSASL
-		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len(b.creds)
+		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len32(b.creds)
 		mech, known := mechanism(b.mech)
 		switch mech {
 		case "PLAIN":
@@ -162,14 +165,14 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 		}
 	default: // sicily
 		e.Auth, e.Kind, e.Mechanism = authNameSicily, authNameSicily, "NTLM"
-		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len(b.creds)
+		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len32(b.creds)
 		wrap = true
 	}
 	idx := int8(-1)
 	if len(l.Binds) < maxBinds {
 		e.DN = boundedShared(b.name, maxDN)
 		idx = int8(len(l.Binds))
-		l.Binds = append(l.Binds, e)
+		l.Binds = append(grow(l.Binds, maxBinds), e)
 	}
 	st.push(pending{id: m.id, op: opBindRequest, idx: idx, wrap: wrap})
 }
@@ -241,38 +244,9 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	idx := int8(-1)
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
-			Scope: scopeName(q.scope), SPN: sink.spn, Result: -1}
-		// Count the attributes first, so the list is allocated once at its size.
-		n := 0
-		for a := ber.Reader(q.attrs); !a.Empty() && n < maxAttrs; n++ {
-			if _, ok := a.Read(ber.TagOctetString); !ok {
-				break
-			}
-		}
-		// The attribute list and the filter's share one array: one allocation per search.
-		var names []string
-		if n+sink.n > 0 {
-			names = make([]string, 0, n+sink.n)
-		}
-		a := ber.Reader(q.attrs)
-		for !a.Empty() {
-			v, _ := a.Read(ber.TagOctetString)
-			if s.AttributeCount < maxAttrs {
-				names = append(names, attrName(v))
-			}
-			s.AttributeCount++
-		}
-		if len(names) > 0 {
-			s.Attributes = names[:len(names):len(names)]
-		}
-		for _, v := range sink.attrs[:sink.n] {
-			names = append(names, attrName(v))
-		}
-		if k := len(s.Attributes); len(names) > k {
-			s.FilterAttributes = names[k:]
-		}
+			Scope: scopeName(q.scope), LDAPSearchNames: searchNames(q.attrs, &sink), SPN: sink.spn, Result: -1}
 		idx = int8(len(l.Searches))
-		l.Searches = append(l.Searches, s)
+		l.Searches = append(grow(l.Searches, maxSearches), s)
 	}
 	st.push(pending{id: m.id, op: opSearchRequest, idx: idx})
 }
@@ -303,7 +277,7 @@ func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
 			oid = bounded(e.name, maxOID)
 		}
 		idx = int8(len(l.Extended))
-		l.Extended = append(l.Extended, flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
+		l.Extended = append(grow(l.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
 			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
 	}
 	st.push(pending{id: m.id, op: opExtendedRequest, idx: idx})
@@ -344,6 +318,27 @@ func (d *Detector) extendedResponse(f *flow.Flow, st *state, m *message) bool {
 	}
 	return true
 }
+
+// grow returns list with room for one more element, for a facts list bounded to bound
+// entries. A full list of fewer than 4 doubles; a longer one grows by half, up to the bound
+// (append would double it: a list of 9 searches would hold room for 16, and a flow holds its
+// lists as long as it is open).
+func grow[T any](list []T, bound int) []T {
+	if len(list) < cap(list) {
+		return list
+	}
+	n := max(2*cap(list), 1)
+	if cap(list) >= 4 {
+		n = cap(list) + cap(list)/2
+	}
+	grown := make([]T, len(list), min(n, bound))
+	copy(grown, list)
+	return grown
+}
+
+// len32 is the length of b as the facts keep it (a message is far shorter than 2 GiB; a
+// longer one would read as the largest int32).
+func len32(b []byte) int32 { return int32(min(len(b), math.MaxInt32)) }
 
 // bounded returns the first max bytes of b as a string (the one allocation of a kept fact).
 func bounded(b []byte, max int) string {

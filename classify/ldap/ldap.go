@@ -75,8 +75,6 @@ func (*Detector) Hint(t flow.Transport, port uint16) bool {
 }
 
 // pending is an outstanding request waiting for its response.
-// It is 8 bytes, so the ring of maxPending takes 128 (the facts lists it points into are
-// bounded well below 127 entries).
 type pending struct {
 	id   int32
 	op   byte // opBindRequest, opSearchRequest or opExtendedRequest
@@ -85,9 +83,26 @@ type pending struct {
 	tls  bool // a StartTLS request
 }
 
-// state is the per-flow state, allocated once when the flow is claimed.
+// The ring keeps a pending request in 6 bytes: its id, and its index with its operation and
+// flags in one byte (an operation number is below 32).
+const (
+	pendWrap = 0x40
+	pendTLS  = 0x80
+	pendOp   = 0x1f
+)
+
+// The build fails if an operation number could outgrow pendOp.
+const _ = uint8(pendOp - opIntermediateResponse)
+
+// state is the per-flow state, allocated once when the flow is claimed. It is 120 bytes, in
+// the 128-byte size class (TestStateFitsItsSizeClass): every LDAP flow holds one while it is
+// inspected.
 type state struct {
-	pend  [maxPending]pending
+	// The ring of outstanding requests, by position: ids, indexes in the facts lists and
+	// operations with flags (see pending).
+	ids   [maxPending]int32
+	idx   [maxPending]int8
+	kind  [maxPending]uint8
 	npend uint8
 	next  uint8 // ring position for the next request when pend is full
 
@@ -101,29 +116,49 @@ type state struct {
 	tls *tlsHandoff
 }
 
+// at returns the outstanding request at position i of the ring.
+func (st *state) at(i int) pending {
+	k := st.kind[i]
+	return pending{id: st.ids[i], op: k & pendOp, idx: st.idx[i], wrap: k&pendWrap != 0, tls: k&pendTLS != 0}
+}
+
+// set puts p at position i of the ring.
+func (st *state) set(i int, p pending) {
+	k := p.op & pendOp
+	if p.wrap {
+		k |= pendWrap
+	}
+	if p.tls {
+		k |= pendTLS
+	}
+	st.ids[i], st.idx[i], st.kind[i] = p.id, p.idx, k
+}
+
 func (st *state) push(p pending) {
 	if st.npend < maxPending {
-		st.pend[st.npend] = p
+		st.set(int(st.npend), p)
 		st.npend++
 		return
 	}
-	st.pend[st.next] = p
+	st.set(int(st.next), p)
 	st.next = (st.next + 1) % maxPending
 }
 
 // take finds the outstanding request id of operation op; remove drops it.
 func (st *state) take(id int32, op byte, remove bool) (pending, bool) {
 	for i := range int(st.npend) {
-		if p := st.pend[i]; p.id == id && p.op == op {
-			if remove {
-				st.npend--
-				st.pend[i] = st.pend[st.npend]
-				if st.next > st.npend {
-					st.next = 0
-				}
-			}
-			return p, true
+		if st.ids[i] != id || st.kind[i]&pendOp != op {
+			continue
 		}
+		p := st.at(i)
+		if remove {
+			st.npend--
+			st.set(i, st.at(int(st.npend)))
+			if st.next > st.npend {
+				st.next = 0
+			}
+		}
+		return p, true
 	}
 	return pending{}, false
 }
@@ -229,7 +264,7 @@ func (d *Detector) parse(f *flow.Flow, st *state, dir flow.Dir, data []byte) (fl
 // startTLSPending reports whether a StartTLS request awaits its response.
 func (st *state) startTLSPending() bool {
 	for i := range int(st.npend) {
-		if st.pend[i].tls {
+		if st.kind[i]&pendTLS != 0 {
 			return true
 		}
 	}

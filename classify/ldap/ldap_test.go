@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/detectortest"
@@ -103,7 +104,7 @@ func TestBindKinds(t *testing.T) {
 		auth      string
 		kind      string
 		mech      string
-		credLen   int
+		credLen   int32
 		reusable  bool
 		cleartext bool // CleartextPassword
 		anon      bool
@@ -112,7 +113,7 @@ func TestBindKinds(t *testing.T) {
 	}{
 		{"anonymous", anonBind, "simple", "anonymous", "", 0, false, false, true, false, false},
 		{"unauthenticated", simpleBind(1, "uid=alice,ou=people,dc=example,dc=org", ""), "simple", "unauthenticated", "", 0, false, false, false, true, false},
-		{"sasl plain", saslBind(1, "", "PLAIN", plain), "sasl", "sasl", "PLAIN", len(plain), true, true, false, false, false},
+		{"sasl plain", saslBind(1, "", "PLAIN", plain), "sasl", "sasl", "PLAIN", int32(len(plain)), true, true, false, false, false},
 		{"sasl plain lower case, no password", saslBind(1, "", "plain", []byte("\x00alice\x00")), "sasl", "sasl", "PLAIN", 7, false, false, false, false, false},
 		{"sasl login", saslBind(1, "", "LOGIN", []byte("alice")), "sasl", "sasl", "LOGIN", 5, true, true, false, false, false},
 		{"digest-md5 first step", saslBind(1, "", "DIGEST-MD5", nil), "sasl", "sasl", "DIGEST-MD5", 0, false, false, false, false, true},
@@ -650,5 +651,43 @@ func BenchmarkSession(b *testing.B) {
 		f.Transport = flow.TCP
 		d.Inspect(f, flow.FromClient, req)
 		d.Inspect(f, flow.FromServer, resp)
+	}
+}
+
+// TestStateFitsItsSizeClass: every LDAP flow holds its detector state while it is inspected;
+// 128 bytes is a size class of Go's allocator, one byte more would take 144.
+func TestStateFitsItsSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(state{}); s > 128 {
+		t.Errorf("the LDAP detector's state is %d bytes, want at most 128", s)
+	}
+}
+
+// TestPendingRingKeepsEveryField: a request pushed on the ring comes back from it as it went
+// in (its id, operation, index and flags), also once the ring is full and wraps.
+func TestPendingRingKeepsEveryField(t *testing.T) {
+	var st state
+	want := map[int32]pending{}
+	for i := range int32(maxPending + 3) {
+		p := pending{id: 1000 + i, op: []byte{opBindRequest, opSearchRequest, opExtendedRequest}[i%3], idx: int8(i%5) - 1,
+			wrap: i%2 == 0, tls: i%3 == 2}
+		st.push(p)
+		want[p.id] = p
+	}
+	if st.npend != maxPending {
+		t.Fatalf("%d requests on the ring, want %d", st.npend, maxPending)
+	}
+	found := 0
+	for id, p := range want {
+		got, ok := st.take(id, p.op, true)
+		if !ok {
+			continue // overwritten when the ring wrapped
+		}
+		found++
+		if got != p {
+			t.Errorf("request %d: got %+v, want %+v", id, got, p)
+		}
+	}
+	if found != maxPending || st.npend != 0 {
+		t.Errorf("%d requests found, %d left, want %d and 0", found, st.npend, maxPending)
 	}
 }

@@ -954,110 +954,112 @@ func appendFlowLDAPOps(e *jsonenc.Encoder, b []byte, v *flow.LDAPOps) []byte {
 		b = append(b, `"search_result_done":`...)
 		b = strconv.AppendUint(b, uint64(v.SearchResultDone), 10)
 	}
-	if v.SearchResultReference != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+	if v.LDAPOpsRare != nil {
+		if v.LDAPOpsRare.SearchResultReference != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"search_result_reference":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.SearchResultReference), 10)
 		}
-		b = append(b, `"search_result_reference":`...)
-		b = strconv.AppendUint(b, uint64(v.SearchResultReference), 10)
-	}
-	if v.ModifyRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ModifyRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"modify_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ModifyRequest), 10)
 		}
-		b = append(b, `"modify_request":`...)
-		b = strconv.AppendUint(b, uint64(v.ModifyRequest), 10)
-	}
-	if v.ModifyResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ModifyResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"modify_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ModifyResponse), 10)
 		}
-		b = append(b, `"modify_response":`...)
-		b = strconv.AppendUint(b, uint64(v.ModifyResponse), 10)
-	}
-	if v.AddRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.AddRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"add_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.AddRequest), 10)
 		}
-		b = append(b, `"add_request":`...)
-		b = strconv.AppendUint(b, uint64(v.AddRequest), 10)
-	}
-	if v.AddResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.AddResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"add_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.AddResponse), 10)
 		}
-		b = append(b, `"add_response":`...)
-		b = strconv.AppendUint(b, uint64(v.AddResponse), 10)
-	}
-	if v.DelRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.DelRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"del_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.DelRequest), 10)
 		}
-		b = append(b, `"del_request":`...)
-		b = strconv.AppendUint(b, uint64(v.DelRequest), 10)
-	}
-	if v.DelResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.DelResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"del_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.DelResponse), 10)
 		}
-		b = append(b, `"del_response":`...)
-		b = strconv.AppendUint(b, uint64(v.DelResponse), 10)
-	}
-	if v.ModifyDNRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ModifyDNRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"modify_dn_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ModifyDNRequest), 10)
 		}
-		b = append(b, `"modify_dn_request":`...)
-		b = strconv.AppendUint(b, uint64(v.ModifyDNRequest), 10)
-	}
-	if v.ModifyDNResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ModifyDNResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"modify_dn_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ModifyDNResponse), 10)
 		}
-		b = append(b, `"modify_dn_response":`...)
-		b = strconv.AppendUint(b, uint64(v.ModifyDNResponse), 10)
-	}
-	if v.CompareRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.CompareRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"compare_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.CompareRequest), 10)
 		}
-		b = append(b, `"compare_request":`...)
-		b = strconv.AppendUint(b, uint64(v.CompareRequest), 10)
-	}
-	if v.CompareResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.CompareResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"compare_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.CompareResponse), 10)
 		}
-		b = append(b, `"compare_response":`...)
-		b = strconv.AppendUint(b, uint64(v.CompareResponse), 10)
-	}
-	if v.AbandonRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.AbandonRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"abandon_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.AbandonRequest), 10)
 		}
-		b = append(b, `"abandon_request":`...)
-		b = strconv.AppendUint(b, uint64(v.AbandonRequest), 10)
-	}
-	if v.ExtendedRequest != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ExtendedRequest != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"extended_request":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ExtendedRequest), 10)
 		}
-		b = append(b, `"extended_request":`...)
-		b = strconv.AppendUint(b, uint64(v.ExtendedRequest), 10)
-	}
-	if v.ExtendedResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.ExtendedResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"extended_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.ExtendedResponse), 10)
 		}
-		b = append(b, `"extended_response":`...)
-		b = strconv.AppendUint(b, uint64(v.ExtendedResponse), 10)
-	}
-	if v.IntermediateResponse != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.LDAPOpsRare.IntermediateResponse != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"intermediate_response":`...)
+			b = strconv.AppendUint(b, uint64(v.LDAPOpsRare.IntermediateResponse), 10)
 		}
-		b = append(b, `"intermediate_response":`...)
-		b = strconv.AppendUint(b, uint64(v.IntermediateResponse), 10)
 	}
 	b = append(b, '}')
 	return b
@@ -1171,27 +1173,29 @@ func appendFlowLDAPSearch(e *jsonenc.Encoder, b []byte, v *flow.LDAPSearch) []by
 	b = jsonenc.String(b, v.Base)
 	b = append(b, `,"scope":`...)
 	b = jsonenc.String(b, v.Scope)
-	if len(v.Attributes) != 0 {
-		b = append(b, `,"attributes":[`...)
-		for i0 := range v.Attributes {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.LDAPSearchNames != nil {
+		if len(v.LDAPSearchNames.Attributes) != 0 {
+			b = append(b, `,"attributes":[`...)
+			for i0 := range v.LDAPSearchNames.Attributes {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.LDAPSearchNames.Attributes[i0])
 			}
-			b = jsonenc.String(b, v.Attributes[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"attribute_count":`...)
-	b = strconv.AppendInt(b, int64(v.AttributeCount), 10)
-	if len(v.FilterAttributes) != 0 {
-		b = append(b, `,"filter_attributes":[`...)
-		for i0 := range v.FilterAttributes {
-			if i0 > 0 {
-				b = append(b, ',')
+		b = append(b, `,"attribute_count":`...)
+		b = strconv.AppendInt(b, int64(v.LDAPSearchNames.AttributeCount), 10)
+		if len(v.LDAPSearchNames.FilterAttributes) != 0 {
+			b = append(b, `,"filter_attributes":[`...)
+			for i0 := range v.LDAPSearchNames.FilterAttributes {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = jsonenc.String(b, v.LDAPSearchNames.FilterAttributes[i0])
 			}
-			b = jsonenc.String(b, v.FilterAttributes[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
 	}
 	b = append(b, `,"spn":`...)
 	b = strconv.AppendBool(b, v.SPN)

@@ -132,6 +132,11 @@ func emptyParts(r *flow.Record) {
 		set(&x, flow.NewTLSFacts())
 		r.TLS = &x
 	}
+	if r.LDAP != nil {
+		x := *r.LDAP
+		set(&x.Ops, &flow.NewLDAPFacts().Ops)
+		r.LDAP = &x
+	}
 }
 
 // A fact JSON cannot hold (NaN, ±Inf; times out of range are tested in jsonenc and factsgen)
