@@ -75,9 +75,9 @@ const maxFeeders = 64
 // A batch holds up to batchPackets packets and batchBytes of their payloads: 128 payloads of
 // 256 bytes on average, more than most links carry (a batch of larger payloads is sent when its
 // bytes are full). The batches in flight are live memory, a few per worker, and a decoded
-// packet takes 456 bytes with its room for tunnel layers: a batch is about 96 KiB, and twice
-// as many packets a batch would cost a megabyte more of live heap on two workers for no
-// measurable gain in speed.
+// packet takes 456 bytes with its room for tunnel layers: a batch is about 96 KiB. Twice as
+// many packets a batch cost a megabyte more of live heap on two workers (about 6 MB of peak
+// RSS on the generated mix) and saved about 2 % of the CPU, the workers waking half as often.
 const (
 	batchPackets = 128
 	batchBytes   = 32 << 10
