@@ -392,44 +392,6 @@ func (c *Checker) eval(r *Rule, rec *flow.Record) (m Match, ok bool) {
 	return m, true
 }
 
-// newFinding returns a new Finding whose Observed has room for n values, in the same
-// allocation for the usual few.
-func newFinding(n int) *Finding {
-	switch n {
-	case 0:
-		return &Finding{Observed: []KV{}}
-	case 1:
-		x := &struct {
-			f Finding
-			o [1]KV
-		}{}
-		x.f.Observed = x.o[:0]
-		return &x.f
-	case 2:
-		x := &struct {
-			f Finding
-			o [2]KV
-		}{}
-		x.f.Observed = x.o[:0]
-		return &x.f
-	case 3:
-		x := &struct {
-			f Finding
-			o [3]KV
-		}{}
-		x.f.Observed = x.o[:0]
-		return &x.f
-	case 4:
-		x := &struct {
-			f Finding
-			o [4]KV
-		}{}
-		x.f.Observed = x.o[:0]
-		return &x.f
-	}
-	return &Finding{Observed: make([]KV, 0, n)}
-}
-
 // evidenceOf evaluates a rule's evidence expression: the event it names, ok false when it
 // names none or fails (a failure is counted).
 func (c *Checker) evidenceOf(r *Rule, env any) (e flow.Event, ok bool) {

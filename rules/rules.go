@@ -118,7 +118,9 @@ type Rule struct {
 type KV struct{ Key, Value string }
 
 // Finding is a rule that held on a flow, with its evidence. A Finding is new for every emit
-// call and the receiver may keep it.
+// call and belongs to the receiver, which may keep it, or give it back with ReleaseFinding
+// once nothing reads it or its Observed list any more (as the audit does after its sinks;
+// the strings may be kept).
 type Finding struct {
 	Rule *Rule
 	// Message is the rule's message with its {{ placeholders }} filled in. Values that came

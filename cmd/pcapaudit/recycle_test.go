@@ -10,13 +10,15 @@ import (
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/corpustest"
+	"github.com/pcapaudit/pcapaudit/rules"
 )
 
-// TestRecycledFactsChangeNoOutput: the audit gives a flow's protocol facts back to be reused
-// once its last sink is done with it (flow.Record.ReleaseFacts). Any stage that still read
-// them afterwards — a sink keeping a record, a list of its facts, or a pointer into them, a
-// finding or a threshold window holding on to facts — would show garbage there, because with
-// flow.PoisonReleasedFacts every released value is filled with garbage before it is reused.
+// TestRecycledFactsChangeNoOutput: the audit gives a flow's protocol facts and its findings
+// back to be reused once its last sink is done with them (flow.Record.ReleaseFacts,
+// rules.ReleaseFinding). Any stage that still read them afterwards — a sink keeping a record,
+// a finding, a list of theirs, or a pointer into them, a finding or a threshold window holding
+// on to facts — would show garbage there, because with flow.PoisonReleasedFacts and
+// rules.PoisonReleasedFindings every released value is filled with garbage before it is reused.
 // So every output of every front end (the text report with a short --list, NDJSON, CSV, the
 // HTML report, the pcapng of flagged flows, the summary in its three formats, the sensor's
 // NDJSON with interim records) over the shipped captures and the public corpus must be byte
@@ -84,6 +86,8 @@ func auditOutputs(t *testing.T, poison bool, args, files []string) map[string][]
 	}
 	flow.PoisonReleasedFacts(poison)
 	defer flow.PoisonReleasedFacts(false)
+	rules.PoisonReleasedFindings(poison)
+	defer rules.PoisonReleasedFindings(false)
 	r := runCmd(t, nil, args...)
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
@@ -108,7 +112,7 @@ func compareOutputs(t *testing.T, plain, poisoned map[string][]byte) {
 	for name, want := range plain {
 		got := poisoned[name]
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs when released facts are poisoned (a stage read facts after their release):\n%s",
+			t.Errorf("%s differs when released facts and findings are poisoned (a stage read them after their release):\n%s",
 				name, diff(string(want), string(got)))
 		}
 	}

@@ -141,7 +141,9 @@ func (p *reportPipe) run() {
 // policy read them on a worker (Match) and kept nothing of them but strings, and the reporter
 // has returned, having copied what it keeps (report.Reporter). So the facts go back to their
 // pools here, once per flow and in flow order. An interim record's facts are not released:
-// the open flow still writes them, and its final record carries them again.
+// the open flow still writes them, and its final record carries them again. The findings end
+// here too, an interim record's as well (they are its own): the reporter has copied what it
+// keeps of them, so they go back to the policy's pools (rules.ReleaseFinding).
 func (p *reportPipe) write(b *pipeBatch) {
 	for i := range b.items[:b.n] {
 		it := &b.items[i]
@@ -150,6 +152,9 @@ func (p *reportPipe) write(b *pipeBatch) {
 			it.rec.ReleaseFacts()
 		}
 		it.rec = flow.Record{} // let the rest go
+		for _, f := range it.findings {
+			rules.ReleaseFinding(f) // nil where a filter dropped one
+		}
 		clear(it.findings)
 	}
 	b.n = 0

@@ -20,9 +20,10 @@ import (
 // Reporter receives every flow that ended, with the findings raised on it, and the summary.
 type Reporter interface {
 	// Flow is called once per flow. r and findings are valid only during the call: after it,
-	// the record's protocol facts are recycled for later flows (flow.Record.ReleaseFacts), so
-	// a reporter copies what it keeps — strings may be kept as they are; a pointer into the
-	// facts or one of their lists may not (flow.Record.Clone copies a whole record).
+	// the record's protocol facts and the findings are recycled for later flows
+	// (flow.Record.ReleaseFacts, rules.ReleaseFinding), so a reporter copies what it keeps —
+	// strings may be kept as they are; a finding, a pointer into the facts, or a list of
+	// theirs may not (flow.Record.Clone copies a whole record).
 	Flow(r *flow.Record, findings []*rules.Finding)
 	// Close writes whatever is left and flushes.
 	Close(s *Summary) error

@@ -2,6 +2,7 @@ package summary
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -199,7 +200,7 @@ func newFinding(r *flow.Record, f *rules.Finding) *Finding {
 		Protocol: r.Label.String(), Transport: r.Transport.String(),
 		Client: r.Client, Server: r.Server, Time: f.Evidence.Time.Time(),
 		File: r.File.String(), Frame: f.Evidence.Frame, FlowFrame: r.FirstFrame,
-		Message: f.Message, Count: f.Count, Observed: f.Observed,
+		Message: f.Message, Count: f.Count, Observed: slices.Clone(f.Observed), // f is reused after the call
 		Filter:  report.DisplayFilter(r.Transport, r.Client, r.Server),
 		Arrival: report.Arrival(r),
 	}
