@@ -14,6 +14,7 @@ import (
 	"github.com/pcapaudit/pcapaudit/capture/decode"
 	"github.com/pcapaudit/pcapaudit/classify"
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/racedetect"
 )
 
 // flowMemCases are the flows whose live heap TestLiveHeapPerFlow measures: the opening
@@ -166,7 +167,7 @@ func TestLiveHeapPerFlow(t *testing.T) {
 // "sip-new-call-id" case rewrites the Call-ID of every flow). An LDAP search's attribute
 // names are a block shared by the searches that name the same (classify/ldap/searchnames.go).
 func TestNoAllocationPerFlowOncePoolsAreWarm(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("the race detector's sync.Pool drops pooled values at random")
 	}
 	cases := []struct {

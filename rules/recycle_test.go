@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
+	"github.com/pcapaudit/pcapaudit/internal/racedetect"
 )
 
 // TestReleasedFindingsAreReused: once the findings of a flow are released, as the audit does
 // after its sinks, the next flow's findings reuse them: a finding then costs one allocation,
 // its text (the message, observed values and threshold key in one string), instead of two.
 func TestReleasedFindingsAreReused(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("the race detector's sync.Pool drops pooled values at random")
 	}
 	c := Default().NewChecker()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/internal/detectortest"
+	"github.com/pcapaudit/pcapaudit/internal/racedetect"
 )
 
 func TestRegisterDigestUDP(t *testing.T) {
@@ -444,7 +445,7 @@ func TestRejectAllocations(t *testing.T) {
 
 // After the claim, steady-state messages allocate nothing once the bounded lists are full.
 func TestSteadyStateAllocations(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	s := newSession(t, flow.UDP, 5060)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 	"github.com/pcapaudit/pcapaudit/cmd/internal/report/internal/jsontest"
+	"github.com/pcapaudit/pcapaudit/internal/racedetect"
 	"github.com/pcapaudit/pcapaudit/rules"
 )
 
@@ -285,7 +286,7 @@ func TestNDJSONMatchesReferenceEncoding(t *testing.T) {
 // LDAP flow of the benchmarks, and a flow of each protocol with every fact set (every list
 // two long, every optional part present, strings that need escaping).
 func TestNDJSONFlowAllocations(t *testing.T) {
-	if raceEnabled {
+	if racedetect.Enabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	rec, findings := ldapBindFlow(t)
