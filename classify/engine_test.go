@@ -175,6 +175,40 @@ func TestTCPReassemblyDeliversInOrder(t *testing.T) {
 	}
 }
 
+// Segments that arrive in reverse order wait in the queue sorted by sequence number, and are
+// delivered in order once the first one comes; then the queue is let go.
+func TestTCPSegmentsQueuedInReverseOrderAreDeliveredInOrder(t *testing.T) {
+	h := newHarness(t, Config{})
+	T := uint8(decode.ProtoTCP)
+	h.handshake()
+	msg := "HELLO\none\ntwo\nthree\n"
+	cuts := []int{0, 6, 10, 14, len(msg)}
+	for i := len(cuts) - 2; i >= 1; i-- { // the last segment first, the first one not yet
+		h.send(pkt(cli, srv, T, ack, 101+uint32(cuts[i]), 501, msg[cuts[i]:cuts[i+1]]), time.Millisecond)
+	}
+	var en *entry
+	for _, l := range h.e.lists {
+		for x := l.head; x != nil; x = x.next {
+			en = x
+		}
+	}
+	if en == nil || en.tcp == nil || en.tcp.s[0].waiting() != 3 {
+		t.Fatalf("three segments should wait out of order")
+	}
+	h.send(pkt(cli, srv, T, ack, 101, 501, msg[:cuts[1]]), time.Millisecond)
+	if en.tcp == nil || en.tcp.s[0].ooo != nil {
+		t.Errorf("the drained queue is still held")
+	}
+	h.e.Flush()
+	want := []string{"HELLO", "one", "two", "three"}
+	if got := h.allLines(); !equal(got, want) {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+	if st := h.e.Stats(); st.TCPOutOfOrder != 3 || st.TCPGaps != 0 {
+		t.Errorf("stats: out of order %d gaps %d, want 3 and 0", st.TCPOutOfOrder, st.TCPGaps)
+	}
+}
+
 func equal(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

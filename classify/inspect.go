@@ -11,18 +11,19 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 	}
 	buf := data
 	// pend: bytes of a stream kept from earlier calls (stream data comes with reassembly state).
-	var pend *[]byte
+	var pend []byte
 	if stream {
-		pend = &en.tcp.pend[d]
+		pend = en.tcp.pending(d)
 	}
-	buffered := stream && len(*pend) > 0
+	buffered := len(pend) > 0
 	if buffered {
-		if len(*pend)+len(data) > e.cfg.InspectWindow {
+		if len(pend)+len(data) > e.cfg.InspectWindow {
 			e.cut(en)
 			return
 		}
-		*pend = append(*pend, data...)
-		buf = *pend
+		pend = append(pend, data...)
+		en.tcp.pend[d] = pend // kept bytes mean the buffers exist
+		buf = pend
 	}
 
 	if en.claimant >= 0 {
@@ -70,7 +71,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 		return
 	}
 	if !maybe {
-		*pend = (*pend)[:0] // every candidate rejected these bytes: start afresh
+		en.tcp.keep(d, nil) // every candidate rejected these bytes: start afresh
 		return
 	}
 	if !buffered {
@@ -78,7 +79,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 			e.stopInspecting(en)
 			return
 		}
-		*pend = append((*pend)[:0], buf...)
+		en.tcp.keep(d, buf)
 	}
 }
 
@@ -99,8 +100,7 @@ func (e *Engine) after(en *entry, d flow.Dir, v flow.Verdict, n int, buf []byte,
 		e.cut(en)
 		return
 	}
-	// rest may alias pend[d] itself: append copies with memmove semantics.
-	en.tcp.pend[d] = append(en.tcp.pend[d][:0], rest...)
+	en.tcp.keep(d, rest) // rest may alias the kept bytes themselves
 }
 
 // call runs one detector, turning a panic into a parse error on the flow: a hostile packet
@@ -158,6 +158,8 @@ func (e *Engine) reverse(en *entry) {
 	en.finSeen[0], en.finSeen[1] = en.finSeen[1], en.finSeen[0]
 	if en.tcp != nil {
 		en.tcp.s[0], en.tcp.s[1] = en.tcp.s[1], en.tcp.s[0]
-		en.tcp.pend[0], en.tcp.pend[1] = en.tcp.pend[1], en.tcp.pend[0]
+		if p := en.tcp.pend; p != nil {
+			p[0], p[1] = p[1], p[0]
+		}
 	}
 }

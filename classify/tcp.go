@@ -13,7 +13,7 @@ type segment struct {
 
 // stream is the reassembly state of one direction of a TCP flow.
 type stream struct {
-	ooo      []segment // out-of-order segments, sorted by seq
+	ooo      *segments // out-of-order segments, sorted by seq; nil while none wait
 	next     uint32    // next expected sequence number
 	peerAck  uint32    // highest ACK the receiver sent for this direction
 	oooBytes int32     // bytes in ooo (at most Config.MaxOutOfOrderBytes)
@@ -21,16 +21,50 @@ type stream struct {
 	ackValid bool
 }
 
+// segments is a queue of out-of-order segments. Few streams ever have one, so a stream holds
+// it by pointer: 8 bytes instead of a slice's 24.
+type segments []segment
+
+// waiting returns how many segments wait in s's queue.
+func (s *stream) waiting() int {
+	if s.ooo == nil {
+		return 0
+	}
+	return len(*s.ooo)
+}
+
 // tcpState is allocated for a TCP flow at its SYN (or its first segment that needs
-// inspection). It is 136 bytes, in the 144-byte size class (TestTCPStateFitsItsSizeClass).
+// inspection). It is 64 bytes (TestTCPStateFitsItsSizeClass): what only some flows need, a
+// queue of out-of-order segments or bytes kept for the detector, hangs off it by pointer.
 type tcpState struct {
 	s [2]stream
 	// pend holds bytes kept for the detector, by Dir: an undecided prefix or a message not
-	// yet complete. Only a stream needs it; a datagram is always inspected alone.
-	pend [2][]byte
+	// yet complete. Only a stream needs it; a datagram is always inspected alone. nil until
+	// the flow first keeps bytes (see pending and keep).
+	pend *[2][]byte
 	// pre, until the flow's flow.Flow is made (its first payload, or its end), holds what its
 	// packets left behind (see preFlow); nil afterwards.
 	pre *preFlow
+}
+
+// pending returns the bytes kept for the detector in direction d.
+func (st *tcpState) pending(d flow.Dir) []byte {
+	if st.pend == nil {
+		return nil
+	}
+	return st.pend[d]
+}
+
+// keep sets the bytes kept for the detector in direction d to a copy of b (which may alias
+// them: append copies with memmove semantics). Keeping nothing allocates nothing.
+func (st *tcpState) keep(d flow.Dir, b []byte) {
+	if st.pend == nil {
+		if len(b) == 0 {
+			return
+		}
+		st.pend = new([2][]byte)
+	}
+	st.pend[d] = append(st.pend[d][:0], b...)
 }
 
 // seqLT reports a < b in sequence-number space (RFC 1982 arithmetic).
@@ -93,8 +127,8 @@ func (e *Engine) inOrder(en *entry, d flow.Dir, seq uint32, data []byte) {
 	s := &en.tcp.s[d]
 	for len(data) > 0 {
 		part := data
-		if len(s.ooo) > 0 {
-			if lim := int(int32(s.ooo[0].seq - seq)); lim >= 0 && lim < len(part) {
+		if s.waiting() > 0 {
+			if lim := int(int32((*s.ooo)[0].seq - seq)); lim >= 0 && lim < len(part) {
 				part = part[:lim]
 			}
 		}
@@ -145,9 +179,9 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 	e.stats.TCPOutOfOrder++
 	// The receiver acknowledged bytes up to this segment that we never saw.
 	acked := s.ackValid && seqLT(s.next, s.peerAck) && !seqLT(s.peerAck, seq)
-	full := len(s.ooo) >= e.cfg.MaxOutOfOrder || int(s.oooBytes)+len(data) > e.cfg.MaxOutOfOrderBytes ||
+	full := s.waiting() >= e.cfg.MaxOutOfOrder || int(s.oooBytes)+len(data) > e.cfg.MaxOutOfOrderBytes ||
 		e.oooTotal+len(data) > e.cfg.MaxBufferedBytes
-	if acked || full && len(s.ooo) == 0 {
+	if acked || full && s.waiting() == 0 {
 		// Skip the hole: the segment is then in order.
 		if acked {
 			// Bytes the receiver had, that the capture never saw: loss on the way to the
@@ -162,13 +196,13 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 	}
 	if full {
 		// Give up waiting for the hole before the oldest queued segment.
-		e.gap(en, d, s, s.ooo[0].seq)
+		e.gap(en, d, s, (*s.ooo)[0].seq)
 		var ok bool
 		if d, ok = e.drain(en, d, s); !ok {
 			return
 		}
 		s = &en.tcp.s[d]
-		if !seqLT(seq, s.next) && len(s.ooo) < e.cfg.MaxOutOfOrder {
+		if !seqLT(seq, s.next) && s.waiting() < e.cfg.MaxOutOfOrder {
 			e.queue(s, seq, data)
 		} else {
 			e.stats.TCPDroppedSegments++
@@ -182,13 +216,17 @@ func (e *Engine) outOfOrder(en *entry, d flow.Dir, s *stream, seq uint32, data [
 func (e *Engine) queue(s *stream, seq uint32, data []byte) {
 	c := make([]byte, len(data))
 	copy(c, data)
-	i := len(s.ooo)
-	for i > 0 && seqLT(seq, s.ooo[i-1].seq) {
+	if s.ooo == nil {
+		s.ooo = new(segments)
+	}
+	q := append(*s.ooo, segment{})
+	i := len(q) - 1
+	for i > 0 && seqLT(seq, q[i-1].seq) {
 		i--
 	}
-	s.ooo = append(s.ooo, segment{})
-	copy(s.ooo[i+1:], s.ooo[i:])
-	s.ooo[i] = segment{seq: seq, data: c}
+	copy(q[i+1:], q[i:])
+	q[i] = segment{seq: seq, data: c}
+	*s.ooo = q
 	s.oooBytes += int32(len(c))
 	e.oooTotal += len(c)
 }
@@ -197,16 +235,16 @@ func (e *Engine) queue(s *stream, seq uint32, data []byte) {
 // direction of that stream afterwards (a detector may have reversed the flow) and false when
 // reassembly of the flow stopped meanwhile.
 func (e *Engine) drain(en *entry, d flow.Dir, s *stream) (flow.Dir, bool) {
-	for len(s.ooo) > 0 {
+	for s.waiting() > 0 {
 		if en.skip || en.tcp == nil {
 			return d, false
 		}
-		sg := s.ooo[0]
+		sg := (*s.ooo)[0]
 		diff := int32(sg.seq - s.next)
 		if diff > 0 {
 			return d, true
 		}
-		s.ooo = s.ooo[1:]
+		*s.ooo = (*s.ooo)[1:]
 		s.oooBytes -= int32(len(sg.data))
 		e.oooTotal -= len(sg.data)
 		data := sg.data
@@ -225,9 +263,7 @@ func (e *Engine) drain(en *entry, d flow.Dir, s *stream) (flow.Dir, bool) {
 		}
 		s = &en.tcp.s[d]
 	}
-	if cap(s.ooo) > 0 {
-		s.ooo = nil // let the backing array go
-	}
+	s.ooo = nil // the queue is empty: let it and its backing array go
 	return d, !en.skip && en.tcp != nil
 }
 
@@ -239,7 +275,7 @@ func (e *Engine) gap(en *entry, d flow.Dir, s *stream, seq uint32) {
 	e.stats.TCPGapBytes += uint64(seq - s.next)
 	en.f.Gaps++
 	s.next = seq
-	en.tcp.pend[d] = en.tcp.pend[d][:0]
+	en.tcp.keep(d, nil)
 	if en.claimant >= 0 {
 		e.stopInspecting(en)
 	}
@@ -263,10 +299,14 @@ func (e *Engine) releaseTCP(en *entry) {
 	}
 	pend := st.pend
 	*st = tcpState{}
-	for i, b := range pend {
-		if cap(b) <= keptPend {
-			st.pend[i] = b[:0]
+	if pend != nil {
+		for i, b := range pend {
+			if cap(b) > keptPend {
+				b = nil
+			}
+			pend[i] = b[:0]
 		}
+		st.pend = pend
 	}
 	e.freeTCP = append(e.freeTCP, st)
 }
