@@ -1,6 +1,7 @@
 // Package flow defines what the engine, the protocol detectors, the policy and the reporters
 // share: the flow Record (the output of classification, with the protocol facts the detectors
-// read from the payload), the Flow a detector works on, and the Detector contract.
+// read from the payload), the Open the engine holds for each open flow, the Flow a detector
+// works on during one call (an Open and the packet being inspected), and the Detector contract.
 //
 // The package has no behaviour beyond small helpers, so every other package can depend on it
 // without pulling in the engine or the policy: detectors import flow, the engine (package
@@ -388,9 +389,10 @@ type StateReuser interface {
 //
 // Inspect is called with payload bytes of a flow, one direction at a time and in order (TCP is
 // reassembled first), until it returns Reject or Done. data aliases the capture buffer or the
-// engine's reassembly buffer and is valid only during the call: copy what you keep. So is f,
-// which the engine reuses for every call: keep nothing of it but what its Open holds. n is the
-// number of bytes consumed (only meaningful with More after the flow is claimed).
+// engine's reassembly buffer and is valid only during the call: copy what you keep. So is f
+// itself: the engine reuses it for every call, so what a detector keeps between calls goes
+// in f.State, never f. n is the number of bytes consumed (only meaningful with More after the
+// flow is claimed).
 //
 // Inspect must not panic on any input (the engine recovers and counts it as a parse error, but
 // that is a bug), must not allocate when it rejects, and must check every length it reads
