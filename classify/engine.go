@@ -203,10 +203,14 @@ type Engine struct {
 	timeouts [numClasses]time.Duration
 	now      int64    // the latest packet time seen (or the wall clock, for a live sensor), Unix ns
 	free     []*entry // released entries, reused
-	freeF    []*flow.Flow
+	freeF    []*flow.Open
 	freeTCP  []*tcpState
 	freePre  []*preFlow
 	oooTotal int // bytes held in out-of-order segments, all flows
+
+	// pkt is the Flow every detector call gets: the packet being inspected, set with each
+	// packet of a flow that has its Open, and the Open of the flow, set with each call.
+	pkt flow.Flow
 
 	// Half-open TCP flows (SYNs only), kept compactly; see halfopen.go.
 	half    map[key]halfOpen
@@ -347,9 +351,9 @@ func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.File
 	}
 	if f := en.f; f != nil {
 		t := flow.UnixNano(ts)
-		f.Frame, f.Time, f.FrameFile = frame, t, 0
+		e.pkt.Frame, e.pkt.Time, e.pkt.FrameFile = frame, t, 0
 		if file != f.File { // a flow that spans files (merged inputs): its events name theirs
-			f.FrameFile = file
+			e.pkt.FrameFile = file
 		}
 		f.Packets[d]++
 		f.Bytes[d] += uint64(p.IPLen)
@@ -479,19 +483,19 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport) *entry {
 	return en
 }
 
-// getFlow gives en an empty Flow, from the pool when it has one.
-func (e *Engine) getFlow(en *entry) *flow.Flow {
+// getFlow gives en an empty Open, from the pool when it has one.
+func (e *Engine) getFlow(en *entry) *flow.Open {
 	if n := len(e.freeF); n > 0 {
 		en.f = e.freeF[n-1]
 		e.freeF = e.freeF[:n-1]
 	} else {
-		en.f = new(flow.Flow)
+		en.f = new(flow.Open)
 	}
 	return en.f
 }
 
-// attach gives en its Flow: a flow of transport t whose first packet is frame of file at ts.
-func (e *Engine) attach(en *entry, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *flow.Flow {
+// attach gives en its Open: a flow of transport t whose first packet is frame of file at ts.
+func (e *Engine) attach(en *entry, t flow.Transport, ts flow.Time, frame uint64, file flow.FileRef) *flow.Open {
 	f := e.getFlow(en)
 	f.Client = en.key.addrPort(!en.clientIsA)
 	f.Server = en.key.addrPort(en.clientIsA)
@@ -714,8 +718,8 @@ func (e *Engine) release(en *entry) {
 // so many that memory freed by a flood stays held.
 const maxPooled = 4096
 
-// putFlow keeps a Flow for reuse, cleared (its facts and detector state are let go).
-func (e *Engine) putFlow(f *flow.Flow) {
+// putFlow keeps an Open for reuse, cleared (its facts and detector state are let go).
+func (e *Engine) putFlow(f *flow.Open) {
 	f.Reset()
 	if len(e.freeF) < maxPooled {
 		e.freeF = append(e.freeF, f)

@@ -22,12 +22,12 @@ type lineDet struct {
 	name   string
 	prefix string
 	port   uint16
-	lines  map[*flow.Flow][]string
+	lines  map[*flow.Open][]string // by flow: the Flow of a call is the engine's, reused for every flow
 	calls  int
 }
 
 func newLineDet() *lineDet {
-	return &lineDet{name: "line", prefix: "HELLO", port: 7, lines: map[*flow.Flow][]string{}}
+	return &lineDet{name: "line", prefix: "HELLO", port: 7, lines: map[*flow.Open][]string{}}
 }
 
 func (d *lineDet) Name() string                            { return d.name }
@@ -63,7 +63,7 @@ func (d *lineDet) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdict
 		if dir == flow.FromServer {
 			line = "S:" + line
 		}
-		d.lines[f] = append(d.lines[f], line)
+		d.lines[f.Open] = append(d.lines[f.Open], line)
 		n += i + 1
 		switch line {
 		case "BYE":
@@ -467,6 +467,51 @@ func TestFlushOrderIsByFirstFrame(t *testing.T) {
 			if h.recs[i].FirstFrame != uint64(i+1) {
 				t.Fatalf("record %d has first frame %d", i, h.recs[i].FirstFrame)
 			}
+		}
+	}
+}
+
+// TestDetectorSeesThePacketOfItsFlow: the engine lends every detector call one Flow, set to
+// the flow and the packet being inspected. Two UDP flows interleave, from two capture files
+// merged in packet time; each claim must record the frame, time and file of the packet that
+// made it (its file named only when it is not the flow's first), never those of the other
+// flow's latest packet, and each flow's lines must reach its own state.
+func TestDetectorSeesThePacketOfItsFlow(t *testing.T) {
+	h := newHarness(t, Config{})
+	a, b := cli, netip.AddrPortFrom(cli.Addr(), cli.Port()+1)
+	send := func(from netip.AddrPort, payload string, frame uint64, file string) {
+		h.now = h.now.Add(time.Millisecond)
+		h.e.Handle(pkt(from, srv, decode.ProtoUDP, 0, 0, 0, payload), h.now, frame, file)
+	}
+	send(a, "HEL", 1, "one.pcap")     // a: cannot tell yet
+	send(b, "HEL", 2, "one.pcap")     // b: cannot tell yet
+	send(b, "HELLO\n", 1, "two.pcap") // b is claimed by a packet of the other file
+	send(a, "HELLO\n", 3, "one.pcap") // a is claimed by a packet of its own file
+	h.e.Flush()
+	type event struct {
+		Frame uint64
+		Time  flow.Time
+		File  string
+	}
+	want := map[netip.AddrPort]event{
+		b: {1, flow.TimeOf(t0.Add(3 * time.Millisecond)), "two.pcap"},
+		a: {3, flow.TimeOf(t0.Add(4 * time.Millisecond)), ""},
+	}
+	if len(h.recs) != 2 {
+		t.Fatalf("%d records, want 2", len(h.recs))
+	}
+	for _, r := range h.recs {
+		got := event{r.ProtoFrame, r.ProtoTime, r.ProtoFile.String()}
+		if r.Label != flow.SIP || got != want[r.Client] {
+			t.Errorf("flow from %v: %v claimed at %+v, want %+v", r.Client, r.Label, got, want[r.Client])
+		}
+	}
+	if len(h.det.lines) != 2 {
+		t.Errorf("the detector saw lines of %d flows, want 2", len(h.det.lines))
+	}
+	for _, l := range h.det.lines {
+		if !equal(l, []string{"HELLO"}) {
+			t.Errorf("a flow's lines: %q, want its own HELLO", l)
 		}
 	}
 }

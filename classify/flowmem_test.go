@@ -29,10 +29,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 870},
-	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 890},
-	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1245},
-	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 785},
+	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 840},
+	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 860},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1205},
+	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 755},
 	{"unknown", "", unknownFlow, flow.Unknown, 149},
 	{"handshake", "", handshakeFlow, flow.Unknown, 375},
 }
@@ -153,7 +153,7 @@ func TestLiveHeapPerFlow(t *testing.T) {
 	}
 }
 
-// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry, its flow.Flow
+// TestNoAllocationPerFlowOncePoolsAreWarm: a new flow takes its engine entry, its flow.Open
 // and its TCP reassembly state from the engine's pools, its detector's per-flow state from the
 // detector's pool (flow.StateReuser: NTP's requests, SIP's parser state and SDP parsers, LDAP's
 // message state, TLS's Session with its reassembly buffers), and its protocol facts from the

@@ -113,7 +113,8 @@ func (e *Engine) call(en *entry, idx uint8, d flow.Dir, b []byte) (v flow.Verdic
 			v, n = flow.Reject, 0
 		}
 	}()
-	return e.dets[idx].Inspect(en.f, d, b)
+	e.pkt.Open = en.f
+	return e.dets[idx].Inspect(&e.pkt, d, b)
 }
 
 // cut stops inspecting a flow that needs more than the inspection window.

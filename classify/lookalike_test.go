@@ -18,7 +18,7 @@ var (
 
 // lookalikeFlow returns a fresh flow from the client to port on the server.
 func lookalikeFlow(tr flow.Transport, port uint16) *flow.Flow {
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = tr
 	f.Client, f.Server = netip.AddrPortFrom(lookCli, 40123), netip.AddrPortFrom(lookSrv, port)
 	return f

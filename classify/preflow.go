@@ -6,12 +6,12 @@ import (
 	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
-// preFlow is what a TCP flow's packets leave behind before its flow.Flow is made. A TCP flow
-// gets its Flow (288 bytes: the Record and the detector's state) with its first payload, the
+// preFlow is what a TCP flow's packets leave behind before its flow.Open is made. A TCP flow
+// gets its Open (256 bytes: the Record and the detector's state) with its first payload, the
 // first thing a detector needs; until then, through the handshake and any bare ACKs, its
 // counts, times, first frame and how it arrived wait here, in 64 bytes the reassembly state
 // points to (tcpState.pre). A flow that ends without payload is reported from it alone, with
-// the record a Flow would have given. On a busy link many connections sit between their
+// the record an Open would have given. On a busy link many connections sit between their
 // SYN-ACK and their first request at any moment.
 type preFlow struct {
 	start, end flow.Time // packet times of the first and of the latest packet

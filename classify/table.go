@@ -121,7 +121,7 @@ const (
 // a TCP flow's initial sequence numbers in its reassembly state (tcpState, made at the SYN),
 // and the interim records' schedule is worked out from the flow's start (Engine.interim).
 type entry struct {
-	f          *flow.Flow
+	f          *flow.Open
 	prev, next *entry    // in the list of class, oldest first
 	hnext      *entry    // the next entry whose key hashes the same (see flowTable)
 	tcp        *tcpState // nil until the first TCP segment that needs reassembly

@@ -1,6 +1,7 @@
 // Package flow defines what the engine, the protocol detectors, the policy and the reporters
 // share: the flow Record (the output of classification, with the protocol facts the detectors
-// read from the payload), the Flow a detector works on, and the Detector contract.
+// read from the payload), the Open the engine holds for each open flow, the Flow a detector
+// works on during one call (an Open and the packet being inspected), and the Detector contract.
 //
 // The package has no behaviour beyond small helpers, so every other package can depend on it
 // without pulling in the engine or the policy: detectors import flow, the engine (package
@@ -101,8 +102,8 @@ func (e End) String() string {
 // marshals the protocol facts as they are); the expr tags are the names the policy's conditions
 // use. The two agree for every protocol fact.
 //
-// The fields are ordered by size, the one-byte ones last, so that they pack: with the fields
-// Flow adds, a Flow fits the 288-byte size class (see Flow). Times are Time values (eight
+// The fields are ordered by size, the one-byte ones last, so that they pack: with the state
+// Open adds, an Open fills the 256-byte size class (see Open). Times are Time values (eight
 // bytes, Unix nanoseconds in UTC) rather than time.Time (24 bytes); the file and the parse
 // error are numbered strings (FileRef, Text: four bytes each), and the rarely set tunnel
 // layers are behind a pointer.
@@ -190,6 +191,11 @@ type Record struct {
 	Interim, FactsPending bool
 
 	Cut bool // inspection stopped at the per-flow inspection window
+
+	// What the claiming detector asked of the engine (Open.Reverse, Open.Answered). They are
+	// the engine's business, not part of the record, and sit in the padding after the
+	// one-byte fields, where they cost nothing.
+	reverse, answered bool
 }
 
 // TunnelLayers returns the tunnel layers the flow arrived in, outermost first (nil outside
@@ -240,30 +246,43 @@ type Event struct {
 	File FileRef `json:"-" expr:"-"`
 }
 
-// Flow is what a detector works on: the Record it fills in plus the packet being inspected.
-// The engine owns it; a detector may keep per-flow state in State.
-type Flow struct {
+// Open is a flow as the engine holds it while the flow is open, one for every flow it
+// classifies: the Record it fills in and the claiming detector's per-flow state. It says
+// nothing of the packet being inspected: a detector reaches an Open through the Flow of its
+// Inspect call, which adds that packet.
+type Open struct {
 	Record
+
+	// State is the claiming detector's private per-flow state. The engine clears it when the
+	// flow ends; a detector sets it once, when it claims the flow.
+	State any
+
+	// An Open fills the 256-byte size class of Go's allocator (TestFlowSizeClass): the engine
+	// holds one for every open flow it classifies, and one byte more would take the 288-byte
+	// class. The requests a detector makes of the engine (Reverse, Answered) live in Record's
+	// padding, after its one-byte fields.
+}
+
+// Flow is what a detector works on during one Inspect call: the open flow (its Record and the
+// detector's State, through Open) plus the packet being inspected. The engine owns it and
+// reuses it for every call, for whichever flow it inspects: a detector must not keep it, nor
+// a pointer to it, beyond the call (per-flow state goes in State, which lives in the Open).
+type Flow struct {
+	*Open
 
 	// Frame and Time identify the packet whose payload is being inspected (for a TCP message
 	// that spans segments, the segment that completed it). Detectors copy them into Event.
 	Frame uint64
 	Time  Time
 
-	// State is the claiming detector's private per-flow state. The engine clears it when the
-	// flow ends; a detector sets it once, when it claims the flow.
-	State any
-
 	// FrameFile is the capture file the packet being inspected came from, when it is not
 	// Record.File (see Event.File), else 0.
 	FrameFile FileRef
-
-	reverse  bool
-	answered bool
-	// A Flow fits the 288-byte size class of Go's allocator (TestFlowSizeClass): the engine
-	// holds one for every flow it classifies, and one byte more would take the 320-byte class.
-	// Record ends with its one-byte fields; the fields above add 38 bytes to its 240.
 }
+
+// New returns a Flow over a new, empty Open, for calling a detector outside the engine (its
+// tests and fuzz targets).
+func New() *Flow { return &Flow{Open: new(Open)} }
 
 // Now returns the Event of the packet being inspected.
 func (f *Flow) Now() Event { return Event{Frame: f.Frame, Time: f.Time, File: f.FrameFile} }
@@ -282,7 +301,7 @@ func (f *Flow) Claim(l Label) {
 // not answer the request the claim rested on). It clears the label, the protocol facts, the
 // detector's state and the parse errors it counted; the detector then returns Reject and
 // the flow is reported as unknown.
-func (f *Flow) Withdraw() {
+func (f *Open) Withdraw() {
 	f.Label, f.Certain = Unknown, false
 	f.ProtoFrame, f.ProtoTime, f.ProtoFile = 0, 0, 0
 	f.ParseErrors, f.ParseError = 0, 0
@@ -296,28 +315,28 @@ func (f *Flow) Withdraw() {
 // to a SIP OPTIONS or REGISTER). The engine then ends the flow after the short linger of its
 // protocol (Config.UDPAnswered) instead of the UDP idle timeout; a later exchange on the same
 // endpoints becomes a new flow. Packets during the linger still belong to the flow.
-func (f *Flow) Answered() { f.answered = true }
+func (f *Open) Answered() { f.answered = true }
 
 // Asked tells the engine that a new request opened an exchange that awaits its reply: the
 // flow goes back to the UDP idle timeout until Answered is called again.
-func (f *Flow) Asked() { f.answered = false }
+func (f *Open) Asked() { f.answered = false }
 
 // IsAnswered reports whether the flow's exchange is complete (see Answered). Only the engine
 // calls it.
-func (f *Flow) IsAnswered() bool { return f.answered }
+func (f *Open) IsAnswered() bool { return f.answered }
 
 // Relabel changes the label of a claimed flow (for example a TLS flow whose port says LDAPS).
-func (f *Flow) Relabel(l Label) { f.Label = l }
+func (f *Open) Relabel(l Label) { f.Label = l }
 
 // Reverse tells the engine, from within the claiming Inspect call, that the sender of the
 // payload being inspected is the server (a response seen before its request, for example a
 // capture that started mid-flow). The engine swaps client and server unless a captured SYN
 // already fixed them. The dir of the current call keeps the old orientation (the detector
 // knows this payload came from the server); later calls see directions as swapped.
-func (f *Flow) Reverse() { f.reverse = true }
+func (f *Open) Reverse() { f.reverse = true }
 
 // TakeReverse reports and clears a pending Reverse request. Only the engine calls it.
-func (f *Flow) TakeReverse() bool {
+func (f *Open) TakeReverse() bool {
 	r := f.reverse
 	f.reverse = false
 	return r
@@ -326,7 +345,7 @@ func (f *Flow) TakeReverse() bool {
 // Fail counts a parse error on the flow and keeps the first one as evidence. err should be a
 // package-level sentinel: Fail is called on the per-packet path and must not allocate, and
 // the texts of the errors it keeps are numbered (TextOf) for as long as the process runs.
-func (f *Flow) Fail(err error) {
+func (f *Open) Fail(err error) {
 	if f.ParseErrors == 0 && err != nil {
 		f.ParseError = TextOf(err.Error())
 	}
@@ -334,7 +353,7 @@ func (f *Flow) Fail(err error) {
 }
 
 // Reset clears the flow for reuse by the engine's pool.
-func (f *Flow) Reset() { *f = Flow{} }
+func (f *Open) Reset() { *f = Open{} }
 
 // Verdict is a detector's answer to one Inspect call.
 type Verdict uint8
@@ -370,8 +389,10 @@ type StateReuser interface {
 //
 // Inspect is called with payload bytes of a flow, one direction at a time and in order (TCP is
 // reassembled first), until it returns Reject or Done. data aliases the capture buffer or the
-// engine's reassembly buffer and is valid only during the call: copy what you keep. n is the
-// number of bytes consumed (only meaningful with More after the flow is claimed).
+// engine's reassembly buffer and is valid only during the call: copy what you keep. So is f
+// itself: the engine reuses it for every call, so what a detector keeps between calls goes
+// in f.State, never f. n is the number of bytes consumed (only meaningful with More after the
+// flow is claimed).
 //
 // Inspect must not panic on any input (the engine recovers and counts it as a parse error, but
 // that is a bug), must not allocate when it rejects, and must check every length it reads

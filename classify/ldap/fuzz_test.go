@@ -24,14 +24,14 @@ func FuzzInspect(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8, udp bool) {
 		d := New()
-		fl := &flow.Flow{}
+		fl := flow.New()
 		fl.Transport = flow.TCP
 		if udp {
 			fl.Transport = flow.UDP
 		}
 		k := min(int(cut), len(data))
 		v, n := d.Inspect(fl, flow.FromClient, data[:k])
-		if fl.Label == flow.Unknown && !reflect.DeepEqual(fl, &flow.Flow{Record: flow.Record{Transport: fl.Transport}}) {
+		if fl.Label == flow.Unknown && !reflect.DeepEqual(fl.Open, &flow.Open{Record: flow.Record{Transport: fl.Transport}}) {
 			t.Fatal("an unclaimed flow was modified")
 		}
 		if n < 0 || n > k {

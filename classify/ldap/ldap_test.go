@@ -466,7 +466,7 @@ func TestRejects(t *testing.T) {
 	cases["trailing garbage"] = tlv(0x30, integer(1), []byte{0x42, 0x00, 0x00})
 	for name, data := range cases {
 		for _, tr := range []flow.Transport{flow.TCP, flow.UDP} {
-			f := &flow.Flow{}
+			f := flow.New()
 			f.Transport = tr
 			v, _ := New().Inspect(f, flow.FromClient, data)
 			if v != flow.Reject || f.Label != flow.Unknown || f.LDAP != nil || f.State != nil || f.ParseErrors != 0 {
@@ -504,7 +504,7 @@ func TestHostile(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// Unclaimed: rejected.
-			f := &flow.Flow{}
+			f := flow.New()
 			f.Transport = flow.TCP
 			if v, _ := New().Inspect(f, flow.FromClient, c.data); v != flow.Reject || f.Label != flow.Unknown {
 				t.Errorf("unclaimed: verdict %v label %v", v, f.Label)
@@ -531,7 +531,7 @@ func TestTruncation(t *testing.T) {
 	stream := cat(simpleBind(1, "cn=admin,dc=example,dc=org", "adminpass"), search(2, "dc=example,dc=org", 2, spnFilter(), "cn", "mail"))
 	for i := 0; i < len(stream); i++ {
 		for _, tr := range []flow.Transport{flow.TCP, flow.UDP} {
-			f := &flow.Flow{}
+			f := flow.New()
 			f.Transport = tr
 			v, n := New().Inspect(f, flow.FromClient, stream[:i])
 			first := len(simpleBind(1, "cn=admin,dc=example,dc=org", "adminpass"))
@@ -564,7 +564,7 @@ func TestAllocs(t *testing.T) {
 	rejects := [][]byte{mqttConnect, mqttPublish, clientHello, indefinite, []byte("GET / HTTP/1.1\r\n"),
 		msg(1, tlv(0x7a)), search(1, "", 9, spnFilter())}
 	d := New()
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.TCP
 	for _, r := range rejects {
 		if a := testing.AllocsPerRun(100, func() { d.Inspect(f, flow.FromClient, r) }); a != 0 {
@@ -600,7 +600,7 @@ func BenchmarkInspect(b *testing.B) {
 	}
 	stream = append(stream, searchDone(2, 0)...)
 	d := New()
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.TCP
 	d.Inspect(f, flow.FromClient, search(2, "DC=corp", 2, spnFilter(), "cn"))
 	b.ReportAllocs()
@@ -613,7 +613,7 @@ func BenchmarkInspect(b *testing.B) {
 
 func BenchmarkReject(b *testing.B) {
 	d := New()
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.TCP
 	data := cat(mqttPublish, bytes.Repeat([]byte{'x'}, 100))
 	b.ReportAllocs()
@@ -647,7 +647,7 @@ func BenchmarkSession(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req) + len(resp)))
 	for i := 0; i < b.N; i++ {
-		f := &flow.Flow{}
+		f := flow.New()
 		f.Transport = flow.TCP
 		d.Inspect(f, flow.FromClient, req)
 		d.Inspect(f, flow.FromServer, resp)

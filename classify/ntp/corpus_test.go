@@ -16,7 +16,7 @@ import (
 // capFlow is one UDP flow of a capture, fed to the detector as the engine would: the first
 // sender is the client until the detector turns the flow round.
 type capFlow struct {
-	f        flow.Flow
+	f        *flow.Flow
 	done     bool // rejected: the detector is not called again
 	reversed bool // the detector turned the flow round
 }
@@ -30,14 +30,14 @@ func runCapture(t *testing.T, path string) []*capFlow {
 		if tr != flow.UDP {
 			return nil, nil
 		}
-		cf := &capFlow{}
+		cf := &capFlow{f: flow.New()}
 		cf.f.Transport = flow.UDP
 		cf.f.Client, cf.f.Server = client, server
 		return cf, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {
 			if cf.done {
 				return
 			}
-			f := &cf.f
+			f := cf.f
 			f.Frame, f.Time = frame, flow.TimeOf(ts)
 			dir := flow.FromClient
 			if fromClient == cf.reversed {
@@ -282,7 +282,7 @@ func TestCorpusNoFalsePositives(t *testing.T) {
 			continue
 		}
 		for _, cf := range runCapture(t, full) {
-			f := &cf.f
+			f := cf.f
 			if f.NTP != nil && f.Client.Port() != Port && f.Server.Port() != Port {
 				t.Errorf("%s: flow %v-%v claimed off port 123 (modes %v)", cols[0], f.Client, f.Server, f.NTP.Modes)
 			}

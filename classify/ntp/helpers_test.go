@@ -182,7 +182,7 @@ var (
 // newFlow returns a UDP flow between the test client and server (server port 123 unless
 // onPort is false).
 func newFlow(onPort bool) *flow.Flow {
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.UDP
 	f.Client, f.Server = addrClient, addrServer
 	if !onPort {

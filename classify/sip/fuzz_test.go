@@ -47,7 +47,7 @@ func BenchmarkInspect(b *testing.B) {
 	}
 	b.Run("claimed-udp", func(b *testing.B) {
 		d := New()
-		f := &flow.Flow{}
+		f := flow.New()
 		f.Transport = flow.UDP
 		for _, m := range msgs {
 			d.Inspect(f, flow.FromClient, m)
@@ -67,7 +67,7 @@ func BenchmarkInspect(b *testing.B) {
 			stream = append(stream, m...)
 		}
 		d := New()
-		f := &flow.Flow{}
+		f := flow.New()
 		f.Transport = flow.TCP
 		d.Inspect(f, flow.FromClient, stream)
 		b.ReportAllocs()
@@ -83,7 +83,7 @@ func BenchmarkInspect(b *testing.B) {
 		d := New()
 		b.ReportAllocs()
 		b.SetBytes(int64(len(httpGet)))
-		f := &flow.Flow{}
+		f := flow.New()
 		f.Transport = flow.TCP
 		for i := 0; i < b.N; i++ {
 			if v, _ := d.Inspect(f, flow.FromClient, httpGet); v != flow.Reject {
@@ -95,10 +95,11 @@ func BenchmarkInspect(b *testing.B) {
 		d := New()
 		b.ReportAllocs()
 		b.SetBytes(int64(len(registerDigest)))
+		f := flow.New()
 		for i := 0; i < b.N; i++ {
-			f := flow.Flow{}
+			f.Reset()
 			f.Transport = flow.UDP
-			d.Inspect(&f, flow.FromClient, registerDigest)
+			d.Inspect(f, flow.FromClient, registerDigest)
 		}
 	})
 }
@@ -140,14 +141,15 @@ func BenchmarkFlow(b *testing.B) {
 			d := New()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(optionsReal) + len(okReal)))
+			f := flow.New()
 			for i := 0; i < b.N; i++ {
-				f := flow.Flow{}
+				f.Reset()
 				f.Transport = tr
 				f.ClientKnown = true
-				if v, n := d.Inspect(&f, flow.FromClient, optionsReal); v != flow.More || n != len(optionsReal) {
+				if v, n := d.Inspect(f, flow.FromClient, optionsReal); v != flow.More || n != len(optionsReal) {
 					b.Fatal(v, n)
 				}
-				d.Inspect(&f, flow.FromServer, okReal)
+				d.Inspect(f, flow.FromServer, okReal)
 				if f.SIP.Messages != 2 {
 					b.Fatal(f.SIP.Messages)
 				}

@@ -409,7 +409,7 @@ func TestTruncation(t *testing.T) {
 	for name, msg := range map[string][]byte{"register": registerDigest, "401": challenge401, "invite": inviteSAVP, "compact": inviteCompact} {
 		for i := 0; i < len(msg); i++ {
 			for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
-				f := &flow.Flow{}
+				f := flow.New()
 				f.Transport = tr
 				v, _ := New().Inspect(f, flow.FromClient, msg[:i])
 				line := bytes.IndexByte(msg, '\n')
@@ -433,7 +433,7 @@ func TestRejectAllocations(t *testing.T) {
 	d := New()
 	for name, data := range map[string][]byte{"http": httpGet, "rtsp": rtspOptions, "dns": dnsQuery, "random": random} {
 		for _, tr := range []flow.Transport{flow.UDP, flow.TCP} {
-			f := &flow.Flow{}
+			f := flow.New()
 			f.Transport = tr
 			var v flow.Verdict
 			if n := testing.AllocsPerRun(100, func() { v, _ = d.Inspect(f, flow.FromClient, data) }); n != 0 || v != flow.Reject {

@@ -45,7 +45,7 @@ func readDatagram(t *testing.T, b []byte, twoPass bool) (end int, cl int64, bad 
 	if err != nil {
 		t.Fatalf("start line of %q: %v", b, err)
 	}
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.UDP
 	f.SIP = flow.NewSIPFacts()
 	st := &state{f: f}

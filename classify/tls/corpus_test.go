@@ -24,7 +24,7 @@ func runTLS(t *testing.T, path string, startAtTLS bool) []*tcpFlow {
 		if tr != flow.TCP {
 			return nil, nil
 		}
-		f := &flow.Flow{}
+		f := flow.New()
 		f.Transport, f.Client, f.Server = flow.TCP, client, server
 		fl := &tcpFlow{fd: &feeder{f: f, inspect: (&Session{}).Inspect, session: true}}
 		return fl, func(fromClient bool, frame uint64, ts time.Time, payload []byte) {

@@ -154,7 +154,7 @@ func handshake(t testing.TB, cert *testCert, client, server *ctls.Config) []chun
 
 // newFlow returns a TCP flow from a client to a server on port.
 func newFlow(port uint16) *flow.Flow {
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = flow.TCP
 	f.Client = netip.MustParseAddrPort("192.0.2.1:50000")
 	f.Server = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), port)

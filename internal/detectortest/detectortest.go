@@ -45,7 +45,7 @@ type Driver struct {
 // New returns a driver of d on a flow of transport tr from 192.0.2.10:50000 to
 // 192.0.2.1:serverPort.
 func New(t testing.TB, d flow.Detector, tr flow.Transport, serverPort uint16) *Driver {
-	f := &flow.Flow{}
+	f := flow.New()
 	f.Transport = tr
 	f.Client = netip.MustParseAddrPort("192.0.2.10:50000")
 	f.Server = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), serverPort)
