@@ -59,7 +59,7 @@ type Config struct {
 	EmergencyAt      float64
 	EmergencyDivisor int
 	// Detectors in the order they are tried when no port hints otherwise (at most 6: an
-	// entry keeps its candidates in a fixed array).
+	// entry keeps its candidates packed in one word).
 	Detectors []flow.Detector
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
@@ -241,8 +241,8 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		dec:   decode.New(cfg.Decode),
 		now:   math.MinInt64,
 	}
-	if len(e.dets) > len(entry{}.cands) {
-		e.dets = e.dets[:len(entry{}.cands)]
+	if len(e.dets) > maxCands {
+		e.dets = e.dets[:maxCands]
 	}
 	e.setTimeouts(1)
 	return e
@@ -493,7 +493,6 @@ func (e *Engine) attach(en *entry, t flow.Transport, ts flow.Time, frame uint64,
 
 // order puts the detectors a port hints at first, the others after them.
 func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
-	n := 0
 	for pass := 0; pass < 2; pass++ {
 		for i, d := range e.dets {
 			if !d.Accepts(t) {
@@ -504,13 +503,11 @@ func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
 				en.hinted = true
 			}
 			if hinted == (pass == 0) {
-				en.cands[n] = uint8(i)
-				n++
+				en.cands.add(uint8(i))
 			}
 		}
 	}
-	en.ncands = uint8(n)
-	if n == 0 {
+	if en.cands.len() == 0 {
 		en.skip = true
 	}
 }

@@ -578,12 +578,11 @@ func TestInspectWindowCutsAFlow(t *testing.T) {
 	}
 }
 
-// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry, in the table's
-// slab; at most 104 bytes, 256 entries to a chunk of 26 KB, a size class of Go's allocator
-// (TestLiveHeapPerFlow measures the whole).
+// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry in the table's
+// slab, at most 96 bytes (TestLiveHeapPerFlow measures the whole).
 func TestEntryFitsItsSizeClass(t *testing.T) {
-	if s := unsafe.Sizeof(entry{}); s > 104 {
-		t.Errorf("entry is %d bytes, want at most 104", s)
+	if s := unsafe.Sizeof(entry{}); s > 96 {
+		t.Errorf("entry is %d bytes, want at most 96", s)
 	}
 }
 

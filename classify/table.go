@@ -117,9 +117,9 @@ const (
 // f is nil too for a TCP flow that has carried no payload yet: its record so far waits in its
 // reassembly state (tcpState.pre, a preFlow), and its Flow is made with its first payload.
 //
-// Every flow has one, so it is kept within 104 bytes (TestEntrySize): the words first, then
+// Every flow has one, so it is kept within 96 bytes (TestEntrySize): the words first, then
 // the links to other entries (refs: 4 bytes each, the table's slab index), then the key and
-// the one-byte fields. An entry does not hold its own
+// the one-byte fields, and the candidates packed in one word. An entry does not hold its own
 // ref: the table finds it from its neighbours when it needs it (flowTable.unlink). What only
 // some flows need lives elsewhere: a TCP flow's initial sequence numbers in its reassembly
 // state (tcpState, made at the SYN), and the interim records' schedule is worked out from the
@@ -147,8 +147,35 @@ type entry struct {
 	closedWhy flow.End // why a flow in classTCPClosed closed (FIN or RST)
 	finSeen   [2]bool  // by Dir: a FIN was seen
 
-	cands  [6]uint8 // candidate detectors in the order to try (at most 6 detectors)
-	ncands uint8
+	cands cands // candidate detectors in the order to try
+}
+
+// cands is the list of the candidate detectors of an undecided flow, in the order to try
+// them, packed in one word: 4 bits per detector index (at most maxCands), and the count in the
+// top 4 bits.
+type cands uint32
+
+// maxCands is the most detectors an entry keeps as candidates (Config.Detectors).
+const maxCands = 6
+
+// len returns the number of candidates.
+func (c cands) len() int { return int(c >> 28) }
+
+// at returns candidate i (< c.len()).
+func (c cands) at(i int) uint8 { return uint8(c>>(4*i)) & 0xf }
+
+// add appends detector index d (< 16) to a list of fewer than maxCands.
+func (c *cands) add(d uint8) {
+	n := c.len()
+	*c = cands(uint32(*c)&(1<<(4*n)-1) | uint32(d)<<(4*n) | uint32(n+1)<<28)
+}
+
+// remove takes candidate i out, keeping the order of the others.
+func (c *cands) remove(i int) {
+	n := c.len()
+	low := uint32(*c) & (1<<(4*i) - 1)
+	high := uint32(*c) >> (4 * (i + 1)) & (1<<(4*(n-1-i)) - 1)
+	*c = cands(low | high<<(4*i) | uint32(n-1)<<28)
 }
 
 // ref names an entry of a flowTable: its index in the table's slab, 0 for none.
@@ -156,8 +183,8 @@ type ref uint32
 
 // The slab holds entries in chunks of slabChunk, so that an entry's address never changes.
 const (
-	slabBits  = 8
-	slabChunk = 1 << slabBits
+	slabBits  = 10
+	slabChunk = 1 << slabBits // 96 KiB of entries: whole pages, no allocation header
 	// maxEntries is the most entries a table holds (Config.MaxFlows is at most this).
 	maxEntries = math.MaxInt32
 	// minBuckets is the size of a table's bucket array when it is made.

@@ -236,3 +236,28 @@ func TestListUnlinkFindsTheRef(t *testing.T) {
 		t.Fatalf("after the moves the list is %v and the other holds %d..%d", got, o.head, o.tail)
 	}
 }
+
+// The candidates packed in one word behave as the list they stand for: appended in order,
+// and any one taken out leaving the others in their order.
+func TestCandsArePackedInOrder(t *testing.T) {
+	for n := 0; n <= maxCands; n++ {
+		for rm := 0; rm < n; rm++ {
+			var c cands
+			var want []uint8
+			for i := 0; i < n; i++ {
+				d := uint8(15 - 2*i) // high indices: bits that spill would show
+				c.add(d)
+				want = append(want, d)
+			}
+			c.remove(rm)
+			want = slices.Delete(want, rm, rm+1)
+			var got []uint8
+			for i := 0; i < c.len(); i++ {
+				got = append(got, c.at(i))
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%d candidates, removing #%d: %v, want %v", n, rm, got, want)
+			}
+		}
+	}
+}
