@@ -539,6 +539,7 @@ func (e *Engine) expire() {
 		}
 	}
 	e.expireHalf()
+	e.flows.compact(e.lists[:]) // after a drain; nothing holds an entry here
 }
 
 // expireOne emits a flow whose idle (or closed) timeout has passed.

@@ -189,6 +189,8 @@ const (
 	maxEntries = math.MaxInt32
 	// minBuckets is the size of a table's bucket array when it is made.
 	minBuckets = 16
+	// minSlab is the number of chunks below which the slab is not compacted.
+	minSlab = 4
 )
 
 // flowTable holds the entries of the open flows and finds them by key. It is a hash table of
@@ -204,9 +206,8 @@ const (
 // bucket is taken from the high ones: every bucket of a worker's table gets its share.
 //
 // The entries live in a slab of fixed chunks, named by refs, so that the links cost 4 bytes
-// rather than 8; released entries are chained through hnext for reuse. The slab keeps the
-// most entries that were open at once (each chunk stays allocated): the table's memory after
-// a burst of flows is the burst's, as a Go map's is.
+// rather than 8; released entries are chained through hnext for reuse. When a burst of flows
+// has drained, the entries left move to a smaller slab and fewer buckets (compact).
 type flowTable struct {
 	buckets []ref
 	shift   uint8 // 64 - log2(len(buckets)): the bucket of hash h is h>>shift
@@ -220,28 +221,26 @@ type flowTable struct {
 
 func newFlowTable(size int) flowTable {
 	t := flowTable{seed: maphash.MakeSeed(), top: 1}
-	t.resize(max(minBuckets, size))
+	t.resize(max(minBuckets, size), 0)
 	return t
 }
 
 // resize makes the bucket array of the smallest power of two at least size and puts every
-// entry in its bucket again (hashing its key once more).
-func (t *flowTable) resize(size int) {
+// entry of the slab but the released ones and skip in its bucket again (hashing its key once
+// more): every other entry of the slab must be in the table.
+func (t *flowTable) resize(size int, skip ref) {
 	bits := 0
 	for 1<<bits < size {
 		bits++
 	}
-	old := t.buckets
 	t.buckets = make([]ref, 1<<bits)
 	t.shift = uint8(64 - bits)
-	for _, r := range old {
-		for r != 0 {
-			en := t.at(r)
-			next := en.hnext
+	// The slab in order, not the chains: the entries are read one after the other.
+	for r := ref(1); r < t.top; r++ {
+		if en := t.at(r); en.class != freeClass && r != skip {
 			i := t.hash(&en.key) >> t.shift
 			en.hnext = t.buckets[i]
 			t.buckets[i] = r
-			r = next
 		}
 	}
 }
@@ -251,11 +250,14 @@ func (t *flowTable) hash(k *key) uint64 { return maphash.Bytes(t.seed, k[:]) }
 // at returns the entry r names (r != 0).
 func (t *flowTable) at(r ref) *entry { return &t.slab[r>>slabBits][r&(slabChunk-1)] }
 
+// freeClass marks a released entry in the slab (entry.class).
+const freeClass = 0xff
+
 // newEntry returns a zero entry from the slab, not yet in the table, and its ref.
 func (t *flowTable) newEntry() (ref, *entry) {
 	if r := t.free; r != 0 {
 		en := t.at(r)
-		t.free, en.hnext = en.hnext, 0
+		t.free, en.hnext, en.class = en.hnext, 0, 0
 		return r, en
 	}
 	r := t.top
@@ -268,8 +270,36 @@ func (t *flowTable) newEntry() (ref, *entry) {
 
 // freeEntry clears en, named r and no longer in the table, and keeps it for newEntry.
 func (t *flowTable) freeEntry(r ref, en *entry) {
-	*en = entry{hnext: t.free}
+	*en = entry{hnext: t.free, class: freeClass}
 	t.free = r
+}
+
+// compact moves the entries to a new slab just large enough for them, once they fill less
+// than a quarter of the slab (a burst of flows has drained), so that the memory the burst took
+// goes back; lists are the lists that hold every entry of the table, which keep their order.
+// The buckets are made again for the entries left. Refs and entry addresses change: no entry
+// may be held across a call. The cost is that of a pass over the entries left, paid after at
+// least three times as many have gone.
+func (t *flowTable) compact(lists []list) {
+	if len(t.slab) <= minSlab || len(t.slab)*slabChunk < 4*t.n {
+		return
+	}
+	old := t.slab
+	at := func(r ref) *entry { return &old[r>>slabBits][r&(slabChunk-1)] }
+	t.slab, t.top, t.free = make([]*[slabChunk]entry, 0, t.n/slabChunk+1), 1, 0
+	for i := range lists {
+		l := &lists[i]
+		var moved list
+		for r := l.head; r != 0; {
+			en := at(r)
+			nr, ne := t.newEntry()
+			*ne = *en
+			t.pushBack(&moved, nr, ne)
+			r = en.next
+		}
+		*l = moved
+	}
+	t.resize(max(minBuckets, 2*t.n), 0)
 }
 
 // get returns the entry of k, or nil.
@@ -295,7 +325,7 @@ func (t *flowTable) getAt(k *key, h uint64) *entry {
 
 func (t *flowTable) putAt(r ref, en *entry, h uint64) {
 	if t.n >= len(t.buckets) {
-		t.resize(2 * len(t.buckets))
+		t.resize(2*len(t.buckets), r) // r is not in the table yet
 	}
 	b := &t.buckets[h>>t.shift]
 	en.hnext = *b

@@ -3,8 +3,13 @@ package classify
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/pcapaudit/pcapaudit/capture/decode"
+	"github.com/pcapaudit/pcapaudit/classify/flow"
 )
 
 // keyOf is a key that differs from the others by i.
@@ -258,6 +263,48 @@ func TestCandsArePackedInOrder(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d candidates, removing #%d: %v, want %v", n, rm, got, want)
 			}
+		}
+	}
+}
+
+// After a burst of flows has drained, the table gives the memory back: the flows left move to
+// a slab and a bucket array sized for them, each keeps its counters and its place in the
+// order of expiry, and none of them is taken for a new flow.
+func TestTableGivesBackAFloodsMemory(t *testing.T) {
+	h := newHarness(t, Config{MaxFlows: 1 << 20, UDPTimeout: time.Minute})
+	U := uint8(decode.ProtoUDP)
+	client := func(net byte, i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, net, byte(i >> 8), byte(i)}), 40000)
+	}
+	const keep, flood = 100, 50000
+	for i := 0; i < keep; i++ {
+		h.send(pkt(client(1, i), srv, U, 0, 0, 0, "a"), time.Microsecond)
+	}
+	for i := 0; i < flood; i++ {
+		h.send(pkt(client(2+byte(i>>16), i), srv, U, 0, 0, 0, "x"), time.Microsecond)
+	}
+	peakSlab := len(h.e.flows.slab)
+	// The flows kept alive are touched again in the reverse order: that is their order of expiry.
+	h.now = t0.Add(30 * time.Second)
+	for i := keep - 1; i >= 0; i-- {
+		h.send(pkt(client(1, i), srv, U, 0, 0, 0, "b"), time.Millisecond)
+	}
+	h.e.Advance(t0.Add(75 * time.Second)) // the flood expires
+	if len(h.recs) != flood || h.e.Flows() != keep {
+		t.Fatalf("%d records and %d flows open after the flood expired, want %d and %d", len(h.recs), h.e.Flows(), flood, keep)
+	}
+	if got := len(h.e.flows.slab); got > 1 || len(h.e.flows.buckets) > 256 {
+		t.Fatalf("%d flows left hold %d slab chunks (%d at the peak) and %d buckets, want 1 and at most 256",
+			keep, got, peakSlab, len(h.e.flows.buckets))
+	}
+	h.recs = nil
+	h.e.Advance(t0.Add(200 * time.Second))
+	if len(h.recs) != keep || h.e.Stats().Flows != keep+flood {
+		t.Fatalf("%d records of the flows kept, %d flows created; want %d, %d", len(h.recs), h.e.Stats().Flows, keep, keep+flood)
+	}
+	for j, r := range h.recs {
+		if want := client(1, keep-1-j); r.Client != want || r.Packets[0] != 2 || r.EndReason != flow.EndIdle {
+			t.Fatalf("record %d: client %v, %d packets, %v; want %v, 2 packets, idle", j, r.Client, r.Packets[0], r.EndReason, want)
 		}
 	}
 }
