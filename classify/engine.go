@@ -23,8 +23,8 @@ import (
 type Config struct {
 	// Decode configures the packet decoder (fragment bounds, VXLAN ports).
 	Decode decode.Config
-	// MaxFlows bounds the flow table; when it is full the least recently active flow is
-	// evicted (emitted with reason "evicted") and counted.
+	// MaxFlows bounds the flow table (to at most 2^31-1); when it is full the least recently
+	// active flow is evicted (emitted with reason "evicted") and counted.
 	MaxFlows int
 	// MaxHalfOpen bounds, within MaxFlows, the TCP flows of which only SYNs were seen (a SYN
 	// flood, a port scan): past it the oldest of them is evicted, so a flood of new flows
@@ -59,7 +59,7 @@ type Config struct {
 	EmergencyAt      float64
 	EmergencyDivisor int
 	// Detectors in the order they are tried when no port hints otherwise (at most 6: an
-	// entry keeps its candidates in a fixed array).
+	// entry keeps its candidates packed in one word).
 	Detectors []flow.Detector
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
@@ -108,6 +108,7 @@ func DefaultConfig() Config {
 func (c *Config) fill() {
 	d := DefaultConfig()
 	positive(&c.MaxFlows, d.MaxFlows)
+	c.MaxFlows = min(c.MaxFlows, maxEntries)
 	if c.MaxHalfOpen <= 0 || c.MaxHalfOpen > c.MaxFlows {
 		c.MaxHalfOpen = max(c.MaxFlows/8, 1)
 	}
@@ -201,8 +202,7 @@ type Engine struct {
 	flows    flowTable
 	lists    [numClasses]list
 	timeouts [numClasses]time.Duration
-	now      int64    // the latest packet time seen (or the wall clock, for a live sensor), Unix ns
-	free     []*entry // released entries, reused
+	now      int64 // the latest packet time seen (or the wall clock, for a live sensor), Unix ns
 	freeF    []*flow.Open
 	freeTCP  []*tcpState
 	freePre  []*preFlow
@@ -245,8 +245,8 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		dec:   decode.New(cfg.Decode),
 		now:   math.MinInt64,
 	}
-	if len(e.dets) > len(entry{}.cands) {
-		e.dets = e.dets[:len(entry{}.cands)]
+	if len(e.dets) > maxCands {
+		e.dets = e.dets[:maxCands]
 	}
 	e.setTimeouts(1)
 	return e
@@ -363,10 +363,9 @@ func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.File
 		}
 	}
 	en.last = e.now
-	l := &e.lists[en.class]
-	if l.tail != en {
-		l.remove(en)
-		l.pushBack(en)
+	if en.next != 0 { // not the latest of its list yet
+		l := &e.lists[en.class]
+		e.flows.move(l, l, en)
 	}
 
 	if p.Proto != decode.ProtoTCP {
@@ -403,9 +402,8 @@ func (e *Engine) close(en *entry, why flow.End) {
 		return
 	}
 	en.closedWhy = why
-	e.lists[en.class].remove(en)
+	e.flows.move(&e.lists[en.class], &e.lists[classTCPClosed], en)
 	en.class = classTCPClosed
-	e.lists[classTCPClosed].pushBack(en)
 	e.stopInspecting(en)
 	e.releaseTCP(en)
 }
@@ -423,9 +421,8 @@ func (e *Engine) linger(en *entry) {
 	if want == en.class || en.class != classUDP && en.class < classAnswered {
 		return
 	}
-	e.lists[en.class].remove(en)
+	e.flows.move(&e.lists[en.class], &e.lists[want], en)
 	en.class = want
-	e.lists[want].pushBack(en)
 }
 
 func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame uint64, file flow.FileRef) *entry {
@@ -461,13 +458,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame 
 
 // alloc inserts a new entry for key k, without its Flow (see attach and deferFlow).
 func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport) *entry {
-	var en *entry
-	if n := len(e.free); n > 0 {
-		en = e.free[n-1]
-		e.free = e.free[:n-1]
-	} else {
-		en = &entry{}
-	}
+	r, en := e.flows.newEntry()
 	en.key = *k
 	en.clientIsA = clientIsA
 	en.claimant = -1
@@ -476,9 +467,9 @@ func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport) *entry {
 		en.class = classTCP
 	}
 	e.order(en, t, k.port(!clientIsA), k.port(clientIsA))
-	e.flows.put(en)
+	e.flows.put(r, en)
 	en.last = e.now
-	e.lists[en.class].pushBack(en)
+	e.flows.pushBack(&e.lists[en.class], r, en)
 	e.stats.Flows++
 	return en
 }
@@ -506,7 +497,6 @@ func (e *Engine) attach(en *entry, t flow.Transport, ts flow.Time, frame uint64,
 
 // order puts the detectors a port hints at first, the others after them.
 func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
-	n := 0
 	for pass := 0; pass < 2; pass++ {
 		for i, d := range e.dets {
 			if !d.Accepts(t) {
@@ -517,13 +507,11 @@ func (e *Engine) order(en *entry, t flow.Transport, p1, p2 uint16) {
 				en.hinted = true
 			}
 			if hinted == (pass == 0) {
-				en.cands[n] = uint8(i)
-				n++
+				en.cands.add(uint8(i))
 			}
 		}
 	}
-	en.ncands = uint8(n)
-	if n == 0 {
+	if en.cands.len() == 0 {
 		en.skip = true
 	}
 }
@@ -550,11 +538,12 @@ func (e *Engine) checkPressure() {
 func (e *Engine) expire() {
 	for c := range e.lists {
 		l := &e.lists[c]
-		for l.head != nil && e.now-l.head.last > int64(e.timeouts[c]) {
-			e.expireOne(l.head)
+		for en := e.flows.front(l); en != nil && e.now-en.last > int64(e.timeouts[c]); en = e.flows.front(l) {
+			e.expireOne(en)
 		}
 	}
 	e.expireHalf()
+	e.flows.compact(e.lists[:]) // after a drain; nothing holds an entry here
 }
 
 // expireOne emits a flow whose idle (or closed) timeout has passed.
@@ -655,7 +644,7 @@ func (e *Engine) evictHalfOpen() bool {
 func (e *Engine) evictOldest() {
 	var oldest *entry
 	for c := range e.lists {
-		if h := e.lists[c].head; h != nil && (oldest == nil || h.last < oldest.last) {
+		if h := e.flows.front(&e.lists[c]); h != nil && (oldest == nil || h.last < oldest.last) {
 			oldest = h
 		}
 	}
@@ -673,8 +662,8 @@ func (e *Engine) evictOldest() {
 // finishAt emits a flow that ended at packet time at (unset: end of input) and releases its
 // entry.
 func (e *Engine) finishAt(en *entry, why flow.End, at flow.Time) {
-	e.flows.remove(en)
-	e.lists[en.class].remove(en)
+	r := e.flows.remove(en)
+	e.flows.unlink(&e.lists[en.class], en)
 	e.stats.EndReasons[why]++
 	if pre := en.pre(); pre != nil {
 		// A TCP flow that carried no payload: its record is made from the preFlow alone.
@@ -697,24 +686,21 @@ func (e *Engine) finishAt(en *entry, why flow.End, at flow.Time) {
 	} else {
 		e.stats.FlowsByLabel[flow.Unknown]++
 	}
-	e.release(en)
+	e.release(r, en)
 }
 
-// release resets an entry and keeps it for reuse.
-func (e *Engine) release(en *entry) {
+// release resets an entry, named r and out of the table, and keeps it for reuse.
+func (e *Engine) release(r ref, en *entry) {
 	e.releaseTCP(en)
 	e.dropState(en)
 	if en.f != nil {
 		e.putFlow(en.f)
 	}
-	*en = entry{}
-	if len(e.free) < maxPooled {
-		e.free = append(e.free, en)
-	}
+	e.flows.freeEntry(r, en)
 }
 
-// maxPooled bounds each of the engine's pools of released per-flow state (entries, Flows,
-// TCP reassembly state): enough for the flows that end between two new ones in bursts, not
+// maxPooled bounds each of the engine's pools of released per-flow state (Flows, TCP
+// reassembly state; the table keeps its entries itself): enough for the flows that end between two new ones in bursts, not
 // so many that memory freed by a flood stays held.
 const maxPooled = 4096
 

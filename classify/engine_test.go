@@ -187,11 +187,7 @@ func TestTCPSegmentsQueuedInReverseOrderAreDeliveredInOrder(t *testing.T) {
 		h.send(pkt(cli, srv, T, ack, 101+uint32(cuts[i]), 501, msg[cuts[i]:cuts[i+1]]), time.Millisecond)
 	}
 	var en *entry
-	for _, l := range h.e.lists {
-		for x := l.head; x != nil; x = x.next {
-			en = x
-		}
-	}
+	h.e.flows.all(func(x *entry) { en = x })
 	if en == nil || en.tcp == nil || en.tcp.s[0].waiting() != 3 {
 		t.Fatalf("three segments should wait out of order")
 	}
@@ -657,12 +653,11 @@ func TestInspectWindowCutsAFlow(t *testing.T) {
 	}
 }
 
-// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry; 112 bytes is a
-// size class of Go's allocator, one byte more would take 128 (TestLiveHeapPerFlow measures
-// the whole).
+// TestEntryFitsItsSizeClass: every flow, an unknown one too, has an entry in the table's
+// slab, at most 96 bytes (TestLiveHeapPerFlow measures the whole).
 func TestEntryFitsItsSizeClass(t *testing.T) {
-	if s := unsafe.Sizeof(entry{}); s > 112 {
-		t.Errorf("entry is %d bytes, want at most 112", s)
+	if s := unsafe.Sizeof(entry{}); s > 96 {
+		t.Errorf("entry is %d bytes, want at most 96", s)
 	}
 }
 

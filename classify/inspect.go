@@ -38,12 +38,12 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 	// picked up mid-stream starts inside a message: there a rejection only drops these bytes.
 	soft := !stream || !en.f.ClientKnown
 	maybe := false
-	for i := 0; i < int(en.ncands); {
-		idx := en.cands[i]
+	for i := 0; i < en.cands.len(); {
+		idx := en.cands.at(i)
 		v, n := e.call(en, idx, d, buf)
 		if en.f.Label != flow.Unknown {
 			en.claimant = int8(idx)
-			en.ncands = 0
+			en.cands = 0
 			if en.f.TakeReverse() && !en.f.ClientKnown {
 				e.reverse(en)
 				d = 1 - d
@@ -53,8 +53,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 		}
 		en.f.TakeReverse()
 		if v == flow.Reject && !soft {
-			copy(en.cands[i:], en.cands[i+1:en.ncands])
-			en.ncands--
+			en.cands.remove(i)
 			continue
 		}
 		maybe = maybe || v != flow.Reject
@@ -63,7 +62,7 @@ func (e *Engine) inspect(en *entry, d flow.Dir, data []byte, stream bool) {
 	if soft && !maybe && !en.hinted {
 		en.rejected++
 	}
-	if en.ncands == 0 || int(en.undecided) >= e.cfg.MaxUndecided || int(en.rejected) >= e.cfg.MaxRejected {
+	if en.cands.len() == 0 || int(en.undecided) >= e.cfg.MaxUndecided || int(en.rejected) >= e.cfg.MaxRejected {
 		e.stopInspecting(en)
 		return
 	}
@@ -127,7 +126,7 @@ func (e *Engine) cut(en *entry) {
 // stopInspecting ends payload inspection: from now on the flow's packets are only counted.
 func (e *Engine) stopInspecting(en *entry) {
 	en.skip = true
-	en.ncands = 0
+	en.cands = 0
 	e.releaseTCP(en) // a flow without its Flow yet keeps it (its record so far)
 	e.dropState(en)  // the detector is not called again: let its per-flow state go
 	e.dropFlow(en)

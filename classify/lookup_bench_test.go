@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -67,4 +68,26 @@ func BenchmarkFlowLookup(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 	})
+}
+
+// BenchmarkFlowTableGrow is the cost of the table's doubling with 1,048,576 flows in it, the
+// most a default engine holds: a new bucket array (8 MiB) and every key hashed again into it.
+// Each operation is one resize of the whole table (alternately to twice and to half its
+// bucket count).
+func BenchmarkFlowTableGrow(b *testing.B) {
+	const flows = 1 << 20
+	tb := newFlowTable(0)
+	for i := 0; i < flows; i++ {
+		r, en := tb.newEntry()
+		binary.LittleEndian.PutUint64(en.key[:], uint64(i))
+		tb.put(r, en)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(tb.buckets) == flows {
+			tb.resize(2*flows, 0)
+		} else {
+			tb.resize(flows, 0)
+		}
+	}
 }
