@@ -61,6 +61,13 @@ type Config struct {
 	// Detectors in the order they are tried when no port hints otherwise (at most 6: an
 	// entry keeps its candidates packed in one word).
 	Detectors []flow.Detector
+	// PresizeTable makes the flow table's index for MaxFlows flows from the start, and keeps
+	// it so, instead of doubling it as the flows grow in number: a doubling puts every flow in
+	// its bucket again, which at a million flows stops the worker for about a tenth of a
+	// second, long enough for a live capture ring to overflow. The index costs 4 bytes per
+	// flow of MaxFlows (rounded up to a power of two). A live sensor sets it; a file audit
+	// does not need it.
+	PresizeTable bool
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
 	// live sensor reports long-lived flows before they end. Off for files.
@@ -244,6 +251,10 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		half:  make(map[key]halfOpen),
 		dec:   decode.New(cfg.Decode),
 		now:   math.MinInt64,
+	}
+	if cfg.PresizeTable {
+		e.flows = newFlowTable(cfg.MaxFlows)
+		e.flows.least = len(e.flows.buckets)
 	}
 	if len(e.dets) > maxCands {
 		e.dets = e.dets[:maxCands]

@@ -211,6 +211,7 @@ const (
 type flowTable struct {
 	buckets []ref
 	shift   uint8 // 64 - log2(len(buckets)): the bucket of hash h is h>>shift
+	least   int   // compact leaves at least this many buckets (minBuckets, or all of a presized table's)
 	seed    maphash.Seed
 	n       int // entries in the table
 
@@ -220,7 +221,7 @@ type flowTable struct {
 }
 
 func newFlowTable(size int) flowTable {
-	t := flowTable{seed: maphash.MakeSeed(), top: 1}
+	t := flowTable{seed: maphash.MakeSeed(), top: 1, least: minBuckets}
 	t.resize(max(minBuckets, size), 0)
 	return t
 }
@@ -299,7 +300,7 @@ func (t *flowTable) compact(lists []list) {
 		}
 		*l = moved
 	}
-	t.resize(max(minBuckets, 2*t.n), 0)
+	t.resize(max(t.least, 2*t.n), 0)
 }
 
 // get returns the entry of k, or nil.

@@ -308,3 +308,36 @@ func TestTableGivesBackAFloodsMemory(t *testing.T) {
 		}
 	}
 }
+
+// A presized table (Config.PresizeTable, as the live sensor sets it) makes its index for
+// MaxFlows at the start and never doubles it nor shrinks it: a doubling stops the worker while
+// every flow is put in its bucket again. Without it the index grows with the flows and shrinks
+// once they have drained.
+func TestPresizedTableKeepsItsIndex(t *testing.T) {
+	const maxFlows = 4096
+	for _, presize := range []bool{true, false} {
+		h := newHarness(t, Config{MaxFlows: maxFlows, PresizeTable: presize, UDPTimeout: time.Minute})
+		start := len(h.e.flows.buckets)
+		most := start
+		for i := range 3 * maxFlows { // more flows than the table holds: the oldest are evicted
+			from := netip.AddrPortFrom(cli.Addr(), uint16(1024+i))
+			h.send(pkt(from, srv, uint8(decode.ProtoUDP), 0, 0, 0, "x"), time.Microsecond)
+			most = max(most, len(h.e.flows.buckets))
+		}
+		if h.e.Flows() > maxFlows {
+			t.Fatalf("presize %v: %d flows in a table of %d", presize, h.e.Flows(), maxFlows)
+		}
+		// Every flow idles out: the table drains and compacts.
+		h.send(pkt(cli, srv, uint8(decode.ProtoUDP), 0, 0, 0, "x"), 2*time.Minute)
+		end := len(h.e.flows.buckets)
+		if presize {
+			if start < maxFlows || most != start || end != start {
+				t.Errorf("presized: %d buckets at the start, %d at most, %d after the drain; want at least %d, never changed",
+					start, most, end, maxFlows)
+			}
+		} else if most < maxFlows || end >= most {
+			t.Errorf("grown: %d buckets at the start, %d at most, %d after the drain; want it to grow to %d and shrink",
+				start, most, end, maxFlows)
+		}
+	}
+}

@@ -210,7 +210,7 @@ func runSensor(ctx context.Context, o *sensorOptions, stdout, stderr io.Writer) 
 		Policy: pol, Workers: o.workers, MaxFlows: o.maxFlows, InspectWindow: o.window,
 		Sinks: []audit.Sink{js, s.m.Sink()}, Log: log, Progress: prog,
 		Suppress: o.suppress, FlushEvery: time.Second,
-		Engine: func(c *classify.Config) { o.engine(c); c.Interim = o.interim },
+		Engine: func(c *classify.Config) { o.engine(c); c.Interim, c.PresizeTable = o.interim, true },
 	})
 	s.a = a
 	s.m.Reloaded(true, time.Now())
