@@ -177,14 +177,12 @@ type LDAPExtended struct {
 type LDAPSearch struct {
 	Event
 	MessageID int32  `json:"message_id" expr:"message_id"`
-	Base      string `json:"base" expr:"base"`   // baseObject, first 256 bytes
-	Scope     string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
-	// LDAPSearchNames holds the attribute names the search asked for and those its filter
-	// named: its fields are promoted, so the output and the policy name them as fields of
-	// LDAPSearch. It is never nil and never written: searches that name the same attributes
-	// (an application asks the same question again and again) share one read-only block, the
-	// empty one (NoLDAPSearchNames) when they name none, so a search takes 88 bytes of its
-	// list instead of 136.
+	Base      string `json:"base" expr:"base"` // baseObject, first 256 bytes
+	// LDAPSearchNames holds the scope of the search, the attribute names it asked for and
+	// those its filter named: its fields are promoted, so the output and the policy name them
+	// as fields of LDAPSearch. It is never nil and never written: searches that ask the same
+	// question (an application asks it again and again) share one read-only block, so a
+	// search takes 72 bytes of its list instead of 136.
 	*LDAPSearchNames `expr:"-"`
 	// SPN is true when servicePrincipalName is in the filter or the attributes.
 	SPN bool `json:"spn" expr:"spn"`
@@ -195,9 +193,11 @@ type LDAPSearch struct {
 	Result   int32  `json:"result" expr:"result"`
 }
 
-// LDAPSearchNames is the part of LDAPSearch that names attributes (see
-// LDAPSearch.LDAPSearchNames). Once a search points to it, nothing writes to it.
+// LDAPSearchNames is the part of LDAPSearch that a search shares with others asking the same
+// question: its scope and the attributes it names (see LDAPSearch.LDAPSearchNames). Once a
+// search points to it, nothing writes to it.
 type LDAPSearchNames struct {
+	Scope string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
 	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
 	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
 	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
@@ -205,8 +205,8 @@ type LDAPSearchNames struct {
 	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
 }
 
-// noLDAPSearchNames is the block of a search that names no attribute. Nothing writes to it.
+// noLDAPSearchNames is the empty block (no scope, no names). Nothing writes to it.
 var noLDAPSearchNames LDAPSearchNames
 
-// NoLDAPSearchNames returns the shared, read-only block of a search that names no attribute.
+// NoLDAPSearchNames returns the shared, read-only empty block.
 func NoLDAPSearchNames() *LDAPSearchNames { return &noLDAPSearchNames }

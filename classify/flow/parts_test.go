@@ -69,6 +69,15 @@ func TestLDAPFactsFitTheirSizeClasses(t *testing.T) {
 	}
 }
 
+// TestLDAPSearchFitsItsListSizeClasses: a flow's searches are a list that grows to 1, 2, 4, 6,
+// 9, 13 and 16 entries; at 72 bytes a search takes 80, 144, 288, 448, 704, 1,024 and 1,152
+// bytes for them, where 88 took 96, 176, 352, 576, 896, 1,152 and 1,408.
+func TestLDAPSearchFitsItsListSizeClasses(t *testing.T) {
+	if s := unsafe.Sizeof(LDAPSearch{}); s > 72 {
+		t.Errorf("LDAPSearch is %d bytes, want at most 72: what searches share belongs in LDAPSearchNames", s)
+	}
+}
+
 // TLSServerFacts.IsZero, which decides whether tls.server is written, agrees with the zero
 // value the output used to test (reflect's IsZero of the struct): a server block with any one
 // field set is not zero, Expired included.

@@ -244,7 +244,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	idx := int8(-1)
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
-			Scope: scopeName(q.scope), LDAPSearchNames: searchNames(q.attrs, &sink), SPN: sink.spn, Result: -1}
+			LDAPSearchNames: searchNames(q.scope, q.attrs, &sink), SPN: sink.spn, Result: -1}
 		idx = int8(len(l.Searches))
 		l.Searches = append(grow(l.Searches, maxSearches), s)
 	}

@@ -1171,9 +1171,9 @@ func appendFlowLDAPSearch(e *jsonenc.Encoder, b []byte, v *flow.LDAPSearch) []by
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"base":`...)
 	b = jsonenc.String(b, v.Base)
-	b = append(b, `,"scope":`...)
-	b = jsonenc.String(b, v.Scope)
 	if v.LDAPSearchNames != nil {
+		b = append(b, `,"scope":`...)
+		b = jsonenc.String(b, v.LDAPSearchNames.Scope)
 		if len(v.LDAPSearchNames.Attributes) != 0 {
 			b = append(b, `,"attributes":[`...)
 			for i0 := range v.LDAPSearchNames.Attributes {
