@@ -127,7 +127,7 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 	n, s := flow.NewNTPFacts(), flow.NewSIPFacts()
 	for name, v := range map[string]any{"NTPRare": *n.NTPRare, "SIPAuthPart": *s.SIPAuthPart, "SIPMediaPart": *s.SIPMediaPart,
 		"TLSServerFacts": *flow.NewTLSFacts().Server, "LDAPOpsRare": *flow.NewLDAPFacts().Ops.LDAPOpsRare,
-		"LDAPSearchNames": *flow.NoLDAPSearchNames()} {
+		"LDAPSearchNames": *flow.NoLDAPSearchNames(), "TLSClientFacts": *flow.NoTLSClient()} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s was written: %+v", name, v)
 		}

@@ -44,14 +44,14 @@ func safeLDAP() *flow.Record { // LDAP upgraded by StartTLS to TLS 1.3, nothing 
 
 func safeTLSFacts() *flow.TLSFacts {
 	return &flow.TLSFacts{Version: "1.3", VersionProtocol: "tls", Cipher: "TLS_AES_128_GCM_SHA256", Kex: "tls13",
-		Established: true, ClientHello: at(6), ServerHello: at(7), Server: new(flow.TLSServerFacts)}
+		Established: true, ClientHello: at(6), ServerHello: at(7), Client: flow.NoTLSClient(), Server: new(flow.TLSServerFacts)}
 }
 
 func safeTLS12Facts() *flow.TLSFacts {
 	ok := true
 	return &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Kex: "ecdhe",
 		Established: true, NameMatchesSNI: &ok, ClientHello: at(4), ServerHello: at(5), Certificate: at(5),
-		Client: flow.TLSClientFacts{ServerName: "ldap.example.org"},
+		Client: &flow.TLSClientFacts{ServerName: "ldap.example.org"},
 		Server: &flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: flow.DateOf(t0.AddDate(0, -1, 0)),
 			NotAfter: flow.DateOf(t0.AddDate(1, 0, 0)), X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 2048}}}
 }

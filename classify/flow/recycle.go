@@ -24,9 +24,10 @@ import (
 // reused, so that it may be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart,
 // SIPMediaPart, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts with the shared
 // empty blocks again), what list elements point to (an LDAP search's block of attribute names,
-// shared by every search that names the same; an SDP media's suites), the TLS server facts (shared by the certificate cache) and the cipher-name lists
-// (shared by every flow with the same offer). The shared read-only blocks are never put in a
-// pool.
+// shared by every search that names the same; an SDP media's suites), the TLS server facts
+// (shared by the certificate cache) and client facts (shared by every flow whose client made
+// the same offer, with their cipher-name lists). The shared read-only blocks are never put in
+// a pool.
 
 // keepElems is the most elements a list's backing array may have to be kept with its facts
 // when they are recycled: the one or two entries most flows have. A larger one is dropped, so
@@ -162,9 +163,11 @@ func (l *LDAPFacts) reset() {
 }
 
 // reset empties the facts to read as NewTLSFacts's, keeping the small backing array of the
-// alert list. SupportedCiphers is shared with other flows: it is dropped, never reused; so is
-// ALPN, as an empty list that is not nil would write an empty tls.client object.
-func (t *TLSFacts) reset() { *t = TLSFacts{Server: &noTLSServer, Alerts: reuse(t.Alerts)} }
+// alert list. The client and server facts are shared with other flows: they are dropped,
+// never reused.
+func (t *TLSFacts) reset() {
+	*t = TLSFacts{Client: &noTLSClient, Server: &noTLSServer, Alerts: reuse(t.Alerts)}
+}
 
 // PoisonReleasedFacts is for tests: while on, released facts are filled with garbage before
 // they are reused (and emptied again when a New function hands them out), so that a consumer

@@ -49,7 +49,8 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	poisoned.Store(false)
 	shared := []string{"TLS_AES_128_GCM_SHA256"}
 	rare := &NTPRare{KeyID: 7}
-	names := &LDAPSearchNames{Attributes: []string{"cn"}} // shared by every search that names the same
+	names := &LDAPSearchNames{Attributes: []string{"cn"}}                     // shared by every search that names the same
+	client := &TLSClientFacts{ALPN: []string{"h2"}, SupportedCiphers: shared} // shared by every flow with the same offer
 	cases := []struct {
 		name  string
 		fill  func() any // filled facts, as a flow leaves them
@@ -85,11 +86,10 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 		{"tls", func() any {
 			x := NewTLSFacts()
 			x.Alerts = make([]TLSAlert, 1, 4)
-			x.Client.ALPN = []string{"h2"}
 			poisonValue(reflect.ValueOf(x).Elem())
-			x.Client.SupportedCiphers = shared
+			x.Client = client
 			return x
-		}, &TLSFacts{Server: &noTLSServer}},
+		}, &TLSFacts{Client: &noTLSClient, Server: &noTLSServer}},
 	}
 	for _, c := range cases {
 		x := c.fill()
@@ -125,11 +125,13 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	}
 
 	// What may be kept is never written.
-	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" {
-		t.Error("releasing facts wrote to an out-of-line part or to the shared cipher list")
+	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" ||
+		len(client.ALPN) != 1 || client.ALPN[0] != "h2" || len(client.SupportedCiphers) != 1 {
+		t.Error("releasing facts wrote to an out-of-line part, to the shared client facts or to the shared cipher list")
 	}
 	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
-		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
+		"TLSClientFacts": noTLSClient,
+		"LDAPOpsRare":    noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
 		}

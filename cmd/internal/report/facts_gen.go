@@ -449,9 +449,9 @@ func appendFlowTLSFacts(e *jsonenc.Encoder, b []byte, v *flow.TLSFacts) []byte {
 		b = append(b, `,"name_matches_sni":`...)
 		b = strconv.AppendBool(b, *v.NameMatchesSNI)
 	}
-	if !isZeroFlowTLSClientFacts(&v.Client) {
+	if !(v.Client == nil || v.Client.IsZero()) {
 		b = append(b, `,"client":`...)
-		b = appendFlowTLSClientFacts(e, b, &v.Client)
+		b = appendFlowTLSClientFacts(e, b, v.Client)
 	}
 	if !(v.Server == nil || v.Server.IsZero()) {
 		b = append(b, `,"server":`...)
@@ -1492,18 +1492,6 @@ func appendFlowX509Name(e *jsonenc.Encoder, b []byte, v *flow.X509Name) []byte {
 	}
 	b = append(b, '}')
 	return b
-}
-
-// isZeroFlowTLSClientFacts is whether a flow.TLSClientFacts is its zero value, as reflect.Value.IsZero decides it.
-func isZeroFlowTLSClientFacts(v *flow.TLSClientFacts) bool {
-	return v.ServerName == "" &&
-		v.SupportedCiphers == nil &&
-		v.CipherCount == 0 &&
-		v.ALPN == nil &&
-		v.VersionMax == "" &&
-		v.JA4 == "" &&
-		!v.SSLv2Hello &&
-		!v.CertificateSent
 }
 
 // isZeroFlowX509Facts is whether a flow.X509Facts is its zero value, as reflect.Value.IsZero decides it.
