@@ -80,8 +80,9 @@ func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 // one are checked against it with sip.cleartext left out.
 func cleartextSIP() *flow.Record {
 	r := baseRecord(flow.SIP, flow.UDP, 5060)
-	r.SIP = &flow.SIPFacts{First: at(4), Messages: 2, Requests: 1, Responses: 1, Methods: flow.SIPMethods{Options: 1},
-		Method: "OPTIONS", UserAgent: "Linphone/5.2", SIPAuthPart: &flow.SIPAuthPart{}, SIPMediaPart: &flow.SIPMediaPart{}}
+	r.SIP = &flow.SIPFacts{First: at(4), Messages: 2, Requests: 1, Responses: 1, Methods: flow.SIPMethods{Options: 1, SIPMethodsRare: &flow.SIPMethodsRare{}},
+		Method: "OPTIONS", UserAgent: "Linphone/5.2", SIPAuthPart: &flow.SIPAuthPart{}, SIPMediaPart: &flow.SIPMediaPart{},
+		SIPScannerPart: &flow.SIPScannerPart{}}
 	return r
 }
 

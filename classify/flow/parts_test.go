@@ -2,6 +2,7 @@ package flow
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -35,7 +36,17 @@ func TestFactsPartsAreCopiedOnWrite(t *testing.T) {
 	if s.AuthPart() != s.SIPAuthPart || s.MediaPart() != s.SIPMediaPart {
 		t.Error("AuthPart or MediaPart does not keep the facts' own block")
 	}
-	if u.CredentialCount != 0 || u.SDESKeys || !reflect.ValueOf(noSIPAuth).IsZero() || !reflect.ValueOf(noSIPMedia).IsZero() {
+	if u.SIPScannerPart != &noSIPScanner || u.Methods.SIPMethodsRare != &noSIPMethods {
+		t.Fatal("new SIP facts do not share the empty scanner part and rare method counters")
+	}
+	s.ScannerPart().ScannerName = "sipvicious"
+	s.Methods.Rare().Subscribe = 3
+	if s.ScannerPart() != s.SIPScannerPart || s.Methods.Rare() != s.Methods.SIPMethodsRare || s.Methods.Subscribe != 3 {
+		t.Error("ScannerPart or Methods.Rare does not keep the facts' own block")
+	}
+	if u.CredentialCount != 0 || u.SDESKeys || u.ScannerName != "" || u.Methods.Subscribe != 0 ||
+		!reflect.ValueOf(noSIPAuth).IsZero() || !reflect.ValueOf(noSIPMedia).IsZero() ||
+		!reflect.ValueOf(noSIPScanner).IsZero() || !reflect.ValueOf(noSIPMethods).IsZero() {
 		t.Error("a write to one flow's SIP facts changed another's")
 	}
 
@@ -75,6 +86,45 @@ func TestLDAPFactsFitTheirSizeClasses(t *testing.T) {
 func TestLDAPSearchFitsItsListSizeClasses(t *testing.T) {
 	if s := unsafe.Sizeof(LDAPSearch{}); s > 72 {
 		t.Errorf("LDAPSearch is %d bytes, want at most 72: what searches share belongs in LDAPSearchNames", s)
+	}
+}
+
+// TestSIPFactsFitTheirSizeClass: every SIP flow holds its facts; 352 bytes is a size class
+// of Go's allocator, where they took 416 (TestLiveHeapPerFlow measures the whole).
+func TestSIPFactsFitTheirSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(SIPFacts{}); s > 352 {
+		t.Errorf("SIPFacts is %d bytes, want at most 352: a fact few flows set belongs in a part out of line", s)
+	}
+}
+
+// A flow that names one Via transport shares the list of that one with every other such
+// flow; naming a second one gives the flow its own list and leaves the shared one as it was;
+// a name outside SIPViaTransports ("OTHER" aside) gets a list of its own.
+func TestViaTransportListsAreShared(t *testing.T) {
+	a, b, c := NewSIPFacts(), NewSIPFacts(), NewSIPFacts()
+	for _, s := range []*SIPFacts{a, b, c} {
+		s.AddViaTransport("TCP", 8)
+		s.AddViaTransport("TCP", 8)
+	}
+	if &a.ViaTransports[0] != &b.ViaTransports[0] || len(a.ViaTransports) != 1 || a.ViaTransports[0] != "TCP" {
+		t.Fatalf("two flows naming TCP alone hold %q and %q, not one shared list", a.ViaTransports, b.ViaTransports)
+	}
+	c.AddViaTransport("OTHER", 8)
+	c.AddViaTransport("UDP", 8)
+	if !slices.Equal(c.ViaTransports, []string{"TCP", "OTHER", "UDP"}) || !slices.Equal(a.ViaTransports, []string{"TCP"}) ||
+		cap(a.ViaTransports) != 1 {
+		t.Errorf("a flow naming more transports: %q; the shared list now %q", c.ViaTransports, a.ViaTransports)
+	}
+	d := NewSIPFacts()
+	d.AddViaTransport("QUIC", 8)
+	d.AddViaTransport("OTHER", 1)
+	if !slices.Equal(d.ViaTransports, []string{"QUIC"}) {
+		t.Errorf("a name outside the list, then one past the bound: %q", d.ViaTransports)
+	}
+	for i, l := range viaLists {
+		if want := append(SIPViaTransports[:], "OTHER")[i]; len(l) != 1 || l[0] != want {
+			t.Errorf("the shared list of %s was written: %q", want, l)
+		}
 	}
 }
 

@@ -19,15 +19,15 @@ import (
 // a Clone. A record nobody releases is simply left to the garbage collector.
 //
 // What is reused: the facts structs, with the small lists they hold inline (NTP modes, SIP
-// codes and Via transports), and the backing arrays of their top-level lists (LDAP binds,
-// searches and extended requests, TLS alerts) up to a few elements. What is never
-// reused, so that it may be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart,
-// SIPMediaPart, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts with the shared
-// empty blocks again), what list elements point to (an LDAP search's block of attribute names,
-// shared by every search that names the same; an SDP media's suites), the TLS server facts
-// (shared by the certificate cache) and client facts (shared by every flow whose client made
-// the same offer, with their cipher-name lists). The shared read-only blocks are never put in
-// a pool.
+// codes), and the backing arrays of their top-level lists (LDAP binds, searches and extended
+// requests, SIP codes, TLS alerts) up to a few elements. What is never reused, so that it may
+// be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart, SIPMediaPart,
+// SIPScannerPart, SIPMethodsRare, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts
+// with the shared empty blocks again), what list elements point to (an LDAP search's block of
+// attribute names, shared by every search that asks the same; an SDP media's suites), the
+// TLS server facts (shared by the certificate cache) and client facts (shared by every flow
+// whose client made the same offer, with their cipher-name lists), and the lists of one SIP
+// Via transport. The shared read-only blocks are never put in a pool.
 
 // keepElems is the most elements a list's backing array may have to be kept with its facts
 // when they are recycled: the one or two entries most flows have. A larger one is dropped, so
@@ -152,9 +152,12 @@ func reuse[T any](s []T) []T {
 // unless more than two modes were seen.
 func (x *NTPFacts) reset() { *x = NTPFacts{NTPRare: &noNTPRare} }
 
-// reset empties the facts to read exactly as NewSIPFacts's (Codes and ViaTransports start in
-// the facts' own arrays again).
-func (s *SIPFacts) reset() { *s = SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia} }
+// reset empties the facts to read as NewSIPFacts's, keeping the small backing array of
+// Codes (the facts' own, or a grown one).
+func (s *SIPFacts) reset() {
+	*s = SIPFacts{Methods: SIPMethods{SIPMethodsRare: &noSIPMethods}, SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia,
+		SIPScannerPart: &noSIPScanner, Codes: reuse(s.Codes)}
+}
 
 // reset empties the facts to read as new ones, keeping the small backing arrays of their lists.
 func (l *LDAPFacts) reset() {

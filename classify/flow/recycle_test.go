@@ -68,11 +68,15 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 		{"sip", func() any {
 			s := NewSIPFacts()
 			s.CountCode(200, 16)
-			s.AddViaTransport("UDP", 8)
 			s.AuthPart().CredentialCount = 1
+			s.ScannerPart().Scanner = true
+			s.Methods.Rare().Prack = 1
 			poisonValue(reflect.ValueOf(s).Elem())
+			s.ViaTransports = nil
+			s.AddViaTransport("UDP", 8) // a shared list
 			return s
-		}, &SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia}},
+		}, &SIPFacts{Methods: SIPMethods{SIPMethodsRare: &noSIPMethods}, SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia,
+			SIPScannerPart: &noSIPScanner}},
 		{"ldap", func() any {
 			l := NewLDAPFacts()
 			l.Binds = make([]LDAPBind, 1, 2)
@@ -126,12 +130,12 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 
 	// What may be kept is never written.
 	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" ||
-		len(client.ALPN) != 1 || client.ALPN[0] != "h2" || len(client.SupportedCiphers) != 1 {
+		len(client.ALPN) != 1 || client.ALPN[0] != "h2" || len(client.SupportedCiphers) != 1 || viaLists[0][0] != "UDP" {
 		t.Error("releasing facts wrote to an out-of-line part, to the shared client facts or to the shared cipher list")
 	}
 	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
-		"TLSClientFacts": noTLSClient,
-		"LDAPOpsRare":    noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
+		"TLSClientFacts": noTLSClient, "SIPScannerPart": noSIPScanner, "SIPMethodsRare": noSIPMethods,
+		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
 		}

@@ -228,11 +228,13 @@ func appendFlowSIPFacts(e *jsonenc.Encoder, b []byte, v *flow.SIPFacts) []byte {
 		b = append(b, `,"server":`...)
 		b = jsonenc.String(b, v.Server)
 	}
-	b = append(b, `,"scanner":`...)
-	b = strconv.AppendBool(b, v.Scanner)
-	if len(v.ScannerName) != 0 {
-		b = append(b, `,"scanner_name":`...)
-		b = jsonenc.String(b, v.ScannerName)
+	if v.SIPScannerPart != nil {
+		b = append(b, `,"scanner":`...)
+		b = strconv.AppendBool(b, v.SIPScannerPart.Scanner)
+		if len(v.SIPScannerPart.ScannerName) != 0 {
+			b = append(b, `,"scanner_name":`...)
+			b = jsonenc.String(b, v.SIPScannerPart.ScannerName)
+		}
 	}
 	b = append(b, `,"tls_port":`...)
 	b = strconv.AppendBool(b, v.TLSPort)
@@ -647,68 +649,70 @@ func appendFlowSIPMethods(e *jsonenc.Encoder, b []byte, v *flow.SIPMethods) []by
 		b = append(b, `"register":`...)
 		b = strconv.AppendUint(b, uint64(v.Register), 10)
 	}
-	if v.Prack != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+	if v.SIPMethodsRare != nil {
+		if v.SIPMethodsRare.Prack != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"prack":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Prack), 10)
 		}
-		b = append(b, `"prack":`...)
-		b = strconv.AppendUint(b, uint64(v.Prack), 10)
-	}
-	if v.Subscribe != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Subscribe != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"subscribe":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Subscribe), 10)
 		}
-		b = append(b, `"subscribe":`...)
-		b = strconv.AppendUint(b, uint64(v.Subscribe), 10)
-	}
-	if v.Notify != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Notify != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"notify":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Notify), 10)
 		}
-		b = append(b, `"notify":`...)
-		b = strconv.AppendUint(b, uint64(v.Notify), 10)
-	}
-	if v.Publish != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Publish != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"publish":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Publish), 10)
 		}
-		b = append(b, `"publish":`...)
-		b = strconv.AppendUint(b, uint64(v.Publish), 10)
-	}
-	if v.Info != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Info != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"info":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Info), 10)
 		}
-		b = append(b, `"info":`...)
-		b = strconv.AppendUint(b, uint64(v.Info), 10)
-	}
-	if v.Refer != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Refer != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"refer":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Refer), 10)
 		}
-		b = append(b, `"refer":`...)
-		b = strconv.AppendUint(b, uint64(v.Refer), 10)
-	}
-	if v.Message != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Message != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"message":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Message), 10)
 		}
-		b = append(b, `"message":`...)
-		b = strconv.AppendUint(b, uint64(v.Message), 10)
-	}
-	if v.Update != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Update != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"update":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Update), 10)
 		}
-		b = append(b, `"update":`...)
-		b = strconv.AppendUint(b, uint64(v.Update), 10)
-	}
-	if v.Other != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Other != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"other":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Other), 10)
 		}
-		b = append(b, `"other":`...)
-		b = strconv.AppendUint(b, uint64(v.Other), 10)
 	}
 	b = append(b, '}')
 	return b
