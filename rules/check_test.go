@@ -89,7 +89,7 @@ func cleartextSIP() *flow.Record {
 func with(r *flow.Record, mod func(*flow.Record)) *flow.Record { mod(r); return r }
 
 func simpleBind(frame uint64, dn string, pwLen int32) flow.LDAPBind {
-	return flow.LDAPBind{Event: at(frame), MessageID: 1, Version: 3, DN: dn, Auth: "simple", Kind: "simple",
+	return flow.LDAPBind{Event: at(frame), MessageID: 1, Version: 3, DN: dn, LDAPBindAuth: &flow.LDAPBindAuth{Auth: "simple", Kind: "simple"},
 		PasswordPresent: pwLen > 0, PasswordLen: pwLen, Answered: true, Result: 0, ResultName: "success", Response: at(frame + 1)}
 }
 
@@ -122,13 +122,13 @@ func defaultRuleCases() []ruleCase {
 	return []ruleCase{
 		{id: "ldap.cleartext-password",
 			fire: cleartextLDAP(simpleBind(4, "", 0), simpleBind(9, "cn=admin,dc=example,dc=org", 9)),
-			safe: cleartextLDAP(flow.LDAPBind{Event: at(4), Auth: "sasl", Kind: "sasl", Mechanism: "GSSAPI", CredentialsPresent: true, CredentialsLen: 1200}),
+			safe: cleartextLDAP(flow.LDAPBind{Event: at(4), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "GSSAPI", CredentialsPresent: true, CredentialsLen: 1200}),
 			// the first bind is anonymous in form (empty DN, no password)
 			ignore: []string{"ldap.cleartext", "ldap.unauthenticated-bind", "ldap.anonymous-bind"},
 			frame:  9, msg: []string{`"cn=admin,dc=example,dc=org"`, "9-byte password", "result success"}},
 		{id: "ldap.cleartext-sasl-password",
-			fire:   cleartextLDAP(flow.LDAPBind{Event: at(6), Auth: "sasl", Kind: "sasl", Mechanism: "PLAIN", CredentialsPresent: true, CredentialsLen: 22, ReusablePassword: true}),
-			safe:   cleartextLDAP(flow.LDAPBind{Event: at(6), Auth: "sasl", Kind: "sasl", Mechanism: "EXTERNAL"}),
+			fire:   cleartextLDAP(flow.LDAPBind{Event: at(6), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "PLAIN", CredentialsPresent: true, CredentialsLen: 22, ReusablePassword: true}),
+			safe:   cleartextLDAP(flow.LDAPBind{Event: at(6), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "EXTERNAL"}),
 			ignore: []string{"ldap.cleartext"}, frame: 6, msg: []string{"SASL PLAIN", "22 bytes"}},
 		{id: "ldap.anonymous-bind",
 			fire:   cleartextLDAP(with1(simpleBind(5, "", 0), func(b *flow.LDAPBind) { b.Kind = "anonymous" })),
@@ -146,8 +146,8 @@ func defaultRuleCases() []ruleCase {
 			}),
 			safe: safeLDAP(), ignore: []string{"ldap.cleartext"}, frame: 5, msg: []string{"unavailable (52)", "3 LDAP messages"}},
 		{id: "ldap.deprecated-sasl",
-			fire:   cleartextLDAP(flow.LDAPBind{Event: at(7), Auth: "sasl", Kind: "sasl", Mechanism: "DIGEST-MD5"}),
-			safe:   cleartextLDAP(flow.LDAPBind{Event: at(7), Auth: "sasl", Kind: "sasl", Mechanism: "SCRAM-SHA-256"}),
+			fire:   cleartextLDAP(flow.LDAPBind{Event: at(7), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "DIGEST-MD5"}),
+			safe:   cleartextLDAP(flow.LDAPBind{Event: at(7), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "SCRAM-SHA-256"}),
 			ignore: []string{"ldap.cleartext"}, frame: 7, msg: []string{"DIGEST-MD5"}},
 		{id: "ldap.password-modify-cleartext",
 			fire: with(cleartextLDAP(), func(r *flow.Record) {

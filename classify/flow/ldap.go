@@ -120,11 +120,10 @@ type LDAPBind struct {
 	MessageID int32  `json:"message_id" expr:"message_id"`
 	Version   uint8  `json:"version" expr:"version"`
 	DN        string `json:"dn" expr:"dn"` // the bind name, first 256 bytes
-	// Auth is the authentication choice: "simple", "sasl" or "sicily" (Microsoft NTLM).
-	Auth string `json:"auth" expr:"auth"`
-	// Kind is "anonymous" (simple, empty name and password), "unauthenticated" (simple, a
-	// name and an empty password), "simple" (a password), "sasl" or "sicily".
-	Kind string `json:"kind" expr:"kind"`
+	// LDAPBindAuth holds the kind of the bind, one of five: its fields are promoted, so the
+	// output and the policy name them as fields of LDAPBind. It is never nil and never
+	// written: the binds of each kind share one read-only block.
+	*LDAPBindAuth `expr:"-"`
 	// PasswordPresent and PasswordLen describe the simple bind password.
 	PasswordPresent bool  `json:"password_present" expr:"password_present"`
 	PasswordLen     int32 `json:"password_len" expr:"password_len"`
@@ -145,6 +144,15 @@ type LDAPBind struct {
 	ResultName string `json:"result_name,omitempty" expr:"result_name"`
 	Diagnostic string `json:"diagnostic,omitempty" expr:"diagnostic"`
 	Response   Event  `json:"response" expr:"response"`
+}
+
+// LDAPBindAuth is how a bind authenticates (see LDAPBind.LDAPBindAuth).
+type LDAPBindAuth struct {
+	// Auth is the authentication choice: "simple", "sasl" or "sicily" (Microsoft NTLM).
+	Auth string `json:"auth" expr:"auth"`
+	// Kind is "anonymous" (simple, empty name and password), "unauthenticated" (simple, a
+	// name and an empty password), "simple" (a password), "sasl" or "sicily".
+	Kind string `json:"kind" expr:"kind"`
 }
 
 // LDAPStartTLS is a StartTLS extended operation and its outcome.

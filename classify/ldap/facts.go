@@ -109,13 +109,14 @@ func countOp(o *flow.LDAPOps, op byte) {
 	}
 }
 
-// Values of LDAPBind.Auth and LDAPBind.Kind.
-const (
-	authNameSimple  = "simple"
-	authNameSASL    = "sasl"
-	authNameSicily  = "sicily"
-	kindAnonymous   = "anonymous"
-	kindUnauthentic = "unauthenticated"
+// The values of LDAPBind.Auth and LDAPBind.Kind, shared by the binds of each kind. Nothing
+// writes to them.
+var (
+	bindSimple      = flow.LDAPBindAuth{Auth: "simple", Kind: "simple"}
+	bindAnonymous   = flow.LDAPBindAuth{Auth: "simple", Kind: "anonymous"}
+	bindUnauthentic = flow.LDAPBindAuth{Auth: "simple", Kind: "unauthenticated"}
+	bindSASL        = flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}
+	bindSicily      = flow.LDAPBindAuth{Auth: "sicily", Kind: "sicily"}
 )
 
 func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
@@ -129,21 +130,20 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	wrap := false
 	switch b.auth {
 	case authSimple:
-		e.Auth = authNameSimple
 		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len32(b.password)
 		switch {
 		case len(b.password) > 0:
-			e.Kind = authNameSimple
+			e.LDAPBindAuth = &bindSimple
 			l.CleartextPassword = true
 		case len(b.name) == 0:
-			e.Kind = kindAnonymous
+			e.LDAPBindAuth = &bindAnonymous
 			l.AnonymousBind = true
 		default:
-			e.Kind = kindUnauthentic
+			e.LDAPBindAuth = &bindUnauthentic
 			l.UnauthenticatedBind = true
 		}
 	case authSASL:
-		e.Auth, e.Kind = authNameSASL, authNameSASL
+		e.LDAPBindAuth = &bindSASL
 		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len32(b.creds)
 		mech, known := mechanism(b.mech)
 		switch mech {
@@ -164,7 +164,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 			e.Mechanism = bounded(b.mech, maxMech)
 		}
 	default: // sicily
-		e.Auth, e.Kind, e.Mechanism = authNameSicily, authNameSicily, "NTLM"
+		e.LDAPBindAuth, e.Mechanism = &bindSicily, "NTLM"
 		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len32(b.creds)
 		wrap = true
 	}

@@ -1081,10 +1081,12 @@ func appendFlowLDAPBind(e *jsonenc.Encoder, b []byte, v *flow.LDAPBind) []byte {
 	b = strconv.AppendUint(b, uint64(v.Version), 10)
 	b = append(b, `,"dn":`...)
 	b = jsonenc.String(b, v.DN)
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
-	b = append(b, `,"kind":`...)
-	b = jsonenc.String(b, v.Kind)
+	if v.LDAPBindAuth != nil {
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.LDAPBindAuth.Auth)
+		b = append(b, `,"kind":`...)
+		b = jsonenc.String(b, v.LDAPBindAuth.Kind)
+	}
 	b = append(b, `,"password_present":`...)
 	b = strconv.AppendBool(b, v.PasswordPresent)
 	b = append(b, `,"password_len":`...)
