@@ -71,7 +71,8 @@ func safeSIPTLS() *flow.Record {
 func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 	r := baseRecord(flow.NTP, flow.UDP, 123)
 	r.NTP = &flow.NTPFacts{First: at(4), Version: 4, Mode: 3, Modes: []int{3, 4}, Messages: 2, ClientMessages: 1, ServerMessages: 1,
-		StandardPort: true, TimeVersion: 4, Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true,
+		StandardPort: true, TimeVersion: 4, NTPAuth: &flow.NTPAuth{Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true},
+		Request: flow.NTPTime{NTPTimeAuth: flow.NTPTimeAuthOf("")}, Response: flow.NTPTime{NTPTimeAuth: flow.NTPTimeAuthOf("")},
 		AuthenticatedResponses: 1, RequestBytes: 228, ResponseBytes: 228, Amplification: 1, NTPRare: &flow.NTPRare{}}
 	return r
 }

@@ -89,6 +89,74 @@ func TestLDAPSearchFitsItsListSizeClasses(t *testing.T) {
 	}
 }
 
+// TestNTPFactsFitTheirSizeClass: every NTP flow holds its facts; 352 bytes is a size class
+// of Go's allocator, where they took 416 (TestLiveHeapPerFlow measures the whole).
+func TestNTPFactsFitTheirSizeClass(t *testing.T) {
+	if s := unsafe.Sizeof(NTPFacts{}); s > 352 {
+		t.Errorf("NTPFacts is %d bytes, want at most 352: a fact few flows set belongs in a part out of line", s)
+	}
+}
+
+// Flows that saw the same one or two modes, in the same order, share one list; a third mode
+// gives a flow its own list and leaves the shared one as it was.
+func TestNTPModeListsAreShared(t *testing.T) {
+	a, b, c := NewNTPFacts(), NewNTPFacts(), NewNTPFacts()
+	for _, x := range []*NTPFacts{a, b, c} {
+		x.AddMode(3)
+		x.AddMode(4)
+		x.AddMode(3)
+	}
+	if &a.Modes[0] != &b.Modes[0] || !slices.Equal(a.Modes, []int{3, 4}) || a.ModeMask != 1<<3|1<<4 {
+		t.Fatalf("two flows that saw modes 3 and 4 hold %v and %v, not one shared list", a.Modes, b.Modes)
+	}
+	c.AddMode(6)
+	d := NewNTPFacts()
+	d.AddMode(4)
+	d.AddMode(3)
+	if !slices.Equal(c.Modes, []int{3, 4, 6}) || !slices.Equal(a.Modes, []int{3, 4}) || !slices.Equal(d.Modes, []int{4, 3}) {
+		t.Errorf("modes %v, %v (shared, after another flow's third mode), %v", c.Modes, a.Modes, d.Modes)
+	}
+	for m, l := range modeLists {
+		if !slices.Equal(l[0], []int{m}) || !slices.Equal(l[m+1], []int{m, m}) || len(l[1]) != 2 || l[1][1] != 0 {
+			t.Errorf("the shared lists of mode %d were written: %v", m, l)
+		}
+	}
+}
+
+// SetAuth points flows that read alike to one shared block, gives a flow with a kiss code a
+// block of its own, and never writes to a block: the facts of other flows stay as they were.
+func TestNTPAuthIsShared(t *testing.T) {
+	a, b, c := NewNTPFacts(), NewNTPFacts(), NewNTPFacts()
+	if a.NTPAuth != &noNTPAuth || a.Auth != "" || a.Request.Auth != "" || a.Response.NTPTimeAuth != NTPTimeAuthOf("") {
+		t.Fatal("new NTP facts do not point to the shared empty blocks")
+	}
+	for _, x := range []*NTPFacts{a, b, c} {
+		x.SetAuth(NTPAuth{Auth: "symmetric", ClientAuthenticated: true})
+	}
+	c.SetAuth(NTPAuth{Auth: "symmetric", ClientAuthenticated: true, KissCode: "RATE"})
+	if a.NTPAuth != b.NTPAuth || a.Auth != "symmetric" || !a.ClientAuthenticated || a.ServerAuthenticated {
+		t.Errorf("two flows that read alike: %+v and %+v (shared: %v)", *a.NTPAuth, *b.NTPAuth, a.NTPAuth == b.NTPAuth)
+	}
+	if c.NTPAuth == a.NTPAuth || c.KissCode != "RATE" || a.KissCode != "" || c.Auth != "symmetric" {
+		t.Errorf("a flow with a kiss code: %+v; the shared block %+v", *c.NTPAuth, *a.NTPAuth)
+	}
+	b.SetAuth(NTPAuth{Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true})
+	if a.Auth != "symmetric" || a.ServerAuthenticated || b.Auth != "nts" || !b.ServerAuthenticated {
+		t.Errorf("after another flow changed: %+v, %+v", *a.NTPAuth, *b.NTPAuth)
+	}
+	if !reflect.ValueOf(noNTPAuth).IsZero() {
+		t.Errorf("the shared empty block was written: %+v", noNTPAuth)
+	}
+	for _, n := range []string{"", "none", "symmetric", "crypto-nak", "nts"} {
+		if p := NTPTimeAuthOf(n); p != NTPTimeAuthOf(n) || p.Auth != n {
+			t.Errorf("the protection %q: %+v, not one shared block", n, *p)
+		}
+	}
+	if p := NTPTimeAuthOf("other"); p.Auth != "other" {
+		t.Errorf("another protection reads %q", p.Auth)
+	}
+}
+
 // TestSIPFactsFitTheirSizeClass: every SIP flow holds its facts; 352 bytes is a size class
 // of Go's allocator, where they took 416 (TestLiveHeapPerFlow measures the whole).
 func TestSIPFactsFitTheirSizeClass(t *testing.T) {

@@ -18,16 +18,17 @@ import (
 // returned) calls ReleaseFacts once, and a consumer that keeps a record beyond its call keeps
 // a Clone. A record nobody releases is simply left to the garbage collector.
 //
-// What is reused: the facts structs, with the small lists they hold inline (NTP modes, SIP
-// codes), and the backing arrays of their top-level lists (LDAP binds, searches and extended
-// requests, SIP codes, TLS alerts) up to a few elements. What is never reused, so that it may
-// be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart, SIPMediaPart,
+// What is reused: the facts structs, with the small lists they hold inline (SIP codes), and
+// the backing arrays of their top-level lists (LDAP binds, searches and extended requests,
+// SIP codes, TLS alerts) up to a few elements. What is never reused, so that it may be kept:
+// strings, the out-of-line parts (NTPRare, NTPAuth, SIPAuthPart, SIPMediaPart,
 // SIPScannerPart, SIPMethodsRare, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts
 // with the shared empty blocks again), what list elements point to (an LDAP search's block of
 // attribute names, shared by every search that asks the same; an SDP media's suites), the
 // TLS server facts (shared by the certificate cache) and client facts (shared by every flow
-// whose client made the same offer, with their cipher-name lists), and the lists of one SIP
-// Via transport. The shared read-only blocks are never put in a pool.
+// whose client made the same offer, with their cipher-name lists), the lists of one SIP Via
+// transport and of one or two NTP modes, and the protections of NTP messages. The shared
+// read-only blocks are never put in a pool.
 
 // keepElems is the most elements a list's backing array may have to be kept with its facts
 // when they are recycled: the one or two entries most flows have. A larger one is dropped, so
@@ -148,9 +149,11 @@ func reuse[T any](s []T) []T {
 	return s[:0]
 }
 
-// reset empties the facts to read exactly as NewNTPFacts's. Modes lives in the facts (modes)
-// unless more than two modes were seen.
-func (x *NTPFacts) reset() { *x = NTPFacts{NTPRare: &noNTPRare} }
+// reset empties the facts to read exactly as NewNTPFacts's.
+func (x *NTPFacts) reset() {
+	*x = NTPFacts{NTPAuth: &noNTPAuth, NTPRare: &noNTPRare,
+		Request: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}, Response: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}}
+}
 
 // reset empties the facts to read as NewSIPFacts's, keeping the small backing array of
 // Codes (the facts' own, or a grown one).

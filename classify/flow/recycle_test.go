@@ -40,6 +40,12 @@ func sameAsNew(got, want reflect.Value, path string) string {
 	return ""
 }
 
+// newNTP is what NewNTPFacts hands out: empty facts pointing to the shared empty blocks.
+func newNTP() *NTPFacts {
+	return &NTPFacts{NTPAuth: &noNTPAuth, NTPRare: &noNTPRare,
+		Request: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}, Response: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}}
+}
+
 // TestRecycledFactsReadAsNew: facts that a flow filled (every field, every list, out-of-line
 // parts of their own), once released, read exactly as the New function's, with the shared
 // empty blocks; the small backing arrays of their lists are kept for the next flow and the
@@ -60,11 +66,11 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 			x := NewNTPFacts()
 			x.AddMode(3)
 			x.AddMode(4)
-			x.AddMode(6) // past the inline storage
+			x.AddMode(6) // past the shared lists
 			poisonValue(reflect.ValueOf(x).Elem())
 			x.NTPRare = rare
 			return x
-		}, &NTPFacts{NTPRare: &noNTPRare}},
+		}, newNTP()},
 		{"sip", func() any {
 			s := NewSIPFacts()
 			s.CountCode(200, 16)
@@ -134,7 +140,7 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 		t.Error("releasing facts wrote to an out-of-line part, to the shared client facts or to the shared cipher list")
 	}
 	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
-		"TLSClientFacts": noTLSClient, "SIPScannerPart": noSIPScanner, "SIPMethodsRare": noSIPMethods,
+		"TLSClientFacts": noTLSClient, "SIPScannerPart": noSIPScanner, "SIPMethodsRare": noSIPMethods, "NTPAuth": noNTPAuth,
 		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
@@ -156,7 +162,7 @@ func TestPoisonedReleaseIsEmptiedOnReuse(t *testing.T) {
 	}
 	for range 100 { // sync.Pool may hand out another value: look at several
 		y := NewNTPFacts()
-		if p := sameAsNew(reflect.ValueOf(y).Elem(), reflect.ValueOf(&NTPFacts{NTPRare: &noNTPRare}).Elem(), "ntp"); p != "" {
+		if p := sameAsNew(reflect.ValueOf(y).Elem(), reflect.ValueOf(newNTP()).Elem(), "ntp"); p != "" {
 			t.Fatalf("New handed out facts that do not read as new at %s", p)
 		}
 		r := Record{NTP: y}

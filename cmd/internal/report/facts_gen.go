@@ -72,16 +72,18 @@ func appendFlowNTPFacts(e *jsonenc.Encoder, b []byte, v *flow.NTPFacts) []byte {
 	b = appendFlowNTPTime(e, b, &v.Request)
 	b = append(b, `,"response":`...)
 	b = appendFlowNTPTime(e, b, &v.Response)
-	if len(v.KissCode) != 0 {
-		b = append(b, `,"kiss_code":`...)
-		b = jsonenc.String(b, v.KissCode)
+	if v.NTPAuth != nil {
+		if len(v.NTPAuth.KissCode) != 0 {
+			b = append(b, `,"kiss_code":`...)
+			b = jsonenc.String(b, v.NTPAuth.KissCode)
+		}
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.NTPAuth.Auth)
+		b = append(b, `,"client_authenticated":`...)
+		b = strconv.AppendBool(b, v.NTPAuth.ClientAuthenticated)
+		b = append(b, `,"server_authenticated":`...)
+		b = strconv.AppendBool(b, v.NTPAuth.ServerAuthenticated)
 	}
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
-	b = append(b, `,"client_authenticated":`...)
-	b = strconv.AppendBool(b, v.ClientAuthenticated)
-	b = append(b, `,"server_authenticated":`...)
-	b = strconv.AppendBool(b, v.ServerAuthenticated)
 	b = append(b, `,"authenticated_responses":`...)
 	b = strconv.AppendUint(b, uint64(v.AuthenticatedResponses), 10)
 	b = append(b, `,"unauthenticated_responses":`...)
@@ -525,8 +527,10 @@ func appendFlowNTPTime(e *jsonenc.Encoder, b []byte, v *flow.NTPTime) []byte {
 		b = append(b, `,"transmit":`...)
 		b = v.Transmit.AppendJSON(b)
 	}
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
+	if v.NTPTimeAuth != nil {
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.NTPTimeAuth.Auth)
+	}
 	b = append(b, '}')
 	return b
 }
