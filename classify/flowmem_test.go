@@ -29,10 +29,10 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 870},
-	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 890},
-	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1245},
-	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 785},
+	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 805},
+	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 822},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1212},
+	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 685},
 	{"unknown", "", unknownFlow, flow.Unknown, 149},
 	{"handshake", "", handshakeFlow, flow.Unknown, 375},
 }
