@@ -31,7 +31,7 @@ var flowMemCases = []struct {
 }{
 	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 805},
 	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 822},
-	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1212},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1196},
 	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 685},
 	{"unknown", "", unknownFlow, flow.Unknown, 149},
 	{"handshake", "", handshakeFlow, flow.Unknown, 375},

@@ -96,7 +96,8 @@ func simpleBind(frame uint64, dn string, pwLen int32) flow.LDAPBind {
 
 func cleartextLDAP(binds ...flow.LDAPBind) *flow.Record {
 	r := baseRecord(flow.LDAP, flow.TCP, 389)
-	r.LDAP = &flow.LDAPFacts{First: at(4), Messages: uint32(2*len(binds) + 2), Cleartext: true, Binds: binds, BindCount: uint32(len(binds))}
+	r.LDAP = &flow.LDAPFacts{First: at(4), Messages: uint32(2*len(binds) + 2), Cleartext: true, Binds: binds, BindCount: uint32(len(binds)),
+		LDAPExtendedPart: &flow.LDAPExtendedPart{}}
 	return r
 }
 
@@ -152,10 +153,12 @@ func defaultRuleCases() []ruleCase {
 			ignore: []string{"ldap.cleartext"}, frame: 7, msg: []string{"DIGEST-MD5"}},
 		{id: "ldap.password-modify-cleartext",
 			fire: with(cleartextLDAP(), func(r *flow.Record) {
-				r.LDAP.Extended = []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.1", Name: "password_modify", CarriesPassword: true}}
+				r.LDAP.LDAPExtendedPart = &flow.LDAPExtendedPart{Extended: []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.1",
+					Name: "password_modify", CarriesPassword: true}}}
 			}),
 			safe: with(cleartextLDAP(), func(r *flow.Record) {
-				r.LDAP.Extended = []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.3", Name: "whoami"}}
+				r.LDAP.LDAPExtendedPart = &flow.LDAPExtendedPart{Extended: []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.3",
+					Name: "whoami"}}}
 			}),
 			ignore: []string{"ldap.cleartext"}, frame: 8},
 		{id: "ldap.bind-failures",

@@ -10,8 +10,9 @@ import (
 
 // partsRecords are records of each protocol whose facts kept out of line (flow.NTPRare,
 // flow.NTPAuth, flow.NTPTimeAuth, flow.SIPAuthPart, flow.SIPMediaPart, flow.SIPScannerPart,
-// flow.SIPMethodsRare, TLSFacts.Client, TLSFacts.Server, flow.LDAPOpsRare) are unset, as the
-// detectors leave them (the shared empty blocks), and the same records with those parts set.
+// flow.SIPMethodsRare, TLSFacts.Client, TLSFacts.Server, flow.LDAPOpsRare,
+// flow.LDAPExtendedPart) are unset, as the detectors leave them (the shared empty blocks), and
+// the same records with those parts set.
 func partsRecords() (unset, set []*flow.Record) {
 	ntp := func() *flow.Record {
 		r := baseRecord(flow.NTP, flow.UDP, 123)
@@ -70,6 +71,9 @@ func partsRecords() (unset, set []*flow.Record) {
 	d := ldap()
 	ops := d.LDAP.Ops.Rare()
 	ops.ModifyRequest, ops.ExtendedRequest = 2, 1
+	ext := d.LDAP.ExtendedPart()
+	ext.ExtendedCount, ext.PasswordModify = 2, true
+	ext.Extended = []flow.LDAPExtended{{Event: at(5), Name: "password_modify", CarriesPassword: true}}
 	set = []*flow.Record{n, s, l, d}
 	return unset, set
 }
@@ -104,6 +108,8 @@ func TestUnsetFactsPartsReadAsZero(t *testing.T) {
 		{"ldaps", `tls.client.server_name == "" && tls.client.alpn == nil && tls.client.cipher_count == 0`, true, false},
 		{"ldap", `ldap.ops.modify_request > 1 && ldap.ops.extended_request == 1`, false, true},
 		{"ldap", `ldap.ops.modify_request + ldap.ops.intermediate_response == 0 && ldap.ops.bind_request == 1`, true, false},
+		{"ldap", `ldap.extended_count == 2 && ldap.password_modify && len(ldap.extended) == 1`, false, true},
+		{"ldap", `ldap.extended_count == 0 && !ldap.password_modify && len(ldap.extended) == 0`, true, false},
 	}
 	var b strings.Builder
 	b.WriteString(settingsHead())

@@ -53,12 +53,11 @@ type LDAPFacts struct {
 	// length then an integrity- or confidentiality-protected token): inspection stopped there.
 	SASLLayer bool `json:"sasl_layer" expr:"sasl_layer"`
 
-	// Extended lists the extended requests other than StartTLS (the first 8).
-	Extended      []LDAPExtended `json:"extended,omitempty" expr:"extended"`
-	ExtendedCount uint32         `json:"extended_count" expr:"extended_count"`
-	// PasswordModify is true when a Password Modify extended request (RFC 3062) carrying an
-	// old or a new password was seen in cleartext.
-	PasswordModify bool `json:"password_modify" expr:"password_modify"`
+	// LDAPExtendedPart holds the extended requests other than StartTLS, which few flows send:
+	// its fields are promoted, so the output and the policy name them as fields of
+	// LDAPFacts. It is never nil: facts made by NewLDAPFacts share one empty block, read-only,
+	// until a detector writes through ExtendedPart, which gives the flow its own block.
+	*LDAPExtendedPart `expr:"-"`
 
 	// Searches lists the search requests (the first 16); SearchCount is the total.
 	Searches    []LDAPSearch `json:"searches,omitempty" expr:"searches"`
@@ -66,6 +65,26 @@ type LDAPFacts struct {
 	// SPNSearch is true when a search named servicePrincipalName in its filter or its
 	// attributes (typical Kerberoasting reconnaissance).
 	SPNSearch bool `json:"spn_search" expr:"spn_search"`
+}
+
+// LDAPExtendedPart is the part of LDAPFacts about extended requests (see
+// LDAPFacts.LDAPExtendedPart).
+type LDAPExtendedPart struct {
+	// Extended lists the extended requests other than StartTLS (the first 8).
+	Extended      []LDAPExtended `json:"extended,omitempty" expr:"extended"`
+	ExtendedCount uint32         `json:"extended_count" expr:"extended_count"`
+	// PasswordModify is true when a Password Modify extended request (RFC 3062) carrying an
+	// old or a new password was seen in cleartext.
+	PasswordModify bool `json:"password_modify" expr:"password_modify"`
+}
+
+// noLDAPExtended is the empty LDAPExtendedPart of new facts. Nothing writes to it.
+var noLDAPExtended LDAPExtendedPart
+
+// ExtendedPart returns the flow's own LDAPExtendedPart, to write to: the first call on facts
+// that share the empty block (or have none) gives them a block of their own.
+func (l *LDAPFacts) ExtendedPart() *LDAPExtendedPart {
+	return own(&l.LDAPExtendedPart, &noLDAPExtended)
 }
 
 // LDAPOps counts LDAP messages by operation (RFC 4511 protocolOp).

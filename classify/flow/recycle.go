@@ -19,10 +19,10 @@ import (
 // a Clone. A record nobody releases is simply left to the garbage collector.
 //
 // What is reused: the facts structs, with the small lists they hold inline (SIP codes), and
-// the backing arrays of their top-level lists (LDAP binds, searches and extended requests,
-// SIP codes, TLS alerts) up to a few elements. What is never reused, so that it may be kept:
-// strings, the out-of-line parts (NTPRare, NTPAuth, SIPAuthPart, SIPMediaPart,
-// SIPScannerPart, SIPMethodsRare, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts
+// the backing arrays of their top-level lists (LDAP binds and searches, SIP codes, TLS alerts)
+// up to a few elements. What is never reused, so that it may be kept: strings, the
+// out-of-line parts (NTPRare, NTPAuth, SIPAuthPart, SIPMediaPart, SIPScannerPart,
+// SIPMethodsRare, LDAPOpsRare, LDAPExtendedPart, LDAPStartTLS: dropped, a recycled value starts
 // with the shared empty blocks again), what list elements point to (an LDAP search's block of
 // attribute names, shared by every search that asks the same; an SDP media's suites), the
 // TLS server facts (shared by the certificate cache) and client facts (shared by every flow
@@ -127,7 +127,7 @@ func (r *Record) Clone() Record {
 	}
 	if l := r.LDAP; l != nil {
 		n := *l
-		n.Binds, n.Searches, n.Extended = slices.Clone(l.Binds), slices.Clone(l.Searches), slices.Clone(l.Extended)
+		n.Binds, n.Searches = slices.Clone(l.Binds), slices.Clone(l.Searches)
 		c.LDAP = &n
 	}
 	if t := r.TLS; t != nil {
@@ -164,8 +164,8 @@ func (s *SIPFacts) reset() {
 
 // reset empties the facts to read as new ones, keeping the small backing arrays of their lists.
 func (l *LDAPFacts) reset() {
-	*l = LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare},
-		Binds: reuse(l.Binds), Searches: reuse(l.Searches), Extended: reuse(l.Extended)}
+	*l = LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}, LDAPExtendedPart: &noLDAPExtended,
+		Binds: reuse(l.Binds), Searches: reuse(l.Searches)}
 }
 
 // reset empties the facts to read as NewTLSFacts's, keeping the small backing array of the

@@ -87,12 +87,12 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 			l := NewLDAPFacts()
 			l.Binds = make([]LDAPBind, 1, 2)
 			l.Searches = make([]LDAPSearch, 16)
-			l.Extended = make([]LDAPExtended, 1)
+			l.ExtendedPart().Extended = make([]LDAPExtended, 1)
 			l.Searches[0].LDAPSearchNames = names
 			l.Ops.Rare().ModifyRequest = 1
 			poisonValue(reflect.ValueOf(l).Elem())
 			return l
-		}, &LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}}},
+		}, &LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}, LDAPExtendedPart: &noLDAPExtended}},
 		{"tls", func() any {
 			x := NewTLSFacts()
 			x.Alerts = make([]TLSAlert, 1, 4)
@@ -141,7 +141,8 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	}
 	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
 		"TLSClientFacts": noTLSClient, "SIPScannerPart": noSIPScanner, "SIPMethodsRare": noSIPMethods, "NTPAuth": noNTPAuth,
-		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
+		"LDAPExtendedPart": noLDAPExtended,
+		"LDAPOpsRare":      noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
 		}

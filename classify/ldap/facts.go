@@ -266,18 +266,19 @@ func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
 		st.push(pending{id: m.id, op: opExtendedRequest, idx: -1, tls: true})
 		return true
 	}
-	l.ExtendedCount++
+	x := l.ExtendedPart()
+	x.ExtendedCount++
 	carries := oid == oidPasswordModify && e.hasValue && passwordModifyCarries(e.value)
 	if carries {
-		l.PasswordModify = true
+		x.PasswordModify = true
 	}
 	idx := int8(-1)
-	if len(l.Extended) < maxExtended {
+	if len(x.Extended) < maxExtended {
 		if oid == "" {
 			oid = bounded(e.name, maxOID)
 		}
-		idx = int8(len(l.Extended))
-		l.Extended = append(grow(l.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
+		idx = int8(len(x.Extended))
+		x.Extended = append(grow(x.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
 			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
 	}
 	st.push(pending{id: m.id, op: opExtendedRequest, idx: idx})

@@ -372,20 +372,22 @@ func appendFlowLDAPFacts(e *jsonenc.Encoder, b []byte, v *flow.LDAPFacts) []byte
 	b = strconv.AppendBool(b, v.StartTLSFailed)
 	b = append(b, `,"sasl_layer":`...)
 	b = strconv.AppendBool(b, v.SASLLayer)
-	if len(v.Extended) != 0 {
-		b = append(b, `,"extended":[`...)
-		for i0 := range v.Extended {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.LDAPExtendedPart != nil {
+		if len(v.LDAPExtendedPart.Extended) != 0 {
+			b = append(b, `,"extended":[`...)
+			for i0 := range v.LDAPExtendedPart.Extended {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowLDAPExtended(e, b, &v.LDAPExtendedPart.Extended[i0])
 			}
-			b = appendFlowLDAPExtended(e, b, &v.Extended[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		b = append(b, `,"extended_count":`...)
+		b = strconv.AppendUint(b, uint64(v.LDAPExtendedPart.ExtendedCount), 10)
+		b = append(b, `,"password_modify":`...)
+		b = strconv.AppendBool(b, v.LDAPExtendedPart.PasswordModify)
 	}
-	b = append(b, `,"extended_count":`...)
-	b = strconv.AppendUint(b, uint64(v.ExtendedCount), 10)
-	b = append(b, `,"password_modify":`...)
-	b = strconv.AppendBool(b, v.PasswordModify)
 	if len(v.Searches) != 0 {
 		b = append(b, `,"searches":[`...)
 		for i0 := range v.Searches {
