@@ -125,9 +125,11 @@ func TestSharedFactsAreNeverWritten(t *testing.T) {
 			"LDAP %d unset %d set", ntpUnset, ntpSet, sipUnset, sipSet, tlsShared, ldapUnset, ldapSet)
 	}
 	n, s := flow.NewNTPFacts(), flow.NewSIPFacts()
-	for name, v := range map[string]any{"NTPRare": *n.NTPRare, "SIPAuthPart": *s.SIPAuthPart, "SIPMediaPart": *s.SIPMediaPart,
+	for name, v := range map[string]any{"NTPRare": *n.NTPRare, "NTPAuth": *n.NTPAuth, "NTPTimeAuth": *n.Request.NTPTimeAuth,
+		"SIPAuthPart": *s.SIPAuthPart, "SIPMediaPart": *s.SIPMediaPart, "SIPScannerPart": *s.SIPScannerPart,
+		"SIPMethodsRare": *s.Methods.SIPMethodsRare,
 		"TLSServerFacts": *flow.NewTLSFacts().Server, "LDAPOpsRare": *flow.NewLDAPFacts().Ops.LDAPOpsRare,
-		"LDAPSearchNames": *flow.NoLDAPSearchNames()} {
+		"LDAPSearchNames": *flow.NoLDAPSearchNames(), "TLSClientFacts": *flow.NoTLSClient()} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s was written: %+v", name, v)
 		}

@@ -44,14 +44,14 @@ func safeLDAP() *flow.Record { // LDAP upgraded by StartTLS to TLS 1.3, nothing 
 
 func safeTLSFacts() *flow.TLSFacts {
 	return &flow.TLSFacts{Version: "1.3", VersionProtocol: "tls", Cipher: "TLS_AES_128_GCM_SHA256", Kex: "tls13",
-		Established: true, ClientHello: at(6), ServerHello: at(7), Server: new(flow.TLSServerFacts)}
+		Established: true, ClientHello: at(6), ServerHello: at(7), Client: flow.NoTLSClient(), Server: new(flow.TLSServerFacts)}
 }
 
 func safeTLS12Facts() *flow.TLSFacts {
 	ok := true
 	return &flow.TLSFacts{Version: "1.2", VersionProtocol: "tls", Cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Kex: "ecdhe",
 		Established: true, NameMatchesSNI: &ok, ClientHello: at(4), ServerHello: at(5), Certificate: at(5),
-		Client: flow.TLSClientFacts{ServerName: "ldap.example.org"},
+		Client: &flow.TLSClientFacts{ServerName: "ldap.example.org"},
 		Server: &flow.TLSServerFacts{Subject: "CN=ldap.example.org", Issuer: "CN=Example CA", NotBefore: flow.DateOf(t0.AddDate(0, -1, 0)),
 			NotAfter: flow.DateOf(t0.AddDate(1, 0, 0)), X509: flow.X509Facts{PublicKeyAlgorithm: "RSA", PublicKeySize: 2048}}}
 }
@@ -71,7 +71,8 @@ func safeSIPTLS() *flow.Record {
 func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 	r := baseRecord(flow.NTP, flow.UDP, 123)
 	r.NTP = &flow.NTPFacts{First: at(4), Version: 4, Mode: 3, Modes: []int{3, 4}, Messages: 2, ClientMessages: 1, ServerMessages: 1,
-		StandardPort: true, TimeVersion: 4, Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true,
+		StandardPort: true, TimeVersion: 4, NTPAuth: &flow.NTPAuth{Auth: "nts", ClientAuthenticated: true, ServerAuthenticated: true},
+		Request: flow.NTPTime{NTPTimeAuth: flow.NTPTimeAuthOf("")}, Response: flow.NTPTime{NTPTimeAuth: flow.NTPTimeAuthOf("")},
 		AuthenticatedResponses: 1, RequestBytes: 228, ResponseBytes: 228, Amplification: 1, NTPRare: &flow.NTPRare{}}
 	return r
 }
@@ -80,21 +81,23 @@ func safeNTP() *flow.Record { // an NTPv4 client exchange authenticated by NTS
 // one are checked against it with sip.cleartext left out.
 func cleartextSIP() *flow.Record {
 	r := baseRecord(flow.SIP, flow.UDP, 5060)
-	r.SIP = &flow.SIPFacts{First: at(4), Messages: 2, Requests: 1, Responses: 1, Methods: flow.SIPMethods{Options: 1},
-		Method: "OPTIONS", UserAgent: "Linphone/5.2", SIPAuthPart: &flow.SIPAuthPart{}, SIPMediaPart: &flow.SIPMediaPart{}}
+	r.SIP = &flow.SIPFacts{First: at(4), Messages: 2, Requests: 1, Responses: 1, Methods: flow.SIPMethods{Options: 1, SIPMethodsRare: &flow.SIPMethodsRare{}},
+		Method: "OPTIONS", UserAgent: "Linphone/5.2", SIPAuthPart: &flow.SIPAuthPart{}, SIPMediaPart: &flow.SIPMediaPart{},
+		SIPScannerPart: &flow.SIPScannerPart{}}
 	return r
 }
 
 func with(r *flow.Record, mod func(*flow.Record)) *flow.Record { mod(r); return r }
 
 func simpleBind(frame uint64, dn string, pwLen int32) flow.LDAPBind {
-	return flow.LDAPBind{Event: at(frame), MessageID: 1, Version: 3, DN: dn, Auth: "simple", Kind: "simple",
+	return flow.LDAPBind{Event: at(frame), MessageID: 1, Version: 3, DN: dn, LDAPBindAuth: &flow.LDAPBindAuth{Auth: "simple", Kind: "simple"},
 		PasswordPresent: pwLen > 0, PasswordLen: pwLen, Answered: true, Result: 0, ResultName: "success", Response: at(frame + 1)}
 }
 
 func cleartextLDAP(binds ...flow.LDAPBind) *flow.Record {
 	r := baseRecord(flow.LDAP, flow.TCP, 389)
-	r.LDAP = &flow.LDAPFacts{First: at(4), Messages: uint32(2*len(binds) + 2), Cleartext: true, Binds: binds, BindCount: uint32(len(binds))}
+	r.LDAP = &flow.LDAPFacts{First: at(4), Messages: uint32(2*len(binds) + 2), Cleartext: true, Binds: binds, BindCount: uint32(len(binds)),
+		LDAPExtendedPart: &flow.LDAPExtendedPart{}}
 	return r
 }
 
@@ -121,13 +124,13 @@ func defaultRuleCases() []ruleCase {
 	return []ruleCase{
 		{id: "ldap.cleartext-password",
 			fire: cleartextLDAP(simpleBind(4, "", 0), simpleBind(9, "cn=admin,dc=example,dc=org", 9)),
-			safe: cleartextLDAP(flow.LDAPBind{Event: at(4), Auth: "sasl", Kind: "sasl", Mechanism: "GSSAPI", CredentialsPresent: true, CredentialsLen: 1200}),
+			safe: cleartextLDAP(flow.LDAPBind{Event: at(4), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "GSSAPI", CredentialsPresent: true, CredentialsLen: 1200}),
 			// the first bind is anonymous in form (empty DN, no password)
 			ignore: []string{"ldap.cleartext", "ldap.unauthenticated-bind", "ldap.anonymous-bind"},
 			frame:  9, msg: []string{`"cn=admin,dc=example,dc=org"`, "9-byte password", "result success"}},
 		{id: "ldap.cleartext-sasl-password",
-			fire:   cleartextLDAP(flow.LDAPBind{Event: at(6), Auth: "sasl", Kind: "sasl", Mechanism: "PLAIN", CredentialsPresent: true, CredentialsLen: 22, ReusablePassword: true}),
-			safe:   cleartextLDAP(flow.LDAPBind{Event: at(6), Auth: "sasl", Kind: "sasl", Mechanism: "EXTERNAL"}),
+			fire:   cleartextLDAP(flow.LDAPBind{Event: at(6), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "PLAIN", CredentialsPresent: true, CredentialsLen: 22, ReusablePassword: true}),
+			safe:   cleartextLDAP(flow.LDAPBind{Event: at(6), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "EXTERNAL"}),
 			ignore: []string{"ldap.cleartext"}, frame: 6, msg: []string{"SASL PLAIN", "22 bytes"}},
 		{id: "ldap.anonymous-bind",
 			fire:   cleartextLDAP(with1(simpleBind(5, "", 0), func(b *flow.LDAPBind) { b.Kind = "anonymous" })),
@@ -145,15 +148,17 @@ func defaultRuleCases() []ruleCase {
 			}),
 			safe: safeLDAP(), ignore: []string{"ldap.cleartext"}, frame: 5, msg: []string{"unavailable (52)", "3 LDAP messages"}},
 		{id: "ldap.deprecated-sasl",
-			fire:   cleartextLDAP(flow.LDAPBind{Event: at(7), Auth: "sasl", Kind: "sasl", Mechanism: "DIGEST-MD5"}),
-			safe:   cleartextLDAP(flow.LDAPBind{Event: at(7), Auth: "sasl", Kind: "sasl", Mechanism: "SCRAM-SHA-256"}),
+			fire:   cleartextLDAP(flow.LDAPBind{Event: at(7), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "DIGEST-MD5"}),
+			safe:   cleartextLDAP(flow.LDAPBind{Event: at(7), LDAPBindAuth: &flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}, Mechanism: "SCRAM-SHA-256"}),
 			ignore: []string{"ldap.cleartext"}, frame: 7, msg: []string{"DIGEST-MD5"}},
 		{id: "ldap.password-modify-cleartext",
 			fire: with(cleartextLDAP(), func(r *flow.Record) {
-				r.LDAP.Extended = []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.1", Name: "password_modify", CarriesPassword: true}}
+				r.LDAP.LDAPExtendedPart = &flow.LDAPExtendedPart{Extended: []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.1",
+					Name: "password_modify", CarriesPassword: true}}}
 			}),
 			safe: with(cleartextLDAP(), func(r *flow.Record) {
-				r.LDAP.Extended = []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.3", Name: "whoami"}}
+				r.LDAP.LDAPExtendedPart = &flow.LDAPExtendedPart{Extended: []flow.LDAPExtended{{Event: at(8), OID: "1.3.6.1.4.1.4203.1.11.3",
+					Name: "whoami"}}}
 			}),
 			ignore: []string{"ldap.cleartext"}, frame: 8},
 		{id: "ldap.bind-failures",

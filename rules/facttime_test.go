@@ -17,8 +17,8 @@ import (
 func TestFactTimesAreTimesToThePolicy(t *testing.T) {
 	rec := safeNTP()
 	sent, answered := t0.Add(1500*time.Millisecond), t0.Add(3*time.Second)
-	rec.NTP.Request = flow.NTPTime{Seen: true, At: at(4), Transmit: flow.TimeOf(sent)}
-	rec.NTP.Response = flow.NTPTime{Seen: true, At: at(5), Origin: flow.TimeOf(sent),
+	rec.NTP.Request = flow.NTPTime{Seen: true, At: at(4), Transmit: flow.TimeOf(sent), NTPTimeAuth: flow.NTPTimeAuthOf("nts")}
+	rec.NTP.Response = flow.NTPTime{Seen: true, At: at(5), Origin: flow.TimeOf(sent), NTPTimeAuth: flow.NTPTimeAuthOf("nts"),
 		Receive: flow.TimeOf(sent.Add(time.Second)), Transmit: flow.TimeOf(answered), Reference: flow.TimeOf(time.Unix(0, 0))}
 	conds := []struct {
 		when string

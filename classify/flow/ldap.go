@@ -53,12 +53,11 @@ type LDAPFacts struct {
 	// length then an integrity- or confidentiality-protected token): inspection stopped there.
 	SASLLayer bool `json:"sasl_layer" expr:"sasl_layer"`
 
-	// Extended lists the extended requests other than StartTLS (the first 8).
-	Extended      []LDAPExtended `json:"extended,omitempty" expr:"extended"`
-	ExtendedCount uint32         `json:"extended_count" expr:"extended_count"`
-	// PasswordModify is true when a Password Modify extended request (RFC 3062) carrying an
-	// old or a new password was seen in cleartext.
-	PasswordModify bool `json:"password_modify" expr:"password_modify"`
+	// LDAPExtendedPart holds the extended requests other than StartTLS, which few flows send:
+	// its fields are promoted, so the output and the policy name them as fields of
+	// LDAPFacts. It is never nil: facts made by NewLDAPFacts share one empty block, read-only,
+	// until a detector writes through ExtendedPart, which gives the flow its own block.
+	*LDAPExtendedPart `expr:"-"`
 
 	// Searches lists the search requests (the first 16); SearchCount is the total.
 	Searches    []LDAPSearch `json:"searches,omitempty" expr:"searches"`
@@ -66,6 +65,26 @@ type LDAPFacts struct {
 	// SPNSearch is true when a search named servicePrincipalName in its filter or its
 	// attributes (typical Kerberoasting reconnaissance).
 	SPNSearch bool `json:"spn_search" expr:"spn_search"`
+}
+
+// LDAPExtendedPart is the part of LDAPFacts about extended requests (see
+// LDAPFacts.LDAPExtendedPart).
+type LDAPExtendedPart struct {
+	// Extended lists the extended requests other than StartTLS (the first 8).
+	Extended      []LDAPExtended `json:"extended,omitempty" expr:"extended"`
+	ExtendedCount uint32         `json:"extended_count" expr:"extended_count"`
+	// PasswordModify is true when a Password Modify extended request (RFC 3062) carrying an
+	// old or a new password was seen in cleartext.
+	PasswordModify bool `json:"password_modify" expr:"password_modify"`
+}
+
+// noLDAPExtended is the empty LDAPExtendedPart of new facts. Nothing writes to it.
+var noLDAPExtended LDAPExtendedPart
+
+// ExtendedPart returns the flow's own LDAPExtendedPart, to write to: the first call on facts
+// that share the empty block (or have none) gives them a block of their own.
+func (l *LDAPFacts) ExtendedPart() *LDAPExtendedPart {
+	return own(&l.LDAPExtendedPart, &noLDAPExtended)
 }
 
 // LDAPOps counts LDAP messages by operation (RFC 4511 protocolOp).
@@ -120,11 +139,10 @@ type LDAPBind struct {
 	MessageID int32  `json:"message_id" expr:"message_id"`
 	Version   uint8  `json:"version" expr:"version"`
 	DN        string `json:"dn" expr:"dn"` // the bind name, first 256 bytes
-	// Auth is the authentication choice: "simple", "sasl" or "sicily" (Microsoft NTLM).
-	Auth string `json:"auth" expr:"auth"`
-	// Kind is "anonymous" (simple, empty name and password), "unauthenticated" (simple, a
-	// name and an empty password), "simple" (a password), "sasl" or "sicily".
-	Kind string `json:"kind" expr:"kind"`
+	// LDAPBindAuth holds the kind of the bind, one of five: its fields are promoted, so the
+	// output and the policy name them as fields of LDAPBind. It is never nil and never
+	// written: the binds of each kind share one read-only block.
+	*LDAPBindAuth `expr:"-"`
 	// PasswordPresent and PasswordLen describe the simple bind password.
 	PasswordPresent bool  `json:"password_present" expr:"password_present"`
 	PasswordLen     int32 `json:"password_len" expr:"password_len"`
@@ -145,6 +163,15 @@ type LDAPBind struct {
 	ResultName string `json:"result_name,omitempty" expr:"result_name"`
 	Diagnostic string `json:"diagnostic,omitempty" expr:"diagnostic"`
 	Response   Event  `json:"response" expr:"response"`
+}
+
+// LDAPBindAuth is how a bind authenticates (see LDAPBind.LDAPBindAuth).
+type LDAPBindAuth struct {
+	// Auth is the authentication choice: "simple", "sasl" or "sicily" (Microsoft NTLM).
+	Auth string `json:"auth" expr:"auth"`
+	// Kind is "anonymous" (simple, empty name and password), "unauthenticated" (simple, a
+	// name and an empty password), "simple" (a password), "sasl" or "sicily".
+	Kind string `json:"kind" expr:"kind"`
 }
 
 // LDAPStartTLS is a StartTLS extended operation and its outcome.
@@ -177,14 +204,12 @@ type LDAPExtended struct {
 type LDAPSearch struct {
 	Event
 	MessageID int32  `json:"message_id" expr:"message_id"`
-	Base      string `json:"base" expr:"base"`   // baseObject, first 256 bytes
-	Scope     string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
-	// LDAPSearchNames holds the attribute names the search asked for and those its filter
-	// named: its fields are promoted, so the output and the policy name them as fields of
-	// LDAPSearch. It is never nil and never written: searches that name the same attributes
-	// (an application asks the same question again and again) share one read-only block, the
-	// empty one (NoLDAPSearchNames) when they name none, so a search takes 88 bytes of its
-	// list instead of 136.
+	Base      string `json:"base" expr:"base"` // baseObject, first 256 bytes
+	// LDAPSearchNames holds the scope of the search, the attribute names it asked for and
+	// those its filter named: its fields are promoted, so the output and the policy name them
+	// as fields of LDAPSearch. It is never nil and never written: searches that ask the same
+	// question (an application asks it again and again) share one read-only block, so a
+	// search takes 72 bytes of its list instead of 136.
 	*LDAPSearchNames `expr:"-"`
 	// SPN is true when servicePrincipalName is in the filter or the attributes.
 	SPN bool `json:"spn" expr:"spn"`
@@ -195,9 +220,11 @@ type LDAPSearch struct {
 	Result   int32  `json:"result" expr:"result"`
 }
 
-// LDAPSearchNames is the part of LDAPSearch that names attributes (see
-// LDAPSearch.LDAPSearchNames). Once a search points to it, nothing writes to it.
+// LDAPSearchNames is the part of LDAPSearch that a search shares with others asking the same
+// question: its scope and the attributes it names (see LDAPSearch.LDAPSearchNames). Once a
+// search points to it, nothing writes to it.
 type LDAPSearchNames struct {
+	Scope string `json:"scope" expr:"scope"` // "base", "one", "sub", "subordinate"
 	// Attributes are the first 8 attributes requested (64 bytes each); AttributeCount all.
 	Attributes     []string `json:"attributes,omitempty" expr:"attributes"`
 	AttributeCount int      `json:"attribute_count" expr:"attribute_count"`
@@ -205,8 +232,8 @@ type LDAPSearchNames struct {
 	FilterAttributes []string `json:"filter_attributes,omitempty" expr:"filter_attributes"`
 }
 
-// noLDAPSearchNames is the block of a search that names no attribute. Nothing writes to it.
+// noLDAPSearchNames is the empty block (no scope, no names). Nothing writes to it.
 var noLDAPSearchNames LDAPSearchNames
 
-// NoLDAPSearchNames returns the shared, read-only block of a search that names no attribute.
+// NoLDAPSearchNames returns the shared, read-only empty block.
 func NoLDAPSearchNames() *LDAPSearchNames { return &noLDAPSearchNames }

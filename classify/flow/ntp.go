@@ -12,7 +12,8 @@ type NTPFacts struct {
 	Version uint8 `json:"version" expr:"version"`
 	Mode    uint8 `json:"mode" expr:"mode"`
 	// Modes lists the distinct modes seen in either direction, in order of appearance
-	// (`6 in ntp.modes`); ModeMask has bit m set for each of them.
+	// (`6 in ntp.modes`); ModeMask has bit m set for each of them. A list of one or two
+	// modes is shared, read-only, by the flows that saw the same (see AddMode).
 	Modes    []int `json:"modes" expr:"modes"`
 	ModeMask uint8 `json:"mode_mask" expr:"mode_mask"`
 
@@ -36,17 +37,11 @@ type NTPFacts struct {
 	// time message from the server (mode 2, 4 or 5). Seen is false when there was none.
 	Request  NTPTime `json:"request" expr:"request"`
 	Response NTPTime `json:"response" expr:"response"`
-	// KissCode is the first kiss-of-death code (RATE, DENY, RSTR, ...) sent by the server:
-	// a time message from the server with stratum 0 and a printable reference id.
-	KissCode string `json:"kiss_code,omitempty" expr:"kiss_code"`
-
-	// Auth is the strongest protection seen on time messages: "none", "symmetric" (a key id
-	// and a MAC after the header) or "nts" (RFC 8915 NTS Authenticator extension field).
-	Auth string `json:"auth" expr:"auth"`
-	// ClientAuthenticated / ServerAuthenticated: a time message of that side carried a MAC or
-	// an NTS Authenticator. A request-only authentication leaves ServerAuthenticated false.
-	ClientAuthenticated bool `json:"client_authenticated" expr:"client_authenticated"`
-	ServerAuthenticated bool `json:"server_authenticated" expr:"server_authenticated"`
+	// NTPAuth holds the kiss code and how the time messages were protected: its fields are
+	// promoted, so the output and the policy name them as fields of NTPFacts. It is never nil
+	// and never written: facts made by NewNTPFacts point to a shared empty block, and a
+	// detector replaces the pointer (SetAuth), so that the flows that read alike share one.
+	*NTPAuth `expr:"-"`
 	// AuthenticatedResponses and UnauthenticatedResponses count the server's time messages
 	// (modes 2, 4, 5) with and without a MAC or NTS Authenticator.
 	AuthenticatedResponses   uint32 `json:"authenticated_responses" expr:"authenticated_responses"`
@@ -63,10 +58,66 @@ type NTPFacts struct {
 	RequestBytes  uint64  `json:"request_bytes" expr:"request_bytes"`
 	ResponseBytes uint64  `json:"response_bytes" expr:"response_bytes"`
 	Amplification float64 `json:"amplification" expr:"amplification"`
+}
 
-	// modes holds the first two Modes (a request and its reply: most flows see two), so that
-	// the list needs no allocation of its own; the facts stay within their size class.
-	modes [2]int `json:"-" expr:"-"`
+// NTPAuth is the part of NTPFacts about protection (see NTPFacts.NTPAuth).
+type NTPAuth struct {
+	// KissCode is the first kiss-of-death code (RATE, DENY, RSTR, ...) sent by the server:
+	// a time message from the server with stratum 0 and a printable reference id.
+	KissCode string `json:"kiss_code,omitempty" expr:"kiss_code"`
+
+	// Auth is the strongest protection seen on time messages: "none", "symmetric" (a key id
+	// and a MAC after the header) or "nts" (RFC 8915 NTS Authenticator extension field).
+	Auth string `json:"auth" expr:"auth"`
+	// ClientAuthenticated / ServerAuthenticated: a time message of that side carried a MAC or
+	// an NTS Authenticator. A request-only authentication leaves ServerAuthenticated false.
+	ClientAuthenticated bool `json:"client_authenticated" expr:"client_authenticated"`
+	ServerAuthenticated bool `json:"server_authenticated" expr:"server_authenticated"`
+}
+
+// noNTPAuth is the empty NTPAuth of new facts. Nothing writes to it.
+var noNTPAuth NTPAuth
+
+// ntpAuths are the blocks SetAuth shares: one for each protection a time message may have
+// ("", "none", "symmetric", "nts") and each pair of the two flags, without a kiss code.
+// Nothing writes to them.
+var ntpAuths = func() (b [len(ntpAuthNames)][2][2]NTPAuth) {
+	for i, a := range ntpAuthNames {
+		for c := range 2 {
+			for s := range 2 {
+				b[i][c][s] = NTPAuth{Auth: a, ClientAuthenticated: c == 1, ServerAuthenticated: s == 1}
+			}
+		}
+	}
+	return b
+}()
+
+var ntpAuthNames = [...]string{"", "none", "symmetric", "nts"}
+
+// SetAuth makes the facts read a: they point to the shared block that holds it, or to a new
+// one of their own when there is none (a kiss code, an Auth of another name).
+func (x *NTPFacts) SetAuth(a NTPAuth) {
+	if x.NTPAuth != nil && *x.NTPAuth == a {
+		return
+	}
+	if a.KissCode == "" {
+		for i, n := range ntpAuthNames {
+			if n == a.Auth {
+				x.NTPAuth = &ntpAuths[i][b2i(a.ClientAuthenticated)][b2i(a.ServerAuthenticated)]
+				return
+			}
+		}
+	}
+	p := new(NTPAuth)
+	*p = a
+	x.NTPAuth = p
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // NTPRare is the part of NTPFacts that most flows leave unset (see NTPFacts.NTPRare).
@@ -118,18 +169,37 @@ func own[T any](p **T, empty *T) *T {
 	return *p
 }
 
-// AddMode records NTP mode m (0–7) in Modes and ModeMask, once.
+// AddMode records NTP mode m (0–7) in Modes and ModeMask, once. A flow that saw one or two
+// modes points to the shared list of those (a request and its reply: most flows see two);
+// a third gives it a list of its own.
 func (x *NTPFacts) AddMode(m uint8) {
-	bit := uint8(1) << (m & 7)
+	m &= 7
+	bit := uint8(1) << m
 	if x.ModeMask&bit != 0 {
 		return
 	}
 	x.ModeMask |= bit
-	if x.Modes == nil {
-		x.Modes = x.modes[:0]
+	switch len(x.Modes) {
+	case 0:
+		x.Modes = modeLists[m][0]
+	case 1:
+		x.Modes = modeLists[x.Modes[0]&7][m+1]
+	default:
+		x.Modes = append(x.Modes, int(m)) // copies a shared list: its capacity is its length
 	}
-	x.Modes = append(x.Modes, int(m&7))
 }
+
+// modeLists are the lists of one mode a ([a][0]) and of two, a then b ([a][b+1]), that AddMode
+// shares among flows. Nothing writes to them.
+var modeLists = func() (l [8][9][]int) {
+	for a := range 8 {
+		l[a][0] = []int{a}
+		for b := range 8 {
+			l[a][b+1] = []int{a, b}
+		}
+	}
+	return l
+}()
 
 // NTPTime is the header of one time message (modes 1–5).
 //
@@ -160,8 +230,32 @@ type NTPTime struct {
 	Receive   Time `json:"receive,omitzero" expr:"receive"`
 	Transmit  Time `json:"transmit,omitzero" expr:"transmit"`
 
+	// NTPTimeAuth holds the protection of this message, one of four: its field is promoted,
+	// so the output and the policy name it as a field of NTPTime. It is never nil (facts made
+	// by NewNTPFacts point to a shared empty block) and never written: the messages of each
+	// protection share one read-only block (see NTPTimeAuthOf).
+	*NTPTimeAuth `expr:"-"`
+}
+
+// NTPTimeAuth is the protection of one time message (see NTPTime.NTPTimeAuth).
+type NTPTimeAuth struct {
 	// Auth of this message: "none", "symmetric", "crypto-nak" or "nts".
 	Auth string `json:"auth" expr:"auth"`
+}
+
+// ntpTimeAuths are the shared blocks of NTPTime.NTPTimeAuth: "" (no message seen), "none",
+// "symmetric", "crypto-nak", "nts". Nothing writes to them.
+var ntpTimeAuths = [...]NTPTimeAuth{{""}, {"none"}, {"symmetric"}, {"crypto-nak"}, {"nts"}}
+
+// NTPTimeAuthOf returns the block of NTPTime.NTPTimeAuth that reads auth: a shared one for
+// the four protections and "", a new one for another name.
+func NTPTimeAuthOf(auth string) *NTPTimeAuth {
+	for i := range ntpTimeAuths {
+		if ntpTimeAuths[i].Auth == auth {
+			return &ntpTimeAuths[i]
+		}
+	}
+	return &NTPTimeAuth{Auth: auth}
 }
 
 // NTPControl is one mode 6 (control, RFC 9327) message.

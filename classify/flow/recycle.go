@@ -18,15 +18,17 @@ import (
 // returned) calls ReleaseFacts once, and a consumer that keeps a record beyond its call keeps
 // a Clone. A record nobody releases is simply left to the garbage collector.
 //
-// What is reused: the facts structs, with the small lists they hold inline (NTP modes, SIP
-// codes and Via transports), and the backing arrays of their top-level lists (LDAP binds,
-// searches and extended requests, TLS alerts) up to a few elements. What is never
-// reused, so that it may be kept: strings, the out-of-line parts (NTPRare, SIPAuthPart,
-// SIPMediaPart, LDAPOpsRare, LDAPStartTLS: dropped, a recycled value starts with the shared
-// empty blocks again), what list elements point to (an LDAP search's block of attribute names,
-// shared by every search that names the same; an SDP media's suites), the TLS server facts (shared by the certificate cache) and the cipher-name lists
-// (shared by every flow with the same offer). The shared read-only blocks are never put in a
-// pool.
+// What is reused: the facts structs, with the small lists they hold inline (SIP codes), and
+// the backing arrays of their top-level lists (LDAP binds and searches, SIP codes, TLS alerts)
+// up to a few elements. What is never reused, so that it may be kept: strings, the
+// out-of-line parts (NTPRare, NTPAuth, SIPAuthPart, SIPMediaPart, SIPScannerPart,
+// SIPMethodsRare, LDAPOpsRare, LDAPExtendedPart, LDAPStartTLS: dropped, a recycled value starts
+// with the shared empty blocks again), what list elements point to (an LDAP search's block of
+// attribute names, shared by every search that asks the same; an SDP media's suites), the
+// TLS server facts (shared by the certificate cache) and client facts (shared by every flow
+// whose client made the same offer, with their cipher-name lists), the lists of one SIP Via
+// transport and of one or two NTP modes, and the protections of NTP messages. The shared
+// read-only blocks are never put in a pool.
 
 // keepElems is the most elements a list's backing array may have to be kept with its facts
 // when they are recycled: the one or two entries most flows have. A larger one is dropped, so
@@ -125,7 +127,7 @@ func (r *Record) Clone() Record {
 	}
 	if l := r.LDAP; l != nil {
 		n := *l
-		n.Binds, n.Searches, n.Extended = slices.Clone(l.Binds), slices.Clone(l.Searches), slices.Clone(l.Extended)
+		n.Binds, n.Searches = slices.Clone(l.Binds), slices.Clone(l.Searches)
 		c.LDAP = &n
 	}
 	if t := r.TLS; t != nil {
@@ -147,24 +149,31 @@ func reuse[T any](s []T) []T {
 	return s[:0]
 }
 
-// reset empties the facts to read exactly as NewNTPFacts's. Modes lives in the facts (modes)
-// unless more than two modes were seen.
-func (x *NTPFacts) reset() { *x = NTPFacts{NTPRare: &noNTPRare} }
+// reset empties the facts to read exactly as NewNTPFacts's.
+func (x *NTPFacts) reset() {
+	*x = NTPFacts{NTPAuth: &noNTPAuth, NTPRare: &noNTPRare,
+		Request: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}, Response: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}}
+}
 
-// reset empties the facts to read exactly as NewSIPFacts's (Codes and ViaTransports start in
-// the facts' own arrays again).
-func (s *SIPFacts) reset() { *s = SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia} }
+// reset empties the facts to read as NewSIPFacts's, keeping the small backing array of
+// Codes (the facts' own, or a grown one).
+func (s *SIPFacts) reset() {
+	*s = SIPFacts{Methods: SIPMethods{SIPMethodsRare: &noSIPMethods}, SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia,
+		SIPScannerPart: &noSIPScanner, Codes: reuse(s.Codes)}
+}
 
 // reset empties the facts to read as new ones, keeping the small backing arrays of their lists.
 func (l *LDAPFacts) reset() {
-	*l = LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare},
-		Binds: reuse(l.Binds), Searches: reuse(l.Searches), Extended: reuse(l.Extended)}
+	*l = LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}, LDAPExtendedPart: &noLDAPExtended,
+		Binds: reuse(l.Binds), Searches: reuse(l.Searches)}
 }
 
 // reset empties the facts to read as NewTLSFacts's, keeping the small backing array of the
-// alert list. SupportedCiphers is shared with other flows: it is dropped, never reused; so is
-// ALPN, as an empty list that is not nil would write an empty tls.client object.
-func (t *TLSFacts) reset() { *t = TLSFacts{Server: &noTLSServer, Alerts: reuse(t.Alerts)} }
+// alert list. The client and server facts are shared with other flows: they are dropped,
+// never reused.
+func (t *TLSFacts) reset() {
+	*t = TLSFacts{Client: &noTLSClient, Server: &noTLSServer, Alerts: reuse(t.Alerts)}
+}
 
 // PoisonReleasedFacts is for tests: while on, released facts are filled with garbage before
 // they are reused (and emptied again when a New function hands them out), so that a consumer

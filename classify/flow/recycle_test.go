@@ -40,6 +40,12 @@ func sameAsNew(got, want reflect.Value, path string) string {
 	return ""
 }
 
+// newNTP is what NewNTPFacts hands out: empty facts pointing to the shared empty blocks.
+func newNTP() *NTPFacts {
+	return &NTPFacts{NTPAuth: &noNTPAuth, NTPRare: &noNTPRare,
+		Request: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}, Response: NTPTime{NTPTimeAuth: &ntpTimeAuths[0]}}
+}
+
 // TestRecycledFactsReadAsNew: facts that a flow filled (every field, every list, out-of-line
 // parts of their own), once released, read exactly as the New function's, with the shared
 // empty blocks; the small backing arrays of their lists are kept for the next flow and the
@@ -49,7 +55,8 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	poisoned.Store(false)
 	shared := []string{"TLS_AES_128_GCM_SHA256"}
 	rare := &NTPRare{KeyID: 7}
-	names := &LDAPSearchNames{Attributes: []string{"cn"}} // shared by every search that names the same
+	names := &LDAPSearchNames{Attributes: []string{"cn"}}                     // shared by every search that names the same
+	client := &TLSClientFacts{ALPN: []string{"h2"}, SupportedCiphers: shared} // shared by every flow with the same offer
 	cases := []struct {
 		name  string
 		fill  func() any // filled facts, as a flow leaves them
@@ -59,37 +66,40 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 			x := NewNTPFacts()
 			x.AddMode(3)
 			x.AddMode(4)
-			x.AddMode(6) // past the inline storage
+			x.AddMode(6) // past the shared lists
 			poisonValue(reflect.ValueOf(x).Elem())
 			x.NTPRare = rare
 			return x
-		}, &NTPFacts{NTPRare: &noNTPRare}},
+		}, newNTP()},
 		{"sip", func() any {
 			s := NewSIPFacts()
 			s.CountCode(200, 16)
-			s.AddViaTransport("UDP", 8)
 			s.AuthPart().CredentialCount = 1
+			s.ScannerPart().Scanner = true
+			s.Methods.Rare().Prack = 1
 			poisonValue(reflect.ValueOf(s).Elem())
+			s.ViaTransports = nil
+			s.AddViaTransport("UDP", 8) // a shared list
 			return s
-		}, &SIPFacts{SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia}},
+		}, &SIPFacts{Methods: SIPMethods{SIPMethodsRare: &noSIPMethods}, SIPAuthPart: &noSIPAuth, SIPMediaPart: &noSIPMedia,
+			SIPScannerPart: &noSIPScanner}},
 		{"ldap", func() any {
 			l := NewLDAPFacts()
 			l.Binds = make([]LDAPBind, 1, 2)
 			l.Searches = make([]LDAPSearch, 16)
-			l.Extended = make([]LDAPExtended, 1)
+			l.ExtendedPart().Extended = make([]LDAPExtended, 1)
 			l.Searches[0].LDAPSearchNames = names
 			l.Ops.Rare().ModifyRequest = 1
 			poisonValue(reflect.ValueOf(l).Elem())
 			return l
-		}, &LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}}},
+		}, &LDAPFacts{Ops: LDAPOps{LDAPOpsRare: &noLDAPOpsRare}, LDAPExtendedPart: &noLDAPExtended}},
 		{"tls", func() any {
 			x := NewTLSFacts()
 			x.Alerts = make([]TLSAlert, 1, 4)
-			x.Client.ALPN = []string{"h2"}
 			poisonValue(reflect.ValueOf(x).Elem())
-			x.Client.SupportedCiphers = shared
+			x.Client = client
 			return x
-		}, &TLSFacts{Server: &noTLSServer}},
+		}, &TLSFacts{Client: &noTLSClient, Server: &noTLSServer}},
 	}
 	for _, c := range cases {
 		x := c.fill()
@@ -125,11 +135,14 @@ func TestRecycledFactsReadAsNew(t *testing.T) {
 	}
 
 	// What may be kept is never written.
-	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" {
-		t.Error("releasing facts wrote to an out-of-line part or to the shared cipher list")
+	if rare.KeyID != 7 || shared[0] != "TLS_AES_128_GCM_SHA256" || names.Attributes[0] != "cn" ||
+		len(client.ALPN) != 1 || client.ALPN[0] != "h2" || len(client.SupportedCiphers) != 1 || viaLists[0][0] != "UDP" {
+		t.Error("releasing facts wrote to an out-of-line part, to the shared client facts or to the shared cipher list")
 	}
 	for name, v := range map[string]any{"NTPRare": noNTPRare, "SIPAuthPart": noSIPAuth, "SIPMediaPart": noSIPMedia, "TLSServerFacts": noTLSServer,
-		"LDAPOpsRare": noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
+		"TLSClientFacts": noTLSClient, "SIPScannerPart": noSIPScanner, "SIPMethodsRare": noSIPMethods, "NTPAuth": noNTPAuth,
+		"LDAPExtendedPart": noLDAPExtended,
+		"LDAPOpsRare":      noLDAPOpsRare, "LDAPSearchNames": noLDAPSearchNames} {
 		if !reflect.ValueOf(v).IsZero() {
 			t.Errorf("the shared empty %s block was written", name)
 		}
@@ -150,7 +163,7 @@ func TestPoisonedReleaseIsEmptiedOnReuse(t *testing.T) {
 	}
 	for range 100 { // sync.Pool may hand out another value: look at several
 		y := NewNTPFacts()
-		if p := sameAsNew(reflect.ValueOf(y).Elem(), reflect.ValueOf(&NTPFacts{NTPRare: &noNTPRare}).Elem(), "ntp"); p != "" {
+		if p := sameAsNew(reflect.ValueOf(y).Elem(), reflect.ValueOf(newNTP()).Elem(), "ntp"); p != "" {
 			t.Fatalf("New handed out facts that do not read as new at %s", p)
 		}
 		r := Record{NTP: y}

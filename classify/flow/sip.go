@@ -27,7 +27,8 @@ type SIPFacts struct {
 	Method     string `json:"method,omitempty" expr:"method"`
 	RequestURI string `json:"request_uri,omitempty" expr:"request_uri"`
 	// ViaTransports lists the distinct transports named by Via headers ("UDP", "TCP", "TLS",
-	// "SCTP", "WS", "WSS", or "OTHER"), in the order first seen.
+	// "SCTP", "TLS-SCTP", "WS", "WSS", or "OTHER"), in the order first seen. A list of one
+	// is shared, read-only, by the flows that name that one alone (see AddViaTransport).
 	ViaTransports []string `json:"via_transports,omitempty" expr:"via_transports"`
 	// ViaReceived is the first received= parameter of a Via (the address a proxy saw).
 	ViaReceived string `json:"via_received,omitempty" expr:"via_received"`
@@ -44,10 +45,11 @@ type SIPFacts struct {
 	// UserAgent and Server are the first User-Agent and Server headers (128 bytes).
 	UserAgent string `json:"user_agent,omitempty" expr:"user_agent"`
 	Server    string `json:"server,omitempty" expr:"server"`
-	// Scanner is true when a User-Agent matched a known SIP scanner; ScannerName is the name
-	// from the detector's list ("friendly-scanner", "sipvicious", ...).
-	Scanner     bool   `json:"scanner" expr:"scanner"`
-	ScannerName string `json:"scanner_name,omitempty" expr:"scanner_name"`
+	// SIPScannerPart says whether a User-Agent was a known scanner's (few flows): its fields
+	// are promoted, so the output and the policy name them as fields of SIPFacts. It is never
+	// nil: facts made by NewSIPFacts share one empty block, read-only, until a detector writes
+	// through ScannerPart, which gives the flow a block of its own.
+	*SIPScannerPart `expr:"-"`
 	// TLSPort is true when the server port is 5061, where SIP is expected inside TLS.
 	TLSPort bool `json:"tls_port" expr:"tls_port"`
 	// Keepalives counts CRLF (RFC 5626) and other keep-alive payloads between messages.
@@ -61,11 +63,18 @@ type SIPFacts struct {
 	*SIPAuthPart  `expr:"-"`
 	*SIPMediaPart `expr:"-"`
 
-	// codes and via hold the first Codes and ViaTransports (most flows see a code or two and
-	// one transport), so that the lists need no allocation of their own; the facts stay
-	// within their size class.
-	codes [2]SIPCode `json:"-" expr:"-"`
-	via   [1]string  `json:"-" expr:"-"`
+	// codes holds the first of Codes (most flows see one or two codes: recycled facts keep a
+	// grown list's array for the next flow), so that the list needs no allocation of its own;
+	// the facts stay within their size class.
+	codes [1]SIPCode `json:"-" expr:"-"`
+}
+
+// SIPScannerPart is the part of SIPFacts about scanners (see SIPFacts.SIPScannerPart).
+type SIPScannerPart struct {
+	// Scanner is true when a User-Agent matched a known SIP scanner; ScannerName is the name
+	// from the detector's list ("friendly-scanner", "sipvicious", ...).
+	Scanner     bool   `json:"scanner" expr:"scanner"`
+	ScannerName string `json:"scanner_name,omitempty" expr:"scanner_name"`
 }
 
 // SIPAuthPart is the part of SIPFacts about credentials and challenges (see
@@ -117,8 +126,10 @@ type SIPMediaPart struct {
 // The empty blocks every SIPFacts points to until it sets one of their fields. Nothing writes
 // to them.
 var (
-	noSIPAuth  SIPAuthPart
-	noSIPMedia SIPMediaPart
+	noSIPAuth    SIPAuthPart
+	noSIPMedia   SIPMediaPart
+	noSIPScanner SIPScannerPart
+	noSIPMethods SIPMethodsRare
 )
 
 // AuthPart returns the flow's own SIPAuthPart, to write to: the first call on facts that
@@ -127,6 +138,13 @@ func (s *SIPFacts) AuthPart() *SIPAuthPart { return own(&s.SIPAuthPart, &noSIPAu
 
 // MediaPart returns the flow's own SIPMediaPart, to write to (see AuthPart).
 func (s *SIPFacts) MediaPart() *SIPMediaPart { return own(&s.SIPMediaPart, &noSIPMedia) }
+
+// ScannerPart returns the flow's own SIPScannerPart, to write to (see AuthPart).
+func (s *SIPFacts) ScannerPart() *SIPScannerPart { return own(&s.SIPScannerPart, &noSIPScanner) }
+
+// Rare returns the flow's own SIPMethodsRare, to write to: the first call on counters that
+// share the empty block (or have none) gives them a block of their own.
+func (m *SIPMethods) Rare() *SIPMethodsRare { return own(&m.SIPMethodsRare, &noSIPMethods) }
 
 // CountCode counts a response with status code c in Codes, which keeps the first max
 // distinct codes.
@@ -157,19 +175,49 @@ func (s *SIPFacts) AddViaTransport(name string, max int) {
 		return
 	}
 	if s.ViaTransports == nil {
-		s.ViaTransports = s.via[:0]
+		for i, t := range viaLists {
+			if t[0] == name {
+				s.ViaTransports = viaLists[i]
+				return
+			}
+		}
 	}
-	s.ViaTransports = append(s.ViaTransports, name)
+	s.ViaTransports = append(s.ViaTransports, name) // copies a shared list: its capacity is 1
 }
 
+// SIPViaTransports are the transports ViaTransports names by name; any other is "OTHER".
+var SIPViaTransports = [...]string{"UDP", "TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"}
+
+// viaLists are the lists of one transport, SIPViaTransports and "OTHER", that
+// AddViaTransport shares among flows. Nothing writes to them.
+var viaLists = func() (l [len(SIPViaTransports) + 1][]string) {
+	for i, t := range append(SIPViaTransports[:], "OTHER") {
+		l[i] = []string{t}
+	}
+	return l
+}()
+
 // SIPMethods counts SIP requests by method (RFC 3261 and extensions).
+//
+// The methods of calls, registrations and pings, which nearly every flow carries, are counted
+// inline; the others (SIPMethodsRare) out of line.
 type SIPMethods struct {
-	Invite    uint32 `json:"invite,omitempty" expr:"invite"`
-	Ack       uint32 `json:"ack,omitempty" expr:"ack"`
-	Bye       uint32 `json:"bye,omitempty" expr:"bye"`
-	Cancel    uint32 `json:"cancel,omitempty" expr:"cancel"`
-	Options   uint32 `json:"options,omitempty" expr:"options"`
-	Register  uint32 `json:"register,omitempty" expr:"register"`
+	Invite   uint32 `json:"invite,omitempty" expr:"invite"`
+	Ack      uint32 `json:"ack,omitempty" expr:"ack"`
+	Bye      uint32 `json:"bye,omitempty" expr:"bye"`
+	Cancel   uint32 `json:"cancel,omitempty" expr:"cancel"`
+	Options  uint32 `json:"options,omitempty" expr:"options"`
+	Register uint32 `json:"register,omitempty" expr:"register"`
+	// SIPMethodsRare holds the counters of the methods few flows carry: its fields are
+	// promoted, so the output and the policy name them as fields of SIPMethods. It is never
+	// nil: facts made by NewSIPFacts share one empty block, read-only, until a detector writes
+	// through Rare, which gives the flow its own block.
+	*SIPMethodsRare `expr:"-"`
+}
+
+// SIPMethodsRare is the part of SIPMethods that most flows leave at zero (see
+// SIPMethods.SIPMethodsRare).
+type SIPMethodsRare struct {
 	Prack     uint32 `json:"prack,omitempty" expr:"prack"`
 	Subscribe uint32 `json:"subscribe,omitempty" expr:"subscribe"`
 	Notify    uint32 `json:"notify,omitempty" expr:"notify"`

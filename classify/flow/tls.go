@@ -33,7 +33,11 @@ type TLSFacts struct {
 	// else whether the leaf certificate is valid for the SNI name.
 	NameMatchesSNI *bool `json:"name_matches_sni,omitempty" expr:"name_matches_sni"`
 
-	Client TLSClientFacts `json:"client,omitzero" expr:"client"`
+	// Client is never nil: facts made by NewTLSFacts point to a shared empty block until a
+	// ClientHello is read, and then to facts shared, read-only, by the flows whose client
+	// offered the same (a client makes the same offer on every connection). A detector
+	// replaces the pointer; it never writes through it.
+	Client *TLSClientFacts `json:"client,omitzero" expr:"client"`
 	// Server is never nil: facts made by NewTLSFacts point to a shared empty block until a
 	// certificate is read, and then to facts shared, read-only, by the flows that saw the same
 	// certificate (with the same chain length and expiry). A detector replaces the pointer;
@@ -48,9 +52,16 @@ type TLSFacts struct {
 	Certificate Event `json:"-" expr:"certificate"`
 }
 
-// noTLSServer is the empty TLSServerFacts of every TLSFacts that read no certificate.
-// Nothing writes to it.
-var noTLSServer TLSServerFacts
+// noTLSServer is the empty TLSServerFacts of every TLSFacts that read no certificate, and
+// noTLSClient the empty TLSClientFacts of every TLSFacts that read no ClientHello. Nothing
+// writes to them.
+var (
+	noTLSServer TLSServerFacts
+	noTLSClient TLSClientFacts
+)
+
+// NoTLSClient returns the shared, read-only empty TLSClientFacts.
+func NoTLSClient() *TLSClientFacts { return &noTLSClient }
 
 // TLSClientFacts is what the ClientHello offered.
 type TLSClientFacts struct {
@@ -69,6 +80,14 @@ type TLSClientFacts struct {
 	SSLv2Hello bool `json:"sslv2_hello,omitempty" expr:"sslv2_hello"`
 	// CertificateSent: the client sent a Certificate message (TLS ≤ 1.2 mutual TLS).
 	CertificateSent bool `json:"certificate_sent,omitempty" expr:"certificate_sent"`
+}
+
+// IsZero reports whether c is nil or holds no fact (the shared empty block, for one): the
+// output then leaves tls.client out, as it leaves out a zero struct.
+func (c *TLSClientFacts) IsZero() bool {
+	return c == nil || c == &noTLSClient ||
+		c.ServerName == "" && c.SupportedCiphers == nil && c.CipherCount == 0 && c.ALPN == nil && c.VersionMax == "" &&
+			c.JA4 == "" && !c.SSLv2Hello && !c.CertificateSent
 }
 
 // TLSServerFacts describes the server's leaf certificate (TLS ≤ 1.2 only).

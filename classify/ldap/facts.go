@@ -109,13 +109,14 @@ func countOp(o *flow.LDAPOps, op byte) {
 	}
 }
 
-// Values of LDAPBind.Auth and LDAPBind.Kind.
-const (
-	authNameSimple  = "simple"
-	authNameSASL    = "sasl"
-	authNameSicily  = "sicily"
-	kindAnonymous   = "anonymous"
-	kindUnauthentic = "unauthenticated"
+// The values of LDAPBind.Auth and LDAPBind.Kind, shared by the binds of each kind. Nothing
+// writes to them.
+var (
+	bindSimple      = flow.LDAPBindAuth{Auth: "simple", Kind: "simple"}
+	bindAnonymous   = flow.LDAPBindAuth{Auth: "simple", Kind: "anonymous"}
+	bindUnauthentic = flow.LDAPBindAuth{Auth: "simple", Kind: "unauthenticated"}
+	bindSASL        = flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}
+	bindSicily      = flow.LDAPBindAuth{Auth: "sicily", Kind: "sicily"}
 )
 
 func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
@@ -129,21 +130,20 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 	wrap := false
 	switch b.auth {
 	case authSimple:
-		e.Auth = authNameSimple
 		e.PasswordPresent, e.PasswordLen = len(b.password) > 0, len32(b.password)
 		switch {
 		case len(b.password) > 0:
-			e.Kind = authNameSimple
+			e.LDAPBindAuth = &bindSimple
 			l.CleartextPassword = true
 		case len(b.name) == 0:
-			e.Kind = kindAnonymous
+			e.LDAPBindAuth = &bindAnonymous
 			l.AnonymousBind = true
 		default:
-			e.Kind = kindUnauthentic
+			e.LDAPBindAuth = &bindUnauthentic
 			l.UnauthenticatedBind = true
 		}
 	case authSASL:
-		e.Auth, e.Kind = authNameSASL, authNameSASL
+		e.LDAPBindAuth = &bindSASL
 		e.CredentialsPresent, e.CredentialsLen = b.hasCreds && len(b.creds) > 0, len32(b.creds)
 		mech, known := mechanism(b.mech)
 		switch mech {
@@ -164,7 +164,7 @@ func (d *Detector) bind(f *flow.Flow, st *state, m *message) {
 			e.Mechanism = bounded(b.mech, maxMech)
 		}
 	default: // sicily
-		e.Auth, e.Kind, e.Mechanism = authNameSicily, authNameSicily, "NTLM"
+		e.LDAPBindAuth, e.Mechanism = &bindSicily, "NTLM"
 		e.CredentialsPresent, e.CredentialsLen = len(b.creds) > 0, len32(b.creds)
 		wrap = true
 	}
@@ -244,7 +244,7 @@ func (d *Detector) search(f *flow.Flow, st *state, m *message) {
 	idx := int8(-1)
 	if len(l.Searches) < maxSearches {
 		s := flow.LDAPSearch{Event: f.Now(), MessageID: m.id, Base: boundedShared(q.base, maxDN),
-			Scope: scopeName(q.scope), LDAPSearchNames: searchNames(q.attrs, &sink), SPN: sink.spn, Result: -1}
+			LDAPSearchNames: searchNames(q.scope, q.attrs, &sink), SPN: sink.spn, Result: -1}
 		idx = int8(len(l.Searches))
 		l.Searches = append(grow(l.Searches, maxSearches), s)
 	}
@@ -266,18 +266,19 @@ func (d *Detector) extended(f *flow.Flow, st *state, m *message) bool {
 		st.push(pending{id: m.id, op: opExtendedRequest, idx: -1, tls: true})
 		return true
 	}
-	l.ExtendedCount++
+	x := l.ExtendedPart()
+	x.ExtendedCount++
 	carries := oid == oidPasswordModify && e.hasValue && passwordModifyCarries(e.value)
 	if carries {
-		l.PasswordModify = true
+		x.PasswordModify = true
 	}
 	idx := int8(-1)
-	if len(l.Extended) < maxExtended {
+	if len(x.Extended) < maxExtended {
 		if oid == "" {
 			oid = bounded(e.name, maxOID)
 		}
-		idx = int8(len(l.Extended))
-		l.Extended = append(grow(l.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
+		idx = int8(len(x.Extended))
+		x.Extended = append(grow(x.Extended, maxExtended), flow.LDAPExtended{Event: f.Now(), MessageID: m.id,
 			OID: oid, Name: name, CarriesPassword: carries, Result: -1})
 	}
 	st.push(pending{id: m.id, op: opExtendedRequest, idx: idx})

@@ -146,6 +146,30 @@ func TestBindKinds(t *testing.T) {
 	}
 }
 
+// TestBindKindsAreShared: the binds of one kind, on any flow, share one read-only block of
+// auth and kind; the binds of another kind another.
+func TestBindKindsAreShared(t *testing.T) {
+	bind := func(req []byte) *flow.LDAPBindAuth {
+		s := newSession(t, flow.TCP, 389)
+		s.Client(req)
+		if l := s.facts(); len(l.Binds) == 1 {
+			return l.Binds[0].LDAPBindAuth
+		}
+		t.Fatal("no bind")
+		return nil
+	}
+	a := bind(simpleBind(1, "uid=alice,ou=people,dc=example,dc=org", "alicepass"))
+	b := bind(simpleBind(1, "uid=bob,ou=people,dc=example,dc=org", "bobpassword"))
+	c := bind(saslBind(1, "", "PLAIN", []byte("\x00alice\x00alicepass")))
+	d := bind(saslBind(1, "", "GSSAPI", nil))
+	if a != b || c != d || a == c {
+		t.Errorf("simple binds share %v, SASL binds %v, simple and SASL %v: want true, true, false", a == b, c == d, a == c)
+	}
+	if *a != (flow.LDAPBindAuth{Auth: "simple", Kind: "simple"}) || *c != (flow.LDAPBindAuth{Auth: "sasl", Kind: "sasl"}) {
+		t.Errorf("blocks %+v %+v", *a, *c)
+	}
+}
+
 // msg4 is msg with the 4-octet length forms of Active Directory.
 func msg4(id byte, op []byte) []byte { return tlv4(0x30, integer(id), op) }
 

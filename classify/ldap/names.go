@@ -159,14 +159,8 @@ func extendedName(oid []byte) (name, known string) {
 	return "", ""
 }
 
+// scopeNames are the names of the search scopes (RFC 4511 SearchRequest.scope), by value.
 var scopeNames = [...]string{"base", "one", "sub", "subordinate"}
-
-func scopeName(s int32) string {
-	if s >= 0 && int(s) < len(scopeNames) {
-		return scopeNames[s]
-	}
-	return "unknown"
-}
 
 // commonAttrs are attribute names that searches ask for again and again (the root DSE, Active
 // Directory's CLDAP ping, user and group lookups): attrName returns them without allocating.

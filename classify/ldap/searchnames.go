@@ -13,9 +13,9 @@ import (
 const searchNamesSlots = 256
 
 // searchNamesTable holds the names blocks (flow.LDAPSearchNames) of recent searches, so that
-// searches naming the same attributes — an application asks the same question again and
-// again, on flow after flow — share one read-only block instead of each holding its own
-// lists. A slot holds the latest block whose names hashed to it; it is safe for the engine's
+// searches with the same scope naming the same attributes — an application asks the same
+// question again and again, on flow after flow — share one read-only block instead of each
+// holding its own scope and lists. A slot holds the latest block whose names hashed to it; it is safe for the engine's
 // workers without a lock (slots are atomic pointers to immutable entries) and bounded.
 var searchNamesTable [searchNamesSlots]atomic.Pointer[searchNamesEntry]
 
@@ -27,11 +27,21 @@ type searchNamesEntry struct {
 	names flow.LDAPSearchNames
 }
 
-// searchNames returns the names block of a search whose attribute list is attrs (the content
-// of the SEQUENCE, already checked by parseSearch) and whose filter named sink's attributes:
-// the shared empty block when it names none, a shared block when a recent search named the
-// same, else a new one (which later searches may share). It allocates only for a new block.
-func searchNames(attrs []byte, sink *filterSink) *flow.LDAPSearchNames {
+// scopeOnly are the blocks of the searches that name no attribute, by scope. Nothing writes
+// to them.
+var scopeOnly = func() (b [len(scopeNames)]flow.LDAPSearchNames) {
+	for i, s := range scopeNames {
+		b[i].Scope = s
+	}
+	return b
+}()
+
+// searchNames returns the names block of a search with the given scope (0–3, as parseSearch
+// checked) whose attribute list is attrs (the content of the SEQUENCE, already checked by
+// parseSearch) and whose filter named sink's attributes: the shared block of its scope when
+// it names none, a shared block when a recent search asked the same, else a new one (which
+// later searches may share). It allocates only for a new block.
+func searchNames(scope int32, attrs []byte, sink *filterSink) *flow.LDAPSearchNames {
 	var raw [maxAttrs][]byte // the first maxAttrs attributes, each bounded as attrName keeps it
 	n, count := 0, 0
 	for a := ber.Reader(attrs); !a.Empty(); count++ {
@@ -47,9 +57,9 @@ func searchNames(attrs []byte, sink *filterSink) *flow.LDAPSearchNames {
 	}
 	filter := fraw[:sink.n]
 	if count == 0 && len(filter) == 0 {
-		return flow.NoLDAPSearchNames()
+		return &scopeOnly[scope&3]
 	}
-	h := uint64(count)
+	h := uint64(count)<<2 | uint64(scope&3)
 	for _, list := range [2][][]byte{raw[:n], filter} {
 		for _, v := range list {
 			h = h*0x9e3779b97f4a7c15 ^ maphash.Bytes(searchNamesSeed, v)
@@ -57,10 +67,10 @@ func searchNames(attrs []byte, sink *filterSink) *flow.LDAPSearchNames {
 		h = h*0x9e3779b97f4a7c15 ^ uint64(len(list))
 	}
 	slot := &searchNamesTable[h&(searchNamesSlots-1)]
-	if e := slot.Load(); e != nil && e.h == h && sameNames(&e.names, raw[:n], count, filter) {
+	if e := slot.Load(); e != nil && e.h == h && e.names.Scope == scopeNames[scope&3] && sameNames(&e.names, raw[:n], count, filter) {
 		return &e.names
 	}
-	e := &searchNamesEntry{h: h}
+	e := &searchNamesEntry{h: h, names: flow.LDAPSearchNames{Scope: scopeNames[scope&3]}}
 	names := make([]string, 0, n+len(filter)) // the two lists share one array
 	for _, v := range raw[:n] {
 		names = append(names, attrName(v))

@@ -107,7 +107,7 @@ func (d *Detector) Inspect(f *flow.Flow, dir flow.Dir, data []byte) (flow.Verdic
 	x := flow.NewNTPFacts()
 	x.First, x.Version, x.Mode = f.Now(), m.version, m.mode
 	x.StandardPort = f.Client.Port() == Port || f.Server.Port() == Port
-	x.Auth = authNone
+	x.SetAuth(flow.NTPAuth{Auth: authNone})
 	f.NTP = x
 	record(f, x, &m, fromServer, len(data))
 	return flow.More, len(data)
@@ -280,12 +280,13 @@ func recordTime(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool) {
 	// symmetric active message from the server side of the flow.
 	server := m.isResponse() || m.mode == 1 && fromServer
 	authed := m.trailer == trMAC || m.trailer == trNTS
+	a := *x.NTPAuth // x.SetAuth(a) when done
 	switch m.trailer {
 	case trNTS:
-		x.Auth = authNTS
+		a.Auth = authNTS
 	case trMAC:
-		if x.Auth == authNone {
-			x.Auth = authSymmetric
+		if a.Auth == authNone {
+			a.Auth = authSymmetric
 		}
 		if x.MACLength == 0 {
 			r := x.Rare()
@@ -296,22 +297,24 @@ func recordTime(f *flow.Flow, x *flow.NTPFacts, m *msg, fromServer bool) {
 	}
 	if server {
 		if authed {
-			x.ServerAuthenticated = true
+			a.ServerAuthenticated = true
 			x.AuthenticatedResponses++
 		} else {
 			x.UnauthenticatedResponses++
 		}
-		if m.stratum == 0 && x.KissCode == "" && upperASCII(m.refID) {
-			x.KissCode = refText(m.refID)
+		if m.stratum == 0 && a.KissCode == "" && upperASCII(m.refID) {
+			a.KissCode = refText(m.refID)
 		}
+		x.SetAuth(a)
 		if !x.Response.Seen {
 			fillTime(&x.Response, f, m)
 		}
 		return
 	}
 	if authed {
-		x.ClientAuthenticated = true
+		a.ClientAuthenticated = true
 	}
+	x.SetAuth(a)
 	if !x.Request.Seen {
 		fillTime(&x.Request, f, m)
 	}
@@ -350,16 +353,17 @@ func fillTime(t *flow.NTPTime, f *flow.Flow, m *msg) {
 		Origin:         ntpTime(m.ts[1]),
 		Receive:        ntpTime(m.ts[2]),
 		Transmit:       ntpTime(m.ts[3]),
-		Auth:           authNone,
 	}
+	auth := authNone
 	switch m.trailer {
 	case trMAC:
-		t.Auth = authSymmetric
+		auth = authSymmetric
 	case trNAK:
-		t.Auth = authNAK
+		auth = authNAK
 	case trNTS:
-		t.Auth = authNTS
+		auth = authNTS
 	}
+	t.NTPTimeAuth = flow.NTPTimeAuthOf(auth)
 }
 
 // refID renders the reference id: text for stratum 0 and 1 (kiss code, reference clock) and

@@ -224,7 +224,8 @@ func (st *state) field(line []byte, ss *factStrings) bool {
 			ss.setOnce(&s.UserAgent, v, maxValue)
 			if !s.Scanner {
 				if name := scannerName(v); name != "" {
-					s.Scanner, s.ScannerName = true, name
+					p := s.ScannerPart()
+					p.Scanner, p.ScannerName = true, name
 				}
 			}
 		}
@@ -252,13 +253,18 @@ func (st *state) field(line []byte, ss *factStrings) bool {
 }
 
 func countMethod(m *flow.SIPMethods, i int) {
-	counters := [...]*uint32{&m.Invite, &m.Ack, &m.Bye, &m.Cancel, &m.Options, &m.Register,
-		&m.Prack, &m.Subscribe, &m.Notify, &m.Publish, &m.Info, &m.Refer, &m.Message, &m.Update}
-	if i >= 0 && i < len(counters) {
-		*counters[i]++
+	common := [...]*uint32{&m.Invite, &m.Ack, &m.Bye, &m.Cancel, &m.Options, &m.Register}
+	if i >= 0 && i < len(common) {
+		*common[i]++
 		return
 	}
-	m.Other++
+	r := m.Rare()
+	rare := [...]*uint32{&r.Prack, &r.Subscribe, &r.Notify, &r.Publish, &r.Info, &r.Refer, &r.Message, &r.Update}
+	if i -= len(common); i >= 0 && i < len(rare) {
+		*rare[i]++
+		return
+	}
+	r.Other++
 }
 
 func countStatus(s *flow.SIPFacts, code uint16) {
@@ -295,7 +301,7 @@ func (st *state) callID(v []byte, ss *factStrings) {
 }
 
 // Via transports, as stored in the facts.
-var transports = [...]string{"UDP", "TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"}
+var transports = flow.SIPViaTransports
 
 // via reads every via-parm of a Via header: `SIP / 2.0 / transport sent-by *(; param)`.
 func (st *state) via(v []byte, ss *factStrings) {

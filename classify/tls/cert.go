@@ -67,6 +67,9 @@ func parseCertificates(t *flow.TLSFacts, body []byte) error {
 	if c.cert == nil {
 		return ErrCertificate
 	}
+	if t.Client == nil { // facts not made by NewTLSFacts
+		return nil
+	}
 	if sni := t.Client.ServerName; sni != "" {
 		t.NameMatchesSNI = &nameMismatch
 		if nameMatches(c.cert, sni) {

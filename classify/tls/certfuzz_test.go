@@ -90,7 +90,7 @@ func FuzzCertificate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, sni string) {
 		a, b := *flow.NewTLSFacts(), *flow.NewTLSFacts()
-		a.Client.ServerName, b.Client.ServerName = sni, sni
+		a.Client, b.Client = &flow.TLSClientFacts{ServerName: sni}, &flow.TLSClientFacts{ServerName: sni}
 		errA := parseCertificates(&a, body)
 		errB := parseCertificates(&b, body)
 		if errA != nil && !errors.Is(errA, ErrCertificate) {

@@ -59,8 +59,18 @@ type u16s struct {
 
 func (l *u16s) list() []uint16 { return l.a[:l.n] }
 
-// parseClientHello reads a ClientHello body (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2).
+// parseClientHello reads a ClientHello body (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2) into the
+// client facts, which it replaces by shared ones (see shareClient).
 func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
+	c := *t.Client
+	c.ALPN = slices.Clip(c.ALPN) // an append must not write to the shared block's list
+	err := s.readClientHello(&c, body)
+	t.Client = shareClient(&c)
+	return err
+}
+
+// readClientHello reads a ClientHello body into cl.
+func (s *Session) readClientHello(cl *flow.TLSClientFacts, body []byte) error {
 	in := cryptobyte.String(body)
 	var (
 		legacy             uint16
@@ -83,7 +93,7 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 		count++
 		j.add(&j.ciphers, v)
 	}
-	t.Client.SupportedCiphers = cipherNames(cipherLists, 0, ciphers, func() []string {
+	cl.SupportedCiphers = cipherNames(cipherLists, 0, ciphers, func() []string {
 		names := make([]string, 0, min(count, maxCipherNames))
 		for c := ciphers; len(c) >= 2 && len(names) < maxCipherNames; c = c[2:] {
 			if v := uint16(c[0])<<8 | uint16(c[1]); !isGREASE(v) {
@@ -92,8 +102,8 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 		}
 		return names
 	})
-	t.Client.CipherCount = count
-	t.Client.VersionMax, _ = versionName(legacy)
+	cl.CipherCount = count
+	cl.VersionMax, _ = versionName(legacy)
 
 	var err error
 	if !in.Empty() {
@@ -101,10 +111,10 @@ func (s *Session) parseClientHello(t *flow.TLSFacts, body []byte) error {
 		if !in.ReadUint16LengthPrefixed(&exts) {
 			return ErrClientHello
 		}
-		err = s.clientExtensions(t, &j, exts)
+		err = s.clientExtensions(cl, &j, exts)
 	}
 	if !j.overflow {
-		t.Client.JA4 = j.fingerprint()
+		cl.JA4 = j.fingerprint()
 	}
 	return err
 }
@@ -119,7 +129,7 @@ func (j *ja4Input) add(l *u16s, v uint16) {
 }
 
 // clientExtensions reads the ClientHello extensions the facts and JA4 need.
-func (s *Session) clientExtensions(t *flow.TLSFacts, j *ja4Input, exts cryptobyte.String) error {
+func (s *Session) clientExtensions(cl *flow.TLSClientFacts, j *ja4Input, exts cryptobyte.String) error {
 	for !exts.Empty() {
 		var typ uint16
 		var ext cryptobyte.String
@@ -146,8 +156,8 @@ func (s *Session) clientExtensions(t *flow.TLSFacts, j *ja4Input, exts cryptobyt
 				if !list.ReadUint8(&kind) || !list.ReadUint16LengthPrefixed(&name) {
 					return ErrClientHello
 				}
-				if kind == 0 && t.Client.ServerName == "" {
-					t.Client.ServerName = printable(name, maxSNI)
+				if kind == 0 && cl.ServerName == "" {
+					cl.ServerName = printable(name, maxSNI)
 				}
 			}
 		case extALPN:
@@ -163,8 +173,8 @@ func (s *Session) clientExtensions(t *flow.TLSFacts, j *ja4Input, exts cryptobyt
 				if j.alpn == nil {
 					j.alpn = p
 				}
-				if len(t.Client.ALPN) < maxALPN {
-					t.Client.ALPN = append(t.Client.ALPN, printable(p, maxALPNLen))
+				if len(cl.ALPN) < maxALPN {
+					cl.ALPN = append(cl.ALPN, printable(p, maxALPNLen))
 				}
 			}
 		case extSupportedVersions:
@@ -181,7 +191,7 @@ func (s *Session) clientExtensions(t *flow.TLSFacts, j *ja4Input, exts cryptobyt
 			}
 			if best != 0 {
 				j.version = best
-				t.Client.VersionMax, _ = versionName(best)
+				cl.VersionMax, _ = versionName(best)
 			}
 		case extSignatureAlgorithms:
 			var list cryptobyte.String
@@ -308,8 +318,9 @@ func (s *Session) sslv2(f *flow.Flow, dir flow.Dir, body []byte) flow.Verdict {
 	s.setRole(dir, true)
 	s.clientHello = true
 	t.ClientHello = f.Now()
-	t.Client.SSLv2Hello = true
-	t.Client.VersionMax, _ = versionName(version)
+	cl := *t.Client
+	cl.SSLv2Hello = true
+	cl.VersionMax, _ = versionName(version)
 	specs := in[:csLen]
 	count := 0
 	for s := specs; len(s) >= 3; s = s[3:] {
@@ -317,7 +328,7 @@ func (s *Session) sslv2(f *flow.Flow, dir flow.Dir, body []byte) flow.Verdict {
 			count++
 		}
 	}
-	t.Client.SupportedCiphers = cipherNames(cipherLists, 2, specs, func() []string {
+	cl.SupportedCiphers = cipherNames(cipherLists, 2, specs, func() []string {
 		names := make([]string, 0, min(count, maxCipherNames))
 		for s := specs; len(s) >= 3 && len(names) < maxCipherNames; s = s[3:] {
 			if s[0] == 0 {
@@ -326,7 +337,8 @@ func (s *Session) sslv2(f *flow.Flow, dir flow.Dir, body []byte) flow.Verdict {
 		}
 		return names
 	})
-	t.Client.CipherCount = count
+	cl.CipherCount = count
+	t.Client = shareClient(&cl)
 	return flow.More
 }
 

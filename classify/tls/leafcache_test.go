@@ -32,7 +32,7 @@ func TestLeafCacheGivesFreshFacts(t *testing.T) {
 	other := makeCert(t, 0, notBefore, notAfter)
 	parse := func(sni string, at time.Time, chain ...[]byte) *flow.TLSFacts {
 		f := flow.NewTLSFacts()
-		f.Client.ServerName = sni
+		f.Client = &flow.TLSClientFacts{ServerName: sni}
 		f.Certificate.Time = flow.TimeOf(at)
 		if err := parseCertificates(f, certMessage(chain...)); err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func BenchmarkLeaf(b *testing.B) {
 					forgetLeaves()
 				}
 				f := flow.NewTLSFacts()
-				f.Client.ServerName = "ldap.example.com"
+				f.Client = &flow.TLSClientFacts{ServerName: "ldap.example.com"}
 				if err := parseCertificates(f, msg); err != nil {
 					b.Fatal(err)
 				}

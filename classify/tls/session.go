@@ -330,7 +330,11 @@ func (s *Session) message(f *flow.Flow, dir flow.Dir, typ byte, body []byte) flo
 		}
 	case hsCertificate:
 		if s.isClient(dir) {
-			t.Client.CertificateSent = true
+			if !t.Client.CertificateSent {
+				c := *t.Client
+				c.CertificateSent = true
+				t.Client = shareClient(&c)
+			}
 			return flow.More
 		}
 		if s.tls13 || s.certSeen {

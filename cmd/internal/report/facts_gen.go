@@ -72,16 +72,18 @@ func appendFlowNTPFacts(e *jsonenc.Encoder, b []byte, v *flow.NTPFacts) []byte {
 	b = appendFlowNTPTime(e, b, &v.Request)
 	b = append(b, `,"response":`...)
 	b = appendFlowNTPTime(e, b, &v.Response)
-	if len(v.KissCode) != 0 {
-		b = append(b, `,"kiss_code":`...)
-		b = jsonenc.String(b, v.KissCode)
+	if v.NTPAuth != nil {
+		if len(v.NTPAuth.KissCode) != 0 {
+			b = append(b, `,"kiss_code":`...)
+			b = jsonenc.String(b, v.NTPAuth.KissCode)
+		}
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.NTPAuth.Auth)
+		b = append(b, `,"client_authenticated":`...)
+		b = strconv.AppendBool(b, v.NTPAuth.ClientAuthenticated)
+		b = append(b, `,"server_authenticated":`...)
+		b = strconv.AppendBool(b, v.NTPAuth.ServerAuthenticated)
 	}
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
-	b = append(b, `,"client_authenticated":`...)
-	b = strconv.AppendBool(b, v.ClientAuthenticated)
-	b = append(b, `,"server_authenticated":`...)
-	b = strconv.AppendBool(b, v.ServerAuthenticated)
 	b = append(b, `,"authenticated_responses":`...)
 	b = strconv.AppendUint(b, uint64(v.AuthenticatedResponses), 10)
 	b = append(b, `,"unauthenticated_responses":`...)
@@ -228,11 +230,13 @@ func appendFlowSIPFacts(e *jsonenc.Encoder, b []byte, v *flow.SIPFacts) []byte {
 		b = append(b, `,"server":`...)
 		b = jsonenc.String(b, v.Server)
 	}
-	b = append(b, `,"scanner":`...)
-	b = strconv.AppendBool(b, v.Scanner)
-	if len(v.ScannerName) != 0 {
-		b = append(b, `,"scanner_name":`...)
-		b = jsonenc.String(b, v.ScannerName)
+	if v.SIPScannerPart != nil {
+		b = append(b, `,"scanner":`...)
+		b = strconv.AppendBool(b, v.SIPScannerPart.Scanner)
+		if len(v.SIPScannerPart.ScannerName) != 0 {
+			b = append(b, `,"scanner_name":`...)
+			b = jsonenc.String(b, v.SIPScannerPart.ScannerName)
+		}
 	}
 	b = append(b, `,"tls_port":`...)
 	b = strconv.AppendBool(b, v.TLSPort)
@@ -368,20 +372,22 @@ func appendFlowLDAPFacts(e *jsonenc.Encoder, b []byte, v *flow.LDAPFacts) []byte
 	b = strconv.AppendBool(b, v.StartTLSFailed)
 	b = append(b, `,"sasl_layer":`...)
 	b = strconv.AppendBool(b, v.SASLLayer)
-	if len(v.Extended) != 0 {
-		b = append(b, `,"extended":[`...)
-		for i0 := range v.Extended {
-			if i0 > 0 {
-				b = append(b, ',')
+	if v.LDAPExtendedPart != nil {
+		if len(v.LDAPExtendedPart.Extended) != 0 {
+			b = append(b, `,"extended":[`...)
+			for i0 := range v.LDAPExtendedPart.Extended {
+				if i0 > 0 {
+					b = append(b, ',')
+				}
+				b = appendFlowLDAPExtended(e, b, &v.LDAPExtendedPart.Extended[i0])
 			}
-			b = appendFlowLDAPExtended(e, b, &v.Extended[i0])
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		b = append(b, `,"extended_count":`...)
+		b = strconv.AppendUint(b, uint64(v.LDAPExtendedPart.ExtendedCount), 10)
+		b = append(b, `,"password_modify":`...)
+		b = strconv.AppendBool(b, v.LDAPExtendedPart.PasswordModify)
 	}
-	b = append(b, `,"extended_count":`...)
-	b = strconv.AppendUint(b, uint64(v.ExtendedCount), 10)
-	b = append(b, `,"password_modify":`...)
-	b = strconv.AppendBool(b, v.PasswordModify)
 	if len(v.Searches) != 0 {
 		b = append(b, `,"searches":[`...)
 		for i0 := range v.Searches {
@@ -449,9 +455,9 @@ func appendFlowTLSFacts(e *jsonenc.Encoder, b []byte, v *flow.TLSFacts) []byte {
 		b = append(b, `,"name_matches_sni":`...)
 		b = strconv.AppendBool(b, *v.NameMatchesSNI)
 	}
-	if !isZeroFlowTLSClientFacts(&v.Client) {
+	if !(v.Client == nil || v.Client.IsZero()) {
 		b = append(b, `,"client":`...)
-		b = appendFlowTLSClientFacts(e, b, &v.Client)
+		b = appendFlowTLSClientFacts(e, b, v.Client)
 	}
 	if !(v.Server == nil || v.Server.IsZero()) {
 		b = append(b, `,"server":`...)
@@ -523,8 +529,10 @@ func appendFlowNTPTime(e *jsonenc.Encoder, b []byte, v *flow.NTPTime) []byte {
 		b = append(b, `,"transmit":`...)
 		b = v.Transmit.AppendJSON(b)
 	}
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
+	if v.NTPTimeAuth != nil {
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.NTPTimeAuth.Auth)
+	}
 	b = append(b, '}')
 	return b
 }
@@ -647,68 +655,70 @@ func appendFlowSIPMethods(e *jsonenc.Encoder, b []byte, v *flow.SIPMethods) []by
 		b = append(b, `"register":`...)
 		b = strconv.AppendUint(b, uint64(v.Register), 10)
 	}
-	if v.Prack != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+	if v.SIPMethodsRare != nil {
+		if v.SIPMethodsRare.Prack != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"prack":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Prack), 10)
 		}
-		b = append(b, `"prack":`...)
-		b = strconv.AppendUint(b, uint64(v.Prack), 10)
-	}
-	if v.Subscribe != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Subscribe != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"subscribe":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Subscribe), 10)
 		}
-		b = append(b, `"subscribe":`...)
-		b = strconv.AppendUint(b, uint64(v.Subscribe), 10)
-	}
-	if v.Notify != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Notify != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"notify":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Notify), 10)
 		}
-		b = append(b, `"notify":`...)
-		b = strconv.AppendUint(b, uint64(v.Notify), 10)
-	}
-	if v.Publish != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Publish != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"publish":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Publish), 10)
 		}
-		b = append(b, `"publish":`...)
-		b = strconv.AppendUint(b, uint64(v.Publish), 10)
-	}
-	if v.Info != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Info != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"info":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Info), 10)
 		}
-		b = append(b, `"info":`...)
-		b = strconv.AppendUint(b, uint64(v.Info), 10)
-	}
-	if v.Refer != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Refer != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"refer":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Refer), 10)
 		}
-		b = append(b, `"refer":`...)
-		b = strconv.AppendUint(b, uint64(v.Refer), 10)
-	}
-	if v.Message != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Message != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"message":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Message), 10)
 		}
-		b = append(b, `"message":`...)
-		b = strconv.AppendUint(b, uint64(v.Message), 10)
-	}
-	if v.Update != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Update != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"update":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Update), 10)
 		}
-		b = append(b, `"update":`...)
-		b = strconv.AppendUint(b, uint64(v.Update), 10)
-	}
-	if v.Other != 0 {
-		if b[len(b)-1] != '{' {
-			b = append(b, ',')
+		if v.SIPMethodsRare.Other != 0 {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+			b = append(b, `"other":`...)
+			b = strconv.AppendUint(b, uint64(v.SIPMethodsRare.Other), 10)
 		}
-		b = append(b, `"other":`...)
-		b = strconv.AppendUint(b, uint64(v.Other), 10)
 	}
 	b = append(b, '}')
 	return b
@@ -1077,10 +1087,12 @@ func appendFlowLDAPBind(e *jsonenc.Encoder, b []byte, v *flow.LDAPBind) []byte {
 	b = strconv.AppendUint(b, uint64(v.Version), 10)
 	b = append(b, `,"dn":`...)
 	b = jsonenc.String(b, v.DN)
-	b = append(b, `,"auth":`...)
-	b = jsonenc.String(b, v.Auth)
-	b = append(b, `,"kind":`...)
-	b = jsonenc.String(b, v.Kind)
+	if v.LDAPBindAuth != nil {
+		b = append(b, `,"auth":`...)
+		b = jsonenc.String(b, v.LDAPBindAuth.Auth)
+		b = append(b, `,"kind":`...)
+		b = jsonenc.String(b, v.LDAPBindAuth.Kind)
+	}
 	b = append(b, `,"password_present":`...)
 	b = strconv.AppendBool(b, v.PasswordPresent)
 	b = append(b, `,"password_len":`...)
@@ -1171,9 +1183,9 @@ func appendFlowLDAPSearch(e *jsonenc.Encoder, b []byte, v *flow.LDAPSearch) []by
 	b = strconv.AppendInt(b, int64(v.MessageID), 10)
 	b = append(b, `,"base":`...)
 	b = jsonenc.String(b, v.Base)
-	b = append(b, `,"scope":`...)
-	b = jsonenc.String(b, v.Scope)
 	if v.LDAPSearchNames != nil {
+		b = append(b, `,"scope":`...)
+		b = jsonenc.String(b, v.LDAPSearchNames.Scope)
 		if len(v.LDAPSearchNames.Attributes) != 0 {
 			b = append(b, `,"attributes":[`...)
 			for i0 := range v.LDAPSearchNames.Attributes {
@@ -1492,18 +1504,6 @@ func appendFlowX509Name(e *jsonenc.Encoder, b []byte, v *flow.X509Name) []byte {
 	}
 	b = append(b, '}')
 	return b
-}
-
-// isZeroFlowTLSClientFacts is whether a flow.TLSClientFacts is its zero value, as reflect.Value.IsZero decides it.
-func isZeroFlowTLSClientFacts(v *flow.TLSClientFacts) bool {
-	return v.ServerName == "" &&
-		v.SupportedCiphers == nil &&
-		v.CipherCount == 0 &&
-		v.ALPN == nil &&
-		v.VersionMax == "" &&
-		v.JA4 == "" &&
-		!v.SSLv2Hello &&
-		!v.CertificateSent
 }
 
 // isZeroFlowX509Facts is whether a flow.X509Facts is its zero value, as reflect.Value.IsZero decides it.
