@@ -29,12 +29,12 @@ var flowMemCases = []struct {
 	label      flow.Label
 	max        float64
 }{
-	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 830},
-	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 850},
-	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1205},
-	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 750},
+	{"ntp", "real/ntp-client.pcap", nil, flow.NTP, 740},
+	{"sip", "real/sip-options-udp-5080.pcap", nil, flow.SIP, 755},
+	{"ldap", "real/ldap-simple-bind.pcap", nil, flow.LDAP, 1045},
+	{"ldaps", "real/ldaps-tls12.pcap", nil, flow.LDAPS, 620},
 	{"unknown", "", unknownFlow, flow.Unknown, 112},
-	{"handshake", "", handshakeFlow, flow.Unknown, 340},
+	{"handshake", "", handshakeFlow, flow.Unknown, 255},
 }
 
 // unknownFlow is a DNS query and its answer: UDP that no detector claims.
