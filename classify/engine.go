@@ -354,7 +354,7 @@ func (e *Engine) handle(p *decode.Packet, ts int64, frame uint64, file flow.File
 		d = flow.FromClient
 	}
 	if pre := en.pre(); pre != nil {
-		// A TCP flow without its Flow yet: it gets one with its first payload (or when a
+		// A TCP flow without its Open yet: it gets one with its first payload (or when a
 		// counter outgrows the preFlow's), else this packet is counted in the preFlow.
 		if len(p.Payload) > 0 || !pre.count(d, p.IPLen, flow.UnixNano(ts)) {
 			e.born(en)
@@ -467,7 +467,7 @@ func (e *Engine) newFlow(k *key, srcIsA bool, p *decode.Packet, ts int64, frame 
 	return en
 }
 
-// alloc inserts a new entry for key k, without its Flow (see attach and deferFlow).
+// alloc inserts a new entry for key k, without its Open (see attach and deferFlow).
 func (e *Engine) alloc(k *key, clientIsA bool, t flow.Transport) *entry {
 	r, en := e.flows.newEntry()
 	en.key = *k
@@ -724,7 +724,7 @@ func (e *Engine) putFlow(f *flow.Open) {
 }
 
 // dropFlow turns en into a flow that is followed but never reported, when it is known to be
-// of no protocol and unknown flows are not reported: its Flow (the Record and the detector
+// of no protocol and unknown flows are not reported: its Open (the Record and the detector
 // state) goes back to the pool. Only the statistics remember it.
 func (e *Engine) dropFlow(en *entry) {
 	if en.pre() != nil && e.cfg.SkipUnknown {

@@ -87,7 +87,7 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 	en := e.alloc(k, ho.srcIsA, flow.TCP)
 	e.stats.Flows-- // counted when it was created
 	pre := ho.preFlow()
-	if en.skip { // no detector for TCP: the flow is only counted, in its Flow at once
+	if en.skip { // no detector for TCP: the flow is only counted, in its Open at once
 		pre.record(&e.getFlow(en).Record, k, en.clientIsA)
 		return
 	}
@@ -98,7 +98,7 @@ func (e *Engine) promote(k *key, ho *halfOpen) {
 	s.next, s.init = ho.isn, true
 }
 
-// preFlow returns what the flow's SYNs counted, as a full entry keeps it until its Flow is made.
+// preFlow returns what the flow's SYNs counted, as a full entry keeps it until its Open is made.
 func (ho *halfOpen) preFlow() preFlow {
 	return preFlow{start: flow.UnixNano(ho.start), end: flow.UnixNano(ho.last), first: ho.first, file: ho.file,
 		tun: ho.tun, packets: [2]uint32{ho.packets}, bytes: [2]uint32{ho.bytes},

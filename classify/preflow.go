@@ -27,7 +27,7 @@ type preFlow struct {
 }
 
 // count adds a packet without payload of direction d, ipLen IP bytes at t. It reports false,
-// counting nothing, when a counter would outgrow its 32 bits: the flow then needs its Flow.
+// counting nothing, when a counter would outgrow its 32 bits: the flow then needs its Open.
 func (p *preFlow) count(d flow.Dir, ipLen int, t flow.Time) bool {
 	if p.packets[d] == math.MaxUint32 || uint64(p.bytes[d])+uint64(ipLen) > math.MaxUint32 {
 		return false
@@ -62,7 +62,7 @@ func (en *entry) pre() *preFlow {
 }
 
 // deferFlow gives a new TCP flow its reassembly state, holding a copy of v (from the pool)
-// in place of the Flow it does not have yet.
+// in place of the Open it does not have yet.
 func (e *Engine) deferFlow(en *entry, v *preFlow) {
 	var p *preFlow
 	if n := len(e.freePre); n > 0 {
@@ -77,7 +77,7 @@ func (e *Engine) deferFlow(en *entry, v *preFlow) {
 	en.tcp.pre = p
 }
 
-// born makes the Flow of a TCP flow that has a preFlow, with what the preFlow holds.
+// born makes the Open of a TCP flow that has a preFlow, with what the preFlow holds.
 func (e *Engine) born(en *entry) {
 	p := en.tcp.pre
 	p.record(&e.getFlow(en).Record, &en.key, en.clientIsA)

@@ -107,7 +107,7 @@ const (
 	numClasses = classAnswered + int(flow.NumLabels)
 )
 
-// entry is one tracked flow: the Flow the detectors see plus the engine's own state.
+// entry is one tracked flow: the Open the detectors fill in plus the engine's own state.
 //
 // f is nil for a flow that will never be reported: one found to be of no known protocol when
 // unknown flows are not reported (Config.SkipUnknown). Such a flow is still followed, so its
@@ -115,7 +115,7 @@ const (
 // flows are of that kind.
 //
 // f is nil too for a TCP flow that has carried no payload yet: its record so far waits in its
-// reassembly state (tcpState.pre, a preFlow), and its Flow is made with its first payload.
+// reassembly state (tcpState.pre, a preFlow), and its Open is made with its first payload.
 //
 // Every flow has one, so it is kept within 96 bytes (TestEntrySize): the words first, then
 // the links to other entries (refs: 4 bytes each, the table's slab index), then the key and

@@ -42,7 +42,7 @@ type tcpState struct {
 	// yet complete. Only a stream needs it; a datagram is always inspected alone. nil until
 	// the flow first keeps bytes (see pending and keep).
 	pend *[2][]byte
-	// pre, until the flow's flow.Flow is made (its first payload, or its end), holds what its
+	// pre, until the flow's flow.Open is made (its first payload, or its end), holds what its
 	// packets left behind (see preFlow); nil afterwards.
 	pre *preFlow
 }
