@@ -65,8 +65,8 @@ type Config struct {
 	// it so, instead of doubling it as the flows grow in number: a doubling puts every flow in
 	// its bucket again, which at a million flows stops the worker for about a tenth of a
 	// second, long enough for a live capture ring to overflow. The index costs 4 bytes per
-	// flow of MaxFlows (rounded up to a power of two). A live sensor sets it; a file audit
-	// does not need it.
+	// flow of MaxFlows (rounded up to a power of two; past 4,194,304 flows it grows as an
+	// unsized one does). A live sensor sets it; a file audit does not need it.
 	PresizeTable bool
 	// Interim, when positive, makes a flow that stays open this long emit an interim record
 	// (Record.Interim) with its counters so far, and again at each such interval, so that a
@@ -247,13 +247,12 @@ func New(cfg Config, emit func(*flow.Record)) *Engine {
 		cfg:   cfg,
 		dets:  cfg.Detectors,
 		emit:  emit,
-		flows: newFlowTable(min(cfg.MaxFlows, 1024)),
+		flows: newFlowTable(tableSize(&cfg)),
 		half:  make(map[key]halfOpen),
 		dec:   decode.New(cfg.Decode),
 		now:   math.MinInt64,
 	}
 	if cfg.PresizeTable {
-		e.flows = newFlowTable(cfg.MaxFlows)
 		e.flows.least = len(e.flows.buckets)
 	}
 	if len(e.dets) > maxCands {
@@ -708,6 +707,20 @@ func (e *Engine) release(r ref, en *entry) {
 		e.putFlow(en.f)
 	}
 	e.flows.freeEntry(r, en)
+}
+
+// maxPresized bounds the index a presized flow table makes at the start (16 MiB): a larger
+// MaxFlows, which a live sensor may be given by mistake, grows the index past it by doubling
+// rather than taking gigabytes before the first packet.
+const maxPresized = 1 << 22
+
+// tableSize is the number of flows the engine's table is made for: MaxFlows (up to
+// maxPresized) for a presized one, a few pages' worth otherwise.
+func tableSize(cfg *Config) int {
+	if cfg.PresizeTable {
+		return min(cfg.MaxFlows, maxPresized)
+	}
+	return min(cfg.MaxFlows, 1024)
 }
 
 // maxPooled bounds each of the engine's pools of released per-flow state (Flows, TCP

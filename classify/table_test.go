@@ -341,3 +341,12 @@ func TestPresizedTableKeepsItsIndex(t *testing.T) {
 		}
 	}
 }
+
+// A presized table's index is bounded whatever MaxFlows says: a mistaken --max-flows of two
+// billion must not take gigabytes before the first packet.
+func TestPresizedIndexIsBounded(t *testing.T) {
+	e := New(Config{MaxFlows: maxEntries, PresizeTable: true}, func(*flow.Record) {})
+	if n := len(e.flows.buckets); n > maxPresized {
+		t.Errorf("a presized table for %d flows made %d buckets, want at most %d", maxEntries, n, maxPresized)
+	}
+}

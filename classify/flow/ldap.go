@@ -90,7 +90,7 @@ func (l *LDAPFacts) ExtendedPart() *LDAPExtendedPart {
 // LDAPOps counts LDAP messages by operation (RFC 4511 protocolOp).
 //
 // The operations of a bind and of searches, which nearly every flow carries, are counted
-// inline; the others (LDAPOpsRare) out of line, so the facts take 224 bytes instead of 288.
+// inline; the others (LDAPOpsRare) out of line, 48 bytes fewer in the facts of every flow.
 type LDAPOps struct {
 	BindRequest       uint32 `json:"bind_request,omitempty" expr:"bind_request"`
 	BindResponse      uint32 `json:"bind_response,omitempty" expr:"bind_response"`
